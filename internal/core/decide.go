@@ -1,0 +1,419 @@
+package core
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Effect is the outcome of a decision.
+type Effect string
+
+// Effects, from weakest to strongest. When several grants apply, the strongest wins.
+const (
+	Deny      Effect = "deny"
+	DraftOnly Effect = "draft_only" // the action may be proposed; it needs approval to go live
+	Allow     Effect = "allow"
+)
+
+func (e Effect) rank() int {
+	switch e {
+	case Allow:
+		return 2
+	case DraftOnly:
+		return 1
+	}
+	return 0
+}
+
+// Reason codes say, in a word a program can switch on, why a decision came out as it did.
+const (
+	ReasonAllowed       = "allowed"
+	ReasonDraftOnly     = "draft_only"
+	ReasonUserInactive  = "user_inactive"
+	ReasonOtherOrg      = "other_org"
+	ReasonNoGrant       = "no_grant"
+	ReasonEnvironment   = "no_grant_in_environment"
+	ReasonNotVisible    = "not_visible_in_space"
+	ReasonRoleForbids   = "role_forbids"
+	ReasonBadRequest    = "bad_request"
+	ReasonWrongResource = "resource_mismatch"
+)
+
+// Via is how a user is a member of a user group: directly (IdPGroup nil), or as a
+// member of an IdP group that a mapping maps onto the user group.
+type Via struct {
+	IdPGroup *IdPGroup `json:"idp_group,omitempty"`
+	Mapping  *Mapping  `json:"mapping,omitempty"`
+	// Source names the directory or SSO connection of the IdP group, for explanations.
+	Source string `json:"source,omitempty"`
+}
+
+// Membership is one user group of a user, with every path that makes them a member.
+type Membership struct {
+	Group UserGroup `json:"group"`
+	Via   []Via     `json:"via"`
+}
+
+// Facts is everything a decision about one user in one workspace depends on. The
+// store gathers it; Decide is a pure function of it, so it is cheap to test and cache.
+type Facts struct {
+	User      User
+	Workspace Workspace // with its Environments
+	// Memberships are all of the user's user groups in the org.
+	Memberships []Membership
+	// Grants are the grants in Workspace to any of those groups.
+	Grants []Grant
+	// CustomRoles holds every custom role a grant names, by id.
+	CustomRoles map[string]CustomRole
+	// SpaceGroups maps a space id of Workspace to the ids of the user's groups
+	// assigned to it. Only the user's groups matter for visibility.
+	SpaceGroups map[string][]string
+	// Spaces names the workspace's spaces by id, for explanations.
+	Spaces map[string]Space
+}
+
+// Request is the question: may the user do Action in the workspace of the Facts?
+type Request struct {
+	Action Action
+	// Environment is an environment id or name of the workspace; empty when the
+	// question is about the whole workspace. A resource's own environment is used
+	// when this is empty.
+	Environment string
+	// ResourceType is what the action is about; empty for workspace-level actions
+	// (view the workspace, manage its access).
+	ResourceType ResourceType
+	// Resource is the existing resource acted upon, if any. Nil with a ResourceType
+	// asks about resources of that type not yet registered (typically create).
+	Resource *Resource
+	// SpaceID is the space a new resource would be created in, when Resource is nil.
+	SpaceID string
+}
+
+// Step is one link of an explanation chain.
+type Step struct {
+	Kind   string `json:"kind"` // user, idp_group, mapping, user_group, grant, role, rule, space, reason
+	ID     string `json:"id,omitempty"`
+	Name   string `json:"name,omitempty"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// Decision is the answer with its explanation. Chain explains the winning path for an
+// allow or draft_only, and for a deny the closest path considered (or none).
+type Decision struct {
+	Effect  Effect `json:"decision"`
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
+	Chain   []Step `json:"explanation"`
+}
+
+// Decide answers req from facts. It never fails: a question it cannot answer
+// (an unknown environment, say) is denied with a reason.
+func Decide(f *Facts, req Request) Decision {
+	userStep := Step{Kind: "user", ID: f.User.ID, Name: f.User.Label()}
+	deny := func(reason, msg string, chain ...Step) Decision {
+		return Decision{Effect: Deny, Reason: reason, Message: msg, Chain: append([]Step{userStep}, chain...)}
+	}
+	if !req.Action.Valid() {
+		return deny(ReasonBadRequest, fmt.Sprintf("unknown action %q", req.Action))
+	}
+	if req.ResourceType != "" && !req.ResourceType.Valid() {
+		return deny(ReasonBadRequest, fmt.Sprintf("unknown resource type %q", req.ResourceType))
+	}
+	if f.User.OrgID != f.Workspace.OrgID {
+		return deny(ReasonOtherOrg, "the user belongs to another organization than the workspace")
+	}
+	if !f.User.Active {
+		return deny(ReasonUserInactive, fmt.Sprintf("user %s is deactivated", f.User.Label()))
+	}
+
+	rtype, spaceID := req.ResourceType, req.SpaceID
+	if r := req.Resource; r != nil {
+		if r.WorkspaceID != f.Workspace.ID {
+			return deny(ReasonWrongResource, "the resource belongs to another workspace")
+		}
+		if rtype != "" && rtype != r.Type {
+			return deny(ReasonWrongResource, fmt.Sprintf("resource %s is a %s, not a %s", r.ExternalID, r.Type, rtype))
+		}
+		rtype, spaceID = r.Type, r.SpaceID
+	}
+
+	env, err := resolveEnvironment(f.Workspace, req)
+	if err != nil {
+		return deny(ReasonBadRequest, err.Error())
+	}
+
+	// Every grant the user holds in the workspace, reached through each of its paths.
+	type candidate struct {
+		grant  Grant
+		chain  []Step // user … grant
+		role   string // role label
+		admin  bool
+		envOK  bool
+		effect Effect
+		rule   string
+	}
+	var cands []candidate
+	groupByID := make(map[string]*Membership, len(f.Memberships))
+	for i := range f.Memberships {
+		groupByID[f.Memberships[i].Group.ID] = &f.Memberships[i]
+	}
+	for _, g := range f.Grants {
+		m := groupByID[g.UserGroupID]
+		if m == nil || g.WorkspaceID != f.Workspace.ID || g.OrgID != f.User.OrgID {
+			continue
+		}
+		c := candidate{grant: g}
+		c.chain = append(viaSteps(m), Step{Kind: "user_group", ID: m.Group.ID, Name: m.Group.Name})
+		c.envOK = len(g.EnvironmentIDs) == 0 || (env != nil && slices.Contains(g.EnvironmentIDs, env.ID))
+		c.chain = append(c.chain, Step{Kind: "grant", ID: g.ID, Name: f.Workspace.Slug, Detail: grantScope(f.Workspace, g)})
+		if g.CustomRoleID != "" {
+			cr, ok := f.CustomRoles[g.CustomRoleID]
+			if !ok {
+				continue // the role was deleted while facts were gathered; it grants nothing
+			}
+			c.role = "custom role " + cr.Name
+			c.chain = append(c.chain, Step{Kind: "role", ID: cr.ID, Name: cr.Name, Detail: "custom"})
+			c.effect, c.rule = customEffect(cr, req.Action, rtype, req.Resource)
+		} else {
+			c.role = g.Role
+			c.admin = g.Role == RoleAdmin
+			c.chain = append(c.chain, Step{Kind: "role", ID: g.Role, Name: g.Role, Detail: "pre-built"})
+			c.effect, c.rule = builtinEffect(g.Role, req.Action, rtype, req.Resource != nil)
+		}
+		cands = append(cands, c)
+	}
+	if len(cands) == 0 {
+		return deny(ReasonNoGrant, fmt.Sprintf("none of %s's user groups has a grant in workspace %s", f.User.Label(), f.Workspace.Slug),
+			membershipsSummary(f.Memberships)...)
+	}
+
+	// Grants narrowed to other environments do not apply.
+	var applicable []candidate
+	for _, c := range cands {
+		if c.envOK {
+			applicable = append(applicable, c)
+		}
+	}
+	if len(applicable) == 0 {
+		where := "the question names no environment"
+		if env != nil {
+			where = "environment " + env.Name
+		}
+		c := cands[0]
+		return deny(ReasonEnvironment, fmt.Sprintf("no grant of %s applies in %s", f.User.Label(), where), c.chain...)
+	}
+
+	// Visibility: a resource in a space is seen only through a group assigned to the
+	// space, or by a workspace Admin. Visibility is not permission: both are needed.
+	var spaceStep *Step
+	if spaceID != "" {
+		sp := f.Spaces[spaceID]
+		name := sp.Name
+		if name == "" {
+			name = spaceID
+		}
+		visible := false
+		for _, c := range applicable {
+			if c.admin {
+				visible = true
+				spaceStep = &Step{Kind: "space", ID: spaceID, Name: name, Detail: "workspace Admins see every space"}
+				break
+			}
+		}
+		if !visible {
+			for _, gid := range f.SpaceGroups[spaceID] {
+				if m := groupByID[gid]; m != nil {
+					visible = true
+					spaceStep = &Step{Kind: "space", ID: spaceID, Name: name, Detail: "visible through user group " + m.Group.Name}
+					break
+				}
+			}
+		}
+		if !visible {
+			return deny(ReasonNotVisible, fmt.Sprintf("the resource is in space %s, and none of %s's user groups is assigned to it", name, f.User.Label()),
+				Step{Kind: "space", ID: spaceID, Name: name, Detail: "no user group of the user is assigned to this space"})
+		}
+	}
+
+	best := applicable[0]
+	for _, c := range applicable[1:] {
+		if c.effect.rank() > best.effect.rank() {
+			best = c
+		}
+	}
+	chain := append([]Step{userStep}, best.chain...)
+	if spaceStep != nil {
+		chain = append(chain, *spaceStep)
+	}
+	chain = append(chain, Step{Kind: "rule", Detail: best.rule})
+	target := describeTarget(req.Action, rtype, req.Resource)
+	switch best.effect {
+	case Allow:
+		return Decision{Effect: Allow, Reason: ReasonAllowed, Chain: chain,
+			Message: fmt.Sprintf("%s may %s: %s in %s allows it", f.User.Label(), target, best.role, f.Workspace.Slug)}
+	case DraftOnly:
+		return Decision{Effect: DraftOnly, Reason: ReasonDraftOnly, Chain: chain,
+			Message: fmt.Sprintf("%s may propose to %s; %s needs approval by someone who may publish", f.User.Label(), target, best.role)}
+	}
+	return Decision{Effect: Deny, Reason: ReasonRoleForbids, Chain: chain,
+		Message: fmt.Sprintf("%s may not %s: no role of theirs in %s allows it", f.User.Label(), target, f.Workspace.Slug)}
+}
+
+func resolveEnvironment(ws Workspace, req Request) (*Environment, error) {
+	find := func(key string) *Environment {
+		for i := range ws.Environments {
+			e := &ws.Environments[i]
+			if e.ID == key || strings.EqualFold(e.Name, key) {
+				return e
+			}
+		}
+		return nil
+	}
+	var env *Environment
+	if req.Environment != "" {
+		if env = find(req.Environment); env == nil {
+			return nil, fmt.Errorf("workspace %s has no environment %q", ws.Slug, req.Environment)
+		}
+	}
+	if r := req.Resource; r != nil && r.EnvironmentID != "" {
+		renv := find(r.EnvironmentID)
+		if renv == nil {
+			return nil, fmt.Errorf("resource %s is in an unknown environment", r.ExternalID)
+		}
+		if env != nil && env.ID != renv.ID {
+			return nil, fmt.Errorf("resource %s is in environment %s, not %s", r.ExternalID, renv.Name, env.Name)
+		}
+		env = renv
+	}
+	return env, nil
+}
+
+// builtinEffect is the semantics of the pre-built roles (DESIGN.md).
+func builtinEffect(role RoleName, a Action, t ResourceType, existing bool) (Effect, string) {
+	switch role {
+	case RoleAdmin:
+		return Allow, "Admin may do everything in the workspace, including managing its access"
+	case RoleViewer:
+		if a == ActionView {
+			return Allow, "Viewer may view"
+		}
+		return Deny, "Viewer is read-only"
+	case RoleEditor:
+		switch a {
+		case ActionManageAccess:
+			return Deny, "Editor may not manage access; only Admin may"
+		case ActionEdit, ActionDelete:
+			if existing && (t == TypeSource || t == TypeDestination) {
+				return Deny, fmt.Sprintf("Editor may not %s existing sources and destinations", a)
+			}
+			if t == "" {
+				return Deny, fmt.Sprintf("Editor may %s resources, not the workspace", a)
+			}
+		}
+		return Allow, fmt.Sprintf("Editor may %s", describeAction(a, t))
+	case RoleDraftContributor:
+		switch a {
+		case ActionView:
+			return Allow, "Draft Contributor may view"
+		case ActionCreate, ActionEdit, ActionDelete:
+			if t == "" {
+				return Deny, fmt.Sprintf("Draft Contributor may propose changes to resources, not to the workspace")
+			}
+			return DraftOnly, fmt.Sprintf("Draft Contributor may propose to %s; it goes live only after approval", describeAction(a, t))
+		}
+		return Deny, fmt.Sprintf("Draft Contributor may not %s: nothing goes live without approval", a)
+	}
+	return Deny, fmt.Sprintf("unknown role %q grants nothing", role)
+}
+
+// customEffect applies a custom role's rules. Viewing the workspace itself is implied
+// by any custom role: a role that can act on something inside must see the workspace.
+func customEffect(cr CustomRole, a Action, t ResourceType, res *Resource) (Effect, string) {
+	for _, r := range cr.Rules {
+		if !slices.Contains(r.Actions, a) {
+			continue
+		}
+		if t == "" {
+			if r.ResourceType == AnyType && r.ResourceID == "" {
+				return Allow, fmt.Sprintf("custom role %s: %s", cr.Name, r)
+			}
+			continue
+		}
+		if r.ResourceType != AnyType && r.ResourceType != t {
+			continue
+		}
+		if r.ResourceID != "" && (res == nil || res.ExternalID != r.ResourceID) {
+			continue
+		}
+		return Allow, fmt.Sprintf("custom role %s: %s", cr.Name, r)
+	}
+	if t == "" && a == ActionView {
+		return Allow, fmt.Sprintf("custom role %s lets its holders see the workspace", cr.Name)
+	}
+	return Deny, fmt.Sprintf("no rule of custom role %s allows %s", cr.Name, describeAction(a, t))
+}
+
+func describeAction(a Action, t ResourceType) string {
+	if t == "" {
+		return string(a) + " the workspace"
+	}
+	return fmt.Sprintf("%s %ss", a, strings.ReplaceAll(string(t), "_", " "))
+}
+
+func describeTarget(a Action, t ResourceType, r *Resource) string {
+	if r != nil {
+		return fmt.Sprintf("%s %s %s", a, strings.ReplaceAll(string(t), "_", " "), r.ExternalID)
+	}
+	return describeAction(a, t)
+}
+
+func grantScope(ws Workspace, g Grant) string {
+	role := g.Role
+	if g.CustomRoleID != "" {
+		role = "custom role"
+	}
+	if len(g.EnvironmentIDs) == 0 {
+		return role + " in every environment"
+	}
+	var names []string
+	for _, e := range ws.Environments {
+		if slices.Contains(g.EnvironmentIDs, e.ID) {
+			names = append(names, e.Name)
+		}
+	}
+	return role + " in " + strings.Join(names, ", ")
+}
+
+func viaSteps(m *Membership) []Step {
+	if len(m.Via) == 0 {
+		return nil
+	}
+	// Prefer a direct membership: it is the shortest explanation.
+	v := m.Via[0]
+	for _, x := range m.Via {
+		if x.IdPGroup == nil {
+			v = x
+			break
+		}
+	}
+	if v.IdPGroup == nil {
+		return []Step{{Kind: "membership", Detail: "direct member of " + m.Group.Name}}
+	}
+	steps := []Step{{Kind: "idp_group", ID: v.IdPGroup.ID, Name: v.IdPGroup.DisplayName, Detail: v.Source}}
+	if v.Mapping != nil {
+		steps = append(steps, Step{Kind: "mapping", ID: v.Mapping.ID, Name: v.Mapping.IdPGroup + " → " + m.Group.Name})
+	}
+	return steps
+}
+
+func membershipsSummary(ms []Membership) []Step {
+	if len(ms) == 0 {
+		return []Step{{Kind: "reason", Detail: "the user is in no user group"}}
+	}
+	var steps []Step
+	for _, m := range ms {
+		steps = append(steps, Step{Kind: "user_group", ID: m.Group.ID, Name: m.Group.Name, Detail: "no grant in this workspace"})
+	}
+	return steps
+}

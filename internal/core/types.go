@@ -1,0 +1,293 @@
+package core
+
+import (
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Action is one verb of the fixed action vocabulary.
+type Action string
+
+// The action vocabulary of DESIGN.md. It is fixed: custom roles choose among these.
+const (
+	ActionView         Action = "view"
+	ActionCreate       Action = "create"
+	ActionEdit         Action = "edit"
+	ActionDelete       Action = "delete"
+	ActionRun          Action = "run"
+	ActionPublish      Action = "publish"
+	ActionManageAccess Action = "manage_access"
+)
+
+// Actions lists every action in a stable order.
+var Actions = []Action{ActionView, ActionCreate, ActionEdit, ActionDelete, ActionRun, ActionPublish, ActionManageAccess}
+
+// Valid reports whether a is part of the vocabulary.
+func (a Action) Valid() bool { return slices.Contains(Actions, a) }
+
+// ResourceType is the kind of object the host application governs.
+type ResourceType string
+
+// The resource types of DESIGN.md.
+const (
+	TypeSource      ResourceType = "source"
+	TypeDestination ResourceType = "destination"
+	TypeModel       ResourceType = "model"
+	TypeParentModel ResourceType = "parent_model"
+	TypeSync        ResourceType = "sync"
+	TypeAudience    ResourceType = "audience"
+)
+
+// ResourceTypes lists every resource type in a stable order.
+var ResourceTypes = []ResourceType{TypeSource, TypeDestination, TypeModel, TypeParentModel, TypeSync, TypeAudience}
+
+// Valid reports whether t is a known resource type.
+func (t ResourceType) Valid() bool { return slices.Contains(ResourceTypes, t) }
+
+// AnyType in a custom-role rule matches every resource type.
+const AnyType ResourceType = "*"
+
+// UserSource says how a user came to exist.
+type UserSource string
+
+// User sources.
+const (
+	SourceSCIM    UserSource = "scim"
+	SourceSSO     UserSource = "sso"
+	SourceInvited UserSource = "invited"
+)
+
+// Org is a tenant: the company.
+type Org struct {
+	ID        string    `json:"id"`
+	Slug      string    `json:"slug"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+	Version   int64     `json:"version"`
+}
+
+// Workspace is a fully isolated partition of an org.
+type Workspace struct {
+	ID           string        `json:"id"`
+	OrgID        string        `json:"org_id"`
+	Slug         string        `json:"slug"`
+	Name         string        `json:"name"`
+	Environments []Environment `json:"environments"` // in promotion order
+	CreatedAt    time.Time     `json:"created_at"`
+	Version      int64         `json:"version"`
+}
+
+// Environment is a linked copy of a workspace. Position orders the promotion path:
+// changes are promoted from lower to higher positions (development → production).
+type Environment struct {
+	ID          string `json:"id"`
+	WorkspaceID string `json:"workspace_id"`
+	Name        string `json:"name"`
+	Position    int    `json:"position"`
+}
+
+// Space is a visibility boundary inside a workspace.
+type Space struct {
+	ID          string    `json:"id"`
+	WorkspaceID string    `json:"workspace_id"`
+	Name        string    `json:"name"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// Resource is an object of the host application, registered with Gatehouse.
+// ExternalID is the application's own id; it is unique per workspace and type.
+type Resource struct {
+	ID            string       `json:"id"`
+	WorkspaceID   string       `json:"workspace_id"`
+	Type          ResourceType `json:"type"`
+	ExternalID    string       `json:"external_id"`
+	Name          string       `json:"name"`
+	EnvironmentID string       `json:"environment_id,omitempty"`
+	SpaceID       string       `json:"space_id,omitempty"`
+	CreatedAt     time.Time    `json:"created_at"`
+	UpdatedAt     time.Time    `json:"updated_at"`
+	Version       int64        `json:"version"`
+}
+
+// User is a person in one org.
+type User struct {
+	ID          string     `json:"id"`
+	OrgID       string     `json:"org_id"`
+	UserName    string     `json:"user_name"`
+	Email       string     `json:"email"`
+	DisplayName string     `json:"display_name"`
+	GivenName   string     `json:"given_name"`
+	FamilyName  string     `json:"family_name"`
+	ExternalID  string     `json:"external_id,omitempty"`
+	Active      bool       `json:"active"`
+	Source      UserSource `json:"source"`
+	DirectoryID string     `json:"directory_id,omitempty"` // the SCIM directory that provisioned the user
+	CreatedAt   time.Time  `json:"created_at"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+	Version     int64      `json:"version"`
+}
+
+// Label is how a user is named in explanations and logs.
+func (u User) Label() string {
+	if u.Email != "" {
+		return u.Email
+	}
+	return u.UserName
+}
+
+// Directory is one SCIM provisioning source of an org (an Okta or Entra app).
+type Directory struct {
+	ID        string    `json:"id"`
+	OrgID     string    `json:"org_id"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// IdPGroup is a group as an identity provider knows it: from a SCIM directory or from
+// a group claim of an SSO connection. Exactly one of DirectoryID and ConnectionID is set.
+type IdPGroup struct {
+	ID           string    `json:"id"`
+	OrgID        string    `json:"org_id"`
+	DirectoryID  string    `json:"directory_id,omitempty"`
+	ConnectionID string    `json:"connection_id,omitempty"`
+	ExternalID   string    `json:"external_id,omitempty"`
+	DisplayName  string    `json:"display_name"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
+	Version      int64     `json:"version"`
+}
+
+// Mapping maps an IdP group of one directory or SSO connection onto a user group.
+// IdPGroup names the IdP group by its Gatehouse id, its external id (the IdP's id or
+// the group claim value) or its display name (case-insensitive); the rule is resolved
+// whenever membership is read, so it may name a group the IdP has not sent yet.
+type Mapping struct {
+	ID           string    `json:"id"`
+	OrgID        string    `json:"org_id"`
+	DirectoryID  string    `json:"directory_id,omitempty"`
+	ConnectionID string    `json:"connection_id,omitempty"`
+	IdPGroup     string    `json:"idp_group"`
+	UserGroupID  string    `json:"group_id"`
+	CreatedAt    time.Time `json:"created_at"`
+}
+
+// UserGroup is an org-level set of users sharing permissions.
+type UserGroup struct {
+	ID          string    `json:"id"`
+	OrgID       string    `json:"org_id"`
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	CreatedAt   time.Time `json:"created_at"`
+	Version     int64     `json:"version"`
+}
+
+// RoleName names a role in a grant: one of the pre-built roles or a custom role's id.
+type RoleName = string
+
+// The pre-built roles.
+const (
+	RoleAdmin            RoleName = "admin"
+	RoleEditor           RoleName = "editor"
+	RoleViewer           RoleName = "viewer"
+	RoleDraftContributor RoleName = "draft_contributor"
+)
+
+// BuiltinRoles lists the pre-built roles.
+var BuiltinRoles = []RoleName{RoleAdmin, RoleEditor, RoleViewer, RoleDraftContributor}
+
+// IsBuiltinRole reports whether name is a pre-built role.
+func IsBuiltinRole(name string) bool { return slices.Contains(BuiltinRoles, name) }
+
+// Rule is one grant of actions inside a custom role: on every resource of a type
+// (ResourceID empty), on one resource (its external id), or on every type (AnyType).
+type Rule struct {
+	Actions      []Action     `json:"actions"`
+	ResourceType ResourceType `json:"resource_type"`
+	ResourceID   string       `json:"resource_id,omitempty"`
+}
+
+// Validate checks a rule's vocabulary.
+func (r Rule) Validate() error {
+	if len(r.Actions) == 0 {
+		return Invalidf("a rule needs at least one action")
+	}
+	for _, a := range r.Actions {
+		if !a.Valid() {
+			return Invalidf("unknown action %q (want one of %v)", a, Actions)
+		}
+	}
+	if r.ResourceType != AnyType && !r.ResourceType.Valid() {
+		return Invalidf("unknown resource type %q (want one of %v or %q)", r.ResourceType, ResourceTypes, AnyType)
+	}
+	if r.ResourceType == AnyType && r.ResourceID != "" {
+		return Invalidf("a rule on one resource must name its type")
+	}
+	return nil
+}
+
+func (r Rule) String() string {
+	target := "every " + string(r.ResourceType)
+	switch {
+	case r.ResourceType == AnyType:
+		target = "every resource"
+	case r.ResourceID != "":
+		target = fmt.Sprintf("%s %s", r.ResourceType, r.ResourceID)
+	}
+	return fmt.Sprintf("%v on %s", r.Actions, target)
+}
+
+// CustomRole is an org-level role made of rules.
+type CustomRole struct {
+	ID          string    `json:"id"`
+	OrgID       string    `json:"org_id"`
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	Rules       []Rule    `json:"rules"`
+	CreatedAt   time.Time `json:"created_at"`
+	Version     int64     `json:"version"`
+}
+
+// Grant binds a user group to a role in a workspace, optionally only in some
+// environments. Role is a pre-built role name or, when CustomRoleID is set, empty.
+type Grant struct {
+	ID             string    `json:"id"`
+	OrgID          string    `json:"org_id"`
+	UserGroupID    string    `json:"group_id"`
+	WorkspaceID    string    `json:"workspace_id"`
+	Role           RoleName  `json:"role,omitempty"`
+	CustomRoleID   string    `json:"custom_role_id,omitempty"`
+	EnvironmentIDs []string  `json:"environment_ids,omitempty"` // empty: every environment
+	CreatedAt      time.Time `json:"created_at"`
+}
+
+// ActorKind says through which path a change came.
+type ActorKind string
+
+// Actor kinds.
+const (
+	ActorSystem ActorKind = "system" // the server itself, the CLI
+	ActorAdmin  ActorKind = "admin"  // a person through the admin API or pages
+	ActorAPI    ActorKind = "api"    // an API token
+	ActorSCIM   ActorKind = "scim"   // a SCIM directory
+	ActorSSO    ActorKind = "sso"    // an SSO connection
+)
+
+// Actor is who makes a change; it is written to the audit log.
+type Actor struct {
+	Kind ActorKind `json:"kind"`
+	ID   string    `json:"id,omitempty"`
+	Name string    `json:"name,omitempty"`
+}
+
+// AuditEvent is one entry of the append-only audit log.
+type AuditEvent struct {
+	ID         string         `json:"id"`
+	OrgID      string         `json:"org_id"`
+	At         time.Time      `json:"at"`
+	Actor      Actor          `json:"actor"`
+	Action     string         `json:"action"` // e.g. "user.create"
+	TargetKind string         `json:"target_kind"`
+	TargetID   string         `json:"target_id"`
+	Details    map[string]any `json:"details,omitempty"`
+}

@@ -1,0 +1,282 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/core"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL driver "pgx"
+	"github.com/jmoiron/sqlx"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+func init() {
+	// modernc's driver is named "sqlite"; sqlx knows "sqlite3". Tell it the bind style.
+	sqlx.BindDriver("sqlite", sqlx.QUESTION)
+}
+
+// Dialect names the SQL backend.
+type Dialect string
+
+// Supported dialects.
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// SQL is the Store on SQLite or PostgreSQL.
+type SQL struct {
+	db      *sqlx.DB
+	dialect Dialect
+	// Now and NewID are injectable for tests; they default to time.Now and UUIDv7.
+	Now   func() time.Time
+	NewID func() string
+}
+
+// var _ Store = (*SQL)(nil) // restored once every aggregate is implemented
+
+// Open connects to a DSN: "sqlite:PATH" (or "sqlite::memory:") or "postgres://…".
+// It does not migrate; call Migrate.
+func Open(ctx context.Context, dsn string) (*SQL, error) {
+	var (
+		db      *sqlx.DB
+		dialect Dialect
+		err     error
+	)
+	switch {
+	case strings.HasPrefix(dsn, "sqlite:"):
+		dialect = SQLite
+		db, err = openSQLite(strings.TrimPrefix(dsn, "sqlite:"))
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		dialect = Postgres
+		db, err = sqlx.Open("pgx", dsn)
+		if err == nil {
+			db.SetMaxOpenConns(32)
+			db.SetMaxIdleConns(16)
+			db.SetConnMaxIdleTime(5 * time.Minute)
+		}
+	default:
+		return nil, fmt.Errorf("unsupported database DSN %q: want sqlite:PATH or postgres://…", redactDSN(dsn))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", dialect, err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to %s database %s: %w", dialect, redactDSN(dsn), err)
+	}
+	return &SQL{db: db, dialect: dialect, Now: time.Now, NewID: NewID}, nil
+}
+
+func openSQLite(path string) (*sqlx.DB, error) {
+	if path == "" {
+		return nil, errors.New("sqlite DSN needs a path: sqlite:gatehouse.db")
+	}
+	// Pragmas are set per connection through the DSN so every pooled connection has them.
+	q := url.Values{}
+	for _, p := range []string{"foreign_keys(1)", "busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)"} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate") // writers queue on BEGIN instead of failing on upgrade
+	dsn := "file:" + path + "?" + q.Encode()
+	if path == ":memory:" {
+		// One shared in-memory database for the pool's single connection.
+		dsn = "file::memory:?" + q.Encode()
+	}
+	db, err := sqlx.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	// SQLite has one writer; a single connection serializes writers without
+	// SQLITE_BUSY storms and keeps :memory: one database.
+	db.SetMaxOpenConns(1)
+	db.SetConnMaxIdleTime(0)
+	db.SetConnMaxLifetime(0)
+	return db, nil
+}
+
+// redactDSN hides a password in a DSN so it never reaches a log or an error.
+func redactDSN(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		return dsn
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+// Dialect reports the backend.
+func (s *SQL) Dialect() Dialect { return s.dialect }
+
+// DB exposes the connection pool for tools (backup, metrics); the edges never use it.
+func (s *SQL) DB() *sqlx.DB { return s.db }
+
+// Ping checks that the database answers.
+func (s *SQL) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+
+// Close releases the connections.
+func (s *SQL) Close() error { return s.db.Close() }
+
+// NewID returns a new UUIDv7: unique, and ordered by creation time.
+func NewID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// newSecret returns a random secret with a readable prefix.
+func newSecret(prefix string) string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return prefix + hex.EncodeToString(b)
+}
+
+// micros and fromMicros convert times to the schema's Unix-microsecond BIGINTs.
+func micros(t time.Time) int64 { return t.UTC().UnixMicro() }
+
+func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+func (s *SQL) now() int64 { return micros(s.Now()) }
+
+// tx is a transaction with the store's helpers. Queries use ? placeholders and are
+// rebound for the dialect.
+type tx struct {
+	*sqlx.Tx
+	s *SQL
+}
+
+func (t *tx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return t.ExecContext(ctx, t.Rebind(query), args...)
+}
+
+func (t *tx) get(ctx context.Context, dest any, query string, args ...any) error {
+	return t.GetContext(ctx, dest, t.Rebind(query), args...)
+}
+
+func (t *tx) sel(ctx context.Context, dest any, query string, args ...any) error {
+	return t.SelectContext(ctx, dest, t.Rebind(query), args...)
+}
+
+// audit appends an audit event inside the transaction.
+func (t *tx) audit(ctx context.Context, orgID string, actor core.Actor, action, targetKind, targetID string, details map[string]any) error {
+	d := "{}"
+	if len(details) > 0 {
+		b, err := jsonMarshal(details)
+		if err != nil {
+			return err
+		}
+		d = string(b)
+	}
+	_, err := t.exec(ctx, `INSERT INTO audit_events (id, org_id, at, actor_kind, actor_id, actor_name, action, target_kind, target_id, details)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.s.NewID(), orgID, t.s.now(), string(actor.Kind), actor.ID, actor.Name, action, targetKind, targetID, d)
+	return err
+}
+
+// inTx runs fn in one transaction, committing when fn returns nil. Errors come back
+// translated to core sentinels.
+func (s *SQL) inTx(ctx context.Context, fn func(*tx) error) error {
+	t, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return s.translate(err)
+	}
+	if err := fn(&tx{Tx: t, s: s}); err != nil {
+		_ = t.Rollback()
+		return s.translate(err)
+	}
+	return s.translate(t.Commit())
+}
+
+// read runs fn in a read-only view; on SQLite this is the same single connection.
+func (s *SQL) read(ctx context.Context, fn func(*tx) error) error {
+	t, err := s.db.BeginTxx(ctx, &sql.TxOptions{ReadOnly: s.dialect == Postgres})
+	if err != nil {
+		return s.translate(err)
+	}
+	defer t.Rollback() //nolint:errcheck // read-only: nothing to keep
+	return s.translate(fn(&tx{Tx: t, s: s}))
+}
+
+// lockOrg serializes changes that check an org-wide invariant (the last org admin).
+// SQLite already has a single writer; PostgreSQL locks the org row.
+func (t *tx) lockOrg(ctx context.Context, orgID string) error {
+	if t.s.dialect != Postgres {
+		return nil
+	}
+	var id string
+	err := t.get(ctx, &id, `SELECT id FROM organizations WHERE id = ? FOR UPDATE`, orgID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("organization %s: %w", orgID, core.ErrNotFound)
+	}
+	return err
+}
+
+// translate turns driver errors into core sentinels, in this one place per dialect.
+// Errors already wrapping a sentinel pass unchanged; sql.ErrNoRows is not found.
+func (s *SQL) translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	for _, sentinel := range []error{core.ErrNotFound, core.ErrConflict, core.ErrVersion, core.ErrInvalid, core.ErrLastAdmin} {
+		if errors.Is(err, sentinel) {
+			return err
+		}
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%w", core.ErrNotFound)
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return &dbError{sentinel: core.ErrConflict, cause: err}
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			return &dbError{sentinel: core.ErrNotFound, cause: err}
+		case sqlite3.SQLITE_CONSTRAINT_CHECK, sqlite3.SQLITE_CONSTRAINT_NOTNULL:
+			return &dbError{sentinel: core.ErrInvalid, cause: err}
+		}
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "23505":
+			return &dbError{sentinel: core.ErrConflict, cause: err}
+		case "23503":
+			return &dbError{sentinel: core.ErrNotFound, cause: err}
+		case "23514", "23502", "22001", "22P02":
+			return &dbError{sentinel: core.ErrInvalid, cause: err}
+		case "40001", "40P01":
+			return &dbError{sentinel: ErrRetry, cause: err}
+		}
+	}
+	return err
+}
+
+// ErrRetry is a serialization failure or deadlock: the transaction may be retried.
+var ErrRetry = errors.New("transaction conflict, retry")
+
+// dbError is a constraint violation: it matches its sentinel with errors.Is and keeps
+// the driver's text for logs only (Error names the sentinel alone, so no SQL or
+// constraint detail reaches a client by accident).
+type dbError struct {
+	sentinel error
+	cause    error
+}
+
+func (e *dbError) Error() string { return e.sentinel.Error() }
+func (e *dbError) Unwrap() error { return e.sentinel }
+
+// Cause is the driver's error, for logs.
+func (e *dbError) Cause() error { return e.cause }
