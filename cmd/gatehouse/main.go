@@ -1,0 +1,154 @@
+// Command gatehouse is the Gatehouse server and its admin tool: serve, migrate, and the
+// commands that create orgs, tokens, SSO connections and demo data.
+//
+// Every flag may also come from the environment as GATEHOUSE_<FLAG> (upper case, dashes
+// as underscores): --db from GATEHOUSE_DB, --external-url from GATEHOUSE_EXTERNAL_URL.
+// A flag on the command line wins over the environment.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+// command is one subcommand. run gets the arguments after the command's name.
+type command struct {
+	summary string
+	run     func(ctx context.Context, stdout, stderr io.Writer, args []string) error
+}
+
+// commands is the one table of subcommands; each lives in its own file.
+var commands = map[string]command{
+	"migrate": {"apply database migrations", runMigrate},
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Stdout, os.Stderr, os.Args[1:])
+	stop()
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "gatehouse: "+oneLine(err))
+		}
+		os.Exit(2)
+	}
+}
+
+// run dispatches to a subcommand; tests call it directly.
+func run(ctx context.Context, stdout, stderr io.Writer, args []string) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return errors.New("no command given")
+		}
+		return nil
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		usage(stderr)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+	return cmd.run(ctx, stdout, stderr, args[1:])
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: gatehouse <command> [flags]\n\ncommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w, "\nRun 'gatehouse <command> -h' for a command's flags.")
+}
+
+// oneLine keeps an error to one line: the CLI never prints a stack trace or a dump.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+// newFlags returns a FlagSet for a command that reports errors instead of exiting.
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("gatehouse "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+// parseFlags parses args, filling every flag not given on the command line from
+// GATEHOUSE_<FLAG> in the environment. Positional arguments are refused.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || err != nil {
+			return
+		}
+		key := "GATEHOUSE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(key); ok {
+			if e := f.Value.Set(v); e != nil {
+				err = fmt.Errorf("%s: %w", key, e)
+			}
+		}
+	})
+	return err
+}
+
+// defaultDB is the embedded default: a SQLite file in the working directory.
+const defaultDB = "sqlite:gatehouse.db"
+
+// openStore opens the database and applies pending migrations.
+func openStore(ctx context.Context, dsn string) (*store.SQL, error) {
+	s, err := store.Open(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.Migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func runMigrate(ctx context.Context, stdout, stderr io.Writer, args []string) error {
+	fs := newFlags("migrate", stderr)
+	dsn := fs.String("db", defaultDB, "database: sqlite:PATH or postgres://…")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	s, err := store.Open(ctx, *dsn)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	applied, err := s.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	if len(applied) == 0 {
+		fmt.Fprintln(stdout, "database is up to date")
+		return nil
+	}
+	for _, v := range applied {
+		fmt.Fprintln(stdout, "applied", v)
+	}
+	return nil
+}
