@@ -30,6 +30,8 @@ type command struct {
 // commands is the one table of subcommands; each lives in its own file.
 var commands = map[string]command{
 	"migrate": {"apply database migrations", runMigrate},
+	"backup":  {"take a consistent online backup of a SQLite database", runBackup},
+	"restore": {"replace a SQLite database with a backup (server stopped)", runRestore},
 }
 
 func main() {
