@@ -30,6 +30,10 @@ type command struct {
 // commands is the one table of subcommands; each lives in its own file.
 var commands = map[string]command{
 	"migrate": {"apply database migrations", runMigrate},
+	"serve":   {"run the Gatehouse server", runServe},
+	"org":     {"manage organizations (org create)", subcommands("org", orgCommands)},
+	"token":   {"create bearer tokens (token create)", subcommands("token", tokenCommands)},
+	"demo":    {"load a demo organization and show example decisions", runDemo},
 }
 
 func main() {
