@@ -41,9 +41,10 @@ func main() {
 	err := run(ctx, os.Stdout, os.Stderr, os.Args[1:])
 	stop()
 	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "gatehouse: "+oneLine(err))
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0) // -h printed the command's flags
 		}
+		fmt.Fprintln(os.Stderr, "gatehouse: "+oneLine(err))
 		os.Exit(2)
 	}
 }
