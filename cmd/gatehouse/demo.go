@@ -71,7 +71,7 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, args []string) error
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	return withStore(ctx, *dsn, func(st store.Store) error {
+	return withStore(ctx, *dsn, func(st *store.SQL) error {
 		d := &demo{st: st, ctx: ctx, ws: map[string]core.Workspace{}, groups: map[string]core.UserGroup{},
 			users: map[string]core.User{}, resources: map[string]core.Resource{}, spaces: map[string]core.Space{}}
 		if err := d.load(*slug); err != nil {
@@ -83,7 +83,7 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, args []string) error
 }
 
 type demo struct {
-	st        store.Store
+	st        *store.SQL
 	ctx       context.Context
 	org       core.Org
 	admin     core.User

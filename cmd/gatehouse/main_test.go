@@ -95,7 +95,7 @@ func mustRun(t *testing.T, args ...string) string {
 }
 
 // openTestStore opens the database a command wrote, to check what it did.
-func openTestStore(t *testing.T, dsn string) store.Store {
+func openTestStore(t *testing.T, dsn string) *store.SQL {
 	t.Helper()
 	s, err := openStore(context.Background(), dsn)
 	if err != nil {

@@ -46,11 +46,7 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, args []string) erro
 	for _, v := range applied {
 		logger.Info("applied migration", "version", v)
 	}
-	st, ok := any(s).(store.Store) // TEMP until the store branch implements every aggregate
-	if !ok {
-		return fmt.Errorf("store incomplete")
-	}
-	orgs, err := st.ListOrgs(ctx)
+	orgs, err := s.ListOrgs(ctx)
 	if err != nil {
 		return err
 	}
@@ -60,10 +56,10 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, args []string) erro
 	logger.Info("gatehouse starting", "db", string(s.Dialect()), "external_url", pub.String())
 
 	// mounts are the protocol edges served next to /healthz and /readyz. The SCIM
-	// service and the SSO handlers are added here, built from st, logger and pub.
+	// service and the SSO handlers are added here, built from s, logger and pub.
 	var mounts []server.Mounter
 
-	srv := server.New(server.Config{Addr: *addr}, st, logger, mounts...)
+	srv := server.New(server.Config{Addr: *addr}, s, logger, mounts...)
 	return srv.Run(ctx)
 }
 

@@ -15,7 +15,8 @@ type serving struct {
 	base   string // http://127.0.0.1:PORT
 	logs   *syncBuffer
 	cancel context.CancelFunc
-	done   chan error
+	done   chan struct{} // closed when run returns, with its result in err
+	err    error
 }
 
 // startServe runs serve on 127.0.0.1:0 and waits for its "listening" log line, which
@@ -23,9 +24,10 @@ type serving struct {
 func startServe(t *testing.T, args ...string) *serving {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &serving{logs: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	s := &serving{logs: &syncBuffer{}, cancel: cancel, done: make(chan struct{})}
 	go func() {
-		s.done <- run(ctx, io.Discard, s.logs, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...))
+		defer close(s.done)
+		s.err = run(ctx, io.Discard, s.logs, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...))
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -43,8 +45,8 @@ func startServe(t *testing.T, args ...string) *serving {
 			}
 		}
 		select {
-		case err := <-s.done:
-			t.Fatalf("serve exited before listening: %v\n%s", err, s.logs)
+		case <-s.done:
+			t.Fatalf("serve exited before listening: %v\n%s", s.err, s.logs)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -57,8 +59,8 @@ func (s *serving) stop(t *testing.T) error {
 	t.Helper()
 	s.cancel()
 	select {
-	case err := <-s.done:
-		return err
+	case <-s.done:
+		return s.err
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not stop after its context was cancelled")
 		return nil

@@ -33,7 +33,7 @@ func runTokenCreate(ctx context.Context, stdout, stderr io.Writer, args []string
 	if k != store.TokenSCIM && k != store.TokenAPI {
 		return &usageError{msg: fmt.Sprintf("--kind %q: want scim or api", *kind)}
 	}
-	return withStore(ctx, *dsn, func(st store.Store) error {
+	return withStore(ctx, *dsn, func(st *store.SQL) error {
 		org, err := st.GetOrg(ctx, *orgSlug)
 		if err != nil {
 			return friendly(err, fmt.Sprintf("organization %q does not exist", *orgSlug), "")
