@@ -251,7 +251,7 @@ func (d *demo) report(w io.Writer, dsn string) {
 	fmt.Fprintf(w, "Loaded demo organization %s (%s), id %s:\n", d.org.Slug, d.org.Name, d.org.ID)
 	fmt.Fprintf(w, "  2 workspaces (marketing, data-platform), each with development and production\n")
 	fmt.Fprintf(w, "  1 space (Finance, in marketing), %d resources\n", len(d.resources))
-	fmt.Fprintf(w, "  SCIM directory %q with %d IdP groups mapped to user groups, %d users (one deactivated)\n", d.dir.Name, len(demoTeams), d.nUsers)
+	fmt.Fprintf(w, "  SCIM directory %q with %d IdP groups mapped to user groups, %d users provisioned by it (one deactivated)\n", d.dir.Name, len(demoTeams), d.nUsers)
 	fmt.Fprintf(w, "  %d grants: Admin, Editor, Viewer, Draft Contributor (Engineering narrowed per environment) and custom role Sync Operator\n", d.nGrants)
 	fmt.Fprintf(w, "  org admin: %s\n\n", d.admin.Email)
 
