@@ -15,6 +15,12 @@ import (
 )
 
 func runServe(ctx context.Context, stdout, stderr io.Writer, args []string) error {
+	return serveWith(ctx, stderr, args, nil)
+}
+
+// serveWith is serve with more mounts built from the opened store: tests add handlers
+// (a slow one, to watch the drain) and reach the store (to close it under /readyz).
+func serveWith(ctx context.Context, stderr io.Writer, args []string, extra func(*store.SQL) []server.Mounter) error {
 	fs := newFlags("serve", stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on (host:port)")
 	dsn := fs.String("db", defaultDB, "database: sqlite:PATH or postgres://…")
@@ -58,6 +64,9 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, args []string) erro
 	// mounts are the protocol edges served next to /healthz and /readyz. The SCIM
 	// service and the SSO handlers are added here, built from s, logger and pub.
 	var mounts []server.Mounter
+	if extra != nil {
+		mounts = append(mounts, extra(s)...)
+	}
 
 	srv := server.New(server.Config{Addr: *addr}, s, logger, mounts...)
 	return srv.Run(ctx)
