@@ -95,7 +95,8 @@ type OIDCState struct {
 // SSO is the storage of SSO connections and of login state. It is separate from
 // Store so the core contract stays protocol-free; *SQL implements both.
 type SSO interface {
-	// CreateSSOConnection stores a new connection with its domains. A domain
+	// CreateSSOConnection stores a new connection with its domains; an empty ID
+	// gets a new one. A domain
 	// already routed to another connection is core.ErrConflict.
 	CreateSSOConnection(ctx context.Context, actor core.Actor, c SSOConnection) (SSOConnection, error)
 	// GetSSOConnection finds a connection by its id alone: the id is the public

@@ -142,7 +142,11 @@ func (s *SQL) CreateSSOConnection(ctx context.Context, actor core.Actor, c SSOCo
 		return SSOConnection{}, err
 	}
 	now := s.Now()
-	c.ID, c.CreatedAt, c.UpdatedAt, c.Version = s.NewID(), now.UTC().Truncate(time.Microsecond), now.UTC().Truncate(time.Microsecond), 1
+	// The caller may choose the id: secrets in the config are sealed to it.
+	if c.ID == "" {
+		c.ID = s.NewID()
+	}
+	c.CreatedAt, c.UpdatedAt, c.Version = now.UTC().Truncate(time.Microsecond), now.UTC().Truncate(time.Microsecond), 1
 	err = s.inTx(ctx, func(t *tx) error {
 		if _, err := t.exec(ctx, `INSERT INTO sso_connections (id, org_id, name, kind, config, jit, created_at, updated_at, version)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)`, c.ID, c.OrgID, c.Name, string(c.Kind), cfg, c.JIT, micros(now), micros(now)); err != nil {
