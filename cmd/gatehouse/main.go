@@ -30,6 +30,7 @@ type command struct {
 // commands is the one table of subcommands; each lives in its own file.
 var commands = map[string]command{
 	"migrate": {"apply database migrations", runMigrate},
+	"sso":     {"add and list SSO connections (SAML, OIDC)", runSSO},
 }
 
 func main() {
