@@ -236,4 +236,3 @@ func runSSOList(ctx context.Context, stdout, stderr io.Writer, args []string) er
 	}
 	return w.Flush()
 }
-
