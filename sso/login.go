@@ -133,6 +133,9 @@ func (h *Handler) serveSAMLACS(w http.ResponseWriter, r *http.Request) error {
 		switch {
 		case err == nil:
 			ids, returnTo = []string{req.RequestID}, req.ReturnTo
+		case errors.Is(err, core.ErrNotFound) && !conn.SAML.AllowIdPInitiated:
+			return h.refuse(r.Context(), conn, refusal("saml_unknown_request", "This sign-in expired or was already used. Please start again.",
+				errors.New("RelayState names no pending request (expired, used, or forged)")), nil)
 		case errors.Is(err, core.ErrNotFound):
 			// Not ours: an IdP-initiated login's RelayState is the landing path.
 			returnTo = localPath(relay)
