@@ -125,18 +125,34 @@ func newGatehouseIn(t *testing.T, st *store.SQL, n int) *gatehouse {
 type browser struct {
 	t      *testing.T
 	client *http.Client
+	// stopAt, when set, stops following redirects to a URL path with this suffix,
+	// so a test can look at (and tamper with) that request.
+	stopAt atomic.Value
 }
 
 func newBrowser(t *testing.T) *browser {
 	jar, _ := cookiejar.New(nil)
-	return &browser{t: t, client: &http.Client{Jar: jar, Timeout: 30 * time.Second}}
+	b := &browser{t: t}
+	b.stopAt.Store("")
+	b.client = &http.Client{Jar: jar, Timeout: 30 * time.Second, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		if s := b.stopAt.Load().(string); s != "" && strings.HasSuffix(req.URL.Path, s) {
+			return http.ErrUseLastResponse
+		}
+		if len(via) >= 10 {
+			return errors.New("too many redirects")
+		}
+		return nil
+	}}
+	return b
 }
 
 // page is a fetched page.
 type page struct {
-	status int
-	url    *url.URL
-	body   string
+	status   int
+	url      *url.URL
+	body     string
+	location string
+	header   http.Header
 }
 
 func (b *browser) do(req *http.Request) page {
@@ -147,7 +163,7 @@ func (b *browser) do(req *http.Request) page {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	return page{status: resp.StatusCode, url: resp.Request.URL, body: string(body)}
+	return page{status: resp.StatusCode, url: resp.Request.URL, body: string(body), location: resp.Header.Get("Location"), header: resp.Header}
 }
 
 func (b *browser) get(u string) page {
@@ -278,11 +294,11 @@ func mustXML(t *testing.T, v any) []byte {
 	return b
 }
 
-var errNotExist = errors.New("not exist")
-
 func fatalIf(t *testing.T, err error, what string, args ...any) {
 	t.Helper()
 	if err != nil {
 		t.Fatalf("%s: %v", fmt.Sprintf(what, args...), err)
 	}
 }
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }

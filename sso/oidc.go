@@ -25,6 +25,7 @@ type oidcConnector struct {
 	verifier    *oidc.IDTokenVerifier
 	groupsClaim string
 	client      *http.Client
+	domains     []string // the connection's email domains, owned by the org
 }
 
 var _ RedirectConnector = (*oidcConnector)(nil)
@@ -77,6 +78,7 @@ func newOIDCConnector(ctx context.Context, conn store.SSOConnection, base *url.U
 		verifier:    p.Verifier(&oidc.Config{ClientID: cfg.ClientID, Now: now}),
 		groupsClaim: gc,
 		client:      client,
+		domains:     conn.Domains,
 	}, nil
 }
 
@@ -150,15 +152,6 @@ func (c *oidcConnector) HandleCallback(ctx context.Context, r *http.Request, non
 func (c *oidcConnector) identity(sub string, claims map[string]any) Identity {
 	str := func(k string) string { s, _ := claims[k].(string); return strings.TrimSpace(s) }
 	id := Identity{Subject: sub, Email: str("email"), GivenName: str("given_name"), FamilyName: str("family_name")}
-	switch v := claims["email_verified"].(type) {
-	case bool:
-		id.EmailVerified = v
-	case string: // some providers send "true"
-		id.EmailVerified = strings.EqualFold(v, "true")
-	default:
-		// Entra sends no email_verified: the tenant's own directory vouches for it.
-		id.EmailVerified = true
-	}
 	if id.Email == "" {
 		// Entra: the UPN, when no email is released.
 		for _, k := range []string{"preferred_username", "upn"} {
@@ -166,6 +159,18 @@ func (c *oidcConnector) identity(sub string, claims map[string]any) Identity {
 				id.Email = v
 				break
 			}
+		}
+	}
+	switch v := claims["email_verified"].(type) {
+	case bool:
+		id.EmailVerified = v
+	case string: // some providers send "true"
+		id.EmailVerified = strings.EqualFold(v, "true")
+	default:
+		// No claim (Entra sends none; some providers omit a false one): the email
+		// counts as verified only in a domain the org has routed to this connection.
+		if at := strings.LastIndexByte(id.Email, '@'); at >= 0 {
+			id.EmailVerified = containsFold(c.domains, id.Email[at+1:])
 		}
 	}
 	switch g := claims[c.groupsClaim].(type) {

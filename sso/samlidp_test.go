@@ -39,7 +39,7 @@ type samlIdP struct {
 
 	mu      sync.Mutex
 	user    idpUser
-	encrypt bool                         // keep the SP's encryption key: assertions encrypted
+	encrypt bool                            // keep the SP's encryption key: assertions encrypted
 	tweak   func(req *saml.IdpAuthnRequest) // changes the assertion before it is signed
 }
 
