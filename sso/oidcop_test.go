@@ -115,11 +115,11 @@ func (s *opStorage) GetClientByClientID(ctx context.Context, id string) (op.Clie
 // oidcOP is a real OpenID provider (zitadel/oidc's op package) on loopback, with a
 // username/password login page.
 type oidcOP struct {
-	srv         *httptest.Server
-	users       *opUsers
-	st          *opStorage
-	mu          sync.Mutex
-	badIssuer   bool // the token endpoint issues ID tokens as another issuer
+	srv       *httptest.Server
+	users     *opUsers
+	st        *opStorage
+	mu        sync.Mutex
+	badIssuer bool // the token endpoint issues ID tokens as another issuer
 }
 
 var loginPage = template.Must(template.New("login").Parse(`<html><body><form method="post" action="/login/username">
