@@ -290,3 +290,5 @@ func (h *Handler) connector(ctx context.Context, conn store.SSOConnection) (Conn
 	h.mu.Unlock()
 	return c, nil
 }
+
+var _ Store = (*store.SQL)(nil)

@@ -109,7 +109,7 @@ func newGatehouseIn(t *testing.T, st *store.SQL, n int) *gatehouse {
 	u, _ := url.Parse("http://" + srv.Listener.Addr().String())
 	g := &gatehouse{t: t, st: st, org: org, srv: srv, url: u, box: box, clock: &clock{}, logs: &logBuffer{}}
 	g.h = &sso.Handler{
-		Store: shimStore{st}, Logger: slog.New(slog.NewTextHandler(g.logs, nil)), Now: g.clock.Now,
+		Store: st, Logger: slog.New(slog.NewTextHandler(g.logs, nil)), Now: g.clock.Now,
 		ExternalURL: u, Box: box, SessionIdle: 30 * time.Minute, SessionLifetime: 8 * time.Hour,
 	}
 	mux := http.NewServeMux()
@@ -302,3 +302,10 @@ func fatalIf(t *testing.T, err error, what string, args ...any) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// newServer serves h on loopback and returns its URL.
+func newServer(t *testing.T, h http.Handler) string {
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}

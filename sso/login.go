@@ -129,11 +129,13 @@ func (h *Handler) serveSAMLACS(w http.ResponseWriter, r *http.Request) error {
 	var ids []string
 	returnTo := "/"
 	if relay != "" {
-		req, err := h.Store.TakeSAMLRequest(r.Context(), conn.ID, hashToken(relay))
+		req, err := h.Store.TakeSAMLRequest(r.Context(), conn.ID, hashToken(relay), h.now())
 		switch {
 		case err == nil:
 			ids, returnTo = []string{req.RequestID}, req.ReturnTo
-		case errors.Is(err, core.ErrNotFound) && !conn.SAML.AllowIdPInitiated:
+		case errors.Is(err, core.ErrNotFound) && !conn.SAML.AllowIdPInitiated && !strings.HasPrefix(relay, "/") && !strings.Contains(relay, "://"):
+			// Shaped like our own RelayState (not an IdP's landing URL): a login of
+			// ours that expired or was already finished.
 			return h.refuse(r.Context(), conn, refusal("saml_unknown_request", "This sign-in expired or was already used. Please start again.",
 				errors.New("RelayState names no pending request (expired, used, or forged)")), nil)
 		case errors.Is(err, core.ErrNotFound):
@@ -198,7 +200,7 @@ func (h *Handler) serveOIDCCallback(w http.ResponseWriter, r *http.Request) erro
 		return h.refuse(r.Context(), conn, refusal("oidc_state_mismatch", "This sign-in was not started in this browser, or took too long. Please start again.",
 			errors.New("state parameter does not match this browser's login")), nil)
 	}
-	st, err := h.Store.TakeOIDCState(r.Context(), conn.ID, hashToken(state))
+	st, err := h.Store.TakeOIDCState(r.Context(), conn.ID, hashToken(state), h.now())
 	if errors.Is(err, core.ErrNotFound) {
 		return h.refuse(r.Context(), conn, refusal("oidc_unknown_state", "This sign-in expired or was already used. Please start again.",
 			errors.New("no live login for this state")), nil)
@@ -324,7 +326,7 @@ func containsFold(list []string, s string) bool {
 func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) error {
 	if ck, err := r.Cookie(h.cookieName()); err == nil && ck.Value != "" {
 		hash := hashToken(ck.Value)
-		if s, err := h.Store.LookupSession(r.Context(), hash); err == nil {
+		if s, err := h.Store.LookupSession(r.Context(), hash, h.now()); err == nil {
 			_ = h.Store.RecordSSOEvent(r.Context(), s.OrgID, core.Actor{Kind: core.ActorSSO, ID: s.ConnectionID}, "sso.logout", "user", s.UserID, nil)
 		}
 		if err := h.Store.DeleteSession(r.Context(), hash); err != nil {
@@ -347,5 +349,5 @@ func (h *Handler) Session(r *http.Request) (store.Session, error) {
 	if err != nil || ck.Value == "" {
 		return store.Session{}, fmt.Errorf("no session cookie: %w", core.ErrNotFound)
 	}
-	return h.Store.LookupSession(r.Context(), hashToken(ck.Value))
+	return h.Store.LookupSession(r.Context(), hashToken(ck.Value), h.now())
 }

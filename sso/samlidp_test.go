@@ -1,6 +1,7 @@
 package sso_test
 
 import (
+	"log"
 	"crypto/rsa"
 	"crypto/x509"
 	"io"
@@ -52,7 +53,7 @@ func newSAMLIdP(t *testing.T) *samlIdP {
 	t.Cleanup(p.srv.Close)
 	base, _ := url.Parse(p.srv.URL)
 	p.idp = &saml.IdentityProvider{
-		Key: key, Signer: key, Certificate: cert,
+		Key: key, Signer: key, Certificate: cert, Logger: log.New(io.Discard, "", 0),
 		MetadataURL:             *base.JoinPath("metadata"),
 		SSOURL:                  *base.JoinPath("sso"),
 		SessionProvider:         p,

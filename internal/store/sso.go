@@ -93,7 +93,9 @@ type OIDCState struct {
 }
 
 // SSO is the storage of SSO connections and of login state. It is separate from
-// Store so the core contract stays protocol-free; *SQL implements both.
+// Store so the core contract stays protocol-free; *SQL implements both. Expiry
+// checks take the caller's clock (now), so the SSO handler's injected clock rules
+// sessions and login state alike.
 type SSO interface {
 	// CreateSSOConnection stores a new connection with its domains; an empty ID
 	// gets a new one. A domain
@@ -115,7 +117,7 @@ type SSO interface {
 	CreateSession(ctx context.Context, actor core.Actor, s Session, details map[string]any) error
 	// LookupSession returns the live session of an id hash and records its use.
 	// A session past either timeout, or of an inactive user, is core.ErrNotFound.
-	LookupSession(ctx context.Context, idHash string) (Session, error)
+	LookupSession(ctx context.Context, idHash string, now time.Time) (Session, error)
 	// DeleteSession ends a session (logout); an unknown hash is not an error.
 	DeleteSession(ctx context.Context, idHash string) error
 
@@ -123,7 +125,7 @@ type SSO interface {
 	SaveSAMLRequest(ctx context.Context, r SAMLRequest) error
 	// TakeSAMLRequest removes and returns the live pending request of a
 	// connection's RelayState hash; missing or expired is core.ErrNotFound.
-	TakeSAMLRequest(ctx context.Context, connectionID, relayHash string) (SAMLRequest, error)
+	TakeSAMLRequest(ctx context.Context, connectionID, relayHash string, now time.Time) (SAMLRequest, error)
 	// ConsumeAssertion records an assertion id as used until expiresAt. A second
 	// use is core.ErrConflict, decided by the primary key, so it is atomic
 	// across instances.
@@ -133,13 +135,13 @@ type SSO interface {
 	SaveOIDCState(ctx context.Context, s OIDCState) error
 	// TakeOIDCState removes and returns the live state of a connection's state
 	// hash; missing or expired is core.ErrNotFound.
-	TakeOIDCState(ctx context.Context, connectionID, stateHash string) (OIDCState, error)
+	TakeOIDCState(ctx context.Context, connectionID, stateHash string, now time.Time) (OIDCState, error)
 
 	// RecordSSOEvent appends an audit event for something SSO did that changed
 	// nothing else: a refused login, a logout.
 	RecordSSOEvent(ctx context.Context, orgID string, actor core.Actor, action, targetKind, targetID string, details map[string]any) error
 	// PruneSSO deletes expired sessions, requests, states and replay records.
-	PruneSSO(ctx context.Context) error
+	PruneSSO(ctx context.Context, now time.Time) error
 }
 
 var _ SSO = (*SQL)(nil)

@@ -304,9 +304,9 @@ const touchEvery = time.Minute
 
 // LookupSession returns the live session of an id hash. The user's active flag is
 // read in the same query, so a deactivated user's sessions stop at once.
-func (s *SQL) LookupSession(ctx context.Context, idHash string) (Session, error) {
+func (s *SQL) LookupSession(ctx context.Context, idHash string, at time.Time) (Session, error) {
 	var r sessionRow
-	now := s.now()
+	now := micros(at)
 	err := s.read(ctx, func(t *tx) error {
 		return t.get(ctx, &r, `SELECT s.id_hash, s.org_id, s.user_id, s.connection_id, s.created_at, s.last_seen_at, s.expires_at, s.idle_micros
 			FROM sso_sessions s JOIN users u ON u.org_id = s.org_id AND u.id = s.user_id
@@ -353,7 +353,7 @@ func (s *SQL) SaveSAMLRequest(ctx context.Context, r SAMLRequest) error {
 
 // TakeSAMLRequest removes and returns a live pending request. DELETE … RETURNING
 // makes taking it atomic: two responses racing for one request get it once.
-func (s *SQL) TakeSAMLRequest(ctx context.Context, connectionID, relayHash string) (SAMLRequest, error) {
+func (s *SQL) TakeSAMLRequest(ctx context.Context, connectionID, relayHash string, now time.Time) (SAMLRequest, error) {
 	var r struct {
 		RequestID string `db:"request_id"`
 		ReturnTo  string `db:"return_to"`
@@ -366,7 +366,7 @@ func (s *SQL) TakeSAMLRequest(ctx context.Context, connectionID, relayHash strin
 	if err != nil {
 		return SAMLRequest{}, err
 	}
-	if r.ExpiresAt <= s.now() {
+	if r.ExpiresAt <= micros(now) {
 		return SAMLRequest{}, fmt.Errorf("saml request expired: %w", core.ErrNotFound)
 	}
 	return SAMLRequest{RelayHash: relayHash, RequestID: r.RequestID, ConnectionID: connectionID, ReturnTo: r.ReturnTo, ExpiresAt: fromMicros(r.ExpiresAt)}, nil
@@ -397,7 +397,7 @@ func (s *SQL) SaveOIDCState(ctx context.Context, st OIDCState) error {
 }
 
 // TakeOIDCState removes and returns a live state, atomically.
-func (s *SQL) TakeOIDCState(ctx context.Context, connectionID, stateHash string) (OIDCState, error) {
+func (s *SQL) TakeOIDCState(ctx context.Context, connectionID, stateHash string, now time.Time) (OIDCState, error) {
 	var r struct {
 		Nonce     string `db:"nonce"`
 		Verifier  string `db:"pkce_verifier"`
@@ -411,7 +411,7 @@ func (s *SQL) TakeOIDCState(ctx context.Context, connectionID, stateHash string)
 	if err != nil {
 		return OIDCState{}, err
 	}
-	if r.ExpiresAt <= s.now() {
+	if r.ExpiresAt <= micros(now) {
 		return OIDCState{}, fmt.Errorf("oidc state expired: %w", core.ErrNotFound)
 	}
 	return OIDCState{StateHash: stateHash, ConnectionID: connectionID, Nonce: r.Nonce, PKCEVerifier: r.Verifier,
@@ -426,8 +426,8 @@ func (s *SQL) RecordSSOEvent(ctx context.Context, orgID string, actor core.Actor
 }
 
 // PruneSSO deletes expired login state.
-func (s *SQL) PruneSSO(ctx context.Context) error {
-	now := s.now()
+func (s *SQL) PruneSSO(ctx context.Context, at time.Time) error {
+	now := micros(at)
 	return s.inTx(ctx, func(t *tx) error {
 		for _, q := range []string{
 			`DELETE FROM sso_sessions WHERE expires_at <= ? OR last_seen_at + idle_micros <= ?`,
