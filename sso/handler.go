@@ -63,8 +63,30 @@ type Handler struct {
 	SessionLifetime time.Duration // absolute timeout; DefaultSessionLifetime when zero
 	CookieName      string        // DefaultCookieName when empty
 
-	mu    sync.Mutex
-	cache map[string]cachedConnector // connection id → connector of one version
+	mu        sync.Mutex
+	cache     map[string]cachedConnector // connection id → connector of one version
+	lastPrune time.Time
+}
+
+// pruneEvery is how often a login start also deletes expired login state. Doing it
+// inline keeps Gatehouse free of background jobs; the work is a few indexed deletes.
+const pruneEvery = 10 * time.Minute
+
+// maybePrune deletes expired sessions, pending logins and replay records, at most
+// once per pruneEvery per instance.
+func (h *Handler) maybePrune(ctx context.Context) {
+	now := h.now()
+	h.mu.Lock()
+	due := now.Sub(h.lastPrune) >= pruneEvery
+	if due {
+		h.lastPrune = now
+	}
+	h.mu.Unlock()
+	if due {
+		if err := h.Store.PruneSSO(ctx, now); err != nil {
+			h.logger().Warn("sso: prune expired login state", "error", err.Error())
+		}
+	}
 }
 
 type cachedConnector struct {

@@ -97,6 +97,7 @@ func (h *Handler) serveSAMLLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	h.maybePrune(r.Context())
 	relay := randomToken()
 	target, reqID, err := c.(SAMLConnector).AuthnRequest(relay)
 	if err != nil {
@@ -163,6 +164,7 @@ func (h *Handler) serveOIDCLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	h.maybePrune(r.Context())
 	state, nonce, verifier := randomToken(), randomToken(), oauth2.GenerateVerifier()
 	if err := h.Store.SaveOIDCState(r.Context(), store.OIDCState{
 		StateHash: hashToken(state), ConnectionID: conn.ID, Nonce: nonce, PKCEVerifier: verifier,

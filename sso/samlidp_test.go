@@ -1,10 +1,10 @@
 package sso_test
 
 import (
-	"log"
 	"crypto/rsa"
 	"crypto/x509"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
