@@ -2,6 +2,7 @@ package sso_test
 
 import (
 	"encoding/base64"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -11,9 +12,12 @@ import (
 
 	"github.com/beevik/etree"
 	"github.com/crewjam/saml"
+	"github.com/crewjam/saml/samlsp"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
+	"github.com/gatehouse-dev/gatehouse/sso"
 )
 
 var alice = idpUser{email: "alice@acme.test", given: "Alice", family: "Liddell", groups: []string{"eng", "ops"}}
@@ -94,7 +98,51 @@ func TestSAMLIdPInitiatedLogin(t *testing.T) {
 		if code, _ := b3.me(g); code != http.StatusUnauthorized {
 			t.Errorf("/me after refused IdP-initiated login: %d", code)
 		}
+
+		// Changing the connection rebuilds its cached service provider.
+		_, err := g.st.UpdateSSOConnection(ctx, core.Actor{Kind: core.ActorAdmin}, g.org.ID, closed.ID, func(c *store.SSOConnection) error {
+			c.SAML.AllowIdPInitiated = true
+			return nil
+		})
+		fatalIf(t, err, "update connection")
+		b4 := newBrowser(t)
+		if landed := b4.submit(b4.idpInitiated(idp, g, closed, "/api/v1/me"), nil); landed.status != http.StatusOK {
+			t.Errorf("IdP-initiated after allowing it: %d %.200s", landed.status, landed.body)
+		}
 	})
+}
+
+func TestSAMLMetadata(t *testing.T) {
+	t.Parallel()
+	g := newGatehouse(t, storetest.NewSQLite(t))
+	idp := newSAMLIdP(t)
+	conn := g.addSAML(idp, "okta", samlOpts{})
+	resp, err := http.Get(g.url.String() + "/sso/saml/" + conn.ID + "/metadata")
+	fatalIf(t, err, "get metadata")
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/samlmetadata+xml" {
+		t.Fatalf("metadata: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	md, err := samlsp.ParseMetadata(body)
+	fatalIf(t, err, "parse metadata")
+	ep := sso.SAMLEndpointsFor(g.url, conn.ID)
+	if md.EntityID != ep.EntityID || len(md.SPSSODescriptors) != 1 ||
+		md.SPSSODescriptors[0].AssertionConsumerServices[0].Location != ep.ACS ||
+		md.SPSSODescriptors[0].AssertionConsumerServices[0].Binding != saml.HTTPPostBinding {
+		t.Errorf("metadata = %s", body)
+	}
+	if strings.Contains(string(body), "PRIVATE") {
+		t.Error("metadata shows a private key")
+	}
+	for _, u := range []string{"/sso/saml/nope/metadata", "/sso/saml/nope/login", "/sso/oidc/" + conn.ID + "/login"} {
+		r, err := http.Get(g.url.String() + u)
+		fatalIf(t, err, "get")
+		r.Body.Close()
+		if r.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: %d, want 404", u, r.StatusCode)
+		}
+	}
 }
 
 // decodeResponse and encodeResponse read and write the SAMLResponse of a form.
