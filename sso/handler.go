@@ -98,7 +98,7 @@ type cachedConnector struct {
 func (h *Handler) Mount(mux *http.ServeMux) {
 	mux.Handle("GET /sso/login", h.browser(h.serveLoginForm))
 	mux.Handle("POST /sso/login", h.browser(h.serveLoginEmail))
-	mux.Handle("GET /sso/logout", h.browser(h.serveLogout))
+	mux.Handle("GET /sso/logout", h.browser(h.serveLogoutForm))
 	mux.Handle("POST /sso/logout", h.browser(h.serveLogout))
 	mux.Handle("GET /sso/saml/{connection}/metadata", http.HandlerFunc(h.serveSAMLMetadata))
 	mux.Handle("GET /sso/saml/{connection}/login", h.browser(h.serveSAMLLogin))
@@ -209,11 +209,12 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 </head><body><h1>{{.Title}}</h1><p>{{.Message}}</p>
 {{if .Form}}<form method="post" action="{{.Action}}"><label>Work email <input type="email" name="email" autocomplete="email" required autofocus></label>
 <input type="hidden" name="return_to" value="{{.ReturnTo}}"> <button type="submit">Continue</button></form>{{end}}
+{{if .Logout}}<form method="post" action="{{.Action}}"><input type="hidden" name="return_to" value="{{.ReturnTo}}"><button type="submit">Sign out</button></form>{{end}}
 <p><a href="/sso/login">Sign in</a></p></body></html>`))
 
 type page struct {
 	Title, Message   string
-	Form             bool
+	Form, Logout     bool
 	Action, ReturnTo string
 }
 

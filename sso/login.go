@@ -21,7 +21,7 @@ const oidcStateCookie = "gatehouse_oidc_state"
 // serveLoginForm asks for a work email (GET /sso/login).
 func (h *Handler) serveLoginForm(w http.ResponseWriter, r *http.Request) error {
 	renderPage(w, http.StatusOK, page{Title: "Sign in", Message: "Enter your work email to sign in through your company's identity provider.",
-		Form: true, Action: "/sso/login", ReturnTo: localPath(r.URL.Query().Get("return_to"))})
+		Form: true, Action: h.path("/sso/login"), ReturnTo: localPath(r.URL.Query().Get("return_to"))})
 	return nil
 }
 
@@ -34,12 +34,12 @@ func (h *Handler) serveLoginEmail(w http.ResponseWriter, r *http.Request) error 
 	returnTo := localPath(r.PostForm.Get("return_to"))
 	at := strings.LastIndexByte(email, '@')
 	if at <= 0 || at == len(email)-1 {
-		renderPage(w, http.StatusBadRequest, page{Title: "Sign in", Message: "That is not an email address.", Form: true, Action: "/sso/login", ReturnTo: returnTo})
+		renderPage(w, http.StatusBadRequest, page{Title: "Sign in", Message: "That is not an email address.", Form: true, Action: h.path("/sso/login"), ReturnTo: returnTo})
 		return nil
 	}
 	conn, err := h.Store.SSOConnectionForDomain(r.Context(), email[at+1:])
 	if errors.Is(err, core.ErrNotFound) {
-		renderPage(w, http.StatusNotFound, page{Title: "Sign in", Message: "No single sign-on is set up for that email domain. Ask your administrator.", Form: true, Action: "/sso/login", ReturnTo: returnTo})
+		renderPage(w, http.StatusNotFound, page{Title: "Sign in", Message: "No single sign-on is set up for that email domain. Ask your administrator.", Form: true, Action: h.path("/sso/login"), ReturnTo: returnTo})
 		return nil
 	}
 	if err != nil {
@@ -324,7 +324,16 @@ func containsFold(list []string, s string) bool {
 	return false
 }
 
-// serveLogout ends the session (GET or POST /sso/logout).
+// serveLogoutForm asks to confirm (GET /sso/logout): a GET must not end a session,
+// or any page could log people out with an image tag.
+func (h *Handler) serveLogoutForm(w http.ResponseWriter, r *http.Request) error {
+	renderPage(w, http.StatusOK, page{Title: "Sign out", Message: "Sign out of Gatehouse?", Logout: true,
+		Action: h.path("/sso/logout"), ReturnTo: localPath(r.URL.Query().Get("return_to"))})
+	return nil
+}
+
+// serveLogout ends the session (POST /sso/logout). The session cookie is SameSite=Lax,
+// so a cross-site form cannot log anyone out.
 func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) error {
 	if ck, err := r.Cookie(h.cookieName()); err == nil && ck.Value != "" {
 		hash := hashToken(ck.Value)
@@ -336,7 +345,8 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	http.SetCookie(w, &http.Cookie{Name: h.cookieName(), Value: "", Path: h.path("/"), MaxAge: -1, HttpOnly: true, Secure: h.secure(), SameSite: http.SameSiteLaxMode})
-	if rt := r.URL.Query().Get("return_to"); rt != "" {
+	_ = r.ParseForm()
+	if rt := r.PostForm.Get("return_to"); rt != "" && rt != "/" {
 		http.Redirect(w, r, h.path(localPath(rt)), http.StatusSeeOther)
 		return nil
 	}

@@ -3,7 +3,6 @@ package sso_test
 import (
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -342,7 +341,15 @@ func TestSessions(t *testing.T) {
 			g, login := setup(t)
 			b := newBrowser(t)
 			login(b)
-			p := b.post(g.url.String()+"/sso/logout", url.Values{})
+			// GET only asks; the form's POST signs out.
+			if code, _ := b.me(g); code != http.StatusOK {
+				t.Fatalf("/me: %d", code)
+			}
+			confirm := b.get(g.url.String() + "/sso/logout")
+			if code, _ := b.me(g); code != http.StatusOK {
+				t.Fatalf("GET /sso/logout ended the session")
+			}
+			p := b.submit(confirm, nil)
 			if p.status != http.StatusOK || !strings.Contains(p.body, "signed out") {
 				t.Errorf("logout page: %d %.200s", p.status, p.body)
 			}

@@ -101,7 +101,7 @@ func TestOIDCAttacksRefused(t *testing.T) {
 			if p := b.get(u.String()); p.status != http.StatusOK {
 				t.Fatalf("first use refused: %d", p.status)
 			}
-			b.get(g.url.String() + "/sso/logout")
+			b.submit(b.get(g.url.String()+"/sso/logout"), nil)
 			return b.get(u.String())
 		}},
 		{name: "code-of-another-login-pkce", reason: "oidc_code_exchange", cause: "code exchange", run: func(t *testing.T, g *gatehouse, o *oidcOP, conn store.SSOConnection, b *browser) page {
