@@ -8,7 +8,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"html"
@@ -285,14 +284,6 @@ func selfSigned(t *testing.T, cn string) (*rsa.PrivateKey, *x509.Certificate) {
 	return key, cert
 }
 
-func mustXML(t *testing.T, v any) []byte {
-	t.Helper()
-	b, err := xml.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 func fatalIf(t *testing.T, err error, what string, args ...any) {
 	t.Helper()

@@ -112,6 +112,15 @@ func (c *oidcConnector) HandleCallback(ctx context.Context, r *http.Request, non
 	if err != nil {
 		return Identity{}, refusal("oidc_invalid_id_token", "The identity provider's answer could not be accepted.", fmt.Errorf("id token: %w", err))
 	}
+	// go-oidc checked that our client id is an audience. OIDC Core §3.1.3.7 also
+	// says to reject a token carrying audiences the client does not trust: Okta and
+	// Entra issue ID tokens to one audience, so any other one is refused.
+	for _, aud := range idt.Audience {
+		if aud != c.oauth.ClientID {
+			return Identity{}, refusal("oidc_invalid_id_token", "The identity provider's answer could not be accepted.",
+				fmt.Errorf("id token carries an untrusted audience %q besides the expected audience %q", aud, c.oauth.ClientID))
+		}
+	}
 	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(nonce)) != 1 {
 		return Identity{}, refusal("oidc_nonce_mismatch", "The identity provider's answer could not be accepted.", errors.New("id token nonce does not match the login's nonce"))
 	}

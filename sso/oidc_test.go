@@ -1,14 +1,11 @@
 package sso_test
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 	"slices"
 	"testing"
 	"time"
-
-	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
@@ -46,21 +43,6 @@ func TestOIDCLogin(t *testing.T) {
 			t.Errorf("%d OIDC states left after the login", n)
 		}
 	})
-}
-
-// audienceStorage makes the OP issue ID tokens for another client.
-type otherAudience struct{ op.AuthRequest }
-
-func (otherAudience) GetAudience() []string { return []string{"someone-else"} }
-
-type audienceStorage struct{ *opStorage }
-
-func (s audienceStorage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRequest, error) {
-	r, err := s.opStorage.AuthRequestByCode(ctx, code)
-	if err != nil {
-		return nil, err
-	}
-	return otherAudience{r}, nil
 }
 
 // TestOIDCAttacksRefused drives real logins against the OP and tampers with the
@@ -122,6 +104,12 @@ func TestOIDCAttacksRefused(t *testing.T) {
 		}},
 		{name: "wrong-issuer", reason: "oidc_invalid_id_token", cause: "issued by a different provider", run: func(t *testing.T, g *gatehouse, o *oidcOP, conn store.SSOConnection, b *browser) page {
 			o.setBadIssuer(true)
+			return b.oidcLogin(b.oidcStart(g, conn, "/api/v1/me"), "bob@acme.test", "pw-u-bob")
+		}},
+		{name: "wrong-audience-extra", reason: "oidc_invalid_id_token", cause: "untrusted audience \"someone-else\"", run: func(t *testing.T, g *gatehouse, o *oidcOP, conn store.SSOConnection, b *browser) page {
+			o.st.mu.Lock()
+			o.st.otherAudience = true
+			o.st.mu.Unlock()
 			return b.oidcLogin(b.oidcStart(g, conn, "/api/v1/me"), "bob@acme.test", "pw-u-bob")
 		}},
 		{name: "expired-id-token", reason: "oidc_invalid_id_token", cause: "expired", run: func(t *testing.T, g *gatehouse, o *oidcOP, conn store.SSOConnection, b *browser) page {

@@ -73,6 +73,23 @@ type opStorage struct {
 	mu            sync.Mutex
 	forceNonce    string        // when set, every auth request carries this nonce
 	tokenLifetime time.Duration // when set, ID tokens live this long (negative: already expired)
+	otherAudience bool          // ID tokens are issued for another client
+}
+
+// otherAudience is an auth request whose tokens are for another client.
+type otherAudience struct{ op.AuthRequest }
+
+func (otherAudience) GetAudience() []string { return []string{"someone-else"} }
+
+func (s *opStorage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRequest, error) {
+	r, err := s.Storage.AuthRequestByCode(ctx, code)
+	s.mu.Lock()
+	other := s.otherAudience
+	s.mu.Unlock()
+	if err != nil || !other {
+		return r, err
+	}
+	return otherAudience{r}, nil
 }
 
 func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, userID string) (op.AuthRequest, error) {
