@@ -284,7 +284,6 @@ func selfSigned(t *testing.T, cn string) (*rsa.PrivateKey, *x509.Certificate) {
 	return key, cert
 }
 
-
 func fatalIf(t *testing.T, err error, what string, args ...any) {
 	t.Helper()
 	if err != nil {

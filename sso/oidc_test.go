@@ -106,7 +106,7 @@ func TestOIDCAttacksRefused(t *testing.T) {
 			o.setBadIssuer(true)
 			return b.oidcLogin(b.oidcStart(g, conn, "/api/v1/me"), "bob@acme.test", "pw-u-bob")
 		}},
-		{name: "wrong-audience-extra", reason: "oidc_invalid_id_token", cause: "untrusted audience \"someone-else\"", run: func(t *testing.T, g *gatehouse, o *oidcOP, conn store.SSOConnection, b *browser) page {
+		{name: "wrong-audience-extra", reason: "oidc_invalid_id_token", cause: "untrusted audience", run: func(t *testing.T, g *gatehouse, o *oidcOP, conn store.SSOConnection, b *browser) page {
 			o.st.mu.Lock()
 			o.st.otherAudience = true
 			o.st.mu.Unlock()
