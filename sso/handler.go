@@ -59,6 +59,11 @@ type Handler struct {
 	// HTTPClient makes the calls to identity providers (discovery, token, userinfo).
 	HTTPClient *http.Client
 
+	// Connectors, when set, builds the connector of a connection instead of the
+	// built-in SAML and OIDC ones: tests of other packages use ssotest.Connector to
+	// log in without an identity provider or a browser.
+	Connectors func(ctx context.Context, conn store.SSOConnection) (Connector, error)
+
 	SessionIdle     time.Duration // idle timeout; DefaultSessionIdle when zero
 	SessionLifetime time.Duration // absolute timeout; DefaultSessionLifetime when zero
 	CookieName      string        // DefaultCookieName when empty
@@ -291,10 +296,12 @@ func (h *Handler) connector(ctx context.Context, conn store.SSOConnection) (Conn
 		c   Connector
 		err error
 	)
-	switch conn.Kind {
-	case store.KindSAML:
+	switch {
+	case h.Connectors != nil:
+		c, err = h.Connectors(ctx, conn)
+	case conn.Kind == store.KindSAML:
 		c, err = newSAMLConnector(conn, h.ExternalURL, h.Box, h.Store, h.now, h.logger())
-	case store.KindOIDC:
+	case conn.Kind == store.KindOIDC:
 		c, err = newOIDCConnector(ctx, conn, h.ExternalURL, h.Box, h.httpClient(), h.now)
 	default:
 		err = fmt.Errorf("unknown kind %q", conn.Kind)

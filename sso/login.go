@@ -75,7 +75,12 @@ func (h *Handler) serveSAMLMetadata(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, http.StatusText(status), status)
 		return
 	}
-	b, err := xml.MarshalIndent(c.(*samlConnector).Metadata(), "", "  ")
+	sc, ok := c.(*samlConnector)
+	if !ok {
+		http.Error(w, http.StatusText(http.StatusNotFound), http.StatusNotFound)
+		return
+	}
+	b, err := xml.MarshalIndent(sc.Metadata(), "", "  ")
 	if err != nil {
 		h.logger().Error("sso: metadata", "connection", conn.ID, "error", err.Error())
 		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
@@ -99,7 +104,11 @@ func (h *Handler) serveSAMLLogin(w http.ResponseWriter, r *http.Request) error {
 	}
 	h.maybePrune(r.Context())
 	relay := randomToken()
-	target, reqID, err := c.(SAMLConnector).AuthnRequest(relay)
+	sc, ok := c.(SAMLConnector)
+	if !ok {
+		return fmt.Errorf("connector of %s cannot do SAML", conn.ID)
+	}
+	target, reqID, err := sc.AuthnRequest(relay)
 	if err != nil {
 		return fmt.Errorf("authn request: %w", err)
 	}
@@ -146,7 +155,11 @@ func (h *Handler) serveSAMLACS(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	id, err := c.(SAMLConnector).HandlePOST(r.Context(), r, ids)
+	sc, ok := c.(SAMLConnector)
+	if !ok {
+		return fmt.Errorf("connector of %s cannot do SAML", conn.ID)
+	}
+	id, err := sc.HandlePOST(r.Context(), r, ids)
 	if err != nil {
 		return h.refuse(r.Context(), conn, err, map[string]any{"sp_initiated": len(ids) > 0})
 	}
@@ -172,7 +185,11 @@ func (h *Handler) serveOIDCLogin(w http.ResponseWriter, r *http.Request) error {
 	}); err != nil {
 		return err
 	}
-	target, err := c.(RedirectConnector).LoginURL(r.Context(), state, nonce, verifier)
+	rc, ok := c.(RedirectConnector)
+	if !ok {
+		return fmt.Errorf("connector of %s cannot do redirects", conn.ID)
+	}
+	target, err := rc.LoginURL(r.Context(), state, nonce, verifier)
 	if err != nil {
 		return err
 	}
@@ -210,7 +227,11 @@ func (h *Handler) serveOIDCCallback(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	id, err := c.(RedirectConnector).HandleCallback(r.Context(), r, st.Nonce, st.PKCEVerifier)
+	rc, ok := c.(RedirectConnector)
+	if !ok {
+		return fmt.Errorf("connector of %s cannot do redirects", conn.ID)
+	}
+	id, err := rc.HandleCallback(r.Context(), r, st.Nonce, st.PKCEVerifier)
 	if err != nil {
 		return h.refuse(r.Context(), conn, err, nil)
 	}
