@@ -183,6 +183,8 @@ type browserHandler func(w http.ResponseWriter, r *http.Request) error
 func (h *Handler) browser(fn browserHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()
+		// form-action allows other origins because /sso/login's POST redirects on to
+		// the IdP, and browsers apply form-action to that redirect chain.
 		hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' https: http:; frame-ancestors 'none'; base-uri 'none'")
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("Referrer-Policy", "no-referrer")

@@ -50,6 +50,25 @@ func (h *Handler) serveLoginEmail(w http.ResponseWriter, r *http.Request) error 
 	return nil
 }
 
+// ownPath turns a landing page into a local path: a local path as it is, or an
+// absolute URL on Gatehouse's own external URL (Okta's Default RelayState is often
+// one); anything else becomes "/".
+func (h *Handler) ownPath(s string) string {
+	if p := localPath(s); p != "/" || s == "/" {
+		return p
+	}
+	u, err := url.Parse(s)
+	if err != nil || h.ExternalURL == nil || u.Scheme != h.ExternalURL.Scheme || u.Host != h.ExternalURL.Host || u.User != nil {
+		return "/"
+	}
+	prefix := strings.TrimSuffix(h.ExternalURL.Path, "/")
+	rest, ok := strings.CutPrefix(u.RequestURI(), prefix)
+	if !ok {
+		return "/"
+	}
+	return localPath(rest)
+}
+
 // path prefixes a local path with the external URL's path, if any.
 func (h *Handler) path(p string) string {
 	if h.ExternalURL == nil {
@@ -149,8 +168,8 @@ func (h *Handler) serveSAMLACS(w http.ResponseWriter, r *http.Request) error {
 			return h.refuse(r.Context(), conn, refusal("saml_unknown_request", "This sign-in expired or was already used. Please start again.",
 				errors.New("RelayState names no pending request (expired, used, or forged)")), nil)
 		case errors.Is(err, core.ErrNotFound):
-			// Not ours: an IdP-initiated login's RelayState is the landing path.
-			returnTo = localPath(relay)
+			// Not ours: an IdP-initiated login's RelayState is the landing page.
+			returnTo = h.ownPath(relay)
 		default:
 			return err
 		}
