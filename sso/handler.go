@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/gatehouse-dev/gatehouse/internal/metrics"
 	"html/template"
 	"log/slog"
 	"net/http"
@@ -58,6 +59,8 @@ type Handler struct {
 	Box *Box
 	// HTTPClient makes the calls to identity providers (discovery, token, userinfo).
 	HTTPClient *http.Client
+	// Metrics, when set, counts logins by connection and outcome.
+	Metrics *metrics.Metrics
 
 	// Connectors, when set, builds the connector of a connection instead of the
 	// built-in SAML and OIDC ones: tests of other packages use ssotest.Connector to

@@ -268,6 +268,7 @@ func (h *Handler) refuse(ctx context.Context, conn store.SSOConnection, err erro
 	}
 	details["reason"] = le.reason
 	details["connection"] = conn.Name
+	h.Metrics.Login(conn.Name, string(conn.Kind), le.reason)
 	targetKind, targetID := "sso_connection", conn.ID
 	if uid, ok := details["user_id"].(string); ok {
 		targetKind, targetID = "user", uid
@@ -347,6 +348,7 @@ func (h *Handler) completeLogin(w http.ResponseWriter, r *http.Request, conn sto
 		return fmt.Errorf("create session: %w", err)
 	}
 	h.logger().Info("sso: login", "connection", conn.ID, "user", user.ID, "groups", len(id.Groups))
+	h.Metrics.Login(conn.Name, string(conn.Kind), "ok")
 	http.SetCookie(w, &http.Cookie{
 		Name: h.cookieName(), Value: sid, Path: h.path("/"), MaxAge: int(h.lifetime().Seconds()),
 		HttpOnly: true, Secure: h.secure(), SameSite: http.SameSiteLaxMode,

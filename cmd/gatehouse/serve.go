@@ -11,11 +11,13 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/metrics"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/server"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/sso"
 )
 
 func runServe(ctx context.Context, stdout, stderr io.Writer, args []string) error {
@@ -35,6 +37,7 @@ func serveWith(ctx context.Context, stderr io.Writer, args []string, extra func(
 	scimRate := fs.Int64("rate-limit-scim", 1_200_000, "SCIM requests per minute per token, per instance (0: off)")
 	apiRate := fs.Int64("rate-limit-api", 1_200_000, "API requests per minute per token, per instance (0: off)")
 	ipRate := fs.Int64("rate-limit-ip", 1_200_000, "SCIM and API requests per minute per client address, per instance (0: off)")
+	secretKey := fs.String("secret-key", "", "32 random bytes, hex or base64, sealing SSO secrets at rest; every instance needs the same (default: a key file next to a SQLite database)")
 	loginRate := fs.Int64("rate-limit-login", 600, "login requests per minute per client address, across all instances (0: off)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -90,10 +93,20 @@ func serveWith(ctx context.Context, stderr io.Writer, args []string, extra func(
 
 	m := metrics.New()
 	m.RegisterDB("gatehouse", s.DB().DB)
+	key, err := sso.LoadSecretKey(*secretKey, *dsn)
+	if err != nil {
+		return err
+	}
+	box, err := sso.NewBox(key)
+	if err != nil {
+		return &usageError{msg: fmt.Sprintf("--secret-key: %v", err)}
+	}
 
 	// mounts are the protocol edges served next to /healthz and /readyz. The SCIM
 	// service and the SSO handlers are added here, built from s, logger and pub.
-	var mounts []server.Mounter
+	mounts := []server.Mounter{
+		&sso.Handler{Store: s, Logger: logger, Now: time.Now, ExternalURL: pub, Box: box, Metrics: m},
+	}
 	if extra != nil {
 		mounts = append(mounts, extra(s)...)
 	}

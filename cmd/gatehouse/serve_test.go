@@ -13,6 +13,10 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
+// testSecretKey seals SSO secrets in serve tests: PostgreSQL has no key file next
+// to the database, so serve needs one given.
+const testSecretKey = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+
 // serving is a running "gatehouse serve" started in-process.
 type serving struct {
 	base   string // http://127.0.0.1:PORT
@@ -30,7 +34,7 @@ func startServe(t *testing.T, args ...string) *serving {
 	s := &serving{logs: &syncBuffer{}, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
-		s.err = run(ctx, io.Discard, s.logs, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...))
+		s.err = run(ctx, io.Discard, s.logs, append([]string{"serve", "--addr", "127.0.0.1:0", "--secret-key", testSecretKey}, args...))
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -208,7 +212,7 @@ func TestServeDrainsAndReadyz(t *testing.T) {
 			logs := &syncBuffer{}
 			served := make(chan error, 1)
 			go func() {
-				served <- serveWith(ctx, logs, []string{"--addr", "127.0.0.1:0", "--db", b.dsn}, extra)
+				served <- serveWith(ctx, logs, []string{"--addr", "127.0.0.1:0", "--db", b.dsn, "--secret-key", testSecretKey}, extra)
 			}()
 			base := ""
 			for deadline := time.Now().Add(30 * time.Second); base == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
