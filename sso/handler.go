@@ -104,6 +104,11 @@ type cachedConnector struct {
 
 // Mount registers the routes on mux.
 func (h *Handler) Mount(mux *http.ServeMux) {
+	if h.ExternalURL != nil && !h.secure() {
+		h.logger().Warn("sso: the external URL is plain http, so SP-initiated SAML logins cannot be bound to the browser " +
+			"(the binding cookie needs SameSite=None; Secure, which browsers accept only over https) and are open to login CSRF; " +
+			"serve Gatehouse over https in production", "external_url", h.ExternalURL.String())
+	}
 	mux.Handle("GET /sso/login", h.browser(h.serveLoginForm))
 	mux.Handle("POST /sso/login", h.browser(h.serveLoginEmail))
 	mux.Handle("GET /sso/logout", h.browser(h.serveLogoutForm))

@@ -90,6 +90,18 @@ func newGatehouse(t *testing.T, st *store.SQL) *gatehouse {
 // newGatehouseIn serves a new org (acme, acme-1, …) of a shared store.
 func newGatehouseIn(t *testing.T, st *store.SQL, n int) *gatehouse {
 	t.Helper()
+	return newGatehouseWith(t, st, n, false)
+}
+
+// newGatehouseTLS serves Gatehouse over https with an https external URL, as in
+// production; browsers for it come from g.browser.
+func newGatehouseTLS(t *testing.T, st *store.SQL) *gatehouse {
+	t.Helper()
+	return newGatehouseWith(t, st, 0, true)
+}
+
+func newGatehouseWith(t *testing.T, st *store.SQL, n int, useTLS bool) *gatehouse {
+	t.Helper()
 	slug := "acme"
 	if n > 0 {
 		slug = fmt.Sprintf("acme-%d", n)
@@ -105,7 +117,11 @@ func newGatehouseIn(t *testing.T, st *store.SQL, n int) *gatehouse {
 		t.Fatal(err)
 	}
 	srv := httptest.NewUnstartedServer(nil)
-	u, _ := url.Parse("http://" + srv.Listener.Addr().String())
+	scheme := "http"
+	if useTLS {
+		scheme = "https"
+	}
+	u, _ := url.Parse(scheme + "://" + srv.Listener.Addr().String())
 	g := &gatehouse{t: t, st: st, org: org, srv: srv, url: u, box: box, clock: &clock{}, logs: &logBuffer{}}
 	g.h = &sso.Handler{
 		Store: st, Logger: slog.New(slog.NewTextHandler(g.logs, nil)), Now: g.clock.Now,
@@ -114,16 +130,36 @@ func newGatehouseIn(t *testing.T, st *store.SQL, n int) *gatehouse {
 	mux := http.NewServeMux()
 	g.h.Mount(mux)
 	srv.Config.Handler = mux
-	srv.Start()
+	if useTLS {
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
 	t.Cleanup(srv.Close)
 	return g
+}
+
+// client is an HTTP client that trusts g's test certificate (and reaches plain
+// http servers too): browsers and IdPs talking to a TLS Gatehouse use it.
+func (g *gatehouse) client() *http.Client {
+	if g.url.Scheme == "https" {
+		return g.srv.Client()
+	}
+	return http.DefaultClient
+}
+
+// browser is a new browser for g (trusting its certificate when it is https).
+func (g *gatehouse) browser(t *testing.T) *browser {
+	b := newBrowser(t)
+	b.client.Transport = g.client().Transport
+	return b
 }
 
 // browser is a real HTTP client with a cookie jar that follows redirects and
 // submits auto-posting forms, as a browser does.
 type browser struct {
 	t      *testing.T
-	client *http.Client
+	client *http.Client // its Transport may be replaced (g.browser)
 	// stopAt, when set, stops following redirects to a URL path with this suffix,
 	// so a test can look at (and tamper with) that request.
 	stopAt atomic.Value

@@ -16,7 +16,10 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
-const oidcStateCookie = "gatehouse_oidc_state"
+const (
+	oidcStateCookie         = "gatehouse_oidc_state"
+	samlBindingCookiePrefix = "gatehouse_saml_"
+)
 
 // serveLoginForm asks for a work email (GET /sso/login).
 func (h *Handler) serveLoginForm(w http.ResponseWriter, r *http.Request) error {
@@ -131,14 +134,49 @@ func (h *Handler) serveSAMLLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("authn request: %w", err)
 	}
+	binding := randomToken()
 	if err := h.Store.SaveSAMLRequest(r.Context(), store.SAMLRequest{
 		RelayHash: hashToken(relay), RequestID: reqID, ConnectionID: conn.ID,
 		ReturnTo: localPath(r.URL.Query().Get("return_to")), ExpiresAt: h.now().Add(loginTTL),
+		BindingHash: hashToken(binding),
 	}); err != nil {
 		return err
 	}
+	http.SetCookie(w, h.samlBindingCookie(conn.ID, relay, binding, int(loginTTL.Seconds())))
 	http.Redirect(w, r, target, http.StatusFound)
 	return nil
+}
+
+// samlBindingCookie is the cookie binding one SP-initiated login to the browser
+// that started it. Its name is derived from the RelayState, so logins started in
+// two tabs do not overwrite each other's binding; it is scoped to the ACS path.
+// The IdP's POST to the ACS is a cross-site request, which carries only
+// SameSite=None cookies, and browsers accept those only with Secure, i.e. over
+// HTTPS. Over plain http (development) it is Lax, so browsers do not send it on
+// that POST, and the ACS then accepts a login without it (see samlBindingOK).
+func (h *Handler) samlBindingCookie(connID, relay, value string, maxAge int) *http.Cookie {
+	c := &http.Cookie{
+		Name: samlBindingCookiePrefix + hashToken(relay)[:20], Value: value,
+		Path:   h.path("/sso/saml/" + url.PathEscape(connID) + "/acs"),
+		MaxAge: maxAge, HttpOnly: true, Secure: h.secure(), SameSite: http.SameSiteLaxMode,
+	}
+	if h.secure() {
+		c.SameSite = http.SameSiteNoneMode
+	}
+	return c
+}
+
+// samlBindingOK says whether a solicited response arrives in the browser that
+// started its login: the request's binding cookie must hash to the stored value.
+// Over https the cookie is required. Over plain http browsers do not send it on
+// the IdP's cross-site POST, so a missing cookie is accepted there (Mount warns
+// about it at startup); a cookie that is present must still match.
+func (h *Handler) samlBindingOK(r *http.Request, relay string, req store.SAMLRequest) bool {
+	ck, err := r.Cookie(samlBindingCookiePrefix + hashToken(relay)[:20])
+	if err != nil || ck.Value == "" {
+		return !h.secure()
+	}
+	return req.BindingHash != "" && subtle.ConstantTimeCompare([]byte(hashToken(ck.Value)), []byte(req.BindingHash)) == 1
 }
 
 // serveSAMLACS receives the IdP's response (HTTP-POST binding).
@@ -161,6 +199,14 @@ func (h *Handler) serveSAMLACS(w http.ResponseWriter, r *http.Request) error {
 		req, err := h.Store.TakeSAMLRequest(r.Context(), conn.ID, hashToken(relay), h.now())
 		switch {
 		case err == nil:
+			// The login is over either way: its binding cookie is no longer needed.
+			http.SetCookie(w, h.samlBindingCookie(conn.ID, relay, "", -1))
+			if !h.samlBindingOK(r, relay, req) {
+				return h.refuse(r.Context(), conn, refusal("saml_browser_mismatch",
+					"This sign-in was not started in this browser, or took too long. Please start again.",
+					errors.New("solicited SAML response without this login's browser-binding cookie (possible login CSRF)")),
+					map[string]any{"sp_initiated": true})
+			}
 			ids, returnTo = []string{req.RequestID}, req.ReturnTo
 		case errors.Is(err, core.ErrNotFound) && !conn.SAML.AllowIdPInitiated && !strings.HasPrefix(relay, "/") && !strings.Contains(relay, "://"):
 			// Shaped like our own RelayState (not an IdP's landing URL): a login of

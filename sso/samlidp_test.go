@@ -38,6 +38,9 @@ type samlIdP struct {
 	idp *saml.IdentityProvider
 	srv *httptest.Server
 
+	// client fetches SP metadata; http.DefaultClient when nil (trustSP sets it).
+	client *http.Client
+
 	mu      sync.Mutex
 	user    idpUser
 	encrypt bool                            // keep the SP's encryption key: assertions encrypted
@@ -112,7 +115,11 @@ func (p *samlIdP) GetSession(w http.ResponseWriter, r *http.Request, req *saml.I
 
 // GetServiceProvider fetches the SP's metadata from its entity id (our metadata URL).
 func (p *samlIdP) GetServiceProvider(r *http.Request, spID string) (*saml.EntityDescriptor, error) {
-	resp, err := http.Get(spID)
+	client := p.client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Get(spID)
 	if err != nil {
 		return nil, err
 	}
@@ -171,6 +178,9 @@ func (p *samlIdP) metadata(t *testing.T) []byte {
 func (p *samlIdP) useKey(key *rsa.PrivateKey, cert *x509.Certificate) {
 	p.idp.Key, p.idp.Signer, p.idp.Certificate = key, key, cert
 }
+
+// trustSP makes the IdP trust g's certificate when fetching its SP metadata.
+func (p *samlIdP) trustSP(g *gatehouse) { p.client = g.client() }
 
 // setClock pins the IdP's clock.
 func (p *samlIdP) setClock(at time.Time) { p.idp.Clock = dsig.NewFakeClockAt(at) }

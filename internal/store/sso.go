@@ -80,6 +80,9 @@ type SAMLRequest struct {
 	ConnectionID string
 	ReturnTo     string
 	ExpiresAt    time.Time
+	// BindingHash is the SHA-256 of the browser-binding cookie set when the login
+	// started; the ACS compares it with the cookie the response arrives with.
+	BindingHash string
 }
 
 // OIDCState is an OIDC login in flight.

@@ -345,8 +345,8 @@ func (s *SQL) DeleteSession(ctx context.Context, idHash string) error {
 // SaveSAMLRequest records a pending AuthnRequest.
 func (s *SQL) SaveSAMLRequest(ctx context.Context, r SAMLRequest) error {
 	return s.inTx(ctx, func(t *tx) error {
-		_, err := t.exec(ctx, `INSERT INTO sso_saml_requests (relay_hash, request_id, connection_id, return_to, created_at, expires_at)
-			VALUES (?, ?, ?, ?, ?, ?)`, r.RelayHash, r.RequestID, r.ConnectionID, r.ReturnTo, t.s.now(), micros(r.ExpiresAt))
+		_, err := t.exec(ctx, `INSERT INTO sso_saml_requests (relay_hash, request_id, connection_id, return_to, created_at, expires_at, binding_hash)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, r.RelayHash, r.RequestID, r.ConnectionID, r.ReturnTo, t.s.now(), micros(r.ExpiresAt), r.BindingHash)
 		return err
 	})
 }
@@ -355,13 +355,14 @@ func (s *SQL) SaveSAMLRequest(ctx context.Context, r SAMLRequest) error {
 // makes taking it atomic: two responses racing for one request get it once.
 func (s *SQL) TakeSAMLRequest(ctx context.Context, connectionID, relayHash string, now time.Time) (SAMLRequest, error) {
 	var r struct {
-		RequestID string `db:"request_id"`
-		ReturnTo  string `db:"return_to"`
-		ExpiresAt int64  `db:"expires_at"`
+		RequestID   string `db:"request_id"`
+		ReturnTo    string `db:"return_to"`
+		ExpiresAt   int64  `db:"expires_at"`
+		BindingHash string `db:"binding_hash"`
 	}
 	err := s.inTx(ctx, func(t *tx) error {
 		return t.get(ctx, &r, `DELETE FROM sso_saml_requests WHERE relay_hash = ? AND connection_id = ?
-			RETURNING request_id, return_to, expires_at`, relayHash, connectionID)
+			RETURNING request_id, return_to, expires_at, binding_hash`, relayHash, connectionID)
 	})
 	if err != nil {
 		return SAMLRequest{}, err
@@ -369,7 +370,7 @@ func (s *SQL) TakeSAMLRequest(ctx context.Context, connectionID, relayHash strin
 	if r.ExpiresAt <= micros(now) {
 		return SAMLRequest{}, fmt.Errorf("saml request expired: %w", core.ErrNotFound)
 	}
-	return SAMLRequest{RelayHash: relayHash, RequestID: r.RequestID, ConnectionID: connectionID, ReturnTo: r.ReturnTo, ExpiresAt: fromMicros(r.ExpiresAt)}, nil
+	return SAMLRequest{RelayHash: relayHash, RequestID: r.RequestID, ConnectionID: connectionID, ReturnTo: r.ReturnTo, ExpiresAt: fromMicros(r.ExpiresAt), BindingHash: r.BindingHash}, nil
 }
 
 // ConsumeAssertion records an assertion id; a second use is core.ErrConflict.
