@@ -105,8 +105,8 @@ type cachedConnector struct {
 // Mount registers the routes on mux.
 func (h *Handler) Mount(mux *http.ServeMux) {
 	if h.ExternalURL != nil && !h.secure() {
-		h.logger().Warn("sso: the external URL is plain http, so SP-initiated SAML logins cannot be bound to the browser " +
-			"(the binding cookie needs SameSite=None; Secure, which browsers accept only over https) and are open to login CSRF; " +
+		h.logger().Warn("sso: the external URL is plain http, so SP-initiated SAML logins cannot be bound to the browser "+
+			"(the binding cookie needs SameSite=None; Secure, which browsers accept only over https) and are open to login CSRF; "+
 			"serve Gatehouse over https in production", "external_url", h.ExternalURL.String())
 	}
 	mux.Handle("GET /sso/login", h.browser(h.serveLoginForm))
@@ -174,6 +174,8 @@ type loginError struct {
 	public string
 	status int
 	cause  error
+	// subject, when known, is the IdP's id of the person refused, for the audit.
+	subject string
 }
 
 func (e *loginError) Error() string { return e.reason + ": " + e.cause.Error() }
@@ -310,7 +312,7 @@ func (h *Handler) connector(ctx context.Context, conn store.SSOConnection) (Conn
 	case h.Connectors != nil:
 		c, err = h.Connectors(ctx, conn)
 	case conn.Kind == store.KindSAML:
-		c, err = newSAMLConnector(conn, h.ExternalURL, h.Box, h.Store, h.now, h.logger())
+		c, err = newSAMLConnector(conn, h.ExternalURL, h.Box, h.Store, h.now)
 	case conn.Kind == store.KindOIDC:
 		c, err = newOIDCConnector(ctx, conn, h.ExternalURL, h.Box, h.httpClient(), h.now)
 	default:

@@ -313,6 +313,9 @@ func (h *Handler) refuse(ctx context.Context, conn store.SSOConnection, err erro
 		details = map[string]any{}
 	}
 	details["reason"] = le.reason
+	if le.subject != "" {
+		details["subject"] = le.subject
+	}
 	details["connection"] = conn.Name
 	h.Metrics.Login(conn.Name, string(conn.Kind), le.reason)
 	targetKind, targetID := "sso_connection", conn.ID
@@ -342,6 +345,10 @@ func (h *Handler) completeLogin(w http.ResponseWriter, r *http.Request, conn sto
 	}
 	details["email"] = email
 	details["subject"] = id.Subject
+	if err := checkGroups(id.Groups); err != nil {
+		details["groups_count"] = len(id.Groups)
+		return h.refuse(ctx, conn, err, details)
+	}
 	if !id.EmailVerified {
 		return h.refuse(ctx, conn, refusal("email_not_verified", "Your email address is not verified at your identity provider.",
 			fmt.Errorf("email %s not verified", email)), details)

@@ -3,6 +3,7 @@ package sso
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -133,7 +134,10 @@ func (c *oidcConnector) HandleCallback(ctx context.Context, r *http.Request, non
 	if err := idt.Claims(&claims); err != nil {
 		return Identity{}, refusal("oidc_invalid_id_token", "The identity provider's answer could not be accepted.", err)
 	}
-	id := c.identity(idt.Subject, claims)
+	id, err := c.identity(idt.Subject, claims)
+	if err != nil {
+		return Identity{}, err
+	}
 	if id.Email == "" {
 		// Some providers put profile claims in userinfo only (Okta's org server
 		// without the email scope in the ID token). Userinfo must be about the same
@@ -148,7 +152,11 @@ func (c *oidcConnector) HandleCallback(ctx context.Context, r *http.Request, non
 					}
 				}
 				groups := id.Groups
-				id = c.identity(idt.Subject, claims)
+				merged, err := c.identity(idt.Subject, claims)
+				if err != nil {
+					return Identity{}, err
+				}
+				id = merged
 				if len(groups) > 0 {
 					id.Groups = groups
 				}
@@ -158,7 +166,7 @@ func (c *oidcConnector) HandleCallback(ctx context.Context, r *http.Request, non
 	return id, nil
 }
 
-func (c *oidcConnector) identity(sub string, claims map[string]any) Identity {
+func (c *oidcConnector) identity(sub string, claims map[string]any) (Identity, error) {
 	str := func(k string) string { s, _ := claims[k].(string); return strings.TrimSpace(s) }
 	id := Identity{Subject: sub, Email: str("email"), GivenName: str("given_name"), FamilyName: str("family_name")}
 	if id.Email == "" {
@@ -182,19 +190,70 @@ func (c *oidcConnector) identity(sub string, claims map[string]any) Identity {
 			id.EmailVerified = containsFold(c.domains, id.Email[at+1:])
 		}
 	}
+	if err := c.checkOverage(sub, claims); err != nil {
+		return Identity{}, err
+	}
+	// The groups claim is an array of strings (or one string). Anything else is
+	// refused rather than skipped: dropping values we cannot read would silently
+	// drop the user's groups, the very failure the overage check prevents.
 	switch g := claims[c.groupsClaim].(type) {
+	case nil:
+		// No claim: the user is in no group the IdP releases to this app.
 	case []any:
 		seen := map[string]bool{}
-		for _, x := range g {
-			if s, ok := x.(string); ok && s != "" && !seen[s] {
+		for i, x := range g {
+			s, ok := x.(string)
+			if !ok {
+				return Identity{}, badGroupsClaim(sub, fmt.Errorf("claim %q element %d is a JSON %s, not a string", c.groupsClaim, i, jsonKind(x)))
+			}
+			if s = strings.TrimSpace(s); s != "" && !seen[s] {
 				seen[s] = true
 				id.Groups = append(id.Groups, s)
 			}
 		}
 	case string:
-		if g != "" {
+		if g = strings.TrimSpace(g); g != "" {
 			id.Groups = []string{g}
 		}
+	default:
+		return Identity{}, badGroupsClaim(sub, fmt.Errorf("claim %q is a JSON %s, not an array of strings", c.groupsClaim, jsonKind(g)))
 	}
-	return id
+	return id, nil
+}
+
+// checkOverage refuses an ID token that points elsewhere for its groups instead
+// of carrying them: Entra's distributed-claims overage (_claim_names naming the
+// groups claim, with _claim_sources pointing at Microsoft Graph) and its implicit
+// flow's hasgroups: true.
+func (c *oidcConnector) checkOverage(sub string, claims map[string]any) error {
+	if names, ok := claims["_claim_names"].(map[string]any); ok {
+		if _, ok := names[c.groupsClaim]; ok {
+			return groupsOverage(sub, fmt.Errorf("ID token names claim %q in _claim_names (distributed claim) instead of carrying it", c.groupsClaim))
+		}
+	}
+	if hg, _ := claims["hasgroups"].(bool); hg && c.groupsClaim == "groups" {
+		if _, present := claims["groups"]; !present {
+			return groupsOverage(sub, errors.New("ID token says hasgroups=true instead of carrying the groups"))
+		}
+	}
+	return nil
+}
+
+// jsonKind names the JSON type of a decoded value, for log lines.
+func jsonKind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "boolean"
+	case float64, json.Number:
+		return "number"
+	case string:
+		return "string"
+	case []any:
+		return "array"
+	case map[string]any:
+		return "object"
+	}
+	return fmt.Sprintf("%T", v)
 }

@@ -28,7 +28,8 @@ import (
 type opUsers struct {
 	mu     sync.Mutex
 	users  map[string]*storage.User
-	groups map[string][]string // user id → groups
+	groups map[string][]string       // user id → groups
+	claims map[string]map[string]any // user id → further ID token claims, set after groups
 }
 
 func (u *opUsers) GetUserByID(id string) *storage.User {
@@ -62,6 +63,23 @@ func (u *opUsers) groupsOf(id string) []string {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return u.groups[id]
+}
+
+// setClaims makes the OP put these claims in the user's ID tokens (after the
+// groups claim, so they may replace it with values of any JSON type).
+func (u *opUsers) setClaims(id string, claims map[string]any) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.claims == nil {
+		u.claims = map[string]map[string]any{}
+	}
+	u.claims[id] = claims
+}
+
+func (u *opUsers) claimsOf(id string) map[string]any {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.claims[id]
 }
 
 // opStorage is zitadel's example in-memory OP storage, plus a groups claim and the
@@ -107,6 +125,9 @@ func (s *opStorage) SetUserinfoFromRequest(ctx context.Context, ui *oidc.UserInf
 	}
 	if gs := s.users.groupsOf(req.GetSubject()); gs != nil {
 		ui.AppendClaims("groups", gs)
+	}
+	for k, v := range s.users.claimsOf(req.GetSubject()) {
+		ui.AppendClaims(k, v)
 	}
 	return nil
 }

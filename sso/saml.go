@@ -60,9 +60,6 @@ type samlConnector struct {
 	groupsAttrs []string
 	store       store.SSO
 	now         func() time.Time
-	logger      interface {
-		Warn(msg string, args ...any)
-	}
 }
 
 var _ SAMLConnector = (*samlConnector)(nil)
@@ -82,7 +79,7 @@ func samlURLs(base *url.URL, connID string) (entityID, acs, metadata, login url.
 }
 
 // newSAMLConnector builds the service provider of a connection.
-func newSAMLConnector(conn store.SSOConnection, base *url.URL, box *Box, st store.SSO, now func() time.Time, logger interface{ Warn(string, ...any) }) (*samlConnector, error) {
+func newSAMLConnector(conn store.SSOConnection, base *url.URL, box *Box, st store.SSO, now func() time.Time) (*samlConnector, error) {
 	cfg := conn.SAML
 	if cfg == nil {
 		return nil, errors.New("not a SAML connection")
@@ -132,7 +129,6 @@ func newSAMLConnector(conn store.SSOConnection, base *url.URL, box *Box, st stor
 		groupsAttrs: samlDefaultGroupAttrs,
 		store:       st,
 		now:         now,
-		logger:      logger,
 	}
 	if cfg.GroupsAttribute != "" {
 		c.groupsAttrs = []string{cfg.GroupsAttribute}
@@ -188,10 +184,10 @@ func (c *samlConnector) HandlePOST(ctx context.Context, r *http.Request, inRespo
 		}
 		return Identity{}, refusal(reason, "The identity provider's answer could not be accepted.", cause)
 	}
-	return c.identity(a), nil
+	return c.identity(a)
 }
 
-func (c *samlConnector) identity(a *saml.Assertion) Identity {
+func (c *samlConnector) identity(a *saml.Assertion) (Identity, error) {
 	var id Identity
 	attrs := map[string][]string{}
 	for _, st := range a.AttributeStatements {
@@ -243,11 +239,12 @@ func (c *samlConnector) identity(a *saml.Assertion) Identity {
 			}
 		}
 	}
-	if len(attrs[entraGroupsOverage]) > 0 && c.logger != nil {
-		c.logger.Warn("sso: Entra sent a groups overage link instead of the groups; configure the app to send only groups assigned to the application",
-			"connection", c.id)
+	if _, ok := attrs[entraGroupsOverage]; ok {
+		// The groups are missing, not empty: taking this as "no groups" would drop
+		// every group the user has through this connection.
+		return Identity{}, groupsOverage(id.Subject, fmt.Errorf("SAML assertion carries %s instead of the groups (%d group attribute values)", entraGroupsOverage, len(id.Groups)))
 	}
-	return id
+	return id, nil
 }
 
 // sqlReplayCache is crewjam's replay cache on the database, so every instance

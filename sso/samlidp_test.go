@@ -27,6 +27,7 @@ type idpUser struct {
 	email, given, family string
 	groups               []string
 	groupsAttr           string // attribute carrying groups; "groups" when empty
+	extraAttrs           []saml.Attribute
 }
 
 // samlIdP is a real SAML identity provider (crewjam/saml's IdP side) on loopback.
@@ -110,6 +111,7 @@ func (p *samlIdP) GetSession(w http.ResponseWriter, r *http.Request, req *saml.I
 	if len(vals) > 0 {
 		s.CustomAttributes = append(s.CustomAttributes, saml.Attribute{Name: attr, Values: vals})
 	}
+	s.CustomAttributes = append(s.CustomAttributes, u.extraAttrs...)
 	return s
 }
 
