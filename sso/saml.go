@@ -5,8 +5,11 @@ import (
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -266,15 +269,91 @@ func (rc sqlReplayCache) Consume(assertionID string, expiresAt time.Time) error 
 // sealLabel binds a sealed secret to its connection and field.
 func sealLabel(connID, field string) string { return "gatehouse/sso/" + connID + "/" + field }
 
-// NewSAMLConfig makes the config of a new SAML connection with id connID: a fresh
-// SP key pair (the key sealed by box) and the IdP's metadata, which must parse.
-func NewSAMLConfig(box *Box, connID string, idpMetadata []byte, metadataURL string) (*store.SAMLConfig, error) {
+// parseIdPMetadata parses and checks an identity provider's metadata.
+func parseIdPMetadata(idpMetadata []byte) (*saml.EntityDescriptor, error) {
 	md, err := samlsp.ParseMetadata(idpMetadata)
 	if err != nil {
 		return nil, fmt.Errorf("IdP metadata: %w", err)
 	}
 	if len(md.IDPSSODescriptors) == 0 {
 		return nil, errors.New("IdP metadata has no IDPSSODescriptor: is it the identity provider's metadata?")
+	}
+	if len(idpCertificates(md)) == 0 {
+		return nil, errors.New("IdP metadata has no signing certificate")
+	}
+	return md, nil
+}
+
+// idpCertificates are the base64 DER certificates of the IdP's signing keys.
+func idpCertificates(md *saml.EntityDescriptor) []string {
+	var out []string
+	for _, d := range md.IDPSSODescriptors {
+		for _, kd := range d.KeyDescriptors {
+			if kd.Use != "" && kd.Use != "signing" {
+				continue
+			}
+			for _, c := range kd.KeyInfo.X509Data.X509Certificates {
+				if d := strings.Join(strings.Fields(c.Data), ""); d != "" {
+					out = append(out, d)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// RefreshSAMLMetadata replaces a SAML connection's IdP metadata (and with it the
+// certificates its responses are checked with), keeping the SP key. The metadata
+// must parse and name a signing certificate. Stored with UpdateSSOConnection, the
+// new version makes every instance rebuild the connection's connector at its next
+// request, so old-key responses fail from then on.
+func RefreshSAMLMetadata(cfg *store.SAMLConfig, idpMetadata []byte, metadataURL string) error {
+	if cfg == nil {
+		return errors.New("not a SAML connection")
+	}
+	if _, err := parseIdPMetadata(idpMetadata); err != nil {
+		return err
+	}
+	cfg.IdPMetadataXML = string(idpMetadata)
+	if metadataURL != "" {
+		cfg.IdPMetadataURL = metadataURL
+	}
+	return nil
+}
+
+// IdPCertificateFingerprints lists the SHA-256 fingerprints of the signing
+// certificates in IdP metadata (as the IdP admin pages show them), for the CLI
+// to show what a metadata refresh changed.
+func IdPCertificateFingerprints(idpMetadata string) []string {
+	md, err := samlsp.ParseMetadata([]byte(idpMetadata))
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, c := range idpCertificates(md) {
+		der, err := base64.StdEncoding.DecodeString(c)
+		if err != nil {
+			continue
+		}
+		sum := sha256.Sum256(der)
+		hexs := strings.ToUpper(hex.EncodeToString(sum[:]))
+		var b strings.Builder
+		for i := 0; i < len(hexs); i += 2 {
+			if i > 0 {
+				b.WriteByte(':')
+			}
+			b.WriteString(hexs[i : i+2])
+		}
+		out = append(out, b.String())
+	}
+	return out
+}
+
+// NewSAMLConfig makes the config of a new SAML connection with id connID: a fresh
+// SP key pair (the key sealed by box) and the IdP's metadata, which must parse.
+func NewSAMLConfig(box *Box, connID string, idpMetadata []byte, metadataURL string) (*store.SAMLConfig, error) {
+	if _, err := parseIdPMetadata(idpMetadata); err != nil {
+		return nil, err
 	}
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {

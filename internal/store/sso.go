@@ -60,6 +60,16 @@ type SSOConnection struct {
 	Version   int64     `json:"version"`
 }
 
+// SSODeletion is what deleting a connection removed.
+type SSODeletion struct {
+	Connection      SSOConnection // as it was
+	Domains         int
+	Sessions        int
+	IdPGroups       int
+	IdPGroupMembers int // users' memberships in those IdP groups
+	Mappings        int // group mappings of the connection
+}
+
 // Session is a browser session made by an SSO login. Only the SHA-256 of its id
 // is stored.
 type Session struct {
@@ -111,7 +121,10 @@ type SSO interface {
 	// UpdateSSOConnection lets fn change a connection's name, JIT, config and
 	// domains in one transaction, bumping its version.
 	UpdateSSOConnection(ctx context.Context, actor core.Actor, orgID, id string, fn func(*SSOConnection) error) (SSOConnection, error)
-	DeleteSSOConnection(ctx context.Context, actor core.Actor, orgID, id string) error
+	// DeleteSSOConnection removes a connection with its domains, sessions,
+	// pending logins, replay records, IdP groups (and their memberships) and group
+	// mappings, and reports what went.
+	DeleteSSOConnection(ctx context.Context, actor core.Actor, orgID, id string) (SSODeletion, error)
 	// SSOConnectionForDomain finds the connection an email domain is routed to.
 	SSOConnectionForDomain(ctx context.Context, domain string) (SSOConnection, error)
 

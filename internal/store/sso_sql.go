@@ -245,10 +245,39 @@ func (s *SQL) UpdateSSOConnection(ctx context.Context, actor core.Actor, orgID, 
 	return c, nil
 }
 
-// DeleteSSOConnection removes a connection; its domains, sessions, pending logins
-// and connection IdP groups go with it (foreign keys cascade).
-func (s *SQL) DeleteSSOConnection(ctx context.Context, actor core.Actor, orgID, id string) error {
-	return s.inTx(ctx, func(t *tx) error {
+// DeleteSSOConnection removes a connection and everything that hangs off it. The
+// dependent rows are deleted explicitly, in the same transaction, so the counts
+// returned are exactly what went; the foreign keys' cascades still catch rows a
+// concurrent login adds meanwhile.
+func (s *SQL) DeleteSSOConnection(ctx context.Context, actor core.Actor, orgID, id string) (SSODeletion, error) {
+	var d SSODeletion
+	err := s.inTx(ctx, func(t *tx) error {
+		c, err := t.getSSOConnection(ctx, `org_id = ? AND id = ?`, orgID, id)
+		if err != nil {
+			return err
+		}
+		d = SSODeletion{Connection: c}
+		steps := []struct {
+			n     *int
+			query string
+		}{
+			{&d.Sessions, `DELETE FROM sso_sessions WHERE org_id = ? AND connection_id = ?`},
+			{&d.IdPGroupMembers, `DELETE FROM idp_group_members WHERE org_id = ? AND idp_group_id IN (SELECT id FROM idp_groups WHERE connection_id = ?)`},
+			{&d.IdPGroups, `DELETE FROM idp_groups WHERE org_id = ? AND connection_id = ?`},
+			{&d.Mappings, `DELETE FROM group_mappings WHERE org_id = ? AND connection_id = ?`},
+			{&d.Domains, `DELETE FROM sso_connection_domains WHERE org_id = ? AND connection_id = ?`},
+		}
+		for _, st := range steps {
+			res, err := t.exec(ctx, st.query, orgID, id)
+			if err != nil {
+				return err
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			*st.n = int(n)
+		}
 		res, err := t.exec(ctx, `DELETE FROM sso_connections WHERE org_id = ? AND id = ?`, orgID, id)
 		if err != nil {
 			return err
@@ -258,8 +287,15 @@ func (s *SQL) DeleteSSOConnection(ctx context.Context, actor core.Actor, orgID, 
 		} else if n == 0 {
 			return fmt.Errorf("sso connection %s: %w", id, core.ErrNotFound)
 		}
-		return t.audit(ctx, orgID, actor, "sso_connection.delete", "sso_connection", id, nil)
+		return t.audit(ctx, orgID, actor, "sso_connection.delete", "sso_connection", id, map[string]any{
+			"name": c.Name, "kind": c.Kind, "domains": c.Domains, "sessions": d.Sessions, "idp_groups": d.IdPGroups,
+			"idp_group_members": d.IdPGroupMembers, "group_mappings": d.Mappings,
+		})
 	})
+	if err != nil {
+		return SSODeletion{}, err
+	}
+	return d, nil
 }
 
 // SSOConnectionForDomain finds the connection a domain is routed to.

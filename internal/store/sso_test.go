@@ -76,7 +76,7 @@ func TestSSOStorage(t *testing.T) {
 				if _, err := s.UpdateSSOConnection(ctx, sysActor, other.ID, c.ID, func(*store.SSOConnection) error { return nil }); !errors.Is(err, core.ErrNotFound) {
 					t.Errorf("update from another org: %v, want ErrNotFound", err)
 				}
-				if err := s.DeleteSSOConnection(ctx, sysActor, other.ID, c.ID); !errors.Is(err, core.ErrNotFound) {
+				if _, err := s.DeleteSSOConnection(ctx, sysActor, other.ID, c.ID); !errors.Is(err, core.ErrNotFound) {
 					t.Errorf("delete from another org: %v, want ErrNotFound", err)
 				}
 			})
