@@ -30,7 +30,7 @@ var commands = map[string]command{
 	"demo":    {"load a demo organization and show example decisions", runDemo},
 	"backup":  {"take a consistent online backup of a SQLite database", runBackup},
 	"restore": {"replace a SQLite database with a backup (server stopped)", runRestore},
-	"sso":     {"add and list SSO connections (SAML, OIDC)", runSSO},
+	"sso":     {"add, update, delete and list SSO connections (SAML, OIDC)", runSSO},
 }
 
 func main() {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -30,28 +31,39 @@ func (l *listFlag) Set(v string) error {
 	return nil
 }
 
-const ssoUsage = `usage: gatehouse sso <add-saml|add-oidc|list> [flags]
+const ssoUsage = `usage: gatehouse sso <add-saml|add-oidc|update|delete|list> [flags]
 
   add-saml  --org SLUG --name NAME (--metadata-url URL | --metadata-file F) [--allow-idp-initiated]
             [--groups-attribute NAME] [--no-jit] [--domain example.com ...] [--external-url URL]
   add-oidc  --org SLUG --name NAME --issuer URL --client-id ID --client-secret-file F
             [--groups-claim groups] [--no-jit] [--domain example.com ...] [--external-url URL]
+  update    --org SLUG --connection ID_OR_NAME [--name NAME] [--domain example.com ... (replaces the list;
+            --domain= clears it)] [--jit=true|false]
+            SAML: [--allow-idp-initiated=true|false] [--groups-attribute NAME]
+                  [--metadata-url URL | --metadata-file F | --refresh-metadata]
+            OIDC: [--groups-claim NAME]
+  delete    --org SLUG --connection ID_OR_NAME
   list      --org SLUG
 
 Every command takes --db DSN. Secrets are sealed with --secret-key (GATEHOUSE_SECRET_KEY),
-or, with SQLite, a key file created next to the database (DB.secret-key, mode 0600).`
+or, with SQLite, a key file created next to the database (DB.secret-key, mode 0600).
+update takes its changes from the command line only, never from GATEHOUSE_* variables.`
 
 // runSSO manages SSO connections.
 func runSSO(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, ssoUsage)
-		return errors.New("sso: no subcommand given (add-saml, add-oidc, list)")
+		return errors.New("sso: no subcommand given (add-saml, add-oidc, update, delete, list)")
 	}
 	switch args[0] {
 	case "add-saml":
 		return runSSOAdd(ctx, stdout, stderr, store.KindSAML, args[1:])
 	case "add-oidc":
 		return runSSOAdd(ctx, stdout, stderr, store.KindOIDC, args[1:])
+	case "update":
+		return runSSOUpdate(ctx, stdout, stderr, args[1:])
+	case "delete":
+		return runSSODelete(ctx, stdout, stderr, args[1:])
 	case "list":
 		return runSSOList(ctx, stdout, stderr, args[1:])
 	case "-h", "--help", "help":
@@ -235,4 +247,281 @@ func runSSOList(ctx context.Context, stdout, stderr io.Writer, args []string) er
 		fmt.Fprintf(w, "%s\t%s\t%s\t%v\t%s\t%s\n", c.ID, c.Kind, c.Name, c.JIT, idp, strings.Join(c.Domains, ","))
 	}
 	return w.Flush()
+}
+
+// findConnection resolves --connection: a connection id, or else a connection
+// name (exact, then case-insensitive) in the org.
+func findConnection(ctx context.Context, s *store.SQL, org core.Org, idOrName string) (store.SSOConnection, error) {
+	conns, err := s.ListSSOConnections(ctx, org.ID)
+	if err != nil {
+		return store.SSOConnection{}, err
+	}
+	for _, c := range conns {
+		if c.ID == idOrName {
+			return c, nil
+		}
+	}
+	for _, c := range conns {
+		if c.Name == idOrName {
+			return c, nil
+		}
+	}
+	var folded []store.SSOConnection
+	for _, c := range conns {
+		if strings.EqualFold(c.Name, idOrName) {
+			folded = append(folded, c)
+		}
+	}
+	switch len(folded) {
+	case 1:
+		return folded[0], nil
+	case 0:
+		return store.SSOConnection{}, fmt.Errorf("org %s has no SSO connection with id or name %q (see gatehouse sso list): %w", org.Slug, idOrName, core.ErrNotFound)
+	}
+	return store.SSOConnection{}, fmt.Errorf("several connections of org %s are named %q in different case: give the id", org.Slug, idOrName)
+}
+
+// parseCommandLine parses args like parseFlags, but fills only the flags named in
+// fromEnv from GATEHOUSE_* variables, and returns the flags given on the command
+// line: update must change only what the operator typed.
+func parseCommandLine(fs *flag.FlagSet, args []string, fromEnv ...string) (map[string]bool, error) {
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for _, name := range fromEnv {
+		if given[name] {
+			continue
+		}
+		key := "GATEHOUSE_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+		if v, ok := os.LookupEnv(key); ok {
+			if err := fs.Set(name, v); err != nil {
+				return nil, fmt.Errorf("%s: %w", key, err)
+			}
+		}
+	}
+	return given, nil
+}
+
+func runSSOUpdate(ctx context.Context, stdout, stderr io.Writer, args []string) error {
+	fs := newFlags("sso update", stderr)
+	dsn := fs.String("db", defaultDB, "database: sqlite:PATH or postgres://…")
+	orgSlug := fs.String("org", "", "organization slug or id")
+	connRef := fs.String("connection", "", "connection id or name")
+	name := fs.String("name", "", "new connection name")
+	var domains listFlag
+	fs.Var(&domains, "domain", "email domain routed to this connection (repeatable; replaces the list; --domain= clears it)")
+	jit := fs.Bool("jit", true, "create people without a Gatehouse account at first login")
+	allowIdP := fs.Bool("allow-idp-initiated", false, "SAML: accept logins started from the IdP's dashboard")
+	groupsAttr := fs.String("groups-attribute", "", "SAML: attribute holding group names (empty: groups and Entra's claims/groups)")
+	groupsClaim := fs.String("groups-claim", "", "OIDC: ID token claim holding group names (empty: groups)")
+	mdURL := fs.String("metadata-url", "", "SAML: fetch new IdP metadata (signing certificates) from this URL")
+	mdFile := fs.String("metadata-file", "", "SAML: read new IdP metadata from this file")
+	refresh := fs.Bool("refresh-metadata", false, "SAML: fetch the IdP metadata again from the URL it was last fetched from")
+	given, err := parseCommandLine(fs, args, "db", "org")
+	if err != nil {
+		return err
+	}
+	if *orgSlug == "" || *connRef == "" {
+		return errors.New("--org and --connection are required")
+	}
+	changes := 0
+	for _, f := range []string{"name", "domain", "jit", "allow-idp-initiated", "groups-attribute", "groups-claim", "metadata-url", "metadata-file", "refresh-metadata"} {
+		if given[f] {
+			changes++
+		}
+	}
+	if changes == 0 {
+		return errors.New("nothing to change: give at least one of --name, --domain, --jit, --allow-idp-initiated, --groups-attribute, --groups-claim, --metadata-url, --metadata-file, --refresh-metadata")
+	}
+	metadataSources := 0
+	for _, f := range []string{"metadata-url", "metadata-file", "refresh-metadata"} {
+		if given[f] {
+			metadataSources++
+		}
+	}
+	if metadataSources > 1 {
+		return errors.New("give at most one of --metadata-url, --metadata-file and --refresh-metadata")
+	}
+	if given["name"] && strings.TrimSpace(*name) == "" {
+		return errors.New("--name must not be empty")
+	}
+	s, err := openStore(ctx, *dsn)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	org, err := s.GetOrg(ctx, *orgSlug)
+	if err != nil {
+		return fmt.Errorf("organization %q: %w", *orgSlug, err)
+	}
+	conn, err := findConnection(ctx, s, org, *connRef)
+	if err != nil {
+		return err
+	}
+	for _, f := range []string{"allow-idp-initiated", "groups-attribute", "metadata-url", "metadata-file", "refresh-metadata"} {
+		if given[f] && conn.Kind != store.KindSAML {
+			return fmt.Errorf("--%s applies to SAML connections; %q is %s", f, conn.Name, strings.ToUpper(string(conn.Kind)))
+		}
+	}
+	if given["groups-claim"] && conn.Kind != store.KindOIDC {
+		return fmt.Errorf("--groups-claim applies to OIDC connections; %q is SAML (use --groups-attribute)", conn.Name)
+	}
+	// Fetch and check new metadata before the transaction: bad input changes nothing.
+	var metadata []byte
+	var metadataFrom string
+	switch {
+	case given["metadata-file"]:
+		if metadata, err = os.ReadFile(*mdFile); err != nil {
+			return fmt.Errorf("read metadata: %w", err)
+		}
+	case given["metadata-url"]:
+		if metadata, err = fetchMetadata(ctx, *mdURL); err != nil {
+			return err
+		}
+		metadataFrom = *mdURL
+	case given["refresh-metadata"] && *refresh:
+		if conn.SAML.IdPMetadataURL == "" {
+			return fmt.Errorf("connection %q was set up from a metadata file: give --metadata-url or --metadata-file", conn.Name)
+		}
+		if metadata, err = fetchMetadata(ctx, conn.SAML.IdPMetadataURL); err != nil {
+			return err
+		}
+	}
+	if metadata != nil {
+		check := *conn.SAML
+		if err := sso.RefreshSAMLMetadata(&check, metadata, metadataFrom); err != nil {
+			return err
+		}
+	}
+	before := conn
+	var oldFP []string
+	if conn.SAML != nil {
+		oldFP = sso.IdPCertificateFingerprints(conn.SAML.IdPMetadataXML)
+	}
+	up, err := s.UpdateSSOConnection(ctx, core.Actor{Kind: core.ActorSystem, Name: "cli"}, org.ID, conn.ID, func(c *store.SSOConnection) error {
+		if given["name"] {
+			c.Name = strings.TrimSpace(*name)
+		}
+		if given["domain"] {
+			c.Domains = append([]string{}, domains...)
+		}
+		if given["jit"] {
+			c.JIT = *jit
+		}
+		if c.SAML != nil {
+			if given["allow-idp-initiated"] {
+				c.SAML.AllowIdPInitiated = *allowIdP
+			}
+			if given["groups-attribute"] {
+				c.SAML.GroupsAttribute = strings.TrimSpace(*groupsAttr)
+			}
+			if metadata != nil {
+				if err := sso.RefreshSAMLMetadata(c.SAML, metadata, metadataFrom); err != nil {
+					return err
+				}
+			}
+		}
+		if c.OIDC != nil && given["groups-claim"] {
+			c.OIDC.GroupsClaim = strings.TrimSpace(*groupsClaim)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "updated %s connection %q (%s) of org %s, now version %d\n", strings.ToUpper(string(up.Kind)), up.Name, up.ID, org.Slug, up.Version)
+	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	show := func(what string, from, to any) {
+		if fmt.Sprint(from) != fmt.Sprint(to) {
+			fmt.Fprintf(w, "  %s\t%v\t->  %v\n", what, from, to)
+		} else {
+			fmt.Fprintf(w, "  %s\t%v\t(unchanged)\n", what, to)
+		}
+	}
+	orDefault := func(v, def string) string {
+		if v == "" {
+			return def
+		}
+		return v
+	}
+	if given["name"] {
+		show("name", before.Name, up.Name)
+	}
+	if given["domain"] {
+		show("domains", "["+strings.Join(before.Domains, ", ")+"]", "["+strings.Join(up.Domains, ", ")+"]")
+	}
+	if given["jit"] {
+		show("just-in-time creation", before.JIT, up.JIT)
+	}
+	if up.SAML != nil {
+		if given["allow-idp-initiated"] {
+			show("IdP-initiated login", before.SAML.AllowIdPInitiated, up.SAML.AllowIdPInitiated)
+		}
+		if given["groups-attribute"] {
+			show("groups attribute", orDefault(before.SAML.GroupsAttribute, "(default)"), orDefault(up.SAML.GroupsAttribute, "(default)"))
+		}
+		if metadata != nil {
+			newFP := sso.IdPCertificateFingerprints(up.SAML.IdPMetadataXML)
+			show("IdP signing certificates (SHA-256)", strings.Join(oldFP, " "), strings.Join(newFP, " "))
+		}
+	}
+	if up.OIDC != nil && given["groups-claim"] {
+		show("groups claim", orDefault(before.OIDC.GroupsClaim, "groups"), orDefault(up.OIDC.GroupsClaim, "groups"))
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "Running servers use the change at their next request to this connection.")
+	return nil
+}
+
+func runSSODelete(ctx context.Context, stdout, stderr io.Writer, args []string) error {
+	fs := newFlags("sso delete", stderr)
+	dsn := fs.String("db", defaultDB, "database: sqlite:PATH or postgres://…")
+	orgSlug := fs.String("org", "", "organization slug or id")
+	connRef := fs.String("connection", "", "connection id or name")
+	if _, err := parseCommandLine(fs, args, "db", "org"); err != nil {
+		return err
+	}
+	if *orgSlug == "" || *connRef == "" {
+		return errors.New("--org and --connection are required")
+	}
+	s, err := openStore(ctx, *dsn)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	org, err := s.GetOrg(ctx, *orgSlug)
+	if err != nil {
+		return fmt.Errorf("organization %q: %w", *orgSlug, err)
+	}
+	conn, err := findConnection(ctx, s, org, *connRef)
+	if err != nil {
+		return err
+	}
+	d, err := s.DeleteSSOConnection(ctx, core.Actor{Kind: core.ActorSystem, Name: "cli"}, org.ID, conn.ID)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "deleted %s connection %q (%s) of org %s, and with it:\n", strings.ToUpper(string(conn.Kind)), d.Connection.Name, conn.ID, org.Slug)
+	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	domains := ""
+	if len(d.Connection.Domains) > 0 {
+		domains = " (" + strings.Join(d.Connection.Domains, ", ") + ")"
+	}
+	fmt.Fprintf(w, "  email domains\t%d%s\n", d.Domains, domains)
+	fmt.Fprintf(w, "  sessions (signed out)\t%d\n", d.Sessions)
+	fmt.Fprintf(w, "  IdP groups\t%d\n", d.IdPGroups)
+	fmt.Fprintf(w, "  IdP group memberships\t%d\n", d.IdPGroupMembers)
+	fmt.Fprintf(w, "  group mappings\t%d\n", d.Mappings)
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "User groups that came only through this connection's IdP groups no longer apply; users themselves are kept.")
+	return nil
 }
