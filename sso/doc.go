@@ -18,10 +18,15 @@
 //
 // # State machine of a login
 //
-// SAML SP-initiated: /login stores (hash of RelayState → AuthnRequest id, return_to)
-// in SQL and redirects to the IdP. The IdP posts to /acs; the RelayState's row is
-// taken (deleted) atomically, so its request id is the only InResponseTo accepted,
-// once. crewjam's ParseResponse checks the signature (response or assertion, by a
+// SAML SP-initiated: /login stores (hash of RelayState → AuthnRequest id, return_to,
+// hash of a browser-binding value) in SQL, sets the binding value in a cookie named
+// after the RelayState and scoped to the ACS (SameSite=None; Secure over https), and
+// redirects to the IdP. The IdP posts to /acs; the RelayState's row is taken
+// (deleted) atomically, so its request id is the only InResponseTo accepted, once.
+// Over https the binding cookie must match, or the response is refused
+// (saml_browser_mismatch): an attacker cannot finish their own login in a victim's
+// browser. Over plain http browsers drop SameSite=None cookies without Secure, so a
+// missing cookie is accepted there and Mount warns at startup. crewjam's ParseResponse checks the signature (response or assertion, by a
 // key in the IdP metadata), issuer, destination, recipient, audience, time window
 // and InResponseTo against the handler's clock; each assertion id is recorded in
 // SQL (primary key) and a second use is refused. IdP-initiated: a response with no
@@ -36,7 +41,10 @@
 //
 // Both end in the same step: the user is found by email (or userName) in the
 // connection's org, or created just in time unless the connection forbids it; a
-// deactivated user is refused; the groups asserted become the user's IdP groups of
+// deactivated user is refused; group claims are checked first (checkGroups, and
+// the connectors' checks for Entra's groups overage indicator and non-string OIDC
+// values), so a refused login (groups_overage, bad_groups_claim, too_many_groups)
+// changes nothing; the groups asserted become the user's IdP groups of
 // that connection (store.SetConnectionGroups replaces those of the last login), so
 // mapped user groups follow; a session row is written with the login's audit event.
 // Every refusal is logged with its reason, audited, and shown as a plain page.
@@ -50,7 +58,8 @@
 //
 // Connectors (one per connection: a crewjam ServiceProvider or a go-oidc provider)
 // are built on first use and cached by connection version, so a changed connection
-// is rebuilt on the next request. Handler.Connectors replaces them in tests
+// (gatehouse sso update, e.g. RefreshSAMLMetadata after an IdP key rotation) is
+// rebuilt on the next request, on every instance. Handler.Connectors replaces them in tests
 // (package ssotest logs in without an identity provider or a browser).
 //
 // Expired sessions, pending requests, OIDC states and replay records are deleted
