@@ -1,7 +1,10 @@
 package sso_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -79,6 +82,22 @@ func TestSAMLLoginBoundToBrowser(t *testing.T) {
 			// request was taken by the refused attempt.
 			if p := attacker.submit(form, nil); p.status == http.StatusOK && p.url.Path == "/api/v1/me" {
 				t.Error("the request was still usable after a refused cross-browser post")
+			}
+		})
+
+		t.Run("wrong-cookie-refused", func(t *testing.T) {
+			// A victim's browser holding a binding cookie of the right name (as if
+			// planted) but another value is refused too: the value is what counts.
+			idp.setUser(mallory)
+			form := g.browser(t).samlStart(g, conn, "/api/v1/me")
+			_, vals := form.form(t)
+			sum := sha256.Sum256([]byte(vals.Get("RelayState")))
+			victim := g.browser(t)
+			acs, _ := url.Parse(g.url.String() + "/sso/saml/" + conn.ID + "/acs")
+			victim.client.Jar.SetCookies(acs, []*http.Cookie{{Name: "gatehouse_saml_" + hex.EncodeToString(sum[:])[:20], Value: "planted", Path: acs.Path, Secure: true}})
+			wantRefused(t, g, victim.submit(form, nil), "saml_browser_mismatch")
+			if code, _ := victim.me(g); code != http.StatusUnauthorized {
+				t.Errorf("victim's browser has a session: /me %d", code)
 			}
 		})
 
