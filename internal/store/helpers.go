@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
@@ -81,7 +82,7 @@ func (t *tx) selIn(ctx context.Context, dest any, query string, args ...any) err
 	if err != nil {
 		return err
 	}
-	return t.sel(ctx, dest, q, a...)
+	return t.selRaw(ctx, dest, q, a...)
 }
 
 // execIn runs a statement with IN (?) lists expanded by sqlx.In.
@@ -90,7 +91,7 @@ func (t *tx) execIn(ctx context.Context, query string, args ...any) (int64, erro
 	if err != nil {
 		return 0, err
 	}
-	res, err := t.exec(ctx, q, a...)
+	res, err := t.execRaw(ctx, q, a...)
 	if err != nil {
 		return 0, err
 	}
@@ -146,3 +147,50 @@ func likeEscape(s string) string {
 }
 
 func isNotFound(err error) bool { return errors.Is(err, core.ErrNotFound) }
+
+// readOne runs one single-row query outside a transaction: the hot lookups (a user by
+// userName, a token by hash) need no snapshot across statements. On SQLite the
+// statement is prepared once per reader connection and kept.
+func (s *SQL) readOne(ctx context.Context, dest any, query string, args ...any) error {
+	if s.rstmts == nil {
+		return s.translate(s.rdb.GetContext(ctx, dest, s.rdb.Rebind(query), args...))
+	}
+	st, err := s.rstmts.get(ctx, query)
+	if err != nil {
+		return s.translate(err)
+	}
+	return s.translate(st.GetContext(ctx, dest, args...))
+}
+
+// stmtCache keeps prepared statements of the SQLite reader pool by query text;
+// database/sql prepares each on a connection the first time it runs there.
+type stmtCache struct {
+	db *sqlx.DB
+	mu sync.Mutex
+	m  map[string]*sqlx.Stmt
+}
+
+func (c *stmtCache) get(ctx context.Context, query string) (*sqlx.Stmt, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.m[query]; ok {
+		return st, nil
+	}
+	st, err := c.db.PreparexContext(ctx, c.db.Rebind(query))
+	if err != nil {
+		return nil, err
+	}
+	c.m[query] = st
+	return st, nil
+}
+
+func (c *stmtCache) close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	for _, st := range c.m {
+		errs = append(errs, st.Close())
+	}
+	c.m = nil
+	return errors.Join(errs...)
+}

@@ -42,6 +42,8 @@ type SQL struct {
 	// it is db.
 	rdb     *sqlx.DB
 	dialect Dialect
+	batch   *batcher   // SQLite's group commit; nil on PostgreSQL
+	rstmts  *stmtCache // prepared statements of readOne on SQLite; nil on PostgreSQL
 	// Now and NewID are injectable for tests; they default to time.Now and UUIDv7.
 	Now   func() time.Time
 	NewID func() string
@@ -96,7 +98,12 @@ func Open(ctx context.Context, dsn string) (*SQL, error) {
 			return nil, fmt.Errorf("open sqlite readers for %s: %w", path, err)
 		}
 	}
-	return &SQL{db: db, rdb: rdb, dialect: dialect, Now: time.Now, NewID: NewID}, nil
+	s := &SQL{db: db, rdb: rdb, dialect: dialect, Now: time.Now, NewID: NewID}
+	if dialect == SQLite {
+		s.batch = &batcher{s: s}
+		s.rstmts = &stmtCache{db: rdb, m: map[string]*sqlx.Stmt{}}
+	}
+	return s, nil
 }
 
 // sqliteReaders is the size of the SQLite reader pool: enough for the SCIM load of
@@ -127,7 +134,7 @@ func openSQLite(path string) (*sqlx.DB, error) {
 	}
 	// Pragmas are set per connection through the DSN so every pooled connection has them.
 	q := url.Values{}
-	for _, p := range []string{"foreign_keys(1)", "busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)"} {
+	for _, p := range []string{"foreign_keys(1)", "busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "temp_store(MEMORY)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate") // writers queue on BEGIN instead of failing on upgrade
@@ -171,7 +178,11 @@ func (s *SQL) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
 // Close releases the connections.
 func (s *SQL) Close() error {
-	err := s.db.Close()
+	var err error
+	if s.rstmts != nil {
+		err = s.rstmts.close()
+	}
+	err = errors.Join(err, s.db.Close())
 	if s.rdb != s.db {
 		err = errors.Join(err, s.rdb.Close())
 	}
@@ -202,18 +213,87 @@ func (s *SQL) now() int64 { return micros(s.Now()) }
 type tx struct {
 	*sqlx.Tx
 	s *SQL
+	// prepared holds the statements prepared in this transaction, by query text, on
+	// SQLite: a group-commit transaction runs the same few statements for each of its
+	// changes, and parsing is a good part of a small statement's cost there. Nil
+	// turns it off (PostgreSQL: pgx caches prepared statements per connection).
+	prepared map[string]*sqlx.Stmt
+	// uncancelable: statements ignore their context's cancellation. A group-commit
+	// transaction carries several callers' changes, and an interrupted SQLite write
+	// rolls back the whole transaction, not just the caller's part.
+	uncancelable bool
 }
 
+// ctx is the context a statement runs under.
+func (t *tx) ctx(ctx context.Context) context.Context {
+	if t.uncancelable {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
+}
+
+func (s *SQL) newTx(t *sqlx.Tx) *tx {
+	x := &tx{Tx: t, s: s}
+	if s.dialect == SQLite {
+		x.prepared = map[string]*sqlx.Stmt{}
+	}
+	return x
+}
+
+// exec, get and sel run a fixed query text, prepared once per transaction. Queries
+// whose text varies with their arguments (IN lists, multi-row VALUES) use the *Raw
+// forms.
 func (t *tx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return t.ExecContext(ctx, t.Rebind(query), args...)
+	ctx = t.ctx(ctx)
+	st, err := t.stmt(ctx, query)
+	if err != nil || st == nil {
+		return t.execRaw(ctx, query, args...)
+	}
+	return st.ExecContext(ctx, args...)
 }
 
 func (t *tx) get(ctx context.Context, dest any, query string, args ...any) error {
-	return t.GetContext(ctx, dest, t.Rebind(query), args...)
+	ctx = t.ctx(ctx)
+	st, err := t.stmt(ctx, query)
+	if err != nil || st == nil {
+		return t.GetContext(ctx, dest, t.Rebind(query), args...)
+	}
+	return st.GetContext(ctx, dest, args...)
 }
 
 func (t *tx) sel(ctx context.Context, dest any, query string, args ...any) error {
-	return t.SelectContext(ctx, dest, t.Rebind(query), args...)
+	ctx = t.ctx(ctx)
+	st, err := t.stmt(ctx, query)
+	if err != nil || st == nil {
+		return t.selRaw(ctx, dest, query, args...)
+	}
+	return st.SelectContext(ctx, dest, args...)
+}
+
+func (t *tx) execRaw(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return t.ExecContext(t.ctx(ctx), t.Rebind(query), args...)
+}
+
+func (t *tx) selRaw(ctx context.Context, dest any, query string, args ...any) error {
+	return t.SelectContext(t.ctx(ctx), dest, t.Rebind(query), args...)
+}
+
+// stmt returns query prepared in this transaction (closed with it), or nil when the
+// transaction does not prepare. A failure to prepare falls back to the plain path,
+// which reports the error.
+func (t *tx) stmt(ctx context.Context, query string) (*sqlx.Stmt, error) {
+	if t.prepared == nil {
+		return nil, nil
+	}
+	if st, ok := t.prepared[query]; ok {
+		return st, nil
+	}
+	st, err := t.PreparexContext(ctx, t.Rebind(query))
+	if err != nil {
+		return nil, err
+	}
+	t.prepared[query] = st
+	return st, nil
 }
 
 // audit appends an audit event inside the transaction.
@@ -241,6 +321,9 @@ const maxAttempts = 5
 // serialization failure (ErrRetry) is run again, from the start, a few times: fn must
 // therefore only touch the database and its own locals.
 func (s *SQL) inTx(ctx context.Context, fn func(*tx) error) error {
+	if s.batch != nil {
+		return s.batch.run(ctx, fn)
+	}
 	var err error
 	for attempt := 1; ; attempt++ {
 		err = s.inTxOnce(ctx, fn)
@@ -262,7 +345,7 @@ func (s *SQL) inTxOnce(ctx context.Context, fn func(*tx) error) error {
 	if err != nil {
 		return s.translate(err)
 	}
-	if err := fn(&tx{Tx: t, s: s}); err != nil {
+	if err := fn(s.newTx(t)); err != nil {
 		_ = t.Rollback()
 		return s.translate(err)
 	}
@@ -284,7 +367,7 @@ func (s *SQL) read(ctx context.Context, fn func(*tx) error) error {
 		return s.translate(err)
 	}
 	defer t.Rollback() //nolint:errcheck // read-only: nothing to keep
-	return s.translate(fn(&tx{Tx: t, s: s}))
+	return s.translate(fn(s.newTx(t)))
 }
 
 // lockOrg serializes changes that check an org-wide invariant (the last org admin).
