@@ -345,6 +345,14 @@ func (s *SQL) inTxOnce(ctx context.Context, fn func(*tx) error) error {
 	if err != nil {
 		return s.translate(err)
 	}
+	defer func() {
+		// A panicking fn (a caller's update closure) must not leave the connection
+		// inside an open transaction.
+		if p := recover(); p != nil {
+			_ = t.Rollback()
+			panic(p)
+		}
+	}()
 	if err := fn(s.newTx(t)); err != nil {
 		_ = t.Rollback()
 		return s.translate(err)
