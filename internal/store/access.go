@@ -15,6 +15,22 @@ const mappingMatch = `gm.org_id = ig.org_id
 	AND (gm.directory_id = ig.directory_id OR gm.connection_id = ig.connection_id)
 	AND (gm.idp_group = ig.id OR gm.idp_group = ig.external_id OR lower(gm.idp_group) = lower(ig.display_name))`
 
+// mappedIdPGroups joins, from a mapping gm, the IdP groups ig it matches: the same
+// rule as mappingMatch, written so that each way of naming the group is an index
+// lookup (listing a user group's members starts from its few mappings, and must not
+// scan every IdP group of the org).
+const mappedIdPGroups = `idp_groups ig ON ig.id IN (
+		SELECT x.id FROM idp_groups x WHERE x.id = gm.idp_group
+		UNION ALL
+		SELECT x.id FROM idp_groups x WHERE x.directory_id = gm.directory_id AND x.external_id = gm.idp_group
+		UNION ALL
+		SELECT x.id FROM idp_groups x WHERE x.directory_id = gm.directory_id AND lower(x.display_name) = lower(gm.idp_group)
+		UNION ALL
+		SELECT x.id FROM idp_groups x WHERE x.connection_id = gm.connection_id AND x.external_id = gm.idp_group
+		UNION ALL
+		SELECT x.id FROM idp_groups x WHERE x.connection_id = gm.connection_id AND lower(x.display_name) = lower(gm.idp_group))
+	AND ` + mappingMatch
+
 // viaRow is one path user → IdP group → mapping → user group.
 type viaRow struct {
 	UserID string `db:"user_id"`
@@ -148,7 +164,7 @@ func (s *SQL) GroupMembers(ctx context.Context, orgID, groupID string, p Page) (
 				SELECT user_id FROM user_group_members WHERE group_id = ? AND user_id > ?
 				UNION
 				SELECT igm.user_id FROM group_mappings gm
-				JOIN idp_groups ig ON `+mappingMatch+`
+				JOIN `+mappedIdPGroups+`
 				JOIN idp_group_members igm ON igm.idp_group_id = ig.id
 				WHERE gm.user_group_id = ? AND igm.user_id > ?)
 			ORDER BY id LIMIT ?`, orgID, groupID, p.After, groupID, p.After, p.limit()); err != nil {
