@@ -87,8 +87,9 @@ func (b *batcher) commit(batch []*writeReq) {
 		}
 		return
 	}
-	x := b.s.newTx(t)
+	x := b.s.newTx(t, b.s.wstmts)
 	x.uncancelable = true
+	defer x.done(context.Background()) // after the commit, below
 	var ok []*writeReq
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {

@@ -93,3 +93,56 @@ func BenchmarkGetUserByUserName(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkFacts gathers a decision's facts (a user in three groups, two of them
+// through a mapped IdP group, in a workspace with grants and spaces) from 16 goroutines.
+func BenchmarkFacts(b *testing.B) {
+	for _, be := range storetest.Backends() {
+		b.Run(be.Name, func(b *testing.B) {
+			s := be.New(b)
+			o, d := benchOrg(b, s)
+			ctx := context.Background()
+			a := core.Actor{Kind: core.ActorSystem}
+			check := func(err error) {
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			u, err := s.CreateUser(ctx, a, core.User{OrgID: o.ID, UserName: "jane", Active: true, Source: core.SourceSCIM})
+			check(err)
+			w, err := s.CreateWorkspace(ctx, a, o.ID, "marketing", "Marketing", []string{"development", "production"})
+			check(err)
+			ig, err := s.CreateIdPGroup(ctx, a, core.IdPGroup{OrgID: o.ID, DirectoryID: d.ID, DisplayName: "Marketing"})
+			check(err)
+			check(s.ChangeIdPGroupMembers(ctx, a, o.ID, ig.ID, []string{u.ID}, nil))
+			for i, name := range []string{"editors", "viewers", "direct"} {
+				g, err := s.CreateGroup(ctx, a, core.UserGroup{OrgID: o.ID, Name: name})
+				check(err)
+				if i < 2 {
+					_, err = s.CreateMapping(ctx, a, core.Mapping{OrgID: o.ID, DirectoryID: d.ID, IdPGroup: "Marketing", UserGroupID: g.ID})
+				} else {
+					err = s.AddGroupMember(ctx, a, o.ID, g.ID, u.ID)
+				}
+				check(err)
+				_, err = s.CreateGrant(ctx, a, core.Grant{OrgID: o.ID, UserGroupID: g.ID, WorkspaceID: w.ID, Role: core.BuiltinRoles[i+1],
+					EnvironmentIDs: []string{w.Environments[i%2].ID}})
+				check(err)
+				sp, err := s.CreateSpace(ctx, a, o.ID, w.ID, "space-"+name)
+				check(err)
+				check(s.AssignSpace(ctx, a, o.ID, w.ID, sp.ID, g.ID))
+			}
+			concurrency16(b)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					f, err := s.Facts(ctx, o.ID, u.ID, w.ID)
+					if err != nil || len(f.Grants) != 3 {
+						b.Errorf("facts: %v", err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "facts/s")
+		})
+	}
+}

@@ -82,7 +82,7 @@ func (t *tx) selIn(ctx context.Context, dest any, query string, args ...any) err
 	if err != nil {
 		return err
 	}
-	return t.selRaw(ctx, dest, q, a...)
+	return t.sel(ctx, dest, q, a...)
 }
 
 // execIn runs a statement with IN (?) lists expanded by sqlx.In.
@@ -91,7 +91,7 @@ func (t *tx) execIn(ctx context.Context, query string, args ...any) (int64, erro
 	if err != nil {
 		return 0, err
 	}
-	res, err := t.execRaw(ctx, q, a...)
+	res, err := t.exec(ctx, q, a...)
 	if err != nil {
 		return 0, err
 	}
@@ -156,32 +156,68 @@ func (s *SQL) readOne(ctx context.Context, dest any, query string, args ...any) 
 		return s.translate(s.rdb.GetContext(ctx, dest, s.rdb.Rebind(query), args...))
 	}
 	st, err := s.rstmts.get(ctx, query)
-	if err != nil {
-		return s.translate(err)
+	if err != nil || st == nil {
+		return s.translate(s.rdb.GetContext(ctx, dest, s.rdb.Rebind(query), args...))
 	}
 	return s.translate(st.GetContext(ctx, dest, args...))
 }
 
-// stmtCache keeps prepared statements of the SQLite reader pool by query text;
-// database/sql prepares each on a connection the first time it runs there.
+// stmtCache keeps prepared statements of a SQLite pool by query text; database/sql
+// prepares each on a connection the first time it runs there and keeps it.
 type stmtCache struct {
 	db *sqlx.DB
 	mu sync.Mutex
 	m  map[string]*sqlx.Stmt
 }
 
-func (c *stmtCache) get(ctx context.Context, query string) (*sqlx.Stmt, error) {
+// maxStmts bounds a cache. The store's query texts are fixed but for IN lists,
+// whose text varies with the list's length.
+const maxStmts = 1024
+
+func newStmtCache(db *sqlx.DB) *stmtCache { return &stmtCache{db: db, m: map[string]*sqlx.Stmt{}} }
+
+func (c *stmtCache) lookup(query string) *sqlx.Stmt {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if st, ok := c.m[query]; ok {
+	return c.m[query]
+}
+
+// get returns the cached statement of query, preparing it if needed. The caller
+// must hold no connection of the pool.
+func (c *stmtCache) get(ctx context.Context, query string) (*sqlx.Stmt, error) {
+	if st := c.lookup(query); st != nil {
 		return st, nil
 	}
 	st, err := c.db.PreparexContext(ctx, c.db.Rebind(query))
 	if err != nil {
 		return nil, err
 	}
+	return c.keep(query, st), nil
+}
+
+// keep stores st unless another caller stored query first, and returns the cached one.
+func (c *stmtCache) keep(query string, st *sqlx.Stmt) *sqlx.Stmt {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.m[query]; ok || len(c.m) >= maxStmts || c.m == nil {
+		st.Close()
+		return old
+	}
 	c.m[query] = st
-	return st, nil
+	return st
+}
+
+// learn prepares query texts a finished transaction met for the first time. A
+// failure only means the next transaction prepares it again.
+func (c *stmtCache) learn(ctx context.Context, queries []string) {
+	for _, q := range queries {
+		if c.lookup(q) != nil {
+			continue
+		}
+		if st, err := c.db.PreparexContext(ctx, c.db.Rebind(q)); err == nil {
+			c.keep(q, st)
+		}
+	}
 }
 
 func (c *stmtCache) close() error {

@@ -42,8 +42,10 @@ type SQL struct {
 	// it is db.
 	rdb     *sqlx.DB
 	dialect Dialect
-	batch   *batcher   // SQLite's group commit; nil on PostgreSQL
-	rstmts  *stmtCache // prepared statements of readOne on SQLite; nil on PostgreSQL
+	batch   *batcher // SQLite's group commit; nil on PostgreSQL
+	// Prepared statements of the SQLite pools, by query text (nil on PostgreSQL,
+	// whose driver caches its own). rstmts is wstmts when the pools are one.
+	wstmts, rstmts *stmtCache
 	// Now and NewID are injectable for tests; they default to time.Now and UUIDv7.
 	Now   func() time.Time
 	NewID func() string
@@ -101,7 +103,11 @@ func Open(ctx context.Context, dsn string) (*SQL, error) {
 	s := &SQL{db: db, rdb: rdb, dialect: dialect, Now: time.Now, NewID: NewID}
 	if dialect == SQLite {
 		s.batch = &batcher{s: s}
-		s.rstmts = &stmtCache{db: rdb, m: map[string]*sqlx.Stmt{}}
+		s.wstmts = newStmtCache(db)
+		s.rstmts = s.wstmts
+		if rdb != db {
+			s.rstmts = newStmtCache(rdb)
+		}
 	}
 	return s, nil
 }
@@ -179,8 +185,11 @@ func (s *SQL) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 // Close releases the connections.
 func (s *SQL) Close() error {
 	var err error
-	if s.rstmts != nil {
+	if s.rstmts != nil && s.rstmts != s.wstmts {
 		err = s.rstmts.close()
+	}
+	if s.wstmts != nil {
+		err = errors.Join(err, s.wstmts.close())
 	}
 	err = errors.Join(err, s.db.Close())
 	if s.rdb != s.db {
@@ -213,11 +222,15 @@ func (s *SQL) now() int64 { return micros(s.Now()) }
 type tx struct {
 	*sqlx.Tx
 	s *SQL
-	// prepared holds the statements prepared in this transaction, by query text, on
-	// SQLite: a group-commit transaction runs the same few statements for each of its
-	// changes, and parsing is a good part of a small statement's cost there. Nil
-	// turns it off (PostgreSQL: pgx caches prepared statements per connection).
+	// prepared holds the statements this transaction has used, by query text, on
+	// SQLite, where parsing is a good part of a small statement's cost: each is the
+	// pool's cached statement bound to the transaction or, the first time a query
+	// text is seen, one prepared in the transaction and then learned by the cache
+	// once the transaction is over (preparing on the pool meanwhile could wait for
+	// a connection this very transaction holds). Nil on PostgreSQL.
 	prepared map[string]*sqlx.Stmt
+	cache    *stmtCache
+	missed   []string
 	// uncancelable: statements ignore their context's cancellation. A group-commit
 	// transaction carries several callers' changes, and an interrupted SQLite write
 	// rolls back the whole transaction, not just the caller's part.
@@ -232,12 +245,19 @@ func (t *tx) ctx(ctx context.Context) context.Context {
 	return ctx
 }
 
-func (s *SQL) newTx(t *sqlx.Tx) *tx {
-	x := &tx{Tx: t, s: s}
-	if s.dialect == SQLite {
+func (s *SQL) newTx(t *sqlx.Tx, cache *stmtCache) *tx {
+	x := &tx{Tx: t, s: s, cache: cache}
+	if cache != nil {
 		x.prepared = map[string]*sqlx.Stmt{}
 	}
 	return x
+}
+
+// done hands the query texts first seen by the finished transaction to the cache.
+func (t *tx) done(ctx context.Context) {
+	if t.cache != nil {
+		t.cache.learn(context.WithoutCancel(ctx), t.missed)
+	}
 }
 
 // exec, get and sel run a fixed query text, prepared once per transaction. Queries
@@ -278,7 +298,7 @@ func (t *tx) selRaw(ctx context.Context, dest any, query string, args ...any) er
 	return t.SelectContext(t.ctx(ctx), dest, t.Rebind(query), args...)
 }
 
-// stmt returns query prepared in this transaction (closed with it), or nil when the
+// stmt returns query prepared for this transaction (closed with it), or nil when the
 // transaction does not prepare. A failure to prepare falls back to the plain path,
 // which reports the error.
 func (t *tx) stmt(ctx context.Context, query string) (*sqlx.Stmt, error) {
@@ -288,9 +308,15 @@ func (t *tx) stmt(ctx context.Context, query string) (*sqlx.Stmt, error) {
 	if st, ok := t.prepared[query]; ok {
 		return st, nil
 	}
-	st, err := t.PreparexContext(ctx, t.Rebind(query))
-	if err != nil {
-		return nil, err
+	var st *sqlx.Stmt
+	if shared := t.cache.lookup(query); shared != nil {
+		st = t.StmtxContext(ctx, shared)
+	} else {
+		var err error
+		if st, err = t.PreparexContext(ctx, t.Rebind(query)); err != nil {
+			return nil, err
+		}
+		t.missed = append(t.missed, query)
 	}
 	t.prepared[query] = st
 	return st, nil
@@ -353,7 +379,7 @@ func (s *SQL) inTxOnce(ctx context.Context, fn func(*tx) error) error {
 			panic(p)
 		}
 	}()
-	if err := fn(s.newTx(t)); err != nil {
+	if err := fn(s.newTx(t, nil)); err != nil {
 		_ = t.Rollback()
 		return s.translate(err)
 	}
@@ -374,8 +400,12 @@ func (s *SQL) read(ctx context.Context, fn func(*tx) error) error {
 	if err != nil {
 		return s.translate(err)
 	}
-	defer t.Rollback() //nolint:errcheck // read-only: nothing to keep
-	return s.translate(fn(s.newTx(t)))
+	x := s.newTx(t, s.rstmts)
+	defer func() {
+		_ = t.Rollback() // read-only: nothing to keep
+		x.done(ctx)
+	}()
+	return s.translate(fn(x))
 }
 
 // lockOrg serializes changes that check an org-wide invariant (the last org admin).
