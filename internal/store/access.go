@@ -11,8 +11,14 @@ import (
 // of the IdP group's own directory or connection names it by Gatehouse id, external
 // id, or display name case-insensitively. Memberships through IdP groups are derived
 // with it at every read, so an IdP change shows in the very next decision.
+//
+// Both have exactly one source, so comparing the COALESCEd sources means "same
+// directory or connection", and the lower(...) IN list is implied by the exact rule:
+// together they let the lookup from an IdP group use group_mappings_key.
 const mappingMatch = `gm.org_id = ig.org_id
-	AND (gm.directory_id = ig.directory_id OR gm.connection_id = ig.connection_id)
+	AND COALESCE(gm.directory_id, '') = COALESCE(ig.directory_id, '')
+	AND COALESCE(gm.connection_id, '') = COALESCE(ig.connection_id, '')
+	AND lower(gm.idp_group) IN (lower(ig.id), lower(ig.external_id), lower(ig.display_name))
 	AND (gm.idp_group = ig.id OR gm.idp_group = ig.external_id OR lower(gm.idp_group) = lower(ig.display_name))`
 
 // mappedIdPGroups joins, from a mapping gm, the IdP groups ig it matches: the same
