@@ -1,9 +1,3 @@
-// Command gatehouse is the Gatehouse server and its admin tool: serve, migrate, and the
-// commands that create orgs, tokens, SSO connections and demo data.
-//
-// Every flag may also come from the environment as GATEHOUSE_<FLAG> (upper case, dashes
-// as underscores): --db from GATEHOUSE_DB, --external-url from GATEHOUSE_EXTERNAL_URL.
-// A flag on the command line wins over the environment.
 package main
 
 import (
@@ -30,6 +24,13 @@ type command struct {
 // commands is the one table of subcommands; each lives in its own file.
 var commands = map[string]command{
 	"migrate": {"apply database migrations", runMigrate},
+	"serve":   {"run the Gatehouse server", runServe},
+	"org":     {"manage organizations (org create)", subcommands("org", orgCommands)},
+	"token":   {"create bearer tokens (token create)", subcommands("token", tokenCommands)},
+	"demo":    {"load a demo organization and show example decisions", runDemo},
+	"backup":  {"take a consistent online backup of a SQLite database", runBackup},
+	"restore": {"replace a SQLite database with a backup (server stopped)", runRestore},
+	"sso":     {"add and list SSO connections (SAML, OIDC)", runSSO},
 }
 
 func main() {
@@ -37,9 +38,10 @@ func main() {
 	err := run(ctx, os.Stdout, os.Stderr, os.Args[1:])
 	stop()
 	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "gatehouse: "+oneLine(err))
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0) // -h printed the command's flags
 		}
+		fmt.Fprintln(os.Stderr, "gatehouse: "+oneLine(err))
 		os.Exit(2)
 	}
 }

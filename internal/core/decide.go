@@ -143,66 +143,81 @@ func Decide(f *Facts, req Request) Decision {
 		return deny(ReasonBadRequest, err.Error())
 	}
 
-	// Every grant the user holds in the workspace, reached through each of its paths.
+	// Every grant the user holds in the workspace. Explanation steps and texts are
+	// built only for the path that is shown, so a decision costs little more than the
+	// rule checks.
 	type candidate struct {
-		grant  Grant
-		chain  []Step // user … grant
-		role   string // role label
+		grant  *Grant
+		m      *Membership
 		admin  bool
-		envOK  bool
 		effect Effect
-		rule   string
 	}
-	var cands []candidate
-	groupByID := make(map[string]*Membership, len(f.Memberships))
-	for i := range f.Memberships {
-		groupByID[f.Memberships[i].Group.ID] = &f.Memberships[i]
-	}
-	for _, g := range f.Grants {
-		m := groupByID[g.UserGroupID]
+	memberOf := membershipIndex(f.Memberships)
+	var (
+		cands       = make([]candidate, 0, len(f.Grants))
+		narrowed    candidate // the first grant that applies only in other environments
+		anyNarrowed bool
+	)
+	for i := range f.Grants {
+		g := &f.Grants[i]
+		m := memberOf(g.UserGroupID)
 		if m == nil || g.WorkspaceID != f.Workspace.ID || g.OrgID != f.User.OrgID {
 			continue
 		}
-		c := candidate{grant: g}
-		c.chain = append(viaSteps(m), Step{Kind: "user_group", ID: m.Group.ID, Name: m.Group.Name})
-		c.envOK = len(g.EnvironmentIDs) == 0 || (env != nil && slices.Contains(g.EnvironmentIDs, env.ID))
-		c.chain = append(c.chain, Step{Kind: "grant", ID: g.ID, Name: f.Workspace.Slug, Detail: grantScope(f.Workspace, g)})
+		c := candidate{grant: g, m: m}
 		if g.CustomRoleID != "" {
 			cr, ok := f.CustomRoles[g.CustomRoleID]
 			if !ok {
 				continue // the role was deleted while facts were gathered; it grants nothing
 			}
-			c.role = "custom role " + cr.Name
-			c.chain = append(c.chain, Step{Kind: "role", ID: cr.ID, Name: cr.Name, Detail: "custom"})
-			c.effect, c.rule = customEffect(cr, req.Action, rtype, req.Resource)
+			c.effect, _ = customEffect(cr, req.Action, rtype, req.Resource, false)
 		} else {
-			c.role = g.Role
 			c.admin = g.Role == RoleAdmin
-			c.chain = append(c.chain, Step{Kind: "role", ID: g.Role, Name: g.Role, Detail: "pre-built"})
-			c.effect, c.rule = builtinEffect(g.Role, req.Action, rtype, req.Resource != nil)
+			c.effect, _ = builtinEffect(g.Role, req.Action, rtype, false)
+		}
+		if !coversEnvironment(f.Workspace, *g, env) {
+			if !anyNarrowed {
+				narrowed, anyNarrowed = c, true
+			}
+			continue
 		}
 		cands = append(cands, c)
 	}
-	if len(cands) == 0 {
+	// path explains how the user holds c: user … role.
+	path := func(c candidate) []Step {
+		steps := make([]Step, 0, 9)
+		steps = append(steps, userStep)
+		steps = append(steps, viaSteps(c.m)...)
+		steps = append(steps, Step{Kind: "user_group", ID: c.m.Group.ID, Name: c.m.Group.Name},
+			Step{Kind: "grant", ID: c.grant.ID, Name: f.Workspace.Slug, Detail: grantScope(f.Workspace, *c.grant)})
+		if id := c.grant.CustomRoleID; id != "" {
+			return append(steps, Step{Kind: "role", ID: id, Name: f.CustomRoles[id].Name, Detail: "custom"})
+		}
+		return append(steps, Step{Kind: "role", ID: c.grant.Role, Name: c.grant.Role, Detail: "pre-built"})
+	}
+	// why is the rule text and role label of c.
+	why := func(c candidate) (rule, role string) {
+		if id := c.grant.CustomRoleID; id != "" {
+			cr := f.CustomRoles[id]
+			_, rule = customEffect(cr, req.Action, rtype, req.Resource, true)
+			return rule, "custom role " + cr.Name
+		}
+		_, rule = builtinEffect(c.grant.Role, req.Action, rtype, true)
+		return rule, c.grant.Role
+	}
+	if len(cands) == 0 && !anyNarrowed {
 		return deny(ReasonNoGrant, fmt.Sprintf("none of %s's user groups has a grant in workspace %s", f.User.Label(), f.Workspace.Slug),
 			membershipsSummary(f.Memberships)...)
 	}
-
 	// Grants narrowed to other environments do not apply.
-	var applicable []candidate
-	for _, c := range cands {
-		if c.envOK {
-			applicable = append(applicable, c)
-		}
-	}
-	if len(applicable) == 0 {
-		where := "the question names no environment"
+	if len(cands) == 0 {
+		msg := fmt.Sprintf("the grants of %s in %s are narrowed to some environments, and the question names none", f.User.Label(), f.Workspace.Slug)
 		if env != nil {
-			where = "environment " + env.Name
+			msg = fmt.Sprintf("no grant of %s in %s applies in environment %s", f.User.Label(), f.Workspace.Slug, env.Name)
 		}
-		c := cands[0]
-		return deny(ReasonEnvironment, fmt.Sprintf("no grant of %s applies in %s", f.User.Label(), where), c.chain...)
+		return Decision{Effect: Deny, Reason: ReasonEnvironment, Message: msg, Chain: path(narrowed)}
 	}
+	applicable := cands
 
 	// Visibility: a resource in a space is seen only through a group assigned to the
 	// space, or by a workspace Admin. Visibility is not permission: both are needed.
@@ -223,7 +238,7 @@ func Decide(f *Facts, req Request) Decision {
 		}
 		if !visible {
 			for _, gid := range f.SpaceGroups[spaceID] {
-				if m := groupByID[gid]; m != nil {
+				if m := memberOf(gid); m != nil {
 					visible = true
 					spaceStep = &Step{Kind: "space", ID: spaceID, Name: name, Detail: "visible through user group " + m.Group.Name}
 					break
@@ -242,19 +257,20 @@ func Decide(f *Facts, req Request) Decision {
 			best = c
 		}
 	}
-	chain := append([]Step{userStep}, best.chain...)
+	chain := path(best)
 	if spaceStep != nil {
 		chain = append(chain, *spaceStep)
 	}
-	chain = append(chain, Step{Kind: "rule", Detail: best.rule})
+	rule, role := why(best)
+	chain = append(chain, Step{Kind: "rule", Detail: rule})
 	target := describeTarget(req.Action, rtype, req.Resource)
 	switch best.effect {
 	case Allow:
 		return Decision{Effect: Allow, Reason: ReasonAllowed, Chain: chain,
-			Message: fmt.Sprintf("%s may %s: %s in %s allows it", f.User.Label(), target, best.role, f.Workspace.Slug)}
+			Message: fmt.Sprintf("%s may %s: %s in %s allows it", f.User.Label(), target, role, f.Workspace.Slug)}
 	case DraftOnly:
 		return Decision{Effect: DraftOnly, Reason: ReasonDraftOnly, Chain: chain,
-			Message: fmt.Sprintf("%s may propose to %s; %s needs approval by someone who may publish", f.User.Label(), target, best.role)}
+			Message: fmt.Sprintf("%s may propose to %s; %s needs approval by someone who may publish", f.User.Label(), target, role)}
 	}
 	return Decision{Effect: Deny, Reason: ReasonRoleForbids, Chain: chain,
 		Message: fmt.Sprintf("%s may not %s: no role of theirs in %s allows it", f.User.Label(), target, f.Workspace.Slug)}
@@ -289,8 +305,48 @@ func resolveEnvironment(ws Workspace, req Request) (*Environment, error) {
 	return env, nil
 }
 
-// builtinEffect is the semantics of the pre-built roles (DESIGN.md).
-func builtinEffect(role RoleName, a Action, t ResourceType, existing bool) (Effect, string) {
+// coversEnvironment reports whether grant g applies to a question about env (nil: the
+// whole workspace). A grant narrowed to environments answers only questions about
+// those; one narrowed to every environment of the workspace is workspace-wide.
+func coversEnvironment(ws Workspace, g Grant, env *Environment) bool {
+	if len(g.EnvironmentIDs) == 0 {
+		return true
+	}
+	if env != nil {
+		return slices.Contains(g.EnvironmentIDs, env.ID)
+	}
+	for _, e := range ws.Environments {
+		if !slices.Contains(g.EnvironmentIDs, e.ID) {
+			return false
+		}
+	}
+	return len(ws.Environments) > 0
+}
+
+// membershipIndex finds the user's membership of a group by id. Users are in tens of
+// groups, where a scan beats building a map; a map serves the rare large sets.
+func membershipIndex(ms []Membership) func(groupID string) *Membership {
+	if len(ms) > 32 {
+		byID := make(map[string]*Membership, len(ms))
+		for i := range ms {
+			byID[ms[i].Group.ID] = &ms[i]
+		}
+		return func(id string) *Membership { return byID[id] }
+	}
+	return func(id string) *Membership {
+		for i := range ms {
+			if ms[i].Group.ID == id {
+				return &ms[i]
+			}
+		}
+		return nil
+	}
+}
+
+// builtinEffect is the semantics of the pre-built roles (DESIGN.md). The rule text is
+// built only when explain is set: Decide evaluates every grant but explains one.
+func builtinEffect(role RoleName, a Action, t ResourceType, explain bool) (Effect, string) {
+	x := explainer(explain)
 	switch role {
 	case RoleAdmin:
 		return Allow, "Admin may do everything in the workspace, including managing its access"
@@ -304,54 +360,86 @@ func builtinEffect(role RoleName, a Action, t ResourceType, existing bool) (Effe
 		case ActionManageAccess:
 			return Deny, "Editor may not manage access; only Admin may"
 		case ActionEdit, ActionDelete:
-			if existing && (t == TypeSource || t == TypeDestination) {
-				return Deny, fmt.Sprintf("Editor may not %s existing sources and destinations", a)
+			// Editing or deleting a source is always about an existing one, so asking
+			// by type alone gets the same answer as asking about one source.
+			if t == TypeSource || t == TypeDestination {
+				return Deny, x.f(func() string { return fmt.Sprintf("Editor may not %s existing sources and destinations", a) })
 			}
 			if t == "" {
-				return Deny, fmt.Sprintf("Editor may %s resources, not the workspace", a)
+				return Deny, x.f(func() string { return fmt.Sprintf("Editor may %s resources, not the workspace", a) })
 			}
 		}
-		return Allow, fmt.Sprintf("Editor may %s", describeAction(a, t))
+		return Allow, x.f(func() string { return fmt.Sprintf("Editor may %s", describeAction(a, t)) })
 	case RoleDraftContributor:
 		switch a {
 		case ActionView:
 			return Allow, "Draft Contributor may view"
 		case ActionCreate, ActionEdit, ActionDelete:
 			if t == "" {
-				return Deny, fmt.Sprintf("Draft Contributor may propose changes to resources, not to the workspace")
+				return Deny, "Draft Contributor may propose changes to resources, not to the workspace"
 			}
-			return DraftOnly, fmt.Sprintf("Draft Contributor may propose to %s; it goes live only after approval", describeAction(a, t))
+			return DraftOnly, x.f(func() string {
+				return fmt.Sprintf("Draft Contributor may propose to %s; it goes live only after approval", describeAction(a, t))
+			})
 		}
-		return Deny, fmt.Sprintf("Draft Contributor may not %s: nothing goes live without approval", a)
+		return Deny, x.f(func() string {
+			return fmt.Sprintf("Draft Contributor may not %s: nothing goes live without approval", a)
+		})
 	}
-	return Deny, fmt.Sprintf("unknown role %q grants nothing", role)
+	return Deny, x.f(func() string { return fmt.Sprintf("unknown role %q grants nothing", role) })
 }
 
-// customEffect applies a custom role's rules. Viewing the workspace itself is implied
-// by any custom role: a role that can act on something inside must see the workspace.
-func customEffect(cr CustomRole, a Action, t ResourceType, res *Resource) (Effect, string) {
-	for _, r := range cr.Rules {
-		if !slices.Contains(r.Actions, a) {
+// customEffect applies a custom role's rules. Viewing is implied: by any custom role
+// for the workspace itself, and by any rule for what it targets, since a role that can
+// act on something must be able to see it.
+func customEffect(cr CustomRole, a Action, t ResourceType, res *Resource, explain bool) (Effect, string) {
+	x := explainer(explain)
+	implied := -1 // the first rule that allows a only because it implies view
+	for i, r := range cr.Rules {
+		if !ruleTargets(r, t, res) {
 			continue
 		}
-		if t == "" {
-			if r.ResourceType == AnyType && r.ResourceID == "" {
-				return Allow, fmt.Sprintf("custom role %s: %s", cr.Name, r)
-			}
-			continue
+		if slices.Contains(r.Actions, a) {
+			return Allow, x.f(func() string { return fmt.Sprintf("custom role %s: %s", cr.Name, r) })
 		}
-		if r.ResourceType != AnyType && r.ResourceType != t {
-			continue
+		if a == ActionView && implied < 0 {
+			implied = i
 		}
-		if r.ResourceID != "" && (res == nil || res.ExternalID != r.ResourceID) {
-			continue
-		}
-		return Allow, fmt.Sprintf("custom role %s: %s", cr.Name, r)
+	}
+	if implied >= 0 {
+		return Allow, x.f(func() string {
+			return fmt.Sprintf("custom role %s: %s, which implies view", cr.Name, cr.Rules[implied])
+		})
 	}
 	if t == "" && a == ActionView {
-		return Allow, fmt.Sprintf("custom role %s lets its holders see the workspace", cr.Name)
+		return Allow, x.f(func() string { return fmt.Sprintf("custom role %s lets its holders see the workspace", cr.Name) })
 	}
-	return Deny, fmt.Sprintf("no rule of custom role %s allows %s", cr.Name, describeAction(a, t))
+	return Deny, x.f(func() string {
+		return fmt.Sprintf("no rule of custom role %s allows %s", cr.Name, describeAction(a, t))
+	})
+}
+
+// explainer builds a rule text only when an explanation is wanted; the closure it
+// gets does not escape, so an unexplained evaluation allocates nothing.
+type explainer bool
+
+func (x explainer) f(text func() string) string {
+	if !x {
+		return ""
+	}
+	return text()
+}
+
+// ruleTargets reports whether a rule is about resources of type t (res, when given).
+// Only an any-type rule on no particular resource is about the workspace itself (t "").
+func ruleTargets(r Rule, t ResourceType, res *Resource) bool {
+	if t == "" {
+		return r.ResourceType == AnyType && r.ResourceID == ""
+	}
+	if r.ResourceType != AnyType && r.ResourceType != t {
+		return false
+	}
+	return r.ResourceID == "" || (res != nil && res.ExternalID == r.ResourceID)
 }
 
 func describeAction(a Action, t ResourceType) string {

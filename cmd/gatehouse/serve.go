@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/internal/metrics"
+	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-dev/gatehouse/internal/server"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+func runServe(ctx context.Context, stdout, stderr io.Writer, args []string) error {
+	return serveWith(ctx, stderr, args, nil)
+}
+
+// serveWith is serve with more mounts built from the opened store: tests add handlers
+// (a slow one, to watch the drain) and reach the store (to close it under /readyz).
+func serveWith(ctx context.Context, stderr io.Writer, args []string, extra func(*store.SQL) []server.Mounter) error {
+	fs := newFlags("serve", stderr)
+	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on (host:port)")
+	dsn := fs.String("db", defaultDB, "database: sqlite:PATH or postgres://…")
+	externalURL := fs.String("external-url", "", "public base URL of this server, as browsers and IdPs reach it (default http://ADDR)")
+	tlsCert := fs.String("tls-cert", "", "PEM certificate (chain) file: serve HTTPS directly (with --tls-key)")
+	tlsKey := fs.String("tls-key", "", "PEM private key file for --tls-cert")
+	trusted := fs.String("trusted-proxies", "", "comma-separated CIDRs of load balancers whose X-Forwarded-For is believed")
+	scimRate := fs.Int64("rate-limit-scim", 1_200_000, "SCIM requests per minute per token, per instance (0: off)")
+	apiRate := fs.Int64("rate-limit-api", 1_200_000, "API requests per minute per token, per instance (0: off)")
+	ipRate := fs.Int64("rate-limit-ip", 1_200_000, "SCIM and API requests per minute per client address, per instance (0: off)")
+	loginRate := fs.Int64("rate-limit-login", 600, "login requests per minute per client address, across all instances (0: off)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		return &usageError{msg: "--tls-cert and --tls-key go together"}
+	}
+	if *tlsCert != "" {
+		if _, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey); err != nil {
+			return &usageError{msg: fmt.Sprintf("--tls-cert/--tls-key: %v", err)}
+		}
+	}
+	proxies, err := parsePrefixes(*trusted)
+	if err != nil {
+		return err
+	}
+	if _, _, err := net.SplitHostPort(*addr); err != nil {
+		return &usageError{msg: fmt.Sprintf("--addr %q: want host:port, e.g. 127.0.0.1:8080", *addr)}
+	}
+	if *externalURL == "" {
+		scheme := "http://"
+		if *tlsCert != "" {
+			scheme = "https://"
+		}
+		*externalURL = scheme + *addr
+	}
+	pub, err := parseExternalURL(*externalURL)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(stderr)
+
+	s, err := store.Open(ctx, *dsn)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	applied, err := s.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	for _, v := range applied {
+		logger.Info("applied migration", "version", v)
+	}
+	orgs, err := s.ListOrgs(ctx)
+	if err != nil {
+		return err
+	}
+	if len(orgs) == 0 {
+		logger.Warn("the database has no organization yet; create the first one with: " + firstOrgCommand(*dsn))
+	}
+	logger.Info("gatehouse starting", "db", string(s.Dialect()), "external_url", pub.String())
+
+	m := metrics.New()
+	m.RegisterDB("gatehouse", s.DB().DB)
+
+	// mounts are the protocol edges served next to /healthz and /readyz. The SCIM
+	// service and the SSO handlers are added here, built from s, logger and pub.
+	var mounts []server.Mounter
+	if extra != nil {
+		mounts = append(mounts, extra(s)...)
+	}
+
+	srv := server.New(server.Config{
+		Addr:        *addr,
+		TLSCertFile: *tlsCert,
+		TLSKeyFile:  *tlsKey,
+		Metrics:     m,
+		Limits: &server.Limits{
+			Limiter:        ratelimit.New(s, logger, nil),
+			TrustedProxies: proxies,
+			SCIMPerToken:   *scimRate,
+			APIPerToken:    *apiRate,
+			PerIP:          *ipRate,
+			LoginPerIP:     *loginRate,
+		},
+	}, s, logger, mounts...)
+	return srv.Run(ctx)
+}
+
+// parsePrefixes reads a comma-separated list of CIDRs (a bare address is a /32 or /128).
+func parsePrefixes(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(list, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if !strings.Contains(f, "/") {
+			a, err := netip.ParseAddr(f)
+			if err != nil {
+				return nil, &usageError{msg: fmt.Sprintf("--trusted-proxies: %q is not an address or CIDR", f)}
+			}
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return nil, &usageError{msg: fmt.Sprintf("--trusted-proxies: %q is not an address or CIDR", f)}
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// parseExternalURL checks the public base URL: absolute http(s), no query or fragment.
+func parseExternalURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return nil, &usageError{msg: fmt.Sprintf("--external-url %q: want an absolute http or https URL such as https://gatehouse.example.com", raw)}
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	return u, nil
+}
+
+// newLogger logs JSON for machines (stderr not a terminal: a container, a service
+// manager) and text for a person at a terminal.
+func newLogger(w io.Writer) *slog.Logger {
+	if f, ok := w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			return slog.New(slog.NewTextHandler(w, nil))
+		}
+	}
+	return slog.New(slog.NewJSONHandler(w, nil))
+}
+
+// firstOrgCommand is the command that creates the first organization in the database
+// the server was started with. A password in the DSN is not printed.
+func firstOrgCommand(dsn string) string {
+	shown := dsn
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "PASSWORD")
+			shown = u.String()
+		}
+	}
+	return fmt.Sprintf("gatehouse org create --db %s --slug acme --name 'Acme Inc' --admin-email you@acme.example", shellQuote(shown))
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it (DSNs hold ? and &).
+func shellQuote(s string) string {
+	safe := true
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-_./:@=,+", c)) {
+			safe = false
+			break
+		}
+	}
+	if safe && s != "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
