@@ -393,10 +393,16 @@ func randInt(n int) int {
 	return int(b[0]) % n
 }
 
-// read runs fn in a read-only view: on a SQLite file, a transaction of the reader
-// pool (a consistent snapshot beside the writer); on PostgreSQL a READ ONLY transaction.
+// read runs fn in a read-only view with one snapshot for all its statements: on a
+// SQLite file, a transaction of the reader pool (beside the writer); on PostgreSQL a
+// READ ONLY REPEATABLE READ transaction (which never fails to serialize), so that
+// Facts or a member list never mixes states from before and after a change.
 func (s *SQL) read(ctx context.Context, fn func(*tx) error) error {
-	t, err := s.rdb.BeginTxx(ctx, &sql.TxOptions{ReadOnly: s.dialect == Postgres})
+	opts := &sql.TxOptions{}
+	if s.dialect == Postgres {
+		opts = &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead}
+	}
+	t, err := s.rdb.BeginTxx(ctx, opts)
 	if err != nil {
 		return s.translate(err)
 	}
