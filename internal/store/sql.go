@@ -4,11 +4,15 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/url"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
@@ -436,7 +440,7 @@ func (s *SQL) translate(err error) error {
 	if err == nil {
 		return nil
 	}
-	for _, sentinel := range []error{core.ErrNotFound, core.ErrConflict, core.ErrVersion, core.ErrInvalid, core.ErrLastAdmin} {
+	for _, sentinel := range []error{core.ErrNotFound, core.ErrConflict, core.ErrVersion, core.ErrInvalid, core.ErrLastAdmin, core.ErrUnavailable} {
 		if errors.Is(err, sentinel) {
 			return err
 		}
@@ -454,6 +458,10 @@ func (s *SQL) translate(err error) error {
 		case sqlite3.SQLITE_CONSTRAINT_CHECK, sqlite3.SQLITE_CONSTRAINT_NOTNULL:
 			return &dbError{sentinel: core.ErrInvalid, cause: err}
 		}
+		switch se.Code() & 0xff { // primary result code
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN:
+			return &dbError{sentinel: core.ErrUnavailable, cause: err}
+		}
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
@@ -466,13 +474,39 @@ func (s *SQL) translate(err error) error {
 			return &dbError{sentinel: core.ErrInvalid, cause: err}
 		case "40001", "40P01":
 			return &dbError{sentinel: ErrRetry, cause: err}
+		case "57P01", "57P02", "57P03", "53300", "53000":
+			// Shutting down, crashed, starting up, too many connections, out of resources.
+			return &dbError{sentinel: core.ErrUnavailable, cause: err}
 		}
+		if strings.HasPrefix(pe.Code, "08") { // connection exception
+			return &dbError{sentinel: core.ErrUnavailable, cause: err}
+		}
+		return err
+	}
+	if isConnectionError(err) {
+		return &dbError{sentinel: core.ErrUnavailable, cause: err}
 	}
 	return err
 }
 
+// isConnectionError reports whether err means the database could not be reached or
+// the connection broke: the request may be retried once the database is back.
+func isConnectionError(err error) bool {
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	switch {
+	case errors.As(err, &ce), errors.As(err, &ne),
+		errors.Is(err, driver.ErrBadConn), errors.Is(err, pgconn.ErrConnClosed), pgconn.SafeToRetry(err),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return true
+	}
+	return pgconn.Timeout(err)
+}
+
 // ErrRetry is a serialization failure or deadlock: the transaction may be retried.
-var ErrRetry = errors.New("transaction conflict, retry")
+// inTx retries it; once the retries run out the caller sees it as core.ErrUnavailable.
+var ErrRetry = fmt.Errorf("transaction conflict, retry: %w", core.ErrUnavailable)
 
 // dbError is a constraint violation: it matches its sentinel with errors.Is and keeps
 // the driver's text for logs only (Error names the sentinel alone, so no SQL or
