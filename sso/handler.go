@@ -208,7 +208,12 @@ func (h *Handler) browser(fn browserHandler) http.Handler {
 			return
 		}
 		var le *loginError
-		if !errors.As(err, &le) {
+		switch {
+		case errors.As(err, &le):
+		case errors.Is(err, core.ErrUnavailable):
+			w.Header().Set("Retry-After", "5")
+			le = &loginError{reason: "unavailable", public: "Sign-in is briefly unavailable. Please try again in a moment.", status: http.StatusServiceUnavailable, cause: err}
+		default:
 			le = &loginError{reason: "internal_error", public: "Something went wrong on our side. Please try again.", status: http.StatusInternalServerError, cause: err}
 		}
 		lvl := slog.LevelWarn

@@ -108,6 +108,11 @@ func (h *Handler) serveMe(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h.logger().Error("sso: /api/v1/me", "error", err.Error())
+	if errors.Is(err, core.ErrUnavailable) {
+		w.Header().Set("Retry-After", "5")
+		writeJSON(w, http.StatusServiceUnavailable, apiError{"unavailable", "the database is briefly unavailable; retry"})
+		return
+	}
 	writeJSON(w, http.StatusInternalServerError, apiError{"internal", "internal error"})
 }
 

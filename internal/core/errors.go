@@ -18,6 +18,9 @@ var (
 	ErrInvalid = errors.New("invalid")
 	// ErrLastAdmin: the change would leave an org without an active org admin.
 	ErrLastAdmin = errors.New("an organization must keep at least one active org admin")
+	// ErrUnavailable: the database cannot be reached or is overloaded right now; the
+	// request changed nothing and may be retried (edges answer 503).
+	ErrUnavailable = errors.New("database unavailable")
 )
 
 // Invalidf returns an error wrapping ErrInvalid with a message fit for a client.

@@ -51,6 +51,15 @@ func NewSQLiteMemory(t testing.TB) *store.SQL {
 // the variable is unset or under -short.
 func NewPostgres(t testing.TB) *store.SQL {
 	t.Helper()
+	// Registered after the schema's cleanup, so the store closes before the drop.
+	return open(t, PostgresDSN(t))
+}
+
+// PostgresDSN creates a fresh schema as NewPostgres does and returns a DSN that
+// works in it, for tests that open the database themselves (several instances, a
+// server in a subprocess). The schema is dropped when the test ends; skips likewise.
+func PostgresDSN(t testing.TB) string {
+	t.Helper()
 	dsn := os.Getenv(PostgresEnv)
 	if dsn == "" {
 		t.Skip(PostgresEnv + " is not set")
@@ -87,8 +96,7 @@ func NewPostgres(t testing.TB) *store.SQL {
 	if strings.Contains(dsn, "?") {
 		sep = "&"
 	}
-	// Registered after the schema's cleanup, so the store closes before the drop.
-	return open(t, dsn+sep+"search_path="+url.QueryEscape(schema))
+	return dsn + sep + "search_path=" + url.QueryEscape(schema)
 }
 
 func open(t testing.TB, dsn string) *store.SQL {
