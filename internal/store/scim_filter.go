@@ -80,14 +80,24 @@ func normalizeFilter(raw string) (string, bool) {
 				}
 				if out[j] == "[" {
 					if depth == 0 {
-						rest := append([]string{"[", "("}, out[j+1:]...)
-						out = append(out[:j], rest...)
+						// Parenthesize only an inner "or": the parser does not
+						// take parentheses inside brackets otherwise needed.
+						hasOr := false
+						for _, x := range out[j+1:] {
+							if strings.EqualFold(strings.TrimSpace(x), "or") {
+								hasOr = true
+							}
+						}
+						if hasOr {
+							rest := append([]string{"[", "("}, out[j+1:]...)
+							out = append(out[:j], append(rest, ")")...)
+						}
 						break
 					}
 					depth--
 				}
 			}
-			out = append(out, ")", " and ", sub, " ", toks[i+2], " ", val, "]")
+			out = append(out, " and ", sub, " ", toks[i+2], " ", val, "]")
 			i += 3
 			changed = true
 			continue

@@ -356,38 +356,14 @@ func (s *SQL) SCIMCreateGroup(ctx context.Context, actor core.Actor, g SCIMGroup
 	return g, nil
 }
 
-// memberChunk bounds the ids of one IN list (SQLite's default limit is 32766 binds).
-const memberChunk = 500
-
-func chunks(ids []string) [][]string {
-	var out [][]string
-	for len(ids) > memberChunk {
-		out = append(out, ids[:memberChunk])
-		ids = ids[memberChunk:]
-	}
-	if len(ids) > 0 {
-		out = append(out, ids)
-	}
-	return out
-}
-
-func dedupe(ids []string) []string {
-	seen := make(map[string]struct{}, len(ids))
-	out := ids[:0:0]
-	for _, id := range ids {
-		if _, ok := seen[id]; !ok {
-			seen[id] = struct{}{}
-			out = append(out, id)
-		}
-	}
-	return out
-}
+// scimChunk bounds the ids of one IN list (well below SQLite's bind limit).
+const scimChunk = 500
 
 // addMembers adds users of the org to a group; present members are left alone. An id
 // that is not a user of the org is core.ErrInvalid.
 func (t *tx) addMembers(ctx context.Context, orgID, groupID string, ids []string) error {
 	now := t.s.now()
-	for _, c := range chunks(dedupe(ids)) {
+	for _, c := range chunks(dedupe(ids), scimChunk) {
 		q, args, err := sqlx.In(`SELECT COUNT(*) FROM users WHERE org_id = ? AND id IN (?)`, orgID, c)
 		if err != nil {
 			return err
@@ -413,7 +389,7 @@ func (t *tx) addMembers(ctx context.Context, orgID, groupID string, ids []string
 }
 
 func (t *tx) removeMembers(ctx context.Context, groupID string, ids []string) error {
-	for _, c := range chunks(dedupe(ids)) {
+	for _, c := range chunks(dedupe(ids), scimChunk) {
 		q, args, err := sqlx.In(`DELETE FROM idp_group_members WHERE idp_group_id = ? AND user_id IN (?)`, groupID, c)
 		if err != nil {
 			return err
