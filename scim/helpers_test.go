@@ -186,3 +186,5 @@ func eachBackend(t *testing.T, f func(t *testing.T, newStore func(testing.TB) *s
 		})
 	}
 }
+
+func newSQLite(t testing.TB) *store.SQL { return storetest.NewSQLite(t) }

@@ -98,6 +98,9 @@ func resolvePath(rs *resourceSchema, path string) (target, error) {
 	if t.attr == nil {
 		return target{}, invalidPathf("no attribute %q", path)
 	}
+	if t.attr.mutability == "readOnly" {
+		return target{}, mutabilityf("attribute %q is read-only", t.attr.name)
+	}
 	subName := p.AttributePath.SubAttributeName()
 	if p.SubAttribute != nil {
 		if subName != "" {
