@@ -106,13 +106,13 @@ func TestGroupFilters(t *testing.T) {
 		e.createGroup("Sales")
 		e.do("PATCH", "/Groups/"+g1, `{"Operations":[{"op":"add","path":"members","value":[{"value":"`+u+`"}]}]}`).must(t, 204)
 		for f, want := range map[string]float64{
-			`displayName eq "engineering"`:           1,
-			`displayName co "e"`:                     2,
-			`members eq "` + u + `"`:                 1,
-			`members[value eq "` + u + `"]`:          1,
-			`not (members pr)`:                       1,
-			`id eq "` + g1 + `"`:                     1,
-			`externalId pr`:                          0,
+			`displayName eq "engineering"`:             1,
+			`displayName co "e"`:                       2,
+			`members eq "` + u + `"`:                   1,
+			`members[value eq "` + u + `"]`:            1,
+			`not (members pr)`:                         1,
+			`id eq "` + g1 + `"`:                       1,
+			`externalId pr`:                            0,
 			`displayName sw "s" or displayName ew "g"`: 2,
 		} {
 			r := e.do("GET", "/Groups?excludedAttributes=members&filter="+url.QueryEscape(f), "").must(t, 200)
