@@ -3,6 +3,7 @@ package scim
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -78,6 +79,23 @@ type resp struct {
 // do sends one request; hdr holds extra headers as "Name: value".
 func (e *env) do(method, path, body string, hdr ...string) resp {
 	e.t.Helper()
+	out, err := e.send(method, path, body, hdr...)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return out
+}
+
+// doAsync is do for other goroutines: it reports a bad body as status -1.
+func (e *env) doAsync(method, path, body string) resp {
+	out, err := e.send(method, path, body)
+	if err != nil {
+		return resp{status: -1, body: []byte(err.Error())}
+	}
+	return out
+}
+
+func (e *env) send(method, path, body string, hdr ...string) (resp, error) {
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
@@ -103,10 +121,10 @@ func (e *env) do(method, path, body string, hdr ...string) resp {
 	out := resp{status: w.Code, header: w.Header(), body: w.Body.Bytes()}
 	if len(out.body) > 0 {
 		if err := json.Unmarshal(out.body, &out.json); err != nil {
-			e.t.Fatalf("%s %s: response is not a JSON object: %v\n%s", method, path, err, out.body)
+			return out, fmt.Errorf("%s %s: response is not a JSON object: %v\n%s", method, path, err, out.body)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // must checks the status.
