@@ -72,32 +72,41 @@ func normalizeFilter(raw string) (string, bool) {
 		if t == "]" && i+3 < len(toks) && strings.HasPrefix(toks[i+1], ".") && compareOps[strings.ToLower(toks[i+2])] {
 			sub := strings.TrimPrefix(toks[i+1], ".")
 			val := quoteBare(toks[i+3])
-			// find the matching "[" in out and wrap its content in parentheses
-			depth := 0
-			for j := len(out) - 1; j >= 0; j-- {
-				if out[j] == "]" {
-					depth++
-				}
-				if out[j] == "[" {
-					if depth == 0 {
-						// Parenthesize only an inner "or": the parser does not
-						// take parentheses inside brackets otherwise needed.
-						hasOr := false
-						for _, x := range out[j+1:] {
-							if strings.EqualFold(strings.TrimSpace(x), "or") {
-								hasOr = true
-							}
-						}
-						if hasOr {
-							rest := append([]string{"[", "("}, out[j+1:]...)
-							out = append(out[:j], append(rest, ")")...)
-						}
-						break
-					}
-					depth--
-				}
+			// Find the matching "[" in out. The parser takes no parentheses inside
+			// brackets, so an inner "or" is distributed:
+			// a[x or y].s eq v  →  (a[x and s eq v] or a[y and s eq v]).
+			j := len(out) - 1
+			for ; j >= 0 && out[j] != "["; j-- {
 			}
-			out = append(out, " and ", sub, " ", toks[i+2], " ", val, "]")
+			if j < 1 {
+				return "", false
+			}
+			attr := strings.TrimSpace(out[j-1])
+			var parts [][]string
+			cur := []string{}
+			for _, x := range out[j+1:] {
+				if strings.EqualFold(strings.TrimSpace(x), "or") {
+					parts = append(parts, cur)
+					cur = []string{}
+					continue
+				}
+				cur = append(cur, x)
+			}
+			parts = append(parts, cur)
+			out = out[:j-1]
+			cond := " and " + sub + " " + toks[i+2] + " " + val + "]"
+			if len(parts) > 1 {
+				out = append(out, "(")
+			}
+			for k, part := range parts {
+				if k > 0 {
+					out = append(out, " or ")
+				}
+				out = append(out, attr+"["+strings.TrimSpace(strings.Join(part, ""))+cond)
+			}
+			if len(parts) > 1 {
+				out = append(out, ")")
+			}
 			i += 3
 			changed = true
 			continue
