@@ -263,18 +263,24 @@ func (s *SQL) SCIMDeleteUser(ctx context.Context, actor core.Actor, orgID, id st
 	return nil
 }
 
-// listPage runs the count and the page query of a filtered list in one read.
-func (s *SQL) listPage(ctx context.Context, from, where string, args []any, cols, order string, q SCIMQuery, dest any) (int, error) {
+// listPage runs the page query and, when the page alone cannot tell the exact
+// total, a COUNT, in one read. A lookup (userName eq …) is then one indexed query.
+func (s *SQL) listPage(ctx context.Context, from, where string, args []any, cols, order string, q SCIMQuery, dest any, rows func() int) (int, error) {
 	var total int
 	err := s.read(ctx, func(t *tx) error {
-		if err := t.get(ctx, &total, `SELECT COUNT(*) FROM `+from+` WHERE `+where, args...); err != nil {
-			return err
+		if q.Count > 0 {
+			pageArgs := append(slices.Clone(args), q.Count, q.StartIndex-1)
+			if err := t.sel(ctx, dest, `SELECT `+cols+` FROM `+from+` WHERE `+where+` ORDER BY `+order+` LIMIT ? OFFSET ?`, pageArgs...); err != nil {
+				return err
+			}
+			// A short, non-empty page (or an empty first page) ends the list:
+			// the total is known without counting.
+			if n := rows(); n < q.Count && (n > 0 || q.StartIndex == 1) {
+				total = q.StartIndex - 1 + n
+				return nil
+			}
 		}
-		if q.Count <= 0 || total < q.StartIndex {
-			return nil
-		}
-		pageArgs := append(slices.Clone(args), q.Count, q.StartIndex-1)
-		return t.sel(ctx, dest, `SELECT `+cols+` FROM `+from+` WHERE `+where+` ORDER BY `+order+` LIMIT ? OFFSET ?`, pageArgs...)
+		return t.get(ctx, &total, `SELECT COUNT(*) FROM `+from+` WHERE `+where, args...)
 	})
 	return total, err
 }
@@ -301,7 +307,7 @@ func (s *SQL) SCIMListUsers(ctx context.Context, orgID string, q SCIMQuery) ([]S
 		args = append(args, fargs...)
 	}
 	var rows []scimUserRow
-	total, err := s.listPage(ctx, "users u", where, args, scimUserCols, "u.id", q, &rows)
+	total, err := s.listPage(ctx, "users u", where, args, scimUserCols, "u.id", q, &rows, func() int { return len(rows) })
 	if err != nil {
 		return nil, 0, fmt.Errorf("list users: %w", err)
 	}
@@ -500,7 +506,7 @@ func (s *SQL) SCIMListGroups(ctx context.Context, orgID, directoryID string, q S
 		args = append(args, fargs...)
 	}
 	var rows []scimGroupRow
-	total, err := s.listPage(ctx, "idp_groups g", where, args, scimGroupCols, "g.id", q, &rows)
+	total, err := s.listPage(ctx, "idp_groups g", where, args, scimGroupCols, "g.id", q, &rows, func() int { return len(rows) })
 	if err != nil {
 		return nil, 0, fmt.Errorf("list groups: %w", err)
 	}
