@@ -41,7 +41,8 @@ type Store interface {
 type Handler struct {
 	Store  Store
 	Logger *slog.Logger
-	// Now is the clock; nil means time.Now.
+	// Now is the clock (request timing for slow-request logs); nil means time.Now.
+	// Resource times come from the store's clock.
 	Now func() time.Time
 	// BaseURL, when set (e.g. "https://gatehouse.example.com"), builds meta.location
 	// and Location; otherwise they are built from the request's host.
@@ -103,10 +104,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := strings.TrimPrefix(r.URL.Path, Prefix)
 	path = strings.TrimSuffix(path, "/")
 	seg := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	start := h.now()
 	if err := h.route(w, r, tn, seg); err != nil {
 		h.writeError(w, r, err)
 	}
+	if d := h.now().Sub(start); d > slowRequest {
+		h.logger().Warn("scim: slow request", "method", r.Method, "path", r.URL.Path, "directory", tn.directoryID, "duration", d)
+	}
 }
+
+// slowRequest is when a request is logged as slow.
+const slowRequest = 2 * time.Second
 
 func (h *Handler) authenticate(r *http.Request) (tenant, error) {
 	auth := r.Header.Get("Authorization")

@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof" // -pprof
 	"os"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
@@ -20,6 +22,7 @@ func runHarness(ctx context.Context, args []string) error {
 	dsn := fs.String("db", "sqlite:gatehouse-bench.db", "database DSN")
 	addr := fs.String("addr", "127.0.0.1:8088", "listen address")
 	slug := fs.String("org", "bench", "organization slug (created if missing)")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -47,6 +50,9 @@ func runHarness(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Println(secret)
+	if *pprofAddr != "" {
+		go func() { _ = http.ListenAndServe(*pprofAddr, nil) }() // DefaultServeMux: pprof only
+	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	h := scim.NewHandler(s, logger)
 	st, ok := any(s).(server.Pinger)
