@@ -395,6 +395,9 @@ func filterIDs(e filter.Expression) ([]string, error) {
 // value map is split into both (Okta's reconcile PATCH carries id and displayName).
 func splitGroupOps(ops []patchOp) (members, attrs []patchOp, err error) {
 	for i, op := range ops {
+		if err := validateOp(op); err != nil {
+			return nil, nil, opError(i, err)
+		}
 		if op.path == "" {
 			if op.op == "remove" {
 				return nil, nil, opError(i, noTargetf("remove needs a path"))

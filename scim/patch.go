@@ -123,6 +123,20 @@ func resolvePath(rs *resourceSchema, path string) (target, error) {
 	return t, nil
 }
 
+// validateOp checks what every operation needs, whatever decoded it.
+func validateOp(op patchOp) error {
+	switch op.op {
+	case "add", "replace":
+		if !op.hasValue || op.value == nil {
+			return invalidValuef("%s needs a value", op.op)
+		}
+	case "remove":
+	default:
+		return invalidSyntaxf("op must be add, remove or replace, not %q", op.op)
+	}
+	return nil
+}
+
 // applyUserOp applies one operation to a user document.
 func applyUserOp(doc map[string]any, op patchOp) error {
 	return applyOp(userSchema, doc, op)
@@ -130,6 +144,9 @@ func applyUserOp(doc map[string]any, op patchOp) error {
 
 // applyOp applies one operation to a resource document.
 func applyOp(rs *resourceSchema, doc map[string]any, op patchOp) error {
+	if err := validateOp(op); err != nil {
+		return err
+	}
 	if op.path == "" {
 		if op.op == "remove" {
 			return noTargetf("remove needs a path")
@@ -183,7 +200,10 @@ func applyMapKey(rs *resourceSchema, doc map[string]any, op, key string, v any) 
 	if t.attr != nil && (t.attr.mutability == "readOnly" || (t.sub != nil && t.sub.mutability == "readOnly")) {
 		return nil
 	}
-	return applyTarget(rs, doc, patchOp{op: op, path: key, value: v, hasValue: v != nil}, t)
+	if v == nil { // {"title": null} in a value map clears the attribute
+		return applyTarget(rs, doc, patchOp{op: "remove", path: key}, t)
+	}
+	return applyTarget(rs, doc, patchOp{op: op, path: key, value: v, hasValue: true}, t)
 }
 
 // container returns the map holding t's attribute, creating an extension object
