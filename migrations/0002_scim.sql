@@ -21,7 +21,8 @@ ALTER TABLE users ADD COLUMN scim TEXT NOT NULL DEFAULT '{}';
 CREATE INDEX users_display_name_idx ON users (org_id, lower(display_name));
 CREATE INDEX users_employee_number_idx ON users (org_id, lower(employee_number));
 
--- One row per SCIM email of a user, so that emails.value eq … and
+-- One row per SCIM email of a user (keyed like the foreign key, so that deleting a
+-- user finds its emails by (org_id, user_id), not by a scan of the org), so that emails.value eq … and
 -- emails[type eq "work"].value eq … are index lookups instead of JSON scans.
 CREATE TABLE user_emails (
     org_id     TEXT    NOT NULL,
@@ -30,7 +31,7 @@ CREATE TABLE user_emails (
     value      TEXT    NOT NULL,
     type       TEXT    NOT NULL DEFAULT '',
     is_primary BOOLEAN NOT NULL DEFAULT FALSE,
-    CONSTRAINT user_emails_pkey PRIMARY KEY (user_id, position),
+    CONSTRAINT user_emails_pkey PRIMARY KEY (org_id, user_id, position),
     CONSTRAINT user_emails_user_fkey FOREIGN KEY (org_id, user_id) REFERENCES users (org_id, id) ON DELETE CASCADE
 );
 CREATE INDEX user_emails_value_idx ON user_emails (org_id, lower(value));

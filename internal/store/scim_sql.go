@@ -62,6 +62,17 @@ func (r scimUserRow) user() SCIMUser {
 	}
 }
 
+// get1 and sel1 run one read statement on the read pool without a transaction: a
+// lone SELECT is consistent by itself, and on SQLite the BEGIN/COMMIT pair around it
+// cost as much as the indexed lookup.
+func (s *SQL) get1(ctx context.Context, dest any, query string, args ...any) error {
+	return s.translate(s.rdb.GetContext(ctx, dest, s.rdb.Rebind(query), args...))
+}
+
+func (s *SQL) sel1(ctx context.Context, dest any, query string, args ...any) error {
+	return s.translate(s.rdb.SelectContext(ctx, dest, s.rdb.Rebind(query), args...))
+}
+
 func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
 
 func validateSCIMUser(u *SCIMUser) error {
@@ -120,9 +131,7 @@ func (t *tx) insertEmails(ctx context.Context, orgID, userID string, emails []SC
 // SCIMGetUser finds a user of the org, active or not.
 func (s *SQL) SCIMGetUser(ctx context.Context, orgID, id string) (SCIMUser, error) {
 	var r scimUserRow
-	err := s.read(ctx, func(t *tx) error {
-		return t.get(ctx, &r, `SELECT `+scimUserCols+` FROM users u WHERE u.org_id = ? AND u.id = ?`, orgID, id)
-	})
+	err := s.get1(ctx, &r, `SELECT `+scimUserCols+` FROM users u WHERE u.org_id = ? AND u.id = ?`, orgID, id)
 	if err != nil {
 		return SCIMUser{}, fmt.Errorf("user %s: %w", id, err)
 	}
@@ -173,7 +182,7 @@ func (s *SQL) SCIMUpdateUser(ctx context.Context, actor core.Actor, orgID, id st
 			Type    string `db:"type"`
 			Primary bool   `db:"is_primary"`
 		}
-		if err := t.sel(ctx, &erows, `SELECT value, type, is_primary FROM user_emails WHERE user_id = ? ORDER BY position`, id); err != nil {
+		if err := t.sel(ctx, &erows, `SELECT value, type, is_primary FROM user_emails WHERE org_id = ? AND user_id = ? ORDER BY position`, orgID, id); err != nil {
 			return err
 		}
 		var emails []SCIMEmail
@@ -219,7 +228,7 @@ func (s *SQL) SCIMUpdateUser(ctx context.Context, actor core.Actor, orgID, id st
 			return core.ErrVersion
 		}
 		if !slices.Equal(old.Emails, u.Emails) {
-			if _, err := t.exec(ctx, `DELETE FROM user_emails WHERE user_id = ?`, id); err != nil {
+			if _, err := t.exec(ctx, `DELETE FROM user_emails WHERE org_id = ? AND user_id = ?`, orgID, id); err != nil {
 				return err
 			}
 			if err := t.insertEmails(ctx, orgID, id, u.Emails); err != nil {
@@ -264,25 +273,33 @@ func (s *SQL) SCIMDeleteUser(ctx context.Context, actor core.Actor, orgID, id st
 }
 
 // listPage runs the page query and, when the page alone cannot tell the exact
-// total, a COUNT, in one read. A lookup (userName eq …) is then one indexed query.
+// total, a COUNT. A lookup (userName eq …) is then one indexed query.
 func (s *SQL) listPage(ctx context.Context, from, where string, args []any, cols, order string, q SCIMQuery, dest any, rows func() int) (int, error) {
-	var total int
-	err := s.read(ctx, func(t *tx) error {
-		if q.Count > 0 {
-			pageArgs := append(slices.Clone(args), q.Count, q.StartIndex-1)
-			if err := t.sel(ctx, dest, `SELECT `+cols+` FROM `+from+` WHERE `+where+` ORDER BY `+order+` LIMIT ? OFFSET ?`, pageArgs...); err != nil {
-				return err
-			}
-			// A short, non-empty page (or an empty first page) ends the list:
-			// the total is known without counting.
-			if n := rows(); n < q.Count && (n > 0 || q.StartIndex == 1) {
-				total = q.StartIndex - 1 + n
-				return nil
-			}
+	if q.Count > 0 {
+		pageArgs := append(slices.Clone(args), q.Count, q.StartIndex-1)
+		if err := s.sel1(ctx, dest, `SELECT `+cols+` FROM `+from+` WHERE `+where+` ORDER BY `+order+` LIMIT ? OFFSET ?`, pageArgs...); err != nil {
+			return 0, err
 		}
-		return t.get(ctx, &total, `SELECT COUNT(*) FROM `+from+` WHERE `+where, args...)
-	})
+		// A short, non-empty page (or an empty first page) ends the list: the
+		// total is known without counting.
+		if n := rows(); n < q.Count && (n > 0 || q.StartIndex == 1) {
+			return q.StartIndex - 1 + n, nil
+		}
+	}
+	var total int
+	err := s.get1(ctx, &total, `SELECT COUNT(*) FROM `+from+` WHERE `+where, args...)
 	return total, err
+}
+
+// orderBy is the stable order of a list. With a filter on SQLite the sort column is
+// written +col: without statistics SQLite otherwise walks the (org_id, id) index
+// for its order and tests every row, instead of seeking the filter's own index
+// (externalId eq … scanned the whole org). The few matches are then sorted.
+func (s *SQL) orderBy(col string, q SCIMQuery) string {
+	if q.Filter != nil && s.dialect == SQLite {
+		return "+" + col
+	}
+	return col
 }
 
 func normalizeQuery(q *SCIMQuery) {
@@ -307,7 +324,7 @@ func (s *SQL) SCIMListUsers(ctx context.Context, orgID string, q SCIMQuery) ([]S
 		args = append(args, fargs...)
 	}
 	var rows []scimUserRow
-	total, err := s.listPage(ctx, "users u", where, args, scimUserCols, "u.id", q, &rows, func() int { return len(rows) })
+	total, err := s.listPage(ctx, "users u", where, args, scimUserCols, s.orderBy("u.id", q), q, &rows, func() int { return len(rows) })
 	if err != nil {
 		return nil, 0, fmt.Errorf("list users: %w", err)
 	}
@@ -410,9 +427,7 @@ func (t *tx) removeMembers(ctx context.Context, groupID string, ids []string) er
 // SCIMGetGroup finds a group of the directory.
 func (s *SQL) SCIMGetGroup(ctx context.Context, orgID, directoryID, id string) (SCIMGroup, error) {
 	var r scimGroupRow
-	err := s.read(ctx, func(t *tx) error {
-		return t.get(ctx, &r, `SELECT `+scimGroupCols+` FROM idp_groups g WHERE g.org_id = ? AND g.directory_id = ? AND g.id = ?`, orgID, directoryID, id)
-	})
+	err := s.get1(ctx, &r, `SELECT `+scimGroupCols+` FROM idp_groups g WHERE g.org_id = ? AND g.directory_id = ? AND g.id = ?`, orgID, directoryID, id)
 	if err != nil {
 		return SCIMGroup{}, fmt.Errorf("group %s: %w", id, err)
 	}
@@ -506,7 +521,7 @@ func (s *SQL) SCIMListGroups(ctx context.Context, orgID, directoryID string, q S
 		args = append(args, fargs...)
 	}
 	var rows []scimGroupRow
-	total, err := s.listPage(ctx, "idp_groups g", where, args, scimGroupCols, "g.id", q, &rows, func() int { return len(rows) })
+	total, err := s.listPage(ctx, "idp_groups g", where, args, scimGroupCols, s.orderBy("g.id", q), q, &rows, func() int { return len(rows) })
 	if err != nil {
 		return nil, 0, fmt.Errorf("list groups: %w", err)
 	}
@@ -527,11 +542,9 @@ func (s *SQL) SCIMGroupMembers(ctx context.Context, orgID, groupID, after string
 		UserName    string `db:"user_name"`
 		DisplayName string `db:"display_name"`
 	}
-	err := s.read(ctx, func(t *tx) error {
-		return t.sel(ctx, &rows, `SELECT u.id, u.user_name, u.display_name FROM idp_group_members m
-			JOIN users u ON u.org_id = m.org_id AND u.id = m.user_id
-			WHERE m.org_id = ? AND m.idp_group_id = ? AND m.user_id > ? ORDER BY m.user_id LIMIT ?`, orgID, groupID, after, limit)
-	})
+	err := s.sel1(ctx, &rows, `SELECT u.id, u.user_name, u.display_name FROM idp_group_members m
+		JOIN users u ON u.org_id = m.org_id AND u.id = m.user_id
+		WHERE m.org_id = ? AND m.idp_group_id = ? AND m.user_id > ? ORDER BY m.user_id LIMIT ?`, orgID, groupID, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("group %s members: %w", groupID, err)
 	}

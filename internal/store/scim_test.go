@@ -3,11 +3,13 @@ package store_test
 import (
 	"context"
 	"net/url"
+	"reflect"
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
+	"github.com/scim2/filter-parser/v2"
 )
 
 var (
@@ -88,5 +90,22 @@ func TestSCIMMembers(t *testing.T) {
 				t.Fatalf("%d members after replace with none", n)
 			}
 		})
+	}
+}
+
+// TestFastEqMatchesParser: the fast path builds the parser's AST, or declines.
+func TestFastEqMatchesParser(t *testing.T) {
+	for _, raw := range []string{`userName eq "a@b.c"`, `userName EQ "A B"`, `name.givenName eq "x"`, `externalId eq ""`, `emails.value eq "é@x"`} {
+		fast, err := store.ParseSCIMFilter(raw)
+		if err != nil {
+			t.Fatal(raw, err)
+		}
+		slow, err := filter.ParseFilter([]byte(raw))
+		if err != nil {
+			t.Fatal(raw, err)
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Errorf("%s: fast %#v, parser %#v", raw, fast, slow)
+		}
 	}
 }
