@@ -49,6 +49,7 @@ func runSCIM(ctx context.Context, args []string) error {
 		run: fmt.Sprintf("b%x", time.Now().UnixNano()&0xffffff)}
 	b.client = &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConns: *c * 2, MaxIdleConnsPerHost: *c * 2, IdleConnTimeout: time.Minute}}
 	var rss *rssWatcher
+	serverPID = *pid
 	if *pid > 0 {
 		rss = watchRSS(*pid)
 	}
@@ -187,9 +188,10 @@ func (b *scimBench) workload(ctx context.Context) error {
 		return err
 	}
 	pages := (total.TotalResults + 99) / 100
+	// One client pages, as Okta and Entra do (startIndex += 100, in order).
 	p = newPhase(fmt.Sprintf("page all users (%d pages of 100)", pages))
 	var seen atomic.Int64
-	b.parallel(ctx, p, pages, b.c, func(i int) error {
+	b.parallel(ctx, p, pages, 1, func(i int) error {
 		var lr listResp
 		if err := b.do(ctx, "GET", fmt.Sprintf("/Users?startIndex=%d&count=100", i*100+1), nil, 200, &lr); err != nil {
 			return err

@@ -7,12 +7,16 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
 // phase collects the latencies and failures of one workload phase.
 type phase struct {
 	name  string
+	pid   int // server process, for its CPU time
+	cpu0  float64
+	self0 float64
 	mu    sync.Mutex
 	lat   []time.Duration
 	fails int
@@ -21,7 +25,39 @@ type phase struct {
 	end   time.Time
 }
 
-func newPhase(name string) *phase { return &phase{name: name, start: time.Now()} }
+// serverPID is the -pid of the run; newPhase reads its CPU time.
+var serverPID int
+
+func newPhase(name string) *phase {
+	return &phase{name: name, start: time.Now(), pid: serverPID, cpu0: procCPU(serverPID), self0: selfCPU()}
+}
+
+// procCPU is a process's user+system CPU time in seconds (0 without a pid).
+func procCPU(pid int) float64 {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100 // USER_HZ
+}
+
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6
+}
 
 func (p *phase) record(d time.Duration, err error) {
 	p.mu.Lock()
@@ -57,6 +93,11 @@ func (p *phase) report() {
 	rate := float64(len(p.lat)) / el.Seconds()
 	fmt.Printf("%-34s %8d req %8.2fs %9.0f/s  p50 %7s ms  p99 %7s ms  max %7s ms  fail %d\n",
 		p.name, len(p.lat), el.Seconds(), rate, ms(pct(p.lat, 0.5)), ms(pct(p.lat, 0.99)), ms(pct(p.lat, 1)), p.fails)
+	if p.pid > 0 && len(p.lat) > 0 {
+		srv := procCPU(p.pid) - p.cpu0
+		cli := selfCPU() - p.self0
+		fmt.Printf("    server CPU %.1fs (%.0f µs/request), bench client CPU %.1fs\n", srv, srv*1e6/float64(len(p.lat)), cli)
+	}
 	if p.first != "" {
 		fmt.Printf("    first failure: %.300s\n", p.first)
 	}

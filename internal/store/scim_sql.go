@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -177,18 +178,7 @@ func (s *SQL) SCIMUpdateUser(ctx context.Context, actor core.Actor, orgID, id st
 			return err
 		}
 		old := r.user()
-		var erows []struct {
-			Value   string `db:"value"`
-			Type    string `db:"type"`
-			Primary bool   `db:"is_primary"`
-		}
-		if err := t.sel(ctx, &erows, `SELECT value, type, is_primary FROM user_emails WHERE org_id = ? AND user_id = ? ORDER BY position`, orgID, id); err != nil {
-			return err
-		}
-		var emails []SCIMEmail
-		for _, e := range erows {
-			emails = append(emails, SCIMEmail{Value: e.Value, Type: e.Type, Primary: e.Primary})
-		}
+		emails := emailsOfDoc(old.Doc)
 		old.Emails = emails
 		u := old
 		u.Emails = slices.Clone(emails)
@@ -249,6 +239,26 @@ func (s *SQL) SCIMUpdateUser(ctx context.Context, actor core.Actor, orgID, id st
 		return SCIMUser{}, fmt.Errorf("update user %s: %w", id, err)
 	}
 	return out, nil
+}
+
+// emailsOfDoc reads the emails of a stored document: the rows of user_emails are
+// written from it in the same transaction, so it tells them without a query.
+func emailsOfDoc(doc []byte) []SCIMEmail {
+	var d struct {
+		Emails []struct {
+			Value   string `json:"value"`
+			Type    string `json:"type"`
+			Primary bool   `json:"primary"`
+		} `json:"emails"`
+	}
+	if json.Unmarshal(doc, &d) != nil {
+		return nil
+	}
+	var out []SCIMEmail
+	for _, e := range d.Emails {
+		out = append(out, SCIMEmail{Value: e.Value, Type: e.Type, Primary: e.Primary})
+	}
+	return out
 }
 
 // SCIMDeleteUser removes a user and, through foreign keys, every membership.
