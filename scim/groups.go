@@ -358,7 +358,7 @@ func isMembersPath(path string) (bool, filter.Expression, error) {
 	if lr != "members" && !strings.HasPrefix(lr, "members[") && !strings.HasPrefix(lr, "members.") {
 		return false, nil, nil
 	}
-	p, err := filter.ParsePath([]byte(rest))
+	p, err := parsePath(rest)
 	if err != nil {
 		return true, nil, invalidPathf("cannot parse path %q", path)
 	}

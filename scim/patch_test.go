@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/scim2/filter-parser/v2"
 )
 
 func ops(t *testing.T, js string) []patchOp {
@@ -119,5 +121,22 @@ func TestGroupMemberDialects(t *testing.T) {
 				t.Error("replace with a nil list would keep members")
 			}
 		})
+	}
+}
+
+// TestParsePathFast: the direct reading of common paths gives the parser's AST.
+func TestParsePathFast(t *testing.T) {
+	for _, p := range []string{"active", "name.givenName", "nickName", `members[value eq "89bb1940-b905-4575-9e7f-6f887cfb368e"]`, `emails[value eq "a@b"]`} {
+		fast, err := parsePath(p)
+		if err != nil {
+			t.Fatal(p, err)
+		}
+		slow, err := filter.ParsePath([]byte(p))
+		if err != nil {
+			t.Fatal(p, err)
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Errorf("%s: fast %#v, parser %#v", p, fast, slow)
+		}
 	}
 }
