@@ -36,7 +36,11 @@ const (
 
 // SQL is the Store on SQLite or PostgreSQL.
 type SQL struct {
-	db      *sqlx.DB
+	db *sqlx.DB // the writer: on SQLite one connection, on PostgreSQL the pool
+	// rdb serves read-only views. On a SQLite file it is a separate pool of
+	// query_only connections (WAL lets readers run beside the one writer); elsewhere
+	// it is db.
+	rdb     *sqlx.DB
 	dialect Dialect
 	// Now and NewID are injectable for tests; they default to time.Now and UUIDv7.
 	Now   func() time.Time
@@ -49,7 +53,7 @@ type SQL struct {
 // It does not migrate; call Migrate.
 func Open(ctx context.Context, dsn string) (*SQL, error) {
 	var (
-		db      *sqlx.DB
+		db, rdb *sqlx.DB
 		dialect Dialect
 		err     error
 	)
@@ -77,7 +81,44 @@ func Open(ctx context.Context, dsn string) (*SQL, error) {
 		db.Close()
 		return nil, fmt.Errorf("connect to %s database %s: %w", dialect, redactDSN(dsn), err)
 	}
-	return &SQL{db: db, dialect: dialect, Now: time.Now, NewID: NewID}, nil
+	rdb = db
+	if path := strings.TrimPrefix(dsn, "sqlite:"); dialect == SQLite && path != ":memory:" {
+		// Opened after the writer's ping, so the file exists and is in WAL mode.
+		rdb, err = openSQLiteReader(path)
+		if err == nil {
+			err = rdb.PingContext(pctx)
+		}
+		if err != nil {
+			db.Close()
+			if rdb != nil {
+				rdb.Close()
+			}
+			return nil, fmt.Errorf("open sqlite readers for %s: %w", path, err)
+		}
+	}
+	return &SQL{db: db, rdb: rdb, dialect: dialect, Now: time.Now, NewID: NewID}, nil
+}
+
+// sqliteReaders is the size of the SQLite reader pool: enough for the SCIM load of
+// one instance, few enough that each keeps its page cache warm.
+const sqliteReaders = 8
+
+// openSQLiteReader opens the read-only pool on a SQLite file. query_only makes any
+// write through it fail, so a read path that wrote by mistake is caught at once.
+func openSQLiteReader(path string) (*sqlx.DB, error) {
+	q := url.Values{}
+	for _, p := range []string{"foreign_keys(1)", "busy_timeout(10000)", "query_only(1)"} {
+		q.Add("_pragma", p)
+	}
+	db, err := sqlx.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(sqliteReaders)
+	db.SetMaxIdleConns(sqliteReaders)
+	db.SetConnMaxIdleTime(0)
+	db.SetConnMaxLifetime(0)
+	return db, nil
 }
 
 func openSQLite(path string) (*sqlx.DB, error) {
@@ -129,7 +170,13 @@ func (s *SQL) DB() *sqlx.DB { return s.db }
 func (s *SQL) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
 // Close releases the connections.
-func (s *SQL) Close() error { return s.db.Close() }
+func (s *SQL) Close() error {
+	err := s.db.Close()
+	if s.rdb != s.db {
+		err = errors.Join(err, s.rdb.Close())
+	}
+	return err
+}
 
 // NewID returns a new UUIDv7: unique, and ordered by creation time.
 func NewID() string { return uuid.Must(uuid.NewV7()).String() }
@@ -189,9 +236,32 @@ func (t *tx) audit(ctx context.Context, orgID string, actor core.Actor, action, 
 	return t.bumpGeneration(ctx, orgID)
 }
 
+// maxAttempts bounds how often inTx runs a transaction that PostgreSQL aborted
+// as a serialization failure or deadlock.
+const maxAttempts = 5
+
 // inTx runs fn in one transaction, committing when fn returns nil. Errors come back
-// translated to core sentinels.
+// translated to core sentinels. A transaction aborted for a deadlock or a
+// serialization failure (ErrRetry) is run again, from the start, a few times: fn must
+// therefore only touch the database and its own locals.
 func (s *SQL) inTx(ctx context.Context, fn func(*tx) error) error {
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = s.inTxOnce(ctx, fn)
+		if !errors.Is(err, ErrRetry) || attempt == maxAttempts {
+			return err
+		}
+		// Back off a little, more each time, with jitter so the contenders spread out.
+		d := time.Duration(attempt) * time.Duration(1+randInt(5)) * time.Millisecond
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(d):
+		}
+	}
+}
+
+func (s *SQL) inTxOnce(ctx context.Context, fn func(*tx) error) error {
 	t, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return s.translate(err)
@@ -203,9 +273,17 @@ func (s *SQL) inTx(ctx context.Context, fn func(*tx) error) error {
 	return s.translate(t.Commit())
 }
 
-// read runs fn in a read-only view; on SQLite this is the same single connection.
+// randInt returns a random int in [0, n) for retry jitter.
+func randInt(n int) int {
+	var b [1]byte
+	_, _ = rand.Read(b[:])
+	return int(b[0]) % n
+}
+
+// read runs fn in a read-only view: on a SQLite file, a transaction of the reader
+// pool (a consistent snapshot beside the writer); on PostgreSQL a READ ONLY transaction.
 func (s *SQL) read(ctx context.Context, fn func(*tx) error) error {
-	t, err := s.db.BeginTxx(ctx, &sql.TxOptions{ReadOnly: s.dialect == Postgres})
+	t, err := s.rdb.BeginTxx(ctx, &sql.TxOptions{ReadOnly: s.dialect == Postgres})
 	if err != nil {
 		return s.translate(err)
 	}
@@ -214,13 +292,15 @@ func (s *SQL) read(ctx context.Context, fn func(*tx) error) error {
 }
 
 // lockOrg serializes changes that check an org-wide invariant (the last org admin).
-// SQLite already has a single writer; PostgreSQL locks the org row.
+// SQLite already has a single writer; PostgreSQL locks the org row. FOR NO KEY UPDATE
+// does not conflict with the key-share locks that inserting a user takes on its org,
+// so provisioning goes on while an admin change is checked.
 func (t *tx) lockOrg(ctx context.Context, orgID string) error {
 	if t.s.dialect != Postgres {
 		return nil
 	}
 	var id string
-	err := t.get(ctx, &id, `SELECT id FROM organizations WHERE id = ? FOR UPDATE`, orgID)
+	err := t.get(ctx, &id, `SELECT id FROM organizations WHERE id = ? FOR NO KEY UPDATE`, orgID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("organization %s: %w", orgID, core.ErrNotFound)
 	}

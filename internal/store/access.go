@@ -1,0 +1,187 @@
+package store
+
+import (
+	"context"
+	"sort"
+
+	"github.com/gatehouse-dev/gatehouse/internal/core"
+)
+
+// mappingMatch is the join condition of the mapping rule (see core.Mapping): a mapping
+// of the IdP group's own directory or connection names it by Gatehouse id, external
+// id, or display name case-insensitively. Memberships through IdP groups are derived
+// with it at every read, so an IdP change shows in the very next decision.
+const mappingMatch = `gm.org_id = ig.org_id
+	AND (gm.directory_id = ig.directory_id OR gm.connection_id = ig.connection_id)
+	AND (gm.idp_group = ig.id OR gm.idp_group = ig.external_id OR lower(gm.idp_group) = lower(ig.display_name))`
+
+// viaRow is one path user → IdP group → mapping → user group.
+type viaRow struct {
+	UserID string `db:"user_id"`
+
+	GID          string `db:"g_id"`
+	GOrgID       string `db:"g_org_id"`
+	GName        string `db:"g_name"`
+	GDescription string `db:"g_description"`
+	GCreatedAt   int64  `db:"g_created_at"`
+	GVersion     int64  `db:"g_version"`
+
+	IID           string  `db:"i_id"`
+	IDirectoryID  *string `db:"i_directory_id"`
+	IConnectionID *string `db:"i_connection_id"`
+	IExternalID   *string `db:"i_external_id"`
+	IDisplayName  string  `db:"i_display_name"`
+	ICreatedAt    int64   `db:"i_created_at"`
+	IUpdatedAt    int64   `db:"i_updated_at"`
+	IVersion      int64   `db:"i_version"`
+
+	MID           string  `db:"m_id"`
+	MDirectoryID  *string `db:"m_directory_id"`
+	MConnectionID *string `db:"m_connection_id"`
+	MIdPGroup     string  `db:"m_idp_group"`
+	MCreatedAt    int64   `db:"m_created_at"`
+
+	DirectoryName  *string `db:"directory_name"`
+	ConnectionName *string `db:"connection_name"`
+}
+
+const viaSelect = `SELECT igm.user_id,
+	g.id AS g_id, g.org_id AS g_org_id, g.name AS g_name, g.description AS g_description, g.created_at AS g_created_at, g.version AS g_version,
+	ig.id AS i_id, ig.directory_id AS i_directory_id, ig.connection_id AS i_connection_id, ig.external_id AS i_external_id,
+	ig.display_name AS i_display_name, ig.created_at AS i_created_at, ig.updated_at AS i_updated_at, ig.version AS i_version,
+	gm.id AS m_id, gm.directory_id AS m_directory_id, gm.connection_id AS m_connection_id, gm.idp_group AS m_idp_group, gm.created_at AS m_created_at,
+	sd.name AS directory_name, sc.name AS connection_name
+	FROM idp_group_members igm
+	JOIN idp_groups ig ON ig.id = igm.idp_group_id
+	JOIN group_mappings gm ON ` + mappingMatch + `
+	JOIN user_groups g ON g.id = gm.user_group_id
+	LEFT JOIN scim_directories sd ON sd.id = ig.directory_id
+	LEFT JOIN sso_connections sc ON sc.id = ig.connection_id`
+
+func (r viaRow) group() core.UserGroup {
+	return groupRow{ID: r.GID, OrgID: r.GOrgID, Name: r.GName, Description: r.GDescription, CreatedAt: r.GCreatedAt, Version: r.GVersion}.group()
+}
+
+func (r viaRow) via() core.Via {
+	ig := idpGroupRow{ID: r.IID, OrgID: r.GOrgID, DirectoryID: r.IDirectoryID, ConnectionID: r.IConnectionID, ExternalID: r.IExternalID,
+		DisplayName: r.IDisplayName, CreatedAt: r.ICreatedAt, UpdatedAt: r.IUpdatedAt, Version: r.IVersion}.idpGroup()
+	m := core.Mapping{ID: r.MID, OrgID: r.GOrgID, DirectoryID: str(r.MDirectoryID), ConnectionID: str(r.MConnectionID),
+		IdPGroup: r.MIdPGroup, UserGroupID: r.GID, CreatedAt: fromMicros(r.MCreatedAt)}
+	v := core.Via{IdPGroup: &ig, Mapping: &m}
+	switch {
+	case r.DirectoryName != nil:
+		v.Source = "SCIM directory " + *r.DirectoryName
+	case r.ConnectionName != nil:
+		v.Source = "SSO connection " + *r.ConnectionName
+	}
+	return v
+}
+
+// memberships gathers a user's user groups with every path to each: two queries,
+// one for direct memberships and one for paths through mapped IdP groups.
+func (t *tx) memberships(ctx context.Context, orgID, userID string) ([]core.Membership, error) {
+	var direct []groupRow
+	if err := t.sel(ctx, &direct, `SELECT `+groupColsG+` FROM user_group_members m JOIN user_groups g ON g.id = m.group_id
+		WHERE m.org_id = ? AND m.user_id = ?`, orgID, userID); err != nil {
+		return nil, err
+	}
+	var vias []viaRow
+	if err := t.sel(ctx, &vias, viaSelect+` WHERE igm.org_id = ? AND igm.user_id = ? ORDER BY ig.id, gm.id`, orgID, userID); err != nil {
+		return nil, err
+	}
+	byGroup := map[string]*core.Membership{}
+	var out []*core.Membership
+	add := func(g core.UserGroup) *core.Membership {
+		m := byGroup[g.ID]
+		if m == nil {
+			m = &core.Membership{Group: g}
+			byGroup[g.ID] = m
+			out = append(out, m)
+		}
+		return m
+	}
+	for _, g := range direct {
+		m := add(g.group())
+		m.Via = append(m.Via, core.Via{})
+	}
+	for _, v := range vias {
+		m := add(v.group())
+		m.Via = append(m.Via, v.via())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Group.ID < out[j].Group.ID })
+	res := make([]core.Membership, len(out))
+	for i, m := range out {
+		res[i] = *m
+	}
+	return res, nil
+}
+
+// UserMemberships lists a user's user groups, by group id; a direct membership is a
+// Via without IdP group, listed first.
+func (s *SQL) UserMemberships(ctx context.Context, orgID, userID string) ([]core.Membership, error) {
+	var ms []core.Membership
+	err := s.read(ctx, func(t *tx) error {
+		if _, err := t.getUser(ctx, orgID, userID, false); err != nil {
+			return err
+		}
+		var err error
+		ms, err = t.memberships(ctx, orgID, userID)
+		return err
+	})
+	return ms, err
+}
+
+// GroupMembers lists a group's members by user id: direct members and members of the
+// IdP groups mapped onto it, each once, with every path.
+func (s *SQL) GroupMembers(ctx context.Context, orgID, groupID string, p Page) ([]Member, error) {
+	var out []Member
+	err := s.read(ctx, func(t *tx) error {
+		var n int
+		if err := t.get(ctx, &n, `SELECT COUNT(*) FROM user_groups WHERE org_id = ? AND id = ?`, orgID, groupID); err != nil {
+			return err
+		}
+		if n == 0 {
+			return notFound("user group", groupID)
+		}
+		var users []userRow
+		if err := t.sel(ctx, &users, `SELECT `+userCols+` FROM users WHERE org_id = ? AND id IN (
+				SELECT user_id FROM user_group_members WHERE group_id = ? AND user_id > ?
+				UNION
+				SELECT igm.user_id FROM group_mappings gm
+				JOIN idp_groups ig ON `+mappingMatch+`
+				JOIN idp_group_members igm ON igm.idp_group_id = ig.id
+				WHERE gm.user_group_id = ? AND igm.user_id > ?)
+			ORDER BY id LIMIT ?`, orgID, groupID, p.After, groupID, p.After, p.limit()); err != nil {
+			return err
+		}
+		if len(users) == 0 {
+			return nil
+		}
+		ids := make([]string, len(users))
+		for i, u := range users {
+			ids[i] = u.ID
+		}
+		var direct []string
+		if err := t.selIn(ctx, &direct, `SELECT user_id FROM user_group_members WHERE group_id = ? AND user_id IN (?)`, groupID, ids); err != nil {
+			return err
+		}
+		var vias []viaRow
+		if err := t.selIn(ctx, &vias, viaSelect+` WHERE gm.user_group_id = ? AND igm.user_id IN (?) ORDER BY ig.id, gm.id`, groupID, ids); err != nil {
+			return err
+		}
+		isDirect := map[string]bool{}
+		for _, id := range direct {
+			isDirect[id] = true
+		}
+		via := map[string][]core.Via{}
+		for _, v := range vias {
+			via[v.UserID] = append(via[v.UserID], v.via())
+		}
+		out = make([]Member, len(users))
+		for i, u := range users {
+			out[i] = Member{User: u.user(), Direct: isDirect[u.ID], Via: via[u.ID]}
+		}
+		return nil
+	})
+	return out, err
+}

@@ -1,0 +1,199 @@
+package store
+
+import (
+	"context"
+	"net/mail"
+	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/internal/core"
+)
+
+type orgRow struct {
+	ID        string `db:"id"`
+	Slug      string `db:"slug"`
+	Name      string `db:"name"`
+	CreatedAt int64  `db:"created_at"`
+	Version   int64  `db:"version"`
+}
+
+func (r orgRow) org() core.Org {
+	return core.Org{ID: r.ID, Slug: r.Slug, Name: r.Name, CreatedAt: fromMicros(r.CreatedAt), Version: r.Version}
+}
+
+const orgCols = `id, slug, name, created_at, version`
+
+// CreateOrg creates an org, its first user (invited, userName = email) and makes that
+// user its org admin, in one transaction.
+func (s *SQL) CreateOrg(ctx context.Context, actor core.Actor, slug, name, adminEmail string) (core.Org, core.User, error) {
+	if err := validSlug("organization", slug); err != nil {
+		return core.Org{}, core.User{}, err
+	}
+	if err := validName("organization name", name, 200); err != nil {
+		return core.Org{}, core.User{}, err
+	}
+	adminEmail = strings.TrimSpace(adminEmail)
+	if a, err := mail.ParseAddress(adminEmail); err != nil || a.Address != adminEmail {
+		return core.Org{}, core.User{}, core.Invalidf("admin email %q is not a valid email address", adminEmail)
+	}
+	now := s.now()
+	o := orgRow{ID: s.NewID(), Slug: slug, Name: name, CreatedAt: now, Version: 1}
+	u := core.User{
+		ID: s.NewID(), OrgID: o.ID, UserName: adminEmail, Email: adminEmail, Active: true,
+		Source: core.SourceInvited, CreatedAt: fromMicros(now), UpdatedAt: fromMicros(now), Version: 1,
+	}
+	err := s.inTx(ctx, func(t *tx) error {
+		if _, err := t.exec(ctx, `INSERT INTO organizations (`+orgCols+`) VALUES (?, ?, ?, ?, ?)`,
+			o.ID, o.Slug, o.Name, o.CreatedAt, o.Version); err != nil {
+			return s.wrapf(err, "organization slug %q", slug)
+		}
+		if err := t.insertUser(ctx, toUserRow(u)); err != nil {
+			return err
+		}
+		if _, err := t.exec(ctx, `INSERT INTO org_admins (org_id, user_id, created_at) VALUES (?, ?, ?)`, o.ID, u.ID, now); err != nil {
+			return err
+		}
+		if err := t.audit(ctx, o.ID, actor, "org.create", "org", o.ID, map[string]any{"slug": slug, "name": name}); err != nil {
+			return err
+		}
+		if err := t.audit(ctx, o.ID, actor, "user.create", "user", u.ID, userDetails(u)); err != nil {
+			return err
+		}
+		return t.audit(ctx, o.ID, actor, "org_admin.add", "user", u.ID, map[string]any{"user_name": u.UserName})
+	})
+	if err != nil {
+		return core.Org{}, core.User{}, err
+	}
+	return o.org(), u, nil
+}
+
+// GetOrg finds an org by id or slug; an id match wins over a slug match.
+func (s *SQL) GetOrg(ctx context.Context, idOrSlug string) (core.Org, error) {
+	var r orgRow
+	err := s.read(ctx, func(t *tx) error {
+		return orNotFound(t.get(ctx, &r, `SELECT `+orgCols+` FROM organizations WHERE id = ? OR slug = ?
+			ORDER BY CASE WHEN id = ? THEN 0 ELSE 1 END LIMIT 1`, idOrSlug, idOrSlug, idOrSlug), "organization", idOrSlug)
+	})
+	if err != nil {
+		return core.Org{}, err
+	}
+	return r.org(), nil
+}
+
+// ListOrgs lists every org, oldest first.
+func (s *SQL) ListOrgs(ctx context.Context) ([]core.Org, error) {
+	var rows []orgRow
+	if err := s.read(ctx, func(t *tx) error {
+		return t.sel(ctx, &rows, `SELECT `+orgCols+` FROM organizations ORDER BY id`)
+	}); err != nil {
+		return nil, err
+	}
+	out := make([]core.Org, len(rows))
+	for i, r := range rows {
+		out[i] = r.org()
+	}
+	return out, nil
+}
+
+// AddOrgAdmin makes a user of the org an org admin; adding an admin again is a no-op.
+func (s *SQL) AddOrgAdmin(ctx context.Context, actor core.Actor, orgID, userID string) error {
+	return s.inTx(ctx, func(t *tx) error {
+		u, err := t.getUser(ctx, orgID, userID, false)
+		if err != nil {
+			return err
+		}
+		res, err := t.exec(ctx, `INSERT INTO org_admins (org_id, user_id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+			orgID, userID, t.s.now())
+		if err != nil {
+			return s.wrapf(err, "user %q", userID)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		return t.audit(ctx, orgID, actor, "org_admin.add", "user", userID, map[string]any{"user_name": u.UserName})
+	})
+}
+
+// RemoveOrgAdmin takes org admin away from a user, unless they are the last active one.
+// Removing a user who is not an admin is a no-op.
+func (s *SQL) RemoveOrgAdmin(ctx context.Context, actor core.Actor, orgID, userID string) error {
+	return s.inTx(ctx, func(t *tx) error {
+		if err := t.lockOrg(ctx, orgID); err != nil {
+			return err
+		}
+		u, err := t.getUser(ctx, orgID, userID, false)
+		if err != nil {
+			return err
+		}
+		admin, err := t.isOrgAdmin(ctx, orgID, userID)
+		if err != nil || !admin {
+			return err
+		}
+		if u.Active {
+			if err := t.keepsAnAdmin(ctx, orgID, userID); err != nil {
+				return err
+			}
+		}
+		if _, err := t.exec(ctx, `DELETE FROM org_admins WHERE org_id = ? AND user_id = ?`, orgID, userID); err != nil {
+			return err
+		}
+		return t.audit(ctx, orgID, actor, "org_admin.remove", "user", userID, map[string]any{"user_name": u.UserName})
+	})
+}
+
+// keepsAnAdmin refuses with core.ErrLastAdmin unless the org has an active org admin
+// other than userID. The caller holds the org lock (lockOrg), so two such checks
+// cannot both pass on a stale count.
+func (t *tx) keepsAnAdmin(ctx context.Context, orgID, userID string) error {
+	var n int
+	if err := t.get(ctx, &n, `SELECT COUNT(*) FROM org_admins a JOIN users u ON u.id = a.user_id
+		WHERE a.org_id = ? AND a.user_id <> ? AND u.active = TRUE`, orgID, userID); err != nil {
+		return err
+	}
+	if n == 0 {
+		return core.ErrLastAdmin
+	}
+	return nil
+}
+
+func (t *tx) isOrgAdmin(ctx context.Context, orgID, userID string) (bool, error) {
+	var n int
+	err := t.get(ctx, &n, `SELECT COUNT(*) FROM org_admins WHERE org_id = ? AND user_id = ?`, orgID, userID)
+	return n > 0, err
+}
+
+// ListOrgAdmins lists the org's admins, active or not, in creation order.
+func (s *SQL) ListOrgAdmins(ctx context.Context, orgID string) ([]core.User, error) {
+	var rows []userRow
+	if err := s.read(ctx, func(t *tx) error {
+		if err := t.orgExists(ctx, orgID); err != nil {
+			return err
+		}
+		return t.sel(ctx, &rows, `SELECT `+userColsU+` FROM org_admins a JOIN users u ON u.id = a.user_id
+			WHERE a.org_id = ? ORDER BY u.id`, orgID)
+	}); err != nil {
+		return nil, err
+	}
+	return usersOf(rows), nil
+}
+
+// IsOrgAdmin reports whether the user is an org admin (active or not) of the org.
+func (s *SQL) IsOrgAdmin(ctx context.Context, orgID, userID string) (bool, error) {
+	var admin bool
+	err := s.read(ctx, func(t *tx) error {
+		var err error
+		admin, err = t.isOrgAdmin(ctx, orgID, userID)
+		return err
+	})
+	return admin, err
+}
+
+func (t *tx) orgExists(ctx context.Context, orgID string) error {
+	var n int
+	if err := t.get(ctx, &n, `SELECT COUNT(*) FROM organizations WHERE id = ?`, orgID); err != nil {
+		return err
+	}
+	if n == 0 {
+		return notFound("organization", orgID)
+	}
+	return nil
+}

@@ -1,0 +1,34 @@
+package store_test
+
+import (
+	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
+)
+
+func TestSQLiteFile(t *testing.T) {
+	t.Parallel()
+	storetest.RunTests(t, storetest.NewSQLite)
+}
+
+func TestSQLiteMemory(t *testing.T) {
+	t.Parallel()
+	storetest.RunTests(t, storetest.NewSQLiteMemory)
+}
+
+func TestPostgres(t *testing.T) {
+	t.Parallel()
+	storetest.NewPostgres(t) // skips when PostgreSQL is not configured
+	storetest.RunTests(t, storetest.NewPostgres)
+}
+
+func TestConcurrencySQLite(t *testing.T) {
+	t.Parallel()
+	storetest.RunConcurrencyTests(t, storetest.NewSQLite)
+}
+
+func TestConcurrencyPostgres(t *testing.T) {
+	t.Parallel()
+	storetest.NewPostgres(t)
+	storetest.RunConcurrencyTests(t, storetest.NewPostgres)
+}

@@ -1,0 +1,202 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/internal/core"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+// RunConcurrencyTests runs concurrent writers against the backend and checks that
+// nothing is lost and no invariant breaks.
+func RunConcurrencyTests(t *testing.T, newStore NewStore) {
+	t.Run("WritersLoseNothing", func(t *testing.T) { writersLoseNothing(t, newStore(t)) })
+	t.Run("LastAdminUnderRace", func(t *testing.T) { lastAdminUnderRace(t, newStore(t)) })
+}
+
+// writersLoseNothing: 16 goroutines each create users and add them to, then remove
+// some from, the same user group and the same IdP group, all at once.
+func writersLoseNothing(t *testing.T, s *store.SQL) {
+	const workers, perWorker = 16, 12
+	o, _ := newOrg(t, s, "acme")
+	d := newDirectory(t, s, o.ID, "okta")
+	g := newGroup(t, s, o.ID, "everyone")
+	ig := must[core.IdPGroup](t)(s.CreateIdPGroup(ctx, sys, core.IdPGroup{OrgID: o.ID, DirectoryID: d.ID, DisplayName: "All"}))
+
+	var (
+		mu            sync.Mutex
+		keptDirect    []string
+		keptIdP       []string
+		created       []string
+		wg            sync.WaitGroup
+		errs          = make(chan error, workers)
+		actor         = core.Actor{Kind: core.ActorSCIM, ID: d.ID}
+		keepDirect    = func(i int) bool { return i%3 != 0 }
+		keepIdPMember = func(i int) bool { return i%4 != 0 }
+	)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := func() error {
+				for i := range perWorker {
+					u, err := s.CreateUser(ctx, actor, core.User{OrgID: o.ID, UserName: fmt.Sprintf("w%d-u%d@acme.example.com", w, i),
+						Active: true, Source: core.SourceSCIM, DirectoryID: d.ID})
+					if err != nil {
+						return fmt.Errorf("create: %w", err)
+					}
+					if err := s.AddGroupMember(ctx, actor, o.ID, g.ID, u.ID); err != nil {
+						return fmt.Errorf("add member: %w", err)
+					}
+					if err := s.ChangeIdPGroupMembers(ctx, actor, o.ID, ig.ID, []string{u.ID}, nil); err != nil {
+						return fmt.Errorf("add idp member: %w", err)
+					}
+					if !keepDirect(i) {
+						if err := s.RemoveGroupMember(ctx, actor, o.ID, g.ID, u.ID); err != nil {
+							return fmt.Errorf("remove member: %w", err)
+						}
+					}
+					if !keepIdPMember(i) {
+						if err := s.ChangeIdPGroupMembers(ctx, actor, o.ID, ig.ID, nil, []string{u.ID}); err != nil {
+							return fmt.Errorf("remove idp member: %w", err)
+						}
+					}
+					mu.Lock()
+					created = append(created, u.ID)
+					if keepDirect(i) {
+						keptDirect = append(keptDirect, u.ID)
+					}
+					if keepIdPMember(i) {
+						keptIdP = append(keptIdP, u.ID)
+					}
+					mu.Unlock()
+				}
+				return nil
+			}()
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := must[int](t)(s.CountUsers(ctx, o.ID)); n != workers*perWorker+1 {
+		t.Fatalf("users = %d, want %d", n, workers*perWorker+1)
+	}
+	var direct []string
+	for _, m := range must[[]store.Member](t)(s.GroupMembers(ctx, o.ID, g.ID, store.Page{})) {
+		if m.Direct {
+			direct = append(direct, m.User.ID)
+		}
+	}
+	if !sameSet(direct, keptDirect) {
+		t.Fatalf("direct members: %d, want %d", len(direct), len(keptDirect))
+	}
+	idp := userIDs(must[[]core.User](t)(s.IdPGroupMembers(ctx, o.ID, ig.ID, store.Page{})))
+	if !sameSet(idp, keptIdP) {
+		t.Fatalf("IdP group members: %d, want %d", len(idp), len(keptIdP))
+	}
+	// Every change left its audit event.
+	want := map[string]int{
+		"user.create":              workers*perWorker + 1, // and the org's first admin
+		"group.member.add":         workers * perWorker,
+		"group.member.remove":      workers*perWorker - len(keptDirect),
+		"idp_group.members.change": workers*perWorker + workers*perWorker - len(keptIdP),
+	}
+	for action, n := range want {
+		if got := countAll(t, s, o.ID, action); got != n {
+			t.Errorf("%s events = %d, want %d", action, got, n)
+		}
+	}
+	if v := must[core.IdPGroup](t)(s.GetIdPGroup(ctx, o.ID, ig.ID)).Version; v != int64(1+want["idp_group.members.change"]) {
+		t.Errorf("IdP group version = %d, want %d", v, 1+want["idp_group.members.change"])
+	}
+	_ = created
+}
+
+// countAll counts audit events of an action across pages.
+func countAll(t *testing.T, s *store.SQL, orgID, action string) int {
+	t.Helper()
+	n, after := 0, ""
+	for {
+		es, err := s.ListAudit(ctx, orgID, store.AuditQuery{Action: action, Page: store.Page{After: after, Limit: 500}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(es) == 0 {
+			return n
+		}
+		n += len(es)
+		after = es[len(es)-1].ID
+	}
+}
+
+// lastAdminUnderRace: two admins take each other away at once, in every way the
+// invariant can be attacked; exactly one must succeed each round.
+func lastAdminUnderRace(t *testing.T, s *store.SQL) {
+	ops := map[string]func(orgID, userID string) error{
+		"remove": func(orgID, userID string) error { return s.RemoveOrgAdmin(ctx, adm, orgID, userID) },
+		"deactivate": func(orgID, userID string) error {
+			_, err := s.UpdateUser(ctx, adm, orgID, userID, func(u *core.User) error { u.Active = false; return nil })
+			return err
+		},
+		"delete": func(orgID, userID string) error { return s.DeleteUser(ctx, adm, orgID, userID) },
+	}
+	names := []string{"remove", "deactivate", "delete"}
+	round := 0
+	for _, a := range names {
+		for _, b := range names {
+			for range 3 {
+				round++
+				o, first := newOrg(t, s, fmt.Sprintf("race-%d", round))
+				second := newUser(t, s, o.ID, "second@race.example.com")
+				ok(t, s.AddOrgAdmin(ctx, adm, o.ID, second.ID))
+				var wg sync.WaitGroup
+				results := make([]error, 2)
+				start := make(chan struct{})
+				for i, op := range []struct {
+					f    func(string, string) error
+					user string
+				}{{ops[a], first.ID}, {ops[b], second.ID}} {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						<-start
+						results[i] = op.f(o.ID, op.user)
+					}()
+				}
+				close(start)
+				wg.Wait()
+				okCount := 0
+				for _, err := range results {
+					switch {
+					case err == nil:
+						okCount++
+					case errors.Is(err, core.ErrLastAdmin):
+						noDriverText(t, err)
+					default:
+						t.Fatalf("%s/%s: unexpected error %v", a, b, err)
+					}
+				}
+				if okCount != 1 {
+					t.Fatalf("%s/%s: %d of 2 succeeded, want exactly 1", a, b, okCount)
+				}
+				active := 0
+				for _, u := range must[[]core.User](t)(s.ListOrgAdmins(ctx, o.ID)) {
+					if u.Active {
+						active++
+					}
+				}
+				if active != 1 {
+					t.Fatalf("%s/%s: %d active admins left, want 1", a, b, active)
+				}
+			}
+		}
+	}
+}
