@@ -21,7 +21,7 @@ var _ Generations = (*SQL)(nil)
 // path of every access check.
 func (s *SQL) OrgGeneration(ctx context.Context, orgID string) (int64, error) {
 	var g int64
-	err := s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT generation FROM org_generations WHERE org_id = ?`), orgID).Scan(&g)
+	err := s.rdb.QueryRowContext(ctx, s.rdb.Rebind(`SELECT generation FROM org_generations WHERE org_id = ?`), orgID).Scan(&g)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
