@@ -190,7 +190,7 @@ func BenchmarkCheckBatch1000(b *testing.B) {
 		for b.Loop() {
 			b.StopTimer()
 			// Any change bumps the generation: the batch then gathers 1,000 facts anew.
-			if _, err := w.st.CreateGroup(ctx, core.Actor{Kind: core.ActorSystem}, core.UserGroup{OrgID: w.org.OrgID, Name: fmt.Sprintf("tmp-%d", b.N)+store.NewID()}); err != nil {
+			if _, err := w.st.CreateGroup(ctx, core.Actor{Kind: core.ActorSystem}, core.UserGroup{OrgID: w.org.OrgID, Name: fmt.Sprintf("tmp-%d", b.N) + store.NewID()}); err != nil {
 				b.Fatal(err)
 			}
 			b.StartTimer()
