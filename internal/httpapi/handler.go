@@ -46,6 +46,8 @@ type Handler struct {
 	Connections ConnectionResolver
 	// ExternalURL is the server's public base URL, shown on the setup pages.
 	ExternalURL string
+	// SSO lists SSO connections with their setup values for the admin pages; optional.
+	SSO SSOSetup
 
 	once  sync.Once
 	cache *decisionCache
