@@ -185,3 +185,77 @@ func (s *SQL) GroupMembers(ctx context.Context, orgID, groupID string, p Page) (
 	})
 	return out, err
 }
+
+// Facts gathers everything Decide needs about a user in a workspace, in one read
+// view: the user, the workspace with its environments, the user's memberships, the
+// grants of those groups in the workspace with their custom roles, and the
+// workspace's spaces with the user's groups assigned to each.
+func (s *SQL) Facts(ctx context.Context, orgID, userID, workspaceID string) (*core.Facts, error) {
+	f := &core.Facts{CustomRoles: map[string]core.CustomRole{}, SpaceGroups: map[string][]string{}, Spaces: map[string]core.Space{}}
+	err := s.read(ctx, func(t *tx) error {
+		var err error
+		if f.User, err = t.getUser(ctx, orgID, userID, false); err != nil {
+			return err
+		}
+		if f.Workspace, err = t.getWorkspace(ctx, orgID, workspaceID); err != nil {
+			return err
+		}
+		if f.Memberships, err = t.memberships(ctx, orgID, userID); err != nil {
+			return err
+		}
+		var spaces []spaceRow
+		if err := t.sel(ctx, &spaces, `SELECT `+spaceColsS+` FROM spaces s WHERE s.workspace_id = ?`, f.Workspace.ID); err != nil {
+			return err
+		}
+		for _, sp := range spaces {
+			f.Spaces[sp.ID] = sp.space()
+		}
+		if len(f.Memberships) == 0 {
+			return nil
+		}
+		groupIDs := make([]string, len(f.Memberships))
+		for i, m := range f.Memberships {
+			groupIDs[i] = m.Group.ID
+		}
+		if f.Grants, err = t.grantsWhere(ctx, `org_id = ? AND workspace_id = ? AND user_group_id IN (?)`, orgID, f.Workspace.ID, groupIDs); err != nil {
+			return err
+		}
+		var roleIDs []string
+		for _, g := range f.Grants {
+			if g.CustomRoleID != "" {
+				roleIDs = append(roleIDs, g.CustomRoleID)
+			}
+		}
+		if roleIDs = dedupe(roleIDs); len(roleIDs) > 0 {
+			var rows []customRoleRow
+			if err := t.selIn(ctx, &rows, `SELECT `+customRoleCols+` FROM custom_roles WHERE org_id = ? AND id IN (?)`, orgID, roleIDs); err != nil {
+				return err
+			}
+			roles, err := rolesOf(rows)
+			if err != nil {
+				return err
+			}
+			for _, r := range roles {
+				f.CustomRoles[r.ID] = r
+			}
+		}
+		if len(spaces) > 0 {
+			var sgs []struct {
+				SpaceID string `db:"space_id"`
+				GroupID string `db:"user_group_id"`
+			}
+			if err := t.selIn(ctx, &sgs, `SELECT space_id, user_group_id FROM space_groups WHERE workspace_id = ? AND user_group_id IN (?)
+				ORDER BY space_id, user_group_id`, f.Workspace.ID, groupIDs); err != nil {
+				return err
+			}
+			for _, sg := range sgs {
+				f.SpaceGroups[sg.SpaceID] = append(f.SpaceGroups[sg.SpaceID], sg.GroupID)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}

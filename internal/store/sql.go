@@ -47,7 +47,7 @@ type SQL struct {
 	NewID func() string
 }
 
-// var _ Store = (*SQL)(nil) // restored once every aggregate is implemented
+var _ Store = (*SQL)(nil)
 
 // Open connects to a DSN: "sqlite:PATH" (or "sqlite::memory:") or "postgres://…".
 // It does not migrate; call Migrate.

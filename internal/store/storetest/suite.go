@@ -28,7 +28,13 @@ func RunTests(t *testing.T, newStore NewStore) {
 	tests = append(tests, tokenTests...)
 	tests = append(tests, groupTests...)
 	tests = append(tests, idpGroupTests...)
-	tests = append(tests, moreTests...)
+	tests = append(tests, workspaceTests...)
+	tests = append(tests, resourceTests...)
+	tests = append(tests, mappingTests...)
+	tests = append(tests, roleTests...)
+	tests = append(tests, grantTests...)
+	tests = append(tests, auditTests...)
+	tests = append(tests, accessTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -36,9 +42,6 @@ func RunTests(t *testing.T, newStore NewStore) {
 		})
 	}
 }
-
-// moreTests is filled by the files of the later aggregates.
-var moreTests []test
 
 var (
 	ctx = context.Background()
