@@ -19,6 +19,9 @@ type caller struct {
 	TokenID string // empty for a session
 	Admin   bool   // org admin (API tokens always are)
 	Actor   core.Actor
+	// gen is the org's generation read while authenticating, or -1: every decision
+	// of the request uses the state at that generation or later.
+	gen int64
 }
 
 func callerOf(r *http.Request) *caller {
@@ -39,7 +42,7 @@ func (h *Handler) authenticate(r *http.Request) (*caller, error) {
 		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(secret) == "" {
 			return nil, errUnauthenticated
 		}
-		tok, err := h.cache.token(r.Context(), strings.TrimSpace(secret))
+		tok, gen, err := h.cache.token(r.Context(), strings.TrimSpace(secret))
 		if errors.Is(err, core.ErrNotFound) {
 			return nil, errUnauthenticated
 		}
@@ -49,7 +52,7 @@ func (h *Handler) authenticate(r *http.Request) (*caller, error) {
 		if tok.Kind != store.TokenAPI {
 			return nil, fail(http.StatusUnauthorized, "this token opens SCIM only; use an API token", nil)
 		}
-		return &caller{OrgID: tok.OrgID, TokenID: tok.ID, Admin: true,
+		return &caller{OrgID: tok.OrgID, TokenID: tok.ID, Admin: true, gen: gen,
 			Actor: core.Actor{Kind: core.ActorAPI, ID: tok.ID, Name: tok.Name}}, nil
 	}
 	if h.SessionAuth == nil {
@@ -74,7 +77,7 @@ func (h *Handler) authenticate(r *http.Request) (*caller, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &caller{OrgID: orgID, UserID: userID, Admin: admin,
+	return &caller{OrgID: orgID, UserID: userID, Admin: admin, gen: -1,
 		Actor: core.Actor{Kind: core.ActorAdmin, ID: userID, Name: u.Label()}}, nil
 }
 
@@ -85,7 +88,7 @@ func (h *Handler) decideFor(ctx context.Context, c *caller, ws core.Workspace, r
 	if c.Admin {
 		return core.Decision{Effect: core.Allow, Reason: core.ReasonAllowed, Message: "org admins manage every workspace of their org"}, nil
 	}
-	f, err := h.cache.facts(ctx, c.OrgID, c.UserID, ws.ID)
+	f, err := h.cache.facts(ctx, c.OrgID, c.UserID, ws.ID, c.gen)
 	if err != nil {
 		return core.Decision{}, err
 	}

@@ -56,7 +56,12 @@ func benchSetup(b *testing.B) *benchWorld {
 			benchErr = err
 			return
 		}
-		h := &Handler{Store: st, Generations: st}
+		gr, err := st.NewGenerationReader(context.Background())
+		if err != nil {
+			benchErr = err
+			return
+		}
+		h := &Handler{Store: st, Generations: gr}
 		mux := http.NewServeMux()
 		h.Mount(mux)
 		benchW = &benchWorld{st: st, org: org, h: h, mux: mux}
@@ -180,6 +185,7 @@ func BenchmarkCheckBatch1000(b *testing.B) {
 	}
 	body, _ := json.Marshal(in)
 	b.Run("warm", func(b *testing.B) {
+		b.ReportAllocs()
 		w.post(b, "/api/v1/check/batch", body)
 		for b.Loop() {
 			w.post(b, "/api/v1/check/batch", body)

@@ -93,8 +93,10 @@ func (c *decisionCache) org(orgID string, g int64) *orgCache {
 	return oc
 }
 
-// token authenticates a secret, from the cache while its org has not changed.
-func (c *decisionCache) token(ctx context.Context, secret string) (store.Token, error) {
+// token authenticates a secret, from the cache while its org has not changed. It
+// returns the org's generation it read (-1 when none), so that the request's
+// decisions need no second read.
+func (c *decisionCache) token(ctx context.Context, secret string) (store.Token, int64, error) {
 	key := sha256.Sum256([]byte(secret))
 	c.mu.Lock()
 	e, ok := c.tokens[key]
@@ -102,10 +104,10 @@ func (c *decisionCache) token(ctx context.Context, secret string) (store.Token, 
 	if ok {
 		g, err := c.generation(ctx, e.tok.OrgID)
 		if err != nil {
-			return store.Token{}, err
+			return store.Token{}, -1, err
 		}
 		if g >= 0 && g == e.gen {
-			return e.tok, nil
+			return e.tok, g, nil
 		}
 	}
 	// The token's org is unknown until Authenticate answers, so the counter is read
@@ -119,18 +121,18 @@ func (c *decisionCache) token(ctx context.Context, secret string) (store.Token, 
 			delete(c.tokens, key)
 			c.mu.Unlock()
 		}
-		return store.Token{}, err
+		return store.Token{}, -1, err
 	}
 	if c.gen == nil {
-		return tok, nil
+		return tok, -1, nil
 	}
 	g, err := c.generation(ctx, tok.OrgID)
 	if err != nil {
-		return store.Token{}, err
+		return store.Token{}, -1, err
 	}
 	again, err := c.st.Authenticate(ctx, secret)
 	if err != nil {
-		return store.Token{}, err
+		return store.Token{}, -1, err
 	}
 	tok = again
 	c.mu.Lock()
@@ -139,11 +141,15 @@ func (c *decisionCache) token(ctx context.Context, secret string) (store.Token, 
 	}
 	c.tokens[key] = tokenEntry{tok: tok, gen: g}
 	c.mu.Unlock()
-	return tok, nil
+	return tok, g, nil
 }
 
-// snapshot is the org's cache at its current generation.
-func (c *decisionCache) snapshot(ctx context.Context, orgID string) (*orgCache, error) {
+// snapshot is the org's cache at its current generation. known is a generation the
+// request already read (authenticating its token), or -1.
+func (c *decisionCache) snapshot(ctx context.Context, orgID string, known int64) (*orgCache, error) {
+	if known >= 0 && c.gen != nil {
+		return c.org(orgID, known), nil
+	}
 	g, err := c.generation(ctx, orgID)
 	if err != nil {
 		return nil, err
@@ -152,8 +158,8 @@ func (c *decisionCache) snapshot(ctx context.Context, orgID string) (*orgCache, 
 }
 
 // facts returns the facts for (user, workspace), read through the cache.
-func (c *decisionCache) facts(ctx context.Context, orgID, userID, wsID string) (*core.Facts, error) {
-	oc, err := c.snapshot(ctx, orgID)
+func (c *decisionCache) facts(ctx context.Context, orgID, userID, wsID string, known int64) (*core.Facts, error) {
+	oc, err := c.snapshot(ctx, orgID, known)
 	if err != nil {
 		return nil, err
 	}

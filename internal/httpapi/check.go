@@ -124,7 +124,7 @@ func (h *Handler) check(w http.ResponseWriter, r *http.Request) error {
 	if err := q.validate(); err != nil {
 		return fail(http.StatusBadRequest, err.Error(), nil)
 	}
-	oc, err := h.cache.snapshot(r.Context(), c.OrgID)
+	oc, err := h.cache.snapshot(r.Context(), c.OrgID, c.gen)
 	if err != nil {
 		return err
 	}
@@ -155,7 +155,7 @@ func (h *Handler) checkBatch(w http.ResponseWriter, r *http.Request) error {
 			return failf(http.StatusBadRequest, "checks[%d]: %v", i, err)
 		}
 	}
-	oc, err := h.cache.snapshot(r.Context(), c.OrgID)
+	oc, err := h.cache.snapshot(r.Context(), c.OrgID, c.gen)
 	if err != nil {
 		return err
 	}
@@ -279,14 +279,15 @@ func (h *Handler) userAccess(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	m, err := h.accessMatrix(ctx, c.OrgID, u, p)
+	m, err := h.accessMatrix(ctx, c, u, p)
 	if err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, m)
 }
 
-func (h *Handler) accessMatrix(ctx context.Context, orgID string, u core.User, p store.Page) (accessMatrix, error) {
+func (h *Handler) accessMatrix(ctx context.Context, c *caller, u core.User, p store.Page) (accessMatrix, error) {
+	orgID := c.OrgID
 	out := accessMatrix{User: u, Workspaces: []workspaceAccess{}}
 	wss, err := h.Store.ListWorkspaces(ctx, orgID, p)
 	if err != nil {
@@ -295,7 +296,7 @@ func (h *Handler) accessMatrix(ctx context.Context, orgID string, u core.User, p
 	if len(wss) == p.Limit {
 		out.Next = wss[len(wss)-1].ID
 	}
-	oc, err := h.cache.snapshot(ctx, orgID)
+	oc, err := h.cache.snapshot(ctx, orgID, c.gen)
 	if err != nil {
 		return out, err
 	}

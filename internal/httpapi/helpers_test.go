@@ -56,7 +56,12 @@ func testLogger(t *testing.T) *slog.Logger {
 // newInstance serves a Handler on st: several instances on one store model several
 // servers behind a load balancer.
 func newInstance(t *testing.T, st *store.SQL, sess *fakeSessions) (*Handler, *httptest.Server) {
-	h := &Handler{Store: st, Generations: st, Logger: testLogger(t), SessionAuth: sess, ExternalURL: "https://gatehouse.example.com"}
+	gr, err := st.NewGenerationReader(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gr.Close() })
+	h := &Handler{Store: st, Generations: gr, Logger: testLogger(t), SessionAuth: sess, ExternalURL: "https://gatehouse.example.com"}
 	mux := http.NewServeMux()
 	h.Mount(mux)
 	srv := httptest.NewServer(mux)

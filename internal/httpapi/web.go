@@ -538,7 +538,7 @@ func (h *Handler) pageUser(w http.ResponseWriter, r *http.Request, c *caller, pd
 		return err
 	}
 	p := store.Page{After: r.URL.Query().Get("after"), Limit: 100}
-	am, err := h.accessMatrix(ctx, c.OrgID, u, p)
+	am, err := h.accessMatrix(ctx, c, u, p)
 	if err != nil {
 		return err
 	}
@@ -571,7 +571,7 @@ func (h *Handler) pageUser(w http.ResponseWriter, r *http.Request, c *caller, pd
 		if err := cq.validate(); err != nil {
 			return fail(http.StatusBadRequest, err.Error(), nil)
 		}
-		oc, err := h.cache.snapshot(ctx, c.OrgID)
+		oc, err := h.cache.snapshot(ctx, c.OrgID, c.gen)
 		if err != nil {
 			return err
 		}
