@@ -30,6 +30,10 @@ type command struct {
 // commands is the one table of subcommands; each lives in its own file.
 var commands = map[string]command{
 	"migrate": {"apply database migrations", runMigrate},
+	"serve":   {"run the Gatehouse server", runServe},
+	"org":     {"manage organizations (org create)", subcommands("org", orgCommands)},
+	"token":   {"create bearer tokens (token create)", subcommands("token", tokenCommands)},
+	"demo":    {"load a demo organization and show example decisions", runDemo},
 }
 
 func main() {
@@ -37,9 +41,10 @@ func main() {
 	err := run(ctx, os.Stdout, os.Stderr, os.Args[1:])
 	stop()
 	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "gatehouse: "+oneLine(err))
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0) // -h printed the command's flags
 		}
+		fmt.Fprintln(os.Stderr, "gatehouse: "+oneLine(err))
 		os.Exit(2)
 	}
 }

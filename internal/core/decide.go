@@ -143,45 +143,56 @@ func Decide(f *Facts, req Request) Decision {
 		return deny(ReasonBadRequest, err.Error())
 	}
 
-	// Every grant the user holds in the workspace, reached through each of its paths.
+	// Every grant the user holds in the workspace. Explanation steps are built only
+	// for the path that is shown, so a decision costs little beyond the rule checks.
 	type candidate struct {
-		grant  Grant
-		chain  []Step // user … grant
-		role   string // role label
+		grant  *Grant
+		m      *Membership
+		cr     *CustomRole // nil: a pre-built role
+		role   string      // role label
 		admin  bool
 		envOK  bool
 		effect Effect
 		rule   string
 	}
-	var cands []candidate
 	groupByID := make(map[string]*Membership, len(f.Memberships))
 	for i := range f.Memberships {
 		groupByID[f.Memberships[i].Group.ID] = &f.Memberships[i]
 	}
-	for _, g := range f.Grants {
+	cands := make([]candidate, 0, len(f.Grants))
+	for i := range f.Grants {
+		g := &f.Grants[i]
 		m := groupByID[g.UserGroupID]
 		if m == nil || g.WorkspaceID != f.Workspace.ID || g.OrgID != f.User.OrgID {
 			continue
 		}
-		c := candidate{grant: g}
-		c.chain = append(viaSteps(m), Step{Kind: "user_group", ID: m.Group.ID, Name: m.Group.Name})
-		c.envOK = len(g.EnvironmentIDs) == 0 || (env != nil && slices.Contains(g.EnvironmentIDs, env.ID))
-		c.chain = append(c.chain, Step{Kind: "grant", ID: g.ID, Name: f.Workspace.Slug, Detail: grantScope(f.Workspace, g)})
+		c := candidate{grant: g, m: m, envOK: coversEnvironment(f.Workspace, *g, env)}
 		if g.CustomRoleID != "" {
 			cr, ok := f.CustomRoles[g.CustomRoleID]
 			if !ok {
 				continue // the role was deleted while facts were gathered; it grants nothing
 			}
+			c.cr = &cr
 			c.role = "custom role " + cr.Name
-			c.chain = append(c.chain, Step{Kind: "role", ID: cr.ID, Name: cr.Name, Detail: "custom"})
 			c.effect, c.rule = customEffect(cr, req.Action, rtype, req.Resource)
 		} else {
 			c.role = g.Role
 			c.admin = g.Role == RoleAdmin
-			c.chain = append(c.chain, Step{Kind: "role", ID: g.Role, Name: g.Role, Detail: "pre-built"})
-			c.effect, c.rule = builtinEffect(g.Role, req.Action, rtype, req.Resource != nil)
+			c.effect, c.rule = builtinEffect(g.Role, req.Action, rtype)
 		}
 		cands = append(cands, c)
+	}
+	// path explains how the user holds c: user … role.
+	path := func(c candidate) []Step {
+		steps := make([]Step, 0, 8)
+		steps = append(steps, userStep)
+		steps = append(steps, viaSteps(c.m)...)
+		steps = append(steps, Step{Kind: "user_group", ID: c.m.Group.ID, Name: c.m.Group.Name},
+			Step{Kind: "grant", ID: c.grant.ID, Name: f.Workspace.Slug, Detail: grantScope(f.Workspace, *c.grant)})
+		if c.cr != nil {
+			return append(steps, Step{Kind: "role", ID: c.cr.ID, Name: c.cr.Name, Detail: "custom"})
+		}
+		return append(steps, Step{Kind: "role", ID: c.grant.Role, Name: c.grant.Role, Detail: "pre-built"})
 	}
 	if len(cands) == 0 {
 		return deny(ReasonNoGrant, fmt.Sprintf("none of %s's user groups has a grant in workspace %s", f.User.Label(), f.Workspace.Slug),
@@ -196,12 +207,11 @@ func Decide(f *Facts, req Request) Decision {
 		}
 	}
 	if len(applicable) == 0 {
-		where := "the question names no environment"
+		msg := fmt.Sprintf("the grants of %s in %s are narrowed to some environments, and the question names none", f.User.Label(), f.Workspace.Slug)
 		if env != nil {
-			where = "environment " + env.Name
+			msg = fmt.Sprintf("no grant of %s in %s applies in environment %s", f.User.Label(), f.Workspace.Slug, env.Name)
 		}
-		c := cands[0]
-		return deny(ReasonEnvironment, fmt.Sprintf("no grant of %s applies in %s", f.User.Label(), where), c.chain...)
+		return Decision{Effect: Deny, Reason: ReasonEnvironment, Message: msg, Chain: path(cands[0])}
 	}
 
 	// Visibility: a resource in a space is seen only through a group assigned to the
@@ -242,7 +252,7 @@ func Decide(f *Facts, req Request) Decision {
 			best = c
 		}
 	}
-	chain := append([]Step{userStep}, best.chain...)
+	chain := path(best)
 	if spaceStep != nil {
 		chain = append(chain, *spaceStep)
 	}
@@ -289,8 +299,26 @@ func resolveEnvironment(ws Workspace, req Request) (*Environment, error) {
 	return env, nil
 }
 
+// coversEnvironment reports whether grant g applies to a question about env (nil: the
+// whole workspace). A grant narrowed to environments answers only questions about
+// those; one narrowed to every environment of the workspace is workspace-wide.
+func coversEnvironment(ws Workspace, g Grant, env *Environment) bool {
+	if len(g.EnvironmentIDs) == 0 {
+		return true
+	}
+	if env != nil {
+		return slices.Contains(g.EnvironmentIDs, env.ID)
+	}
+	for _, e := range ws.Environments {
+		if !slices.Contains(g.EnvironmentIDs, e.ID) {
+			return false
+		}
+	}
+	return len(ws.Environments) > 0
+}
+
 // builtinEffect is the semantics of the pre-built roles (DESIGN.md).
-func builtinEffect(role RoleName, a Action, t ResourceType, existing bool) (Effect, string) {
+func builtinEffect(role RoleName, a Action, t ResourceType) (Effect, string) {
 	switch role {
 	case RoleAdmin:
 		return Allow, "Admin may do everything in the workspace, including managing its access"
@@ -304,7 +332,9 @@ func builtinEffect(role RoleName, a Action, t ResourceType, existing bool) (Effe
 		case ActionManageAccess:
 			return Deny, "Editor may not manage access; only Admin may"
 		case ActionEdit, ActionDelete:
-			if existing && (t == TypeSource || t == TypeDestination) {
+			// Editing or deleting a source is always about an existing one, so asking
+			// by type alone gets the same answer as asking about one source.
+			if t == TypeSource || t == TypeDestination {
 				return Deny, fmt.Sprintf("Editor may not %s existing sources and destinations", a)
 			}
 			if t == "" {
@@ -318,7 +348,7 @@ func builtinEffect(role RoleName, a Action, t ResourceType, existing bool) (Effe
 			return Allow, "Draft Contributor may view"
 		case ActionCreate, ActionEdit, ActionDelete:
 			if t == "" {
-				return Deny, fmt.Sprintf("Draft Contributor may propose changes to resources, not to the workspace")
+				return Deny, "Draft Contributor may propose changes to resources, not to the workspace"
 			}
 			return DraftOnly, fmt.Sprintf("Draft Contributor may propose to %s; it goes live only after approval", describeAction(a, t))
 		}
@@ -327,31 +357,41 @@ func builtinEffect(role RoleName, a Action, t ResourceType, existing bool) (Effe
 	return Deny, fmt.Sprintf("unknown role %q grants nothing", role)
 }
 
-// customEffect applies a custom role's rules. Viewing the workspace itself is implied
-// by any custom role: a role that can act on something inside must see the workspace.
+// customEffect applies a custom role's rules. Viewing is implied: by any custom role
+// for the workspace itself, and by any rule for what it targets, since a role that can
+// act on something must be able to see it.
 func customEffect(cr CustomRole, a Action, t ResourceType, res *Resource) (Effect, string) {
+	implied := "" // the first rule that allows a only because it implies view
 	for _, r := range cr.Rules {
-		if !slices.Contains(r.Actions, a) {
+		if !ruleTargets(r, t, res) {
 			continue
 		}
-		if t == "" {
-			if r.ResourceType == AnyType && r.ResourceID == "" {
-				return Allow, fmt.Sprintf("custom role %s: %s", cr.Name, r)
-			}
-			continue
+		if slices.Contains(r.Actions, a) {
+			return Allow, fmt.Sprintf("custom role %s: %s", cr.Name, r)
 		}
-		if r.ResourceType != AnyType && r.ResourceType != t {
-			continue
+		if a == ActionView && implied == "" {
+			implied = fmt.Sprintf("custom role %s: %s, which implies view", cr.Name, r)
 		}
-		if r.ResourceID != "" && (res == nil || res.ExternalID != r.ResourceID) {
-			continue
-		}
-		return Allow, fmt.Sprintf("custom role %s: %s", cr.Name, r)
+	}
+	if implied != "" {
+		return Allow, implied
 	}
 	if t == "" && a == ActionView {
 		return Allow, fmt.Sprintf("custom role %s lets its holders see the workspace", cr.Name)
 	}
 	return Deny, fmt.Sprintf("no rule of custom role %s allows %s", cr.Name, describeAction(a, t))
+}
+
+// ruleTargets reports whether a rule is about resources of type t (res, when given).
+// Only an any-type rule on no particular resource is about the workspace itself (t "").
+func ruleTargets(r Rule, t ResourceType, res *Resource) bool {
+	if t == "" {
+		return r.ResourceType == AnyType && r.ResourceID == ""
+	}
+	if r.ResourceType != AnyType && r.ResourceType != t {
+		return false
+	}
+	return r.ResourceID == "" || (res != nil && res.ExternalID == r.ResourceID)
 }
 
 func describeAction(a Action, t ResourceType) string {

@@ -1,0 +1,28 @@
+# Gatehouse. `make help` lists the targets.
+
+GO          ?= go
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+BIN         ?= bin/gatehouse
+
+.DEFAULT_GOAL := help
+.PHONY: help run build test lint bench
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+run: ## run the server on the embedded SQLite default (gatehouse.db)
+	$(GO) run ./cmd/gatehouse serve
+
+build: ## build the static binary into bin/gatehouse
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/gatehouse
+
+test: ## run the whole test suite with the race detector (PostgreSQL too when GATEHOUSE_TEST_POSTGRES is set)
+	$(GO) test -race -count=1 ./...
+
+lint: ## gofmt, go vet and staticcheck
+	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+bench: ## run the benchmarks
+	$(GO) test -run '^$$' -bench . -benchmem ./...

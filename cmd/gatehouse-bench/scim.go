@@ -1,0 +1,275 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// scimBench is the provisioning workload of an IdP: what Okta and Entra do at the
+// first sync of a large tenant, then the incremental changes that follow.
+type scimBench struct {
+	base   string
+	token  string
+	n, c   int
+	batch  int
+	single int
+	client *http.Client
+	run    string // unique prefix of this run's userNames
+	ids    []string
+}
+
+func runSCIM(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("scim", flag.ContinueOnError)
+	base := fs.String("url", "http://127.0.0.1:8080", "server base URL (without /scim/v2)")
+	token := fs.String("token", "", "SCIM bearer token (gatehouse token create --kind scim)")
+	n := fs.Int("n", 10000, "users to provision")
+	c := fs.Int("c", 16, "concurrent clients")
+	batch := fs.Int("batch", 1000, "members per PATCH when building the big group")
+	single := fs.Int("single", 5000, "one-member PATCH add/remove operations on the big group")
+	pid := fs.Int("pid", 0, "server process id, to report its peak RSS")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *token == "" {
+		return errors.New("-token is required")
+	}
+	b := &scimBench{base: strings.TrimRight(*base, "/") + "/scim/v2", token: *token, n: *n, c: *c, batch: *batch, single: *single,
+		run: fmt.Sprintf("b%x", time.Now().UnixNano()&0xffffff)}
+	b.client = &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConns: *c * 2, MaxIdleConnsPerHost: *c * 2, IdleConnTimeout: time.Minute}}
+	var rss *rssWatcher
+	if *pid > 0 {
+		rss = watchRSS(*pid)
+	}
+	fmt.Printf("gatehouse-bench scim: %s n=%d c=%d batch=%d single=%d\n", b.base, b.n, b.c, b.batch, b.single)
+	err := b.workload(ctx)
+	if rss != nil {
+		peak, hwm := rss.close()
+		fmt.Printf("server RSS: sampled peak %.1f MB, kernel VmHWM %.1f MB\n", float64(peak)/1024, float64(hwm)/1024)
+	}
+	return err
+}
+
+// do sends one request and checks its status.
+func (b *scimBench) do(ctx context.Context, method, path string, body any, want int, out any) error {
+	var rd io.Reader
+	if body != nil {
+		raw, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, b.base+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+b.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/scim+json")
+	}
+	resp, err := b.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != want {
+		return fmt.Errorf("%s %s: %d: %s", method, path, resp.StatusCode, data)
+	}
+	if out != nil {
+		return json.Unmarshal(data, out)
+	}
+	return nil
+}
+
+// parallel runs f(i) for i in [0, count) on b.c workers, timing each call.
+func (b *scimBench) parallel(ctx context.Context, p *phase, count, workers int, f func(i int) error) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= count || ctx.Err() != nil {
+					return
+				}
+				t := time.Now()
+				err := f(i)
+				p.record(time.Since(t), err)
+			}
+		}()
+	}
+	wg.Wait()
+	p.end = time.Now()
+}
+
+func (b *scimBench) userName(i int) string {
+	return fmt.Sprintf("%s-user%07d@bench.example.com", b.run, i)
+}
+
+type listResp struct {
+	TotalResults int               `json:"totalResults"`
+	Resources    []json.RawMessage `json:"Resources"`
+}
+
+func (b *scimBench) workload(ctx context.Context) error {
+	b.ids = make([]string, b.n)
+
+	p := newPhase("lookup before create (userName eq)")
+	b.parallel(ctx, p, b.n, b.c, func(i int) error {
+		var lr listResp
+		if err := b.do(ctx, "GET", "/Users?filter="+url.QueryEscape(`userName eq "`+b.userName(i)+`"`), nil, 200, &lr); err != nil {
+			return err
+		}
+		if lr.TotalResults != 0 {
+			return fmt.Errorf("user %d exists", i)
+		}
+		return nil
+	})
+	p.report()
+
+	p = newPhase("create users (POST /Users)")
+	b.parallel(ctx, p, b.n, b.c, func(i int) error {
+		var out struct {
+			ID string `json:"id"`
+		}
+		err := b.do(ctx, "POST", "/Users", map[string]any{
+			"schemas":  []string{"urn:ietf:params:scim:schemas:core:2.0:User", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"},
+			"userName": b.userName(i), "externalId": fmt.Sprintf("%s-ext-%d", b.run, i), "active": true,
+			"name":        map[string]any{"givenName": "Given", "familyName": fmt.Sprintf("Family%d", i)},
+			"displayName": fmt.Sprintf("Bench User %d", i),
+			"emails":      []any{map[string]any{"value": b.userName(i), "type": "work", "primary": true}},
+			"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": map[string]any{"department": "Dept" + fmt.Sprint(i%50), "employeeNumber": fmt.Sprint(i)},
+			"password": "ignored-1mz050nq",
+		}, 201, &out)
+		b.ids[i] = out.ID
+		return err
+	})
+	p.report()
+	for i, id := range b.ids {
+		if id == "" {
+			return fmt.Errorf("user %d was not created; stopping", i)
+		}
+	}
+
+	p = newPhase("lookup existing (userName eq)")
+	b.parallel(ctx, p, b.n, b.c, func(i int) error {
+		var lr listResp
+		if err := b.do(ctx, "GET", "/Users?filter="+url.QueryEscape(`userName eq "`+strings.ToUpper(b.userName(i))+`"`), nil, 200, &lr); err != nil {
+			return err
+		}
+		if lr.TotalResults != 1 {
+			return fmt.Errorf("user %d: %d matches", i, lr.TotalResults)
+		}
+		return nil
+	})
+	p.report()
+
+	var total listResp
+	if err := b.do(ctx, "GET", "/Users?count=0", nil, 200, &total); err != nil {
+		return err
+	}
+	pages := (total.TotalResults + 99) / 100
+	p = newPhase(fmt.Sprintf("page all users (%d pages of 100)", pages))
+	var seen atomic.Int64
+	b.parallel(ctx, p, pages, b.c, func(i int) error {
+		var lr listResp
+		if err := b.do(ctx, "GET", fmt.Sprintf("/Users?startIndex=%d&count=100", i*100+1), nil, 200, &lr); err != nil {
+			return err
+		}
+		seen.Add(int64(len(lr.Resources)))
+		return nil
+	})
+	p.report()
+	if int(seen.Load()) != total.TotalResults {
+		fmt.Printf("    paging saw %d of %d users\n", seen.Load(), total.TotalResults)
+	}
+	// First and last page alone, sequentially: the deep-offset worst case.
+	for _, start := range []int{1, (pages-1)*100 + 1} {
+		t := time.Now()
+		if err := b.do(ctx, "GET", fmt.Sprintf("/Users?startIndex=%d&count=100", start), nil, 200, nil); err != nil {
+			return err
+		}
+		fmt.Printf("    page startIndex=%d alone: %s ms\n", start, ms(time.Since(t)))
+	}
+
+	tenth := b.n / 10
+	p = newPhase(fmt.Sprintf("deactivate a tenth (%d PATCH)", tenth))
+	b.parallel(ctx, p, tenth, b.c, func(i int) error {
+		return b.do(ctx, "PATCH", "/Users/"+b.ids[i*10], map[string]any{
+			"schemas":    []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+			"Operations": []any{map[string]any{"op": "replace", "value": map[string]any{"active": false}}},
+		}, 200, nil)
+	})
+	p.report()
+
+	var g struct {
+		ID string `json:"id"`
+	}
+	if err := b.do(ctx, "POST", "/Groups", map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Group"}, "displayName": b.run + " everyone", "members": []any{}}, 201, &g); err != nil {
+		return err
+	}
+	batches := (b.n + b.batch - 1) / b.batch
+	p = newPhase(fmt.Sprintf("build group (%d PATCH x %d)", batches, b.batch))
+	b.parallel(ctx, p, batches, min(b.c, 4), func(i int) error {
+		var members []any
+		for j := i * b.batch; j < min(b.n, (i+1)*b.batch); j++ {
+			members = append(members, map[string]any{"value": b.ids[j]})
+		}
+		return b.do(ctx, "PATCH", "/Groups/"+g.ID, map[string]any{
+			"schemas":    []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+			"Operations": []any{map[string]any{"op": "add", "path": "members", "value": members}},
+		}, 204, nil)
+	})
+	p.report()
+
+	p = newPhase(fmt.Sprintf("one-member add/remove (%d PATCH)", b.single))
+	b.parallel(ctx, p, b.single, b.c, func(i int) error {
+		id := b.ids[rand.IntN(b.n)]
+		op := map[string]any{"op": "remove", "path": `members[value eq "` + id + `"]`}
+		if i%2 == 1 {
+			op = map[string]any{"op": "add", "path": "members", "value": []any{map[string]any{"value": id}}}
+		}
+		return b.do(ctx, "PATCH", "/Groups/"+g.ID, map[string]any{
+			"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"}, "Operations": []any{op}}, 204, nil)
+	})
+	p.report()
+
+	p = newPhase("GET group excludedAttributes=members")
+	b.parallel(ctx, p, 2000, b.c, func(i int) error {
+		return b.do(ctx, "GET", "/Groups/"+g.ID+"?excludedAttributes=members", nil, 200, nil)
+	})
+	p.report()
+
+	p = newPhase("GET group with all members (streamed)")
+	b.parallel(ctx, p, 3, 1, func(i int) error {
+		return b.do(ctx, "GET", "/Groups/"+g.ID, nil, 200, nil)
+	})
+	p.report()
+
+	p = newPhase("delete group")
+	b.parallel(ctx, p, 1, 1, func(i int) error { return b.do(ctx, "DELETE", "/Groups/"+g.ID, nil, 204, nil) })
+	p.report()
+
+	p = newPhase(fmt.Sprintf("delete users (%d DELETE)", b.n))
+	b.parallel(ctx, p, b.n, b.c, func(i int) error { return b.do(ctx, "DELETE", "/Users/"+b.ids[i], nil, 204, nil) })
+	p.report()
+	return ctx.Err()
+}

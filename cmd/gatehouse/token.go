@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+var tokenCommands = map[string]command{
+	"create": {"create a SCIM or API bearer token and print its secret once", runTokenCreate},
+}
+
+// scimBasePath is where the SCIM service answers; an IdP is configured with it.
+const scimBasePath = "/scim/v2"
+
+func runTokenCreate(ctx context.Context, stdout, stderr io.Writer, args []string) error {
+	fs := newFlags("token create", stderr)
+	dsn := fs.String("db", defaultDB, "database: sqlite:PATH or postgres://…")
+	orgSlug := fs.String("org", "", "the organization's slug or id (required)")
+	kind := fs.String("kind", "", "scim (an IdP provisions a SCIM directory) or api (an application asks for decisions) (required)")
+	name := fs.String("name", "", "the token's name; for scim also the SCIM directory it provisions, created if new (required)")
+	externalURL := fs.String("external-url", "", "the server's public base URL, to print the full SCIM base URL")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := required([2]string{"org", *orgSlug}, [2]string{"kind", *kind}, [2]string{"name", *name}); err != nil {
+		return err
+	}
+	k := store.TokenKind(*kind)
+	if k != store.TokenSCIM && k != store.TokenAPI {
+		return &usageError{msg: fmt.Sprintf("--kind %q: want scim or api", *kind)}
+	}
+	return withStore(ctx, *dsn, func(st store.Store) error {
+		org, err := st.GetOrg(ctx, *orgSlug)
+		if err != nil {
+			return friendly(err, fmt.Sprintf("organization %q does not exist", *orgSlug), "")
+		}
+		dirID := ""
+		if k == store.TokenSCIM {
+			dir, err := st.EnsureDirectory(ctx, cliActor, org.ID, *name)
+			if err != nil {
+				return friendly(err, "", "")
+			}
+			dirID = dir.ID
+			fmt.Fprintf(stdout, "SCIM directory %q of organization %s (id %s)\n", dir.Name, org.Slug, dir.ID)
+			base := scimBasePath
+			if *externalURL != "" {
+				base = strings.TrimSuffix(*externalURL, "/") + scimBasePath
+			}
+			fmt.Fprintf(stdout, "SCIM base URL: %s\n", base)
+		}
+		tok, secret, err := st.CreateToken(ctx, cliActor, org.ID, k, *name, dirID)
+		if err != nil {
+			return friendly(err, "", "")
+		}
+		fmt.Fprintf(stdout, "%s token %q created, id %s\n", strings.ToUpper(string(k)), tok.Name, tok.ID)
+		fmt.Fprintln(stdout, "secret (shown only this once; send it as \"Authorization: Bearer <secret>\"):")
+		fmt.Fprintln(stdout, secret)
+		return nil
+	})
+}

@@ -1,0 +1,287 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"time"
+)
+
+// Mounter is a protocol edge that registers its routes on the server's mux.
+type Mounter interface {
+	Mount(mux *http.ServeMux)
+}
+
+// Pinger is what the readiness probe needs from the store.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Config tunes the server. Zero durations and sizes take the defaults below.
+type Config struct {
+	// Addr is the TCP address to listen on, e.g. "127.0.0.1:8080".
+	Addr string
+	// Listener, when set, is used instead of listening on Addr (tests pass one on
+	// 127.0.0.1:0 and read its address).
+	Listener net.Listener
+	// OnListen, when set, is called with the bound address once the server accepts
+	// connections.
+	OnListen func(addr net.Addr)
+
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	// ShutdownTimeout bounds how long in-flight requests may drain at shutdown.
+	ShutdownTimeout time.Duration
+	// ReadyTimeout bounds the database ping of /readyz.
+	ReadyTimeout time.Duration
+	// MaxBodyBytes limits every request body.
+	MaxBodyBytes int64
+}
+
+// Defaults. Requests are small JSON and form posts (SCIM, SAML responses of a few tens
+// of kilobytes), so 1 MiB is generous; a slow client gets 10s to send headers.
+const (
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = 30 * time.Second
+	DefaultWriteTimeout      = 60 * time.Second
+	DefaultIdleTimeout       = 120 * time.Second
+	DefaultShutdownTimeout   = 20 * time.Second
+	DefaultReadyTimeout      = 2 * time.Second
+	DefaultMaxBodyBytes      = 1 << 20
+)
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	def(&c.ReadTimeout, DefaultReadTimeout)
+	def(&c.WriteTimeout, DefaultWriteTimeout)
+	def(&c.IdleTimeout, DefaultIdleTimeout)
+	def(&c.ShutdownTimeout, DefaultShutdownTimeout)
+	def(&c.ReadyTimeout, DefaultReadyTimeout)
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+}
+
+// Server is Gatehouse's HTTP server.
+type Server struct {
+	cfg    Config
+	db     Pinger
+	logger *slog.Logger
+	mux    *http.ServeMux
+}
+
+// New builds a server answering the probes and every mount's routes.
+func New(cfg Config, db Pinger, logger *slog.Logger, mounts ...Mounter) *Server {
+	cfg.setDefaults()
+	s := &Server{cfg: cfg, db: db, logger: logger, mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	for _, m := range mounts {
+		m.Mount(s.mux)
+	}
+	return s
+}
+
+// Handler is the whole HTTP stack: request ids, logging, panic recovery, body limit, routes.
+func (s *Server) Handler() http.Handler {
+	return s.logRequests(s.recoverPanics(s.limitBody(s.mux)))
+}
+
+// Run serves until ctx is cancelled, then stops accepting connections and waits up to
+// ShutdownTimeout for in-flight requests to finish. It returns nil after a clean
+// shutdown.
+func (s *Server) Run(ctx context.Context) error {
+	ln := s.cfg.Listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", s.cfg.Addr); err != nil {
+			return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
+		}
+	}
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	s.logger.Info("listening", "addr", ln.Addr().String())
+	if s.cfg.OnListen != nil {
+		s.cfg.OnListen(ln.Addr())
+	}
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	s.logger.Info("shutting down; draining in-flight requests", "timeout", s.cfg.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+		return fmt.Errorf("shutdown: requests still running after %s: %w", s.cfg.ShutdownTimeout, err)
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	s.logger.Info("stopped")
+	return nil
+}
+
+// healthz says the process is up; it does not touch the database, so an orchestrator
+// does not restart a healthy process during a database outage.
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	fmt.Fprintln(w, "ok")
+}
+
+// readyz says whether this instance can serve: the database answers a ping in time.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ReadyTimeout)
+	defer cancel()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if err := s.db.Ping(ctx); err != nil {
+		s.logger.Warn("readiness: database does not answer", "request_id", RequestID(r.Context()), "err", err.Error())
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, "database unavailable")
+		return
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+type ctxKey struct{}
+
+// RequestID is the id of the request being served, as logged and sent back in the
+// X-Request-Id header; empty outside a request.
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(ctxKey{}).(string)
+	return id
+}
+
+// requestID keeps a caller's X-Request-Id when it is short and printable (a load
+// balancer's id ties logs together), and makes a new one otherwise.
+func requestID(r *http.Request) string {
+	if id := r.Header.Get("X-Request-Id"); id != "" && len(id) <= 64 {
+		ok := true
+		for _, c := range id {
+			if c <= ' ' || c > '~' {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return id
+		}
+	}
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// statusWriter remembers the status code written, for the request log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer (Flush, deadlines).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// logRequests writes one line per request: method, path, status, duration, request
+// id. Never headers (Authorization carries bearer tokens), query strings (they may
+// carry codes and SAML payloads) or bodies.
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := requestID(r)
+		w.Header().Set("X-Request-Id", id)
+		sw := &statusWriter{ResponseWriter: w}
+		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, id))
+		defer func() {
+			status := sw.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			s.logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
+				slog.String("method", r.Method),
+				slog.String("path", r.URL.Path),
+				slog.Int("status", status),
+				slog.Int64("bytes", sw.bytes),
+				slog.Duration("duration", time.Since(start)),
+				slog.String("request_id", id),
+			)
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+// recoverPanics turns a handler's panic into a logged 500 instead of a dropped
+// connection, keeping the stack in the log only.
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler { //nolint:errorlint // sentinel compared as net/http does
+				panic(v)
+			}
+			s.logger.Error("handler panic", "request_id", RequestID(r.Context()), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			http.Error(w, "internal server error", http.StatusInternalServerError)
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limitBody caps every request body: a declared length over the limit is refused with
+// 413 at once; a handler reading past the limit gets an *http.MaxBytesError (which it
+// answers with 413) and the connection is closed after the response.
+func (s *Server) limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > s.cfg.MaxBodyBytes {
+			http.Error(w, fmt.Sprintf("request body too large (limit %d bytes)", s.cfg.MaxBodyBytes), http.StatusRequestEntityTooLarge)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,127 @@
+package scim
+
+import (
+	"net/url"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+// TestFilters runs every RFC 7644 operator, logic, grouping and value paths over
+// the HTTP API and compares the userNames found.
+func TestFilters(t *testing.T) {
+	eachBackend(t, func(t *testing.T, newStore func(testing.TB) *store.SQL) {
+		e := newEnv(t, newStore)
+		ent := `"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"department":"Sales","employeeNumber":"E1"}`
+		e.do("POST", "/Users", `{"userName":"Alice@Example.com","displayName":"Alice A","title":"Engineer","externalId":"ext-A",
+			"emails":[{"value":"alice@example.com","type":"work","primary":true},{"value":"alice@home.org","type":"home"}],`+ent+`}`).must(t, 201)
+		e.do("POST", "/Users", `{"userName":"bob@example.com","displayName":"Bob B","title":"Manager","active":false,
+			"emails":[{"value":"bob@corp.example.com","type":"work"}]}`).must(t, 201)
+		e.do("POST", "/Users", `{"userName":"carol@other.org","nickName":"Caz","emails":[{"value":"carol@other.org","type":"home"}]}`).must(t, 201)
+		// the org's first admin (invited, no SCIM attributes) is also a user of the org
+		admin := e.admin.UserName
+		cases := []struct {
+			filter string
+			want   []string
+		}{
+			{`userName eq "alice@example.com"`, []string{"Alice@Example.com"}},
+			{`USERNAME EQ "ALICE@EXAMPLE.COM"`, []string{"Alice@Example.com"}},
+			{`userName ne "alice@example.com"`, []string{admin, "bob@example.com", "carol@other.org"}},
+			{`userName co "EXAMPLE"`, []string{admin, "Alice@Example.com", "bob@example.com"}},
+			{`userName sw "BOB"`, []string{"bob@example.com"}},
+			{`userName ew ".ORG"`, []string{"carol@other.org"}},
+			{`userName gt "bob"`, []string{"bob@example.com", "carol@other.org"}},
+			{`userName ge "bob@example.com"`, []string{"bob@example.com", "carol@other.org"}},
+			{`userName lt "b"`, []string{admin, "Alice@Example.com"}},
+			{`userName le "alice@example.com"`, []string{admin, "Alice@Example.com"}},
+			{`title pr`, []string{"Alice@Example.com", "bob@example.com"}},
+			{`not (title pr)`, []string{admin, "carol@other.org"}},
+			{`title eq null`, []string{admin, "carol@other.org"}},
+			{`externalId eq "ext-A"`, []string{"Alice@Example.com"}},
+			{`externalId eq "EXT-A"`, nil}, // externalId is caseExact
+			{`externalId eq ext-A`, []string{"Alice@Example.com"}},
+			{`externalId co "t-"`, []string{"Alice@Example.com"}},
+			{`active eq false`, []string{"bob@example.com"}},
+			{`active eq "False"`, []string{"bob@example.com"}},
+			{`active ne true`, []string{"bob@example.com"}},
+			{`title eq "engineer" or title eq "manager"`, []string{"Alice@Example.com", "bob@example.com"}},
+			{`title eq "engineer" and active eq true`, []string{"Alice@Example.com"}},
+			{`(title eq "engineer" or nickName eq "caz") and not (userName sw "a")`, []string{"carol@other.org"}},
+			{`emails eq "bob@corp.example.com"`, []string{"bob@example.com"}},
+			{`emails.value co "@OTHER"`, []string{"carol@other.org"}},
+			{`emails.type eq "home"`, []string{"Alice@Example.com", "carol@other.org"}},
+			{`emails[type eq "work" and value co "@corp"]`, []string{"bob@example.com"}},
+			{`emails[type eq "home"].value eq "alice@home.org"`, []string{"Alice@Example.com"}},
+			{`emails[type eq "work"].value eq "alice@home.org"`, nil},
+			{`emails[primary eq "True"]`, []string{"Alice@Example.com"}},
+			{`emails pr`, []string{"Alice@Example.com", "bob@example.com", "carol@other.org"}},
+			{`urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq "sales"`, []string{"Alice@Example.com"}},
+			{`urn:ietf:params:scim:schemas:core:2.0:User:userName eq "bob@example.com"`, []string{"bob@example.com"}},
+			{`displayName sw "b" or displayName ew " a"`, []string{"Alice@Example.com", "bob@example.com"}},
+			{`meta.created gt "2000-01-01T00:00:00Z"`, []string{admin, "Alice@Example.com", "bob@example.com", "carol@other.org"}},
+			{`meta.lastModified lt "2000-01-01T00:00:00Z"`, nil},
+			{`userName eq "x\" or \"1\"=\"1"`, nil},
+			{`userName eq "' OR 1=1 --"`, nil},
+		}
+		for _, c := range cases {
+			r := e.do("GET", "/Users?count=1000&filter="+url.QueryEscape(c.filter), "").must(t, 200)
+			var got []string
+			res, _ := r.field("Resources").([]any)
+			for _, x := range res {
+				got = append(got, x.(map[string]any)["userName"].(string))
+			}
+			sort.Strings(got)
+			want := append([]string(nil), c.want...)
+			sort.Strings(want)
+			if strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Errorf("%s: got %v, want %v", c.filter, got, want)
+			}
+			if int(r.field("totalResults").(float64)) != len(want) {
+				t.Errorf("%s: totalResults %v, want %d", c.filter, r.field("totalResults"), len(want))
+			}
+		}
+		// Unsupported or malformed filters are 400 invalidFilter, never a list.
+		for _, f := range []string{`password eq "x"`, `phoneNumbers.value eq "1"`, `userName xx "a"`, `userName eq`, `(userName eq "a"`,
+			`active gt true`, `meta.created gt "yesterday"`, `emails[nope eq "x"]`, `urn:example:foo:bar eq "x"`, `name[givenName eq "x"]`} {
+			r := e.do("GET", "/Users?filter="+url.QueryEscape(f), "")
+			if r.status != 400 || r.field("scimType") != "invalidFilter" {
+				t.Errorf("%s: %d %s, want 400 invalidFilter", f, r.status, r.body)
+			}
+		}
+		// POST /.search takes the same filter.
+		r := e.do("POST", "/Users/.search", `{"schemas":["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],"filter":"userName sw \"bob\"","attributes":["userName"]}`).must(t, 200)
+		if r.field("totalResults") != 1.0 || r.field("Resources.0.displayName") != nil || r.field("Resources.0.userName") != "bob@example.com" {
+			t.Errorf(".search: %s", r.body)
+		}
+	})
+}
+
+func TestGroupFilters(t *testing.T) {
+	eachBackend(t, func(t *testing.T, newStore func(testing.TB) *store.SQL) {
+		e := newEnv(t, newStore)
+		u := e.createUser("m@example.com", "")
+		g1 := e.createGroup("Engineering")
+		e.createGroup("Sales")
+		e.do("PATCH", "/Groups/"+g1, `{"Operations":[{"op":"add","path":"members","value":[{"value":"`+u+`"}]}]}`).must(t, 204)
+		for f, want := range map[string]float64{
+			`displayName eq "engineering"`:             1,
+			`displayName co "e"`:                       2,
+			`members eq "` + u + `"`:                   1,
+			`members[value eq "` + u + `"]`:            1,
+			`not (members pr)`:                         1,
+			`id eq "` + g1 + `"`:                       1,
+			`externalId pr`:                            0,
+			`displayName sw "s" or displayName ew "g"`: 2,
+		} {
+			r := e.do("GET", "/Groups?excludedAttributes=members&filter="+url.QueryEscape(f), "").must(t, 200)
+			if r.field("totalResults") != want {
+				t.Errorf("%s: %v, want %v", f, r.field("totalResults"), want)
+			}
+		}
+		if r := e.do("GET", "/Groups?filter="+url.QueryEscape(`userName eq "x"`), ""); r.status != 400 || r.field("scimType") != "invalidFilter" {
+			t.Errorf("user attribute on groups: %d %s", r.status, r.body)
+		}
+	})
+}

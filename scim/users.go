@@ -1,0 +1,339 @@
+package scim
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+func (h *Handler) userOps() resourceOps {
+	return resourceOps{list: h.listUsers, create: h.createUser, get: h.getUser, put: h.putUser, patch: h.patchUser, del: h.deleteUser}
+}
+
+// normalizeDoc turns a POST/PUT body into the stored document: known attributes
+// only, in canonical case, with extension attributes under their URN; read-only
+// attributes (id, meta, groups), schemas and Okta's password are dropped.
+func normalizeDoc(rs *resourceSchema, body map[string]any) (map[string]any, error) {
+	doc := map[string]any{}
+	for k, v := range body {
+		if strings.EqualFold(k, "password") {
+			continue
+		}
+		ext, rest, ok := rs.splitURN(k)
+		if !ok {
+			continue // an extension we do not support: ignored, as RFC 7644 allows
+		}
+		if ext != "" && rest == "" {
+			m, isMap := v.(map[string]any)
+			if !isMap {
+				if v == nil {
+					continue
+				}
+				return nil, invalidValuef("%s must be an object", k)
+			}
+			for ek, ev := range m {
+				if err := setTop(rs, doc, ext, ek, ev); err != nil {
+					return nil, err
+				}
+			}
+			continue
+		}
+		if err := setTop(rs, doc, ext, rest, v); err != nil {
+			return nil, err
+		}
+	}
+	return doc, nil
+}
+
+// setTop sets one top-level (or extension) attribute of doc from a body value.
+func setTop(rs *resourceSchema, doc map[string]any, ext, name string, v any) error {
+	d, ok := rs.table(ext)[strings.ToLower(name)]
+	if !ok || d.mutability == "readOnly" {
+		return nil
+	}
+	nv, present, err := normalizeValue(d, v, false)
+	if err != nil {
+		return err
+	}
+	target := doc
+	if ext != "" {
+		canon := rs.extURN[ext]
+		m, _ := doc[canon].(map[string]any)
+		if m == nil {
+			m = map[string]any{}
+			doc[canon] = m
+		}
+		target = m
+	}
+	if present {
+		target[d.name] = nv
+	} else {
+		delete(target, d.name)
+	}
+	return nil
+}
+
+func str(m map[string]any, k string) string {
+	s, _ := m[k].(string)
+	return s
+}
+
+// projectUser fills the filterable columns of u from doc and stores doc in u.Doc.
+func projectUser(doc map[string]any, u *store.SCIMUser) error {
+	u.UserName = str(doc, "userName")
+	if strings.TrimSpace(u.UserName) == "" {
+		return invalidValuef("userName is required")
+	}
+	u.ExternalID = str(doc, "externalId")
+	name, _ := doc["name"].(map[string]any)
+	u.GivenName, u.FamilyName = str(name, "givenName"), str(name, "familyName")
+	u.DisplayName = str(doc, "displayName")
+	if u.DisplayName == "" {
+		u.DisplayName = str(name, "formatted")
+	}
+	if u.DisplayName == "" {
+		u.DisplayName = strings.TrimSpace(u.GivenName + " " + u.FamilyName)
+	}
+	if a, ok := doc["active"].(bool); ok {
+		u.Active = a
+	}
+	u.Title, u.Locale, u.Timezone = str(doc, "title"), str(doc, "locale"), str(doc, "timezone")
+	u.NickName, u.UserType, u.PreferredLanguage = str(doc, "nickName"), str(doc, "userType"), str(doc, "preferredLanguage")
+	ent, _ := doc[URNEnterprise].(map[string]any)
+	u.EmployeeNumber, u.Department, u.CostCenter = str(ent, "employeeNumber"), str(ent, "department"), str(ent, "costCenter")
+	u.Organization, u.Division = str(ent, "organization"), str(ent, "division")
+	mgr, _ := ent["manager"].(map[string]any)
+	u.ManagerID = str(mgr, "value")
+	if len(ent) == 0 {
+		delete(doc, URNEnterprise)
+	}
+	u.Emails = nil
+	u.Email = ""
+	emails, _ := doc["emails"].([]any)
+	seenType := map[string]bool{}
+	for _, e := range emails {
+		m, _ := e.(map[string]any)
+		v := str(m, "value")
+		if v == "" {
+			return invalidValuef("every email needs a value")
+		}
+		t := str(m, "type")
+		if t != "" && seenType[strings.ToLower(t)] {
+			return invalidValuef("emails has two entries of type %q", t)
+		}
+		seenType[strings.ToLower(t)] = t != ""
+		p, _ := m["primary"].(bool)
+		u.Emails = append(u.Emails, store.SCIMEmail{Value: v, Type: t, Primary: p})
+		if p && u.Email == "" {
+			u.Email = v
+		}
+	}
+	if u.Email == "" && len(u.Emails) > 0 {
+		u.Email = u.Emails[0].Value
+		for _, e := range u.Emails {
+			if strings.EqualFold(e.Type, "work") {
+				u.Email = e.Value
+				break
+			}
+		}
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return invalidValuef("the resource cannot be stored")
+	}
+	u.Doc = b
+	return nil
+}
+
+// renderUser is the SCIM representation of a stored user.
+func (h *Handler) renderUser(r *http.Request, u store.SCIMUser) map[string]any {
+	res := map[string]any{}
+	if len(u.Doc) > 0 {
+		_ = json.Unmarshal(u.Doc, &res) // written by projectUser: always an object
+	}
+	schemas := []string{URNUser}
+	if _, ok := res[URNEnterprise]; ok {
+		schemas = append(schemas, URNEnterprise)
+	}
+	res["schemas"] = schemas
+	res["id"] = u.ID
+	res["userName"] = u.UserName
+	res["active"] = u.Active
+	if u.ExternalID != "" {
+		res["externalId"] = u.ExternalID
+	}
+	res["meta"] = map[string]any{
+		"resourceType": "User",
+		"created":      formatTime(u.CreatedAt),
+		"lastModified": formatTime(u.UpdatedAt),
+		"location":     h.location(r, "Users", u.ID),
+		"version":      etag(u.Version),
+	}
+	return res
+}
+
+func decodeObject(r *http.Request) (map[string]any, error) {
+	var body map[string]any
+	if err := decodeBody(r, &body); err != nil {
+		return nil, err
+	}
+	if body == nil {
+		return nil, invalidSyntaxf("the request body must be a JSON object")
+	}
+	return body, nil
+}
+
+func (h *Handler) createUser(w http.ResponseWriter, r *http.Request, tn tenant) error {
+	body, err := decodeObject(r)
+	if err != nil {
+		return err
+	}
+	doc, err := normalizeDoc(userSchema, body)
+	if err != nil {
+		return err
+	}
+	if _, ok := doc["active"]; !ok {
+		doc["active"] = true
+	}
+	u := store.SCIMUser{}
+	u.OrgID, u.DirectoryID = tn.orgID, tn.directoryID
+	if err := projectUser(doc, &u); err != nil {
+		return err
+	}
+	created, err := h.Store.SCIMCreateUser(r.Context(), tn.actor, u)
+	if err != nil {
+		return err
+	}
+	res := h.renderUser(r, created)
+	w.Header().Set("Location", h.location(r, "Users", created.ID))
+	w.Header().Set("ETag", etag(created.Version))
+	return h.writeJSON(w, http.StatusCreated, res)
+}
+
+func (h *Handler) getUser(w http.ResponseWriter, r *http.Request, tn tenant, id string) error {
+	u, err := h.Store.SCIMGetUser(r.Context(), tn.orgID, id)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("ETag", etag(u.Version))
+	if notModified(r, u.Version) {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	q := r.URL.Query()
+	res := project(userSchema, h.renderUser(r, u), splitList(q.Get("attributes")), splitList(q.Get("excludedAttributes")))
+	return h.writeJSON(w, http.StatusOK, res)
+}
+
+func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request, tn tenant, lp listParams) error {
+	q := store.SCIMQuery{StartIndex: lp.startIndex, Count: lp.count}
+	if strings.TrimSpace(lp.filter) != "" {
+		f, err := store.ParseSCIMFilter(lp.filter)
+		if err != nil {
+			return &filterError{err}
+		}
+		q.Filter = f
+	}
+	users, total, err := h.Store.SCIMListUsers(r.Context(), tn.orgID, q)
+	if err != nil {
+		if errors.Is(err, errInvalid) {
+			return &filterError{err}
+		}
+		return err
+	}
+	resources := make([]any, len(users))
+	for i, u := range users {
+		resources[i] = project(userSchema, h.renderUser(r, u), lp.attrs, lp.excluded)
+	}
+	return h.writeJSON(w, http.StatusOK, listResponse(total, lp.startIndex, resources))
+}
+
+func listResponse(total, start int, resources []any) map[string]any {
+	return map[string]any{
+		"schemas":      []string{URNListResp},
+		"totalResults": total,
+		"startIndex":   start,
+		"itemsPerPage": len(resources),
+		"Resources":    resources,
+	}
+}
+
+func (h *Handler) putUser(w http.ResponseWriter, r *http.Request, tn tenant, id string) error {
+	body, err := decodeObject(r)
+	if err != nil {
+		return err
+	}
+	doc, err := normalizeDoc(userSchema, body)
+	if err != nil {
+		return err
+	}
+	updated, err := h.Store.SCIMUpdateUser(r.Context(), tn.actor, tn.orgID, id, func(u *store.SCIMUser) error {
+		if err := ifMatch(r, u.Version); err != nil {
+			return err
+		}
+		// A PUT without active keeps the current state (Okta's AIW PUTs the whole
+		// user and must not reactivate or deactivate by omission).
+		if _, ok := doc["active"]; !ok {
+			doc["active"] = u.Active
+		}
+		return projectUser(doc, u)
+	})
+	if err != nil {
+		return err
+	}
+	w.Header().Set("ETag", etag(updated.Version))
+	return h.writeJSON(w, http.StatusOK, h.renderUser(r, updated))
+}
+
+func (h *Handler) patchUser(w http.ResponseWriter, r *http.Request, tn tenant, id string) error {
+	ops, err := decodePatch(r)
+	if err != nil {
+		return err
+	}
+	updated, err := h.Store.SCIMUpdateUser(r.Context(), tn.actor, tn.orgID, id, func(u *store.SCIMUser) error {
+		if err := ifMatch(r, u.Version); err != nil {
+			return err
+		}
+		doc := map[string]any{}
+		if len(u.Doc) > 0 {
+			if err := json.Unmarshal(u.Doc, &doc); err != nil {
+				return err
+			}
+		}
+		// The columns are authoritative for what other paths (CLI, API) change.
+		doc["userName"] = u.UserName
+		doc["active"] = u.Active
+		for i, op := range ops {
+			if err := applyUserOp(doc, op); err != nil {
+				return opError(i, err)
+			}
+		}
+		return projectUser(doc, u)
+	})
+	if err != nil {
+		return err
+	}
+	w.Header().Set("ETag", etag(updated.Version))
+	q := r.URL.Query()
+	return h.writeJSON(w, http.StatusOK, project(userSchema, h.renderUser(r, updated), splitList(q.Get("attributes")), splitList(q.Get("excludedAttributes"))))
+}
+
+func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request, tn tenant, id string) error {
+	if r.Header.Get("If-Match") != "" {
+		u, err := h.Store.SCIMGetUser(r.Context(), tn.orgID, id)
+		if err != nil {
+			return err
+		}
+		if err := ifMatch(r, u.Version); err != nil {
+			return err
+		}
+	}
+	if err := h.Store.SCIMDeleteUser(r.Context(), tn.actor, tn.orgID, id); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
