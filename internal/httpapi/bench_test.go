@@ -20,6 +20,7 @@ import (
 // 1k workspaces, 100k resources); GATEHOUSE_BENCH_SIZE=small shrinks it for a
 // quick look. The org is seeded once per process.
 type benchWorld struct {
+	dir string
 	st  *store.SQL
 	org *benchdata.Org
 	h   *Handler
@@ -31,6 +32,16 @@ var (
 	benchW    *benchWorld
 	benchErr  error
 )
+
+// TestMain removes the benchmarks' database when they ran.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if benchW != nil {
+		benchW.st.Close()
+		os.RemoveAll(benchW.dir)
+	}
+	os.Exit(code)
+}
 
 func benchSetup(b *testing.B) *benchWorld {
 	benchOnce.Do(func() {
@@ -64,7 +75,7 @@ func benchSetup(b *testing.B) *benchWorld {
 		h := &Handler{Store: st, Generations: gr}
 		mux := http.NewServeMux()
 		h.Mount(mux)
-		benchW = &benchWorld{st: st, org: org, h: h, mux: mux}
+		benchW = &benchWorld{dir: dir, st: st, org: org, h: h, mux: mux}
 	})
 	if benchErr != nil {
 		b.Fatal(benchErr)
