@@ -34,6 +34,7 @@ var commands = map[string]command{
 	"org":     {"manage organizations (org create)", subcommands("org", orgCommands)},
 	"token":   {"create bearer tokens (token create)", subcommands("token", tokenCommands)},
 	"demo":    {"load a demo organization and show example decisions", runDemo},
+	"sso":     {"add and list SSO connections (SAML, OIDC)", runSSO},
 }
 
 func main() {
