@@ -50,6 +50,25 @@ func (h *Handler) serveLoginEmail(w http.ResponseWriter, r *http.Request) error 
 	return nil
 }
 
+// ownPath turns a landing page into a local path: a local path as it is, or an
+// absolute URL on Gatehouse's own external URL (Okta's Default RelayState is often
+// one); anything else becomes "/".
+func (h *Handler) ownPath(s string) string {
+	if p := localPath(s); p != "/" || s == "/" {
+		return p
+	}
+	u, err := url.Parse(s)
+	if err != nil || h.ExternalURL == nil || u.Scheme != h.ExternalURL.Scheme || u.Host != h.ExternalURL.Host || u.User != nil {
+		return "/"
+	}
+	prefix := strings.TrimSuffix(h.ExternalURL.Path, "/")
+	rest, ok := strings.CutPrefix(u.RequestURI(), prefix)
+	if !ok {
+		return "/"
+	}
+	return localPath(rest)
+}
+
 // path prefixes a local path with the external URL's path, if any.
 func (h *Handler) path(p string) string {
 	if h.ExternalURL == nil {
@@ -75,7 +94,12 @@ func (h *Handler) serveSAMLMetadata(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, http.StatusText(status), status)
 		return
 	}
-	b, err := xml.MarshalIndent(c.(*samlConnector).Metadata(), "", "  ")
+	sc, ok := c.(*samlConnector)
+	if !ok {
+		http.Error(w, http.StatusText(http.StatusNotFound), http.StatusNotFound)
+		return
+	}
+	b, err := xml.MarshalIndent(sc.Metadata(), "", "  ")
 	if err != nil {
 		h.logger().Error("sso: metadata", "connection", conn.ID, "error", err.Error())
 		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
@@ -99,7 +123,11 @@ func (h *Handler) serveSAMLLogin(w http.ResponseWriter, r *http.Request) error {
 	}
 	h.maybePrune(r.Context())
 	relay := randomToken()
-	target, reqID, err := c.(SAMLConnector).AuthnRequest(relay)
+	sc, ok := c.(SAMLConnector)
+	if !ok {
+		return fmt.Errorf("connector of %s cannot do SAML", conn.ID)
+	}
+	target, reqID, err := sc.AuthnRequest(relay)
 	if err != nil {
 		return fmt.Errorf("authn request: %w", err)
 	}
@@ -140,13 +168,17 @@ func (h *Handler) serveSAMLACS(w http.ResponseWriter, r *http.Request) error {
 			return h.refuse(r.Context(), conn, refusal("saml_unknown_request", "This sign-in expired or was already used. Please start again.",
 				errors.New("RelayState names no pending request (expired, used, or forged)")), nil)
 		case errors.Is(err, core.ErrNotFound):
-			// Not ours: an IdP-initiated login's RelayState is the landing path.
-			returnTo = localPath(relay)
+			// Not ours: an IdP-initiated login's RelayState is the landing page.
+			returnTo = h.ownPath(relay)
 		default:
 			return err
 		}
 	}
-	id, err := c.(SAMLConnector).HandlePOST(r.Context(), r, ids)
+	sc, ok := c.(SAMLConnector)
+	if !ok {
+		return fmt.Errorf("connector of %s cannot do SAML", conn.ID)
+	}
+	id, err := sc.HandlePOST(r.Context(), r, ids)
 	if err != nil {
 		return h.refuse(r.Context(), conn, err, map[string]any{"sp_initiated": len(ids) > 0})
 	}
@@ -172,7 +204,11 @@ func (h *Handler) serveOIDCLogin(w http.ResponseWriter, r *http.Request) error {
 	}); err != nil {
 		return err
 	}
-	target, err := c.(RedirectConnector).LoginURL(r.Context(), state, nonce, verifier)
+	rc, ok := c.(RedirectConnector)
+	if !ok {
+		return fmt.Errorf("connector of %s cannot do redirects", conn.ID)
+	}
+	target, err := rc.LoginURL(r.Context(), state, nonce, verifier)
 	if err != nil {
 		return err
 	}
@@ -210,7 +246,11 @@ func (h *Handler) serveOIDCCallback(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	id, err := c.(RedirectConnector).HandleCallback(r.Context(), r, st.Nonce, st.PKCEVerifier)
+	rc, ok := c.(RedirectConnector)
+	if !ok {
+		return fmt.Errorf("connector of %s cannot do redirects", conn.ID)
+	}
+	id, err := rc.HandleCallback(r.Context(), r, st.Nonce, st.PKCEVerifier)
 	if err != nil {
 		return h.refuse(r.Context(), conn, err, nil)
 	}

@@ -85,7 +85,12 @@ func TestSAMLIdPInitiatedLogin(t *testing.T) {
 		if landed.status != http.StatusOK || landed.url.Path != "/api/v1/me" {
 			t.Fatalf("IdP-initiated login landed on %s with %d: %.300s\n%s", landed.url, landed.status, landed.body, g.logs.String())
 		}
-		// A RelayState that is not a local path never becomes a redirect.
+		// An absolute URL on Gatehouse itself is a landing page too.
+		bSame := newBrowser(t)
+		if landed := bSame.submit(bSame.idpInitiated(idp, g, allowed, g.url.String()+"/api/v1/me"), nil); landed.url.Path != "/api/v1/me" {
+			t.Errorf("RelayState %s/api/v1/me led to %s", g.url, landed.url)
+		}
+		// A RelayState on another host never becomes a redirect.
 		b2 := newBrowser(t)
 		landed = b2.submit(b2.idpInitiated(idp, g, allowed, "https://evil.example/phish"), nil)
 		if landed.url.Host != g.url.Host || landed.url.Path != "/" {

@@ -78,6 +78,7 @@ func TestSSOAddSAML(t *testing.T) {
 	if err != nil {
 		t.Fatalf("add-saml: %v", err)
 	}
+	t.Logf("gatehouse sso add-saml printed:\n%s", out)
 	m := idRe.FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("no connection id in:\n%s", out)
@@ -176,6 +177,7 @@ func TestSSOAddOIDC(t *testing.T) {
 	if err != nil {
 		t.Fatalf("add-oidc: %v", err)
 	}
+	t.Logf("gatehouse sso add-oidc printed:\n%s", out)
 	m := idRe.FindStringSubmatch(out)
 	if m == nil || !strings.Contains(out, "https://gh.example.com/sso/oidc/"+m[1]+"/callback") {
 		t.Fatalf("output lacks the redirect URI:\n%s", out)
