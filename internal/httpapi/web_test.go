@@ -126,7 +126,7 @@ func TestAdminPagesInBrowser(t *testing.T) {
 		t.Helper()
 		ctx, cancel := step()
 		defer cancel()
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // quality 100 makes a PNG
 		if err != nil {
 			t.Fatalf("screenshot %s: %v", name, err)
 		}
