@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -159,6 +160,7 @@ func (h *Handler) checkBatch(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	h.prefetch(r.Context(), c, oc, in.Checks)
 	out := struct {
 		Results []core.Decision `json:"results"`
 	}{make([]core.Decision, len(in.Checks))}
@@ -172,6 +174,44 @@ func (h *Handler) checkBatch(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	return writeJSON(w, http.StatusOK, out)
+}
+
+// prefetchWorkers gathers the facts of a cold batch in parallel: each gather is a
+// few small reads, and SQLite serves reads on several connections beside the writer.
+const prefetchWorkers = 4
+
+// prefetch fills the org's cache with the facts a batch will need, in parallel.
+// Errors are left for answer to meet and report in order.
+func (h *Handler) prefetch(ctx context.Context, c *caller, oc *orgCache, qs []checkRequest) {
+	type pair struct{ user, ws string }
+	seen := map[pair]bool{}
+	work := make(chan pair)
+	var wg sync.WaitGroup
+	for range prefetchWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range work {
+				u, err := oc.user(ctx, h.Store, c.OrgID, p.user)
+				if err != nil || (!c.Admin && u.ID != c.UserID) {
+					continue
+				}
+				ws, err := oc.workspace(ctx, h.Store, c.OrgID, p.ws)
+				if err != nil {
+					continue
+				}
+				_, _ = oc.getFacts(ctx, h.Store, c.OrgID, u.ID, ws.ID)
+			}
+		}()
+	}
+	for _, q := range qs {
+		if p := (pair{q.User, q.Workspace}); !seen[p] {
+			seen[p] = true
+			work <- p
+		}
+	}
+	close(work)
+	wg.Wait()
 }
 
 // ---- effective access ----
