@@ -20,8 +20,9 @@ import (
 //
 // API tokens are cached the same way, so that a revoked token stops working at once.
 type decisionCache struct {
-	st  store.Store
-	gen store.Generations // nil: no caching, every use reads the store
+	st    store.Store
+	gen   store.Generations // nil: no caching, every use reads the store
+	reads *genReader
 
 	mu     sync.Mutex
 	orgs   map[string]*orgCache
@@ -57,7 +58,11 @@ type tokenEntry struct {
 }
 
 func newDecisionCache(st store.Store, gen store.Generations) *decisionCache {
-	return &decisionCache{st: st, gen: gen, orgs: map[string]*orgCache{}, tokens: map[[32]byte]tokenEntry{}}
+	c := &decisionCache{st: st, gen: gen, orgs: map[string]*orgCache{}, tokens: map[[32]byte]tokenEntry{}}
+	if gen != nil {
+		c.reads = newGenReader(gen)
+	}
+	return c
 }
 
 func newOrgCache(gen int64) *orgCache {
@@ -70,7 +75,7 @@ func (c *decisionCache) generation(ctx context.Context, orgID string) (int64, er
 	if c.gen == nil {
 		return -1, nil
 	}
-	return c.gen.OrgGeneration(ctx, orgID)
+	return c.reads.read(ctx, orgID)
 }
 
 // org returns the org's entries valid at generation g (just read from the store).
