@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -36,6 +37,7 @@ func runAPI(ctx context.Context, args []string) error {
 	dur := fs.Duration("d", 10*time.Second, "duration of each load phase")
 	conc := fs.Int("c", 16, "concurrency of the main phase")
 	batches := fs.Int("batches", 20, "number of batch requests of 1,000 questions")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the load phases to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -142,6 +144,16 @@ func runAPI(ctx context.Context, args []string) error {
 		r, err := benchdata.Load{URL: url + "/api/v1/check", Token: org.Token, Concurrency: c, Duration: *dur, Body: body}.Run(ctx)
 		fmt.Printf("%-28s c=%-3d %v\n", name, c, r)
 		return r, err
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	fixed16, err := run("fixed-answer reference", fixedURL, *conc)
 	if err != nil {

@@ -945,3 +945,32 @@ func nonNil[T any](s []T) []T {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// ---- SSO connections (owned by the sso package; listed here with setup values) ----
+
+// ssoConnectionView is a connection with the values to paste into the IdP.
+type ssoConnectionView struct {
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	Kind     string `json:"kind"`
+	EntityID string `json:"entity_id,omitempty"`
+	ACS      string `json:"acs_url,omitempty"`
+	Metadata string `json:"metadata_url,omitempty"`
+	Login    string `json:"login_url,omitempty"`
+	Redirect string `json:"redirect_uri,omitempty"`
+}
+
+func (h *Handler) listSSOConnections(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	out := []ssoConnectionView{}
+	if h.SSO != nil {
+		conns, err := h.SSO.SSOConnections(r.Context(), c.OrgID)
+		if err != nil {
+			return err
+		}
+		for _, s := range conns {
+			out = append(out, ssoConnectionView{s.ID, s.Name, s.Kind, s.EntityID, s.ACS, s.Metadata, s.Login, s.Redirect})
+		}
+	}
+	return writeJSON(w, http.StatusOK, list[ssoConnectionView]{Items: out})
+}

@@ -64,6 +64,8 @@ func (h *Handler) routes() []route {
 
 		{"GET /api/v1/audit", orgAdmin, h.listAudit},
 
+		{"GET /api/v1/sso/connections", orgAdmin, h.listSSOConnections},
+
 		{"GET /api/v1/workspaces", member, h.listWorkspaces},
 		{"POST /api/v1/workspaces", orgAdmin, h.createWorkspace},
 		{"GET /api/v1/workspaces/{workspace}", member, h.getWorkspace},
