@@ -969,7 +969,7 @@ func (h *Handler) listSSOConnections(w http.ResponseWriter, r *http.Request) err
 			return err
 		}
 		for _, s := range conns {
-			out = append(out, ssoConnectionView{s.ID, s.Name, s.Kind, s.EntityID, s.ACS, s.Metadata, s.Login, s.Redirect})
+			out = append(out, ssoConnectionView(s))
 		}
 	}
 	return writeJSON(w, http.StatusOK, list[ssoConnectionView]{Items: out})
