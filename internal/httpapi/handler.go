@@ -68,8 +68,14 @@ func (h *Handler) init() {
 	})
 }
 
-// Mount registers every API route on mux.
+// Mount registers the JSON API and the admin pages on mux: the one call serve needs.
 func (h *Handler) Mount(mux *http.ServeMux) {
+	h.MountAPI(mux)
+	h.MountWeb(mux)
+}
+
+// MountAPI registers the JSON API routes only.
+func (h *Handler) MountAPI(mux *http.ServeMux) {
 	h.init()
 	for _, rt := range h.routes() {
 		mux.Handle(rt.pattern, h.adapt(rt))

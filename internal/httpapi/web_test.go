@@ -60,7 +60,6 @@ func newSite(t *testing.T) *site {
 	h := &Handler{Store: w.st, Generations: gr, Logger: testLogger(t), SessionAuth: SSOSessions{H: sh},
 		SSO: SSOConnectionsFrom{Store: w.st, ExternalURL: base}, ExternalURL: srv.URL}
 	h.Mount(mux)
-	h.MountWeb(mux)
 	return &site{world: w, srv: srv, login: login}
 }
 
