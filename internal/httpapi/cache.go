@@ -268,3 +268,53 @@ func resolveUser(ctx context.Context, st store.Store, orgID, ref string) (core.U
 	}
 	return st.GetUserByUserName(ctx, orgID, ref)
 }
+
+// has* and put* let a batch fill the cache from set reads. Entries are only ever
+// added to the orgCache of the generation read before those reads.
+
+func (oc *orgCache) hasUser(ref string) bool {
+	oc.mu.RLock()
+	defer oc.mu.RUnlock()
+	_, ok := oc.users[ref]
+	return ok
+}
+
+func (oc *orgCache) putUser(ref string, u core.User, err error) {
+	oc.mu.Lock()
+	defer oc.mu.Unlock()
+	if len(oc.users) > maxEntries {
+		clear(oc.users)
+	}
+	oc.users[ref] = lookup[core.User]{u, err}
+}
+
+func (oc *orgCache) hasFacts(userID, wsID string) bool {
+	oc.mu.RLock()
+	defer oc.mu.RUnlock()
+	return oc.facts[[2]string{userID, wsID}] != nil
+}
+
+func (oc *orgCache) putFacts(userID, wsID string, f *core.Facts) {
+	oc.mu.Lock()
+	defer oc.mu.Unlock()
+	if len(oc.facts) > maxEntries {
+		clear(oc.facts)
+	}
+	oc.facts[[2]string{userID, wsID}] = f
+}
+
+func (oc *orgCache) hasResource(wsID string, t core.ResourceType, ext string) bool {
+	oc.mu.RLock()
+	defer oc.mu.RUnlock()
+	_, ok := oc.resources[resKey{wsID, string(t), ext}]
+	return ok
+}
+
+func (oc *orgCache) putResource(wsID string, t core.ResourceType, ext string, r core.Resource, err error) {
+	oc.mu.Lock()
+	defer oc.mu.Unlock()
+	if len(oc.resources) > maxEntries {
+		clear(oc.resources)
+	}
+	oc.resources[resKey{wsID, string(t), ext}] = lookup[core.Resource]{r, err}
+}

@@ -176,13 +176,15 @@ func (h *Handler) checkBatch(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, out)
 }
 
-// prefetchWorkers gathers the facts of a cold batch in parallel: each gather is a
-// few small reads, and SQLite serves reads on several connections beside the writer.
-const prefetchWorkers = 4
-
-// prefetch fills the org's cache with the facts a batch will need, in parallel.
-// Errors are left for answer to meet and report in order.
+// prefetch fills the org's cache with what a batch will read, so that answering
+// it is in-memory work: with a store that reads in sets (store.Batches), a few
+// set-based queries for all questions; otherwise the facts of each pair, gathered
+// by a few workers in parallel. Errors are left for answer to meet and report.
 func (h *Handler) prefetch(ctx context.Context, c *caller, oc *orgCache, qs []checkRequest) {
+	if b, ok := h.Store.(store.Batches); ok {
+		h.prefetchSets(ctx, c, oc, b, qs)
+		return
+	}
 	type pair struct{ user, ws string }
 	seen := map[pair]bool{}
 	work := make(chan pair)
@@ -212,6 +214,73 @@ func (h *Handler) prefetch(ctx context.Context, c *caller, oc *orgCache, qs []ch
 	}
 	close(work)
 	wg.Wait()
+}
+
+// prefetchWorkers gathers facts in parallel when the store has no set reads.
+const prefetchWorkers = 4
+
+func (h *Handler) prefetchSets(ctx context.Context, c *caller, oc *orgCache, b store.Batches, qs []checkRequest) {
+	var refs []string
+	for _, q := range qs {
+		if !oc.hasUser(q.User) {
+			refs = append(refs, q.User)
+		}
+	}
+	if len(refs) > 0 {
+		users, err := b.UsersByRef(ctx, c.OrgID, refs)
+		if err != nil {
+			return
+		}
+		for _, ref := range refs {
+			if u, ok := users[ref]; ok {
+				oc.putUser(ref, u, nil)
+			} else {
+				oc.putUser(ref, core.User{}, fmt.Errorf("user %q: %w", ref, core.ErrNotFound))
+			}
+		}
+	}
+	var keys []store.FactsKey
+	var resKeys []store.ResourceKey
+	seen := map[store.FactsKey]bool{}
+	for _, q := range qs {
+		u, err := oc.user(ctx, h.Store, c.OrgID, q.User)
+		if err != nil {
+			continue
+		}
+		ws, err := oc.workspace(ctx, h.Store, c.OrgID, q.Workspace)
+		if err != nil {
+			continue
+		}
+		if k := (store.FactsKey{UserID: u.ID, WorkspaceID: ws.ID}); !seen[k] && !oc.hasFacts(u.ID, ws.ID) {
+			seen[k] = true
+			keys = append(keys, k)
+		}
+		if q.Resource != nil && q.Resource.ID != "" && !oc.hasResource(ws.ID, q.Resource.Type, q.Resource.ID) {
+			resKeys = append(resKeys, store.ResourceKey{WorkspaceID: ws.ID, Type: q.Resource.Type, ExternalID: q.Resource.ID})
+		}
+	}
+	if len(keys) > 0 {
+		facts, err := b.FactsMany(ctx, c.OrgID, keys)
+		if err != nil {
+			return
+		}
+		for k, f := range facts {
+			oc.putFacts(k.UserID, k.WorkspaceID, f)
+		}
+	}
+	if len(resKeys) > 0 {
+		res, err := b.ResourcesByExternalID(ctx, c.OrgID, resKeys)
+		if err != nil {
+			return
+		}
+		for _, k := range resKeys {
+			if r, ok := res[k]; ok {
+				oc.putResource(k.WorkspaceID, k.Type, k.ExternalID, r, nil)
+			} else {
+				oc.putResource(k.WorkspaceID, k.Type, k.ExternalID, core.Resource{}, fmt.Errorf("resource %s %q: %w", k.Type, k.ExternalID, core.ErrNotFound))
+			}
+		}
+	}
 }
 
 // ---- effective access ----
