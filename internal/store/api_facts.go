@@ -189,29 +189,39 @@ func (s *SQL) FactsMany(ctx context.Context, orgID string, keys []FactsKey) (map
 		spaceGroups := map[wg][]string{} // (workspace, group) → spaces
 		roles := map[string]core.CustomRole{}
 		var roleIDs []string
-		for _, ws := range chunks(wsIDs, batchChunk) {
-			for _, gs := range chunks(groupIDs, batchChunk) {
-				gr, err := t.grantsWhere(ctx, `org_id = ? AND workspace_id IN (?) AND user_group_id IN (?)`, orgID, ws, gs)
-				if err != nil {
-					return err
+		// By group only (grants_key and space_groups_group_idx lead with it), keeping
+		// the wanted workspaces in Go: an IN list on both columns makes SQLite probe
+		// every (group, workspace) combination.
+		wantWS := map[string]bool{}
+		for _, id := range wsIDs {
+			wantWS[id] = true
+		}
+		for _, gs := range chunks(groupIDs, batchChunk) {
+			gr, err := t.grantsWhere(ctx, `org_id = ? AND user_group_id IN (?)`, orgID, gs)
+			if err != nil {
+				return err
+			}
+			for _, g := range gr {
+				if !wantWS[g.WorkspaceID] {
+					continue
 				}
-				for _, g := range gr {
-					k := wg{g.WorkspaceID, g.UserGroupID}
-					grants[k] = append(grants[k], g)
-					if g.CustomRoleID != "" {
-						roleIDs = append(roleIDs, g.CustomRoleID)
-					}
+				k := wg{g.WorkspaceID, g.UserGroupID}
+				grants[k] = append(grants[k], g)
+				if g.CustomRoleID != "" {
+					roleIDs = append(roleIDs, g.CustomRoleID)
 				}
-				var sgs []struct {
-					SpaceID     string `db:"space_id"`
-					WorkspaceID string `db:"workspace_id"`
-					GroupID     string `db:"user_group_id"`
-				}
-				if err := t.selIn(ctx, &sgs, `SELECT space_id, workspace_id, user_group_id FROM space_groups
-					WHERE workspace_id IN (?) AND user_group_id IN (?) ORDER BY space_id, user_group_id`, ws, gs); err != nil {
-					return err
-				}
-				for _, sg := range sgs {
+			}
+			var sgs []struct {
+				SpaceID     string `db:"space_id"`
+				WorkspaceID string `db:"workspace_id"`
+				GroupID     string `db:"user_group_id"`
+			}
+			if err := t.selIn(ctx, &sgs, `SELECT space_id, workspace_id, user_group_id FROM space_groups
+				WHERE org_id = ? AND user_group_id IN (?) ORDER BY space_id, user_group_id`, orgID, gs); err != nil {
+				return err
+			}
+			for _, sg := range sgs {
+				if wantWS[sg.WorkspaceID] {
 					k := wg{sg.WorkspaceID, sg.GroupID}
 					spaceGroups[k] = append(spaceGroups[k], sg.SpaceID)
 				}
