@@ -339,7 +339,11 @@ func (t *tx) audit(ctx context.Context, orgID string, actor core.Actor, action, 
 	_, err := t.exec(ctx, `INSERT INTO audit_events (id, org_id, at, actor_kind, actor_id, actor_name, action, target_kind, target_id, details)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		t.s.NewID(), orgID, t.s.now(), string(actor.Kind), actor.ID, actor.Name, action, targetKind, targetID, d)
-	return err
+	if err != nil {
+		return err
+	}
+	// Every change audits, so this is where caches learn that the org changed.
+	return t.bumpGeneration(ctx, orgID)
 }
 
 // maxAttempts bounds how often inTx runs a transaction that PostgreSQL aborted

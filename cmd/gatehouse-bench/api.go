@@ -1,0 +1,255 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"runtime/pprof"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/core"
+	"github.com/gatehouse-dev/gatehouse/internal/httpapi"
+	"github.com/gatehouse-dev/gatehouse/internal/httpapi/benchdata"
+	"github.com/gatehouse-dev/gatehouse/internal/server"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+// The api mode registers itself here so that the modes table in main.go needs no edit.
+func init() {
+	modes["api"] = mode{"access checks: POST /api/v1/check (c=16, c=1) against a fixed-answer reference, and check/batch of 1,000", runAPI}
+}
+
+// runAPI seeds an org of the target size (100k users, 10k groups, 1k workspaces,
+// 100k resources) into a fresh database, serves the real API on the real server,
+// serves a fixed-answer handler on the same server stack as the reference, and
+// drives both with the same closed-loop load.
+func runAPI(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("api", flag.ContinueOnError)
+	dsn := fs.String("db", "", "database DSN (default: a fresh SQLite file in a temp dir)")
+	size := fs.String("size", "target", "org size: target or small")
+	dur := fs.Duration("d", 10*time.Second, "duration of each load phase")
+	conc := fs.Int("c", 16, "concurrency of the main phase")
+	batches := fs.Int("batches", 20, "number of batch requests of 1,000 questions")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the load phases to this file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	sz := benchdata.Target
+	if *size == "small" {
+		sz = benchdata.Small
+	}
+	if *dsn == "" {
+		dir, err := os.MkdirTemp("", "gatehouse-bench-api")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		*dsn = "sqlite:" + dir + "/bench.db"
+	}
+	st, err := store.Open(ctx, *dsn)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if _, err := st.Migrate(ctx); err != nil {
+		return err
+	}
+	t0 := time.Now()
+	org, err := benchdata.Seed(ctx, st, fmt.Sprintf("bench-%d", time.Now().Unix()), sz)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("seeded %d users, %d groups, %d workspaces, %d resources in %v\n", sz.Users, sz.Groups, sz.Workspaces, sz.Resources, time.Since(t0).Round(time.Second))
+
+	gr, err := st.NewGenerationReader(ctx)
+	if err != nil {
+		return err
+	}
+	defer gr.Close()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	api := &httpapi.Handler{Store: st, Generations: gr, Logger: logger}
+	apiURL, stopAPI, err := serve(ctx, st, logger, api)
+	if err != nil {
+		return err
+	}
+	defer stopAPI()
+	fixedURL, stopFixed, err := serve(ctx, st, logger, mountFunc(func(mux *http.ServeMux) {
+		mux.Handle("POST /api/v1/check", benchdata.FixedAnswer())
+	}))
+	if err != nil {
+		return err
+	}
+	defer stopFixed()
+
+	question := func(n int) checkQ {
+		u := (n * 7919) % len(org.Users)
+		ws := org.UserWS[u]
+		t, ext := org.Resource(ws, n%org.PerWS)
+		actions := []core.Action{core.ActionView, core.ActionEdit, core.ActionRun, core.ActionDelete}
+		return checkQ{User: org.Emails[u], Workspace: org.WSSlugs[ws], Action: string(actions[n%len(actions)]), Resource: &checkRes{Type: string(t), ID: ext}}
+	}
+	bodies := make([][]byte, 20_000)
+	for i := range bodies {
+		bodies[i], _ = json.Marshal(question(i))
+	}
+	body := func(w, n int) []byte { return bodies[(w*1237+n)%len(bodies)] }
+
+	// Batches of 1,000 distinct questions, warm (cache filled) and cold (a change
+	// just bumped the org's generation, so every fact is gathered anew).
+	batchFrom := func(first int) []byte {
+		var in struct {
+			Checks []checkQ `json:"checks"`
+		}
+		for n := range 1000 {
+			in.Checks = append(in.Checks, question(first+n))
+		}
+		b, _ := json.Marshal(in)
+		return b
+	}
+	client := &http.Client{Timeout: time.Minute}
+	timeBatch := func(b []byte) (time.Duration, error) {
+		req, _ := http.NewRequestWithContext(ctx, "POST", apiURL+"/api/v1/check/batch", strings.NewReader(string(b)))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+org.Token)
+		t := time.Now()
+		res, err := client.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			return 0, fmt.Errorf("batch: status %d", res.StatusCode)
+		}
+		return time.Since(t), nil
+	}
+	// Warm the cache with every question of the load once, as a long-running server
+	// would be, through batches (which fill the same cache).
+	t1 := time.Now()
+	for first := 0; first < len(bodies); first += 1000 {
+		if _, err := timeBatch(batchFrom(first)); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("warmed the cache with %d questions in %v\n", len(bodies), time.Since(t1).Round(time.Millisecond))
+
+	run := func(name, url string, c int) (benchdata.Result, error) {
+		r, err := benchdata.Load{URL: url + "/api/v1/check", Token: org.Token, Concurrency: c, Duration: *dur, Body: body}.Run(ctx)
+		fmt.Printf("%-28s c=%-3d %v\n", name, c, r)
+		return r, err
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	fixed16, err := run("fixed-answer reference", fixedURL, *conc)
+	if err != nil {
+		return err
+	}
+	check16, err := run("POST /api/v1/check", apiURL, *conc)
+	if err != nil {
+		return err
+	}
+	check1, err := run("POST /api/v1/check", apiURL, 1)
+	if err != nil {
+		return err
+	}
+
+	var warm, cold []time.Duration
+	sys := core.Actor{Kind: core.ActorSystem, Name: "gatehouse-bench"}
+	for k := range *batches {
+		b := batchFrom(100_000 + k*1000)
+		if _, err := st.CreateGroup(ctx, sys, core.UserGroup{OrgID: org.OrgID, Name: fmt.Sprintf("bench-change-%d-%d", time.Now().UnixNano(), k)}); err != nil {
+			return err
+		}
+		d, err := timeBatch(b)
+		if err != nil {
+			return err
+		}
+		cold = append(cold, d)
+		if d, err = timeBatch(b); err != nil {
+			return err
+		}
+		warm = append(warm, d)
+	}
+	fmt.Printf("%-28s warm: median %v, max %v; cold (after a change): median %v, max %v\n", "POST /api/v1/check/batch", median(warm), maxOf(warm), median(cold), maxOf(cold))
+
+	fmt.Println()
+	fmt.Println("targets:")
+	verdict := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "NOT met"
+	}
+	fmt.Printf("  check c=%d >= 15000/s:               %.0f/s  %s\n", *conc, check16.PerSecond, verdict(check16.PerSecond >= 15000))
+	fmt.Printf("  check c=%d p99 <= 2x fixed p99 (%v): %v  %s\n", *conc, fixed16.P99, check16.P99, verdict(check16.P99 <= 2*fixed16.P99))
+	fmt.Printf("  check c=1 p99 < 1ms:                 %v  %s\n", check1.P99, verdict(check1.P99 < time.Millisecond))
+	fmt.Printf("  batch of 1,000 < 50ms (warm):        %v  %s\n", median(warm), verdict(median(warm) < 50*time.Millisecond))
+	fmt.Printf("  batch of 1,000 < 50ms (cold):        %v  %s\n", median(cold), verdict(median(cold) < 50*time.Millisecond))
+	return nil
+}
+
+type checkQ struct {
+	User      string    `json:"user"`
+	Workspace string    `json:"workspace"`
+	Action    string    `json:"action"`
+	Resource  *checkRes `json:"resource,omitempty"`
+}
+
+type checkRes struct {
+	Type string `json:"type"`
+	ID   string `json:"id"`
+}
+
+type mountFunc func(*http.ServeMux)
+
+func (f mountFunc) Mount(mux *http.ServeMux) { f(mux) }
+
+// serve runs the real server on a loopback port with the mounts.
+func serve(ctx context.Context, st *store.SQL, logger *slog.Logger, mounts ...server.Mounter) (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- server.New(server.Config{Listener: ln}, st, logger, mounts...).Run(ctx) }()
+	return "http://" + ln.Addr().String(), func() { cancel(); <-done }, nil
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	for i := range s {
+		for j := i + 1; j < len(s); j++ {
+			if s[j] < s[i] {
+				s[i], s[j] = s[j], s[i]
+			}
+		}
+	}
+	if len(s) == 0 {
+		return 0
+	}
+	return s[len(s)/2]
+}
+
+func maxOf(ds []time.Duration) time.Duration {
+	var m time.Duration
+	for _, d := range ds {
+		m = max(m, d)
+	}
+	return m
+}

@@ -1,0 +1,73 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// Generations reads the per-org change counter that tx.audit bumps in the
+// transaction of every change. Caches of derived data (the API's decision cache)
+// compare it on every use: equal generations mean nothing of the org changed.
+type Generations interface {
+	// OrgGeneration returns the org's counter; 0 for an org that never changed.
+	OrgGeneration(ctx context.Context, orgID string) (int64, error)
+}
+
+var (
+	_ Generations = (*SQL)(nil)
+	_ Generations = (*GenerationReader)(nil)
+)
+
+const generationQuery = `SELECT generation FROM org_generations WHERE org_id = ?`
+
+// OrgGeneration is one primary-key read on the reader pool, outside any
+// transaction. GenerationReader does the same with a prepared statement.
+func (s *SQL) OrgGeneration(ctx context.Context, orgID string) (int64, error) {
+	return scanGeneration(s.rdb.QueryRowContext(ctx, s.rdb.Rebind(generationQuery), orgID), orgID)
+}
+
+// GenerationReader reads generations through a prepared statement: it is on the hot
+// path of every access check, where parsing the SQL each time costs as much as the
+// read itself.
+type GenerationReader struct {
+	stmt *sql.Stmt
+}
+
+// NewGenerationReader prepares the read on the store's reader pool; Close it
+// before the store.
+func (s *SQL) NewGenerationReader(ctx context.Context) (*GenerationReader, error) {
+	stmt, err := s.rdb.PrepareContext(ctx, s.rdb.Rebind(generationQuery))
+	if err != nil {
+		return nil, fmt.Errorf("store: prepare generation read: %w", s.translate(err))
+	}
+	return &GenerationReader{stmt: stmt}, nil
+}
+
+// OrgGeneration returns the org's counter; 0 for an org that never changed.
+func (g *GenerationReader) OrgGeneration(ctx context.Context, orgID string) (int64, error) {
+	return scanGeneration(g.stmt.QueryRowContext(ctx, orgID), orgID)
+}
+
+// Close releases the prepared statement.
+func (g *GenerationReader) Close() error { return g.stmt.Close() }
+
+func scanGeneration(row *sql.Row, orgID string) (int64, error) {
+	var g int64
+	err := row.Scan(&g)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: read generation of org %s: %w", orgID, err)
+	}
+	return g, nil
+}
+
+// bumpGeneration advances the org's counter inside the change's transaction.
+func (t *tx) bumpGeneration(ctx context.Context, orgID string) error {
+	_, err := t.exec(ctx, `INSERT INTO org_generations (org_id, generation) VALUES (?, 1)
+		ON CONFLICT (org_id) DO UPDATE SET generation = org_generations.generation + 1`, orgID)
+	return err
+}
