@@ -76,6 +76,9 @@ func toSCIMError(err error) (e scimerrors.ScimError, internal bool) {
 			Detail: "This user is the organization's last active admin and cannot be deactivated or deleted; make another user an admin first."}, false
 	case errors.Is(err, core.ErrInvalid):
 		return scimerrors.ScimError{Status: http.StatusBadRequest, ScimType: scimerrors.ScimTypeInvalidValue, Detail: clientDetail(err)}, false
+	case errors.Is(err, core.ErrUnavailable):
+		// Nothing was written; the IdP retries later (both Okta and Entra retry 503s).
+		return scimerrors.ScimError{Status: http.StatusServiceUnavailable, Detail: "The service is briefly unavailable; nothing was changed. Retry later."}, false
 	}
 	return scimerrors.ScimError{Status: http.StatusInternalServerError, Detail: "Internal server error."}, true
 }

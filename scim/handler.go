@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"github.com/gatehouse-dev/gatehouse/internal/metrics"
 	"io"
 	"log/slog"
 	"net/http"
@@ -49,6 +50,8 @@ type Handler struct {
 	BaseURL string
 	// MaxBody caps request bodies; 0 means DefaultMaxBody.
 	MaxBody int64
+	// Metrics, when set, counts operations by directory, resource and outcome.
+	Metrics *metrics.Metrics
 }
 
 // The schema tables are built once from elimity's definitions and never change.
@@ -89,6 +92,10 @@ type tenant struct {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/scim+json")
 	tn, err := h.authenticate(r)
+	if errors.Is(err, core.ErrUnavailable) {
+		h.writeError(w, r, err) // the database is down: 503, not a misleading 401
+		return
+	}
 	if err != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse-scim"`)
 		h.writeError(w, r, newError(http.StatusUnauthorized, "", "A valid SCIM bearer token is required in the Authorization header."))
@@ -105,8 +112,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path = strings.TrimSuffix(path, "/")
 	seg := strings.Split(strings.TrimPrefix(path, "/"), "/")
 	start := h.now()
-	if err := h.route(w, r, tn, seg); err != nil {
-		h.writeError(w, r, err)
+	sw := &statusWriter{ResponseWriter: w}
+	if err := h.route(sw, r, tn, seg); err != nil {
+		h.writeError(sw, r, err)
+		h.Metrics.SCIM(tn.directoryID, resourceLabel(seg[0]), operation(r.Method, seg), outcome(err))
+	} else {
+		h.Metrics.SCIM(tn.directoryID, resourceLabel(seg[0]), operation(r.Method, seg), "ok")
 	}
 	if d := h.now().Sub(start); d > slowRequest {
 		h.logger().Warn("scim: slow request", "method", r.Method, "path", r.URL.Path, "directory", tn.directoryID, "duration", d)
@@ -352,6 +363,10 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	if internal {
 		h.logger().Error("scim: internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
+	if se.Status == http.StatusServiceUnavailable {
+		h.logger().Warn("scim: database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", "5")
+	}
 	b, _ := json.Marshal(se)
 	w.Header().Set("Content-Type", "application/scim+json")
 	w.Header().Del("ETag")
@@ -418,3 +433,63 @@ func (h *Handler) now() time.Time {
 }
 
 func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// statusWriter lets ServeHTTP see the status a handler wrote, for the metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// operation names a request for the metrics: a small fixed set of labels.
+func operation(method string, seg []string) string {
+	switch {
+	case len(seg) == 2 && seg[1] == ".search":
+		return "search"
+	case seg[0] != "Users" && seg[0] != "Groups":
+		return "discovery"
+	case len(seg) == 1 && method == http.MethodGet:
+		return "list"
+	case len(seg) == 1 && method == http.MethodPost:
+		return "create"
+	}
+	switch method {
+	case http.MethodGet:
+		return "get"
+	case http.MethodPut:
+		return "replace"
+	case http.MethodPatch:
+		return "patch"
+	case http.MethodDelete:
+		return "delete"
+	}
+	return "other"
+}
+
+// resourceLabel keeps the metric's labels to known endpoints: a client's path never
+// becomes a label of its own.
+func resourceLabel(seg string) string {
+	switch seg {
+	case "Users", "Groups", "ServiceProviderConfig", "Schemas", "ResourceTypes":
+		return seg
+	}
+	return "other"
+}
+
+// outcome labels a failed operation by its SCIM error type, or its status.
+func outcome(err error) string {
+	se, _ := toSCIMError(err)
+	if se.ScimType != "" {
+		return string(se.ScimType)
+	}
+	return strconv.Itoa(se.Status)
+}

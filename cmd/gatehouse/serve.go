@@ -13,10 +13,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/httpapi"
 	"github.com/gatehouse-dev/gatehouse/internal/metrics"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/server"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/scim"
 	"github.com/gatehouse-dev/gatehouse/sso"
 )
 
@@ -104,8 +106,18 @@ func serveWith(ctx context.Context, stderr io.Writer, args []string, extra func(
 
 	// mounts are the protocol edges served next to /healthz and /readyz. The SCIM
 	// service and the SSO handlers are added here, built from s, logger and pub.
+	ssoHandler := &sso.Handler{Store: s, Logger: logger, Now: time.Now, ExternalURL: pub, Box: box, Metrics: m}
 	mounts := []server.Mounter{
-		&sso.Handler{Store: s, Logger: logger, Now: time.Now, ExternalURL: pub, Box: box, Metrics: m},
+		ssoHandler,
+		&scim.Handler{Store: s, Logger: logger, Now: time.Now, BaseURL: pub.String(), Metrics: m},
+		&httpapi.Handler{
+			Store: s, Logger: logger, Now: time.Now, Metrics: m,
+			SessionAuth: httpapi.SSOSessions{H: ssoHandler},
+			Generations: s,
+			Connections: httpapi.SSOConnectionNames{Store: s},
+			ExternalURL: pub.String(),
+			SSO:         httpapi.SSOConnectionsFrom{Store: s, ExternalURL: pub},
+		},
 	}
 	if extra != nil {
 		mounts = append(mounts, extra(s)...)

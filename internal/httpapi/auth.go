@@ -59,6 +59,9 @@ func (h *Handler) authenticate(r *http.Request) (*caller, error) {
 		return nil, errUnauthenticated
 	}
 	orgID, userID, err := h.SessionAuth.Authenticate(r)
+	if errors.Is(err, core.ErrUnavailable) {
+		return nil, err // 503: the session may well be live
+	}
 	if err != nil || orgID == "" || userID == "" {
 		return nil, errUnauthenticated
 	}

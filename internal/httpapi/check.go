@@ -133,6 +133,7 @@ func (h *Handler) check(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	h.Metrics.Decision(string(d.Effect), d.Reason)
 	return writeJSON(w, http.StatusOK, d)
 }
 
@@ -172,6 +173,9 @@ func (h *Handler) checkBatch(w http.ResponseWriter, r *http.Request) error {
 			}
 			return err
 		}
+	}
+	for _, d := range out.Results {
+		h.Metrics.Decision(string(d.Effect), d.Reason)
 	}
 	return writeJSON(w, http.StatusOK, out)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"github.com/gatehouse-dev/gatehouse/internal/metrics"
 	"io"
 	"log/slog"
 	"mime"
@@ -48,6 +49,8 @@ type Handler struct {
 	ExternalURL string
 	// SSO lists SSO connections with their setup values for the admin pages; optional.
 	SSO SSOSetup
+	// Metrics, when set, counts decisions by outcome and reason.
+	Metrics *metrics.Metrics
 
 	once  sync.Once
 	cache *decisionCache

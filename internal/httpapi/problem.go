@@ -66,6 +66,8 @@ func problemFor(err error) (int, string) {
 		return http.StatusPreconditionFailed, "the object changed since it was read; read it again"
 	case errors.Is(err, core.ErrInvalid):
 		return http.StatusUnprocessableEntity, invalidMessage(err)
+	case errors.Is(err, core.ErrUnavailable):
+		return http.StatusServiceUnavailable, "the service is briefly unavailable; nothing was changed; retry"
 	}
 	return http.StatusInternalServerError, ""
 }
@@ -86,7 +88,10 @@ func invalidMessage(err error) string {
 func writeProblem(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	status, detail := problemFor(err)
 	rid := requestID(r)
-	if status >= 500 {
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "5")
+		log.WarnContext(r.Context(), "api: database unavailable", "request_id", rid, "method", r.Method, "path", r.URL.Path, "err", err)
+	} else if status >= 500 {
 		log.ErrorContext(r.Context(), "api request failed", "request_id", rid, "method", r.Method, "path", r.URL.Path, "err", err)
 		detail = ""
 	} else {

@@ -2,9 +2,12 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 
+	"github.com/gatehouse-dev/gatehouse/internal/core"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/sso"
 )
@@ -52,4 +55,27 @@ func (s SSOConnectionsFrom) SSOConnections(ctx context.Context, orgID string) ([
 		out = append(out, info)
 	}
 	return out, nil
+}
+
+// SSOConnectionNames resolves a connection reference (its id or its name, any case)
+// among the org's connections, for mappings and IdP-group lists.
+type SSOConnectionNames struct{ Store SSOConnectionList }
+
+// ConnectionID implements ConnectionResolver; an unknown reference is core.ErrNotFound.
+func (s SSOConnectionNames) ConnectionID(ctx context.Context, orgID, idOrName string) (string, error) {
+	conns, err := s.Store.ListSSOConnections(ctx, orgID)
+	if err != nil {
+		return "", err
+	}
+	for _, c := range conns {
+		if c.ID == idOrName {
+			return c.ID, nil
+		}
+	}
+	for _, c := range conns {
+		if strings.EqualFold(c.Name, idOrName) {
+			return c.ID, nil
+		}
+	}
+	return "", fmt.Errorf("SSO connection %q: %w", idOrName, core.ErrNotFound)
 }

@@ -55,8 +55,9 @@ type Config struct {
 	Limits *Limits
 }
 
-// Defaults. Requests are small JSON and form posts (SCIM, SAML responses of a few tens
-// of kilobytes), so 1 MiB is generous; a slow client gets 10s to send headers.
+// Defaults. Requests are JSON and form posts: SAML responses of a few tens of
+// kilobytes, SCIM membership batches and check batches of 1,000 questions up to the
+// 2 MiB the SCIM and API handlers accept; a slow client gets 10s to send headers.
 const (
 	DefaultReadHeaderTimeout = 10 * time.Second
 	DefaultReadTimeout       = 30 * time.Second
@@ -64,7 +65,7 @@ const (
 	DefaultIdleTimeout       = 120 * time.Second
 	DefaultShutdownTimeout   = 20 * time.Second
 	DefaultReadyTimeout      = 2 * time.Second
-	DefaultMaxBodyBytes      = 1 << 20
+	DefaultMaxBodyBytes      = 2 << 20
 )
 
 func (c *Config) setDefaults() {
