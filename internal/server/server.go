@@ -1,16 +1,23 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"html"
+	"io"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
+	"net/url"
 	"runtime/debug"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gatehouse-dev/gatehouse/internal/metrics"
 )
@@ -295,14 +302,92 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 
 // limitBody caps every request body: a declared length over the limit is refused with
 // 413 at once; a handler reading past the limit gets an *http.MaxBytesError (which it
-// answers with 413) and the connection is closed after the response.
+// answers with 413) and the connection is closed after the response. Refusals here
+// are in the protocol's own format (refuse).
+//
+// It also refuses text that is not UTF-8 before any handler sees it: a path or query
+// that decodes to invalid UTF-8, and a JSON body (RFC 8259 §8.1 requires UTF-8) with
+// invalid bytes. encoding/json would otherwise replace them with U+FFFD and store a
+// name nobody sent.
 func (s *Server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > s.cfg.MaxBodyBytes {
-			http.Error(w, fmt.Sprintf("request body too large (limit %d bytes)", s.cfg.MaxBodyBytes), http.StatusRequestEntityTooLarge)
+			refuse(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("The request body is larger than %d bytes.", s.cfg.MaxBodyBytes))
+			return
+		}
+		if !utf8.ValidString(r.URL.Path) || !validQuery(r.URL.RawQuery) {
+			refuse(w, r, http.StatusBadRequest, "The URL is not valid UTF-8.")
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		if isJSON(r.Header.Get("Content-Type")) {
+			body, err := io.ReadAll(r.Body)
+			var mbe *http.MaxBytesError
+			switch {
+			case errors.As(err, &mbe):
+				refuse(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("The request body is larger than %d bytes.", s.cfg.MaxBodyBytes))
+				return
+			case err != nil:
+				refuse(w, r, http.StatusBadRequest, "The request body could not be read.")
+				return
+			case !utf8.Valid(body):
+				refuse(w, r, http.StatusBadRequest, "The request body is not valid UTF-8.")
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// validQuery reports whether every key and value of a query decodes to UTF-8.
+func validQuery(raw string) bool {
+	if raw == "" {
+		return true
+	}
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return true // malformed escapes are the handler's to refuse, in its own words
+	}
+	for k, vs := range q {
+		if !utf8.ValidString(k) {
+			return false
+		}
+		for _, v := range vs {
+			if !utf8.ValidString(v) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// isJSON reports whether a Content-Type is JSON: application/json, application/scim+json
+// and other +json types.
+func isJSON(ctype string) bool {
+	mt, _, err := mime.ParseMediaType(ctype)
+	if err != nil {
+		return false
+	}
+	return mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
+}
+
+// refuse answers a request the server turns away before any handler, in the format of
+// the protocol at that path: SCIM error JSON (RFC 7644 §3.12) under /scim/, problem+json
+// (RFC 9457) under /api/, a plain page elsewhere (the login pages).
+func refuse(w http.ResponseWriter, r *http.Request, status int, detail string) {
+	switch p := r.URL.Path; {
+	case strings.HasPrefix(p, "/scim/"):
+		w.Header().Set("Content-Type", "application/scim+json")
+		w.WriteHeader(status)
+		fmt.Fprintf(w, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"%d","detail":%q}`, status, detail)
+	case strings.HasPrefix(p, "/api/"):
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(status)
+		fmt.Fprintf(w, `{"type":"about:blank","title":%q,"status":%d,"detail":%q}`, http.StatusText(status), status, detail)
+	default:
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(status)
+		fmt.Fprintf(w, "<!doctype html><title>%s</title><h1>%s</h1><p>%s</p>", http.StatusText(status), http.StatusText(status), html.EscapeString(detail))
+	}
 }
