@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/oauth2"
 
@@ -36,7 +38,9 @@ func (h *Handler) serveLoginEmail(w http.ResponseWriter, r *http.Request) error 
 	email := strings.TrimSpace(r.PostForm.Get("email"))
 	returnTo := localPath(r.PostForm.Get("return_to"))
 	at := strings.LastIndexByte(email, '@')
-	if at <= 0 || at == len(email)-1 {
+	// Bytes that are not text never name a domain: refuse them here rather than let
+	// PostgreSQL refuse them (invalid UTF-8 and NUL are errors in a text parameter).
+	if at <= 0 || at == len(email)-1 || !utf8.ValidString(email) || strings.ContainsFunc(email, unicode.IsControl) {
 		renderPage(w, http.StatusBadRequest, page{Title: "Sign in", Message: "That is not an email address.", Form: true, Action: h.path("/sso/login"), ReturnTo: returnTo})
 		return nil
 	}
@@ -339,7 +343,9 @@ func (h *Handler) completeLogin(w http.ResponseWriter, r *http.Request, conn sto
 	ctx := r.Context()
 	email := strings.ToLower(strings.TrimSpace(id.Email))
 	at := strings.LastIndexByte(email, '@')
-	if at <= 0 || at == len(email)-1 {
+	// Bytes that are not text never name a domain: refuse them here rather than let
+	// PostgreSQL refuse them (invalid UTF-8 and NUL are errors in a text parameter).
+	if at <= 0 || at == len(email)-1 || !utf8.ValidString(email) || strings.ContainsFunc(email, unicode.IsControl) {
 		return h.refuse(ctx, conn, refusal("no_email", "Your identity provider did not send an email address. Ask your administrator to release it to Gatehouse.",
 			fmt.Errorf("identity %q has no usable email", id.Subject)), details)
 	}

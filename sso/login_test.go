@@ -397,5 +397,13 @@ func TestLoginByEmailDomain(t *testing.T) {
 		if unknown.status != http.StatusNotFound || !strings.Contains(unknown.body, "No single sign-on") {
 			t.Errorf("unknown domain: %d %.200s", unknown.status, unknown.body)
 		}
+		// Bytes that are not text: a 400, not a database error (PostgreSQL refuses NUL
+		// and invalid UTF-8 in a text parameter).
+		for _, bad := range []string{"x@acme\x00.test", "x@\xff\xfe.test", "x@acme.test\x01"} {
+			p := newBrowser(t).submit(form, map[string]string{"email": bad})
+			if p.status != http.StatusBadRequest || !strings.Contains(p.body, "not an email address") {
+				t.Errorf("email %q: %d %.200s", bad, p.status, p.body)
+			}
+		}
 	})
 }

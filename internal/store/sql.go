@@ -474,7 +474,7 @@ func (s *SQL) translate(err error) error {
 			return &dbError{sentinel: core.ErrConflict, cause: err}
 		case "23503":
 			return &dbError{sentinel: core.ErrNotFound, cause: err}
-		case "23514", "23502", "22001", "22P02":
+		case "23514", "23502", "22001", "22P02", "22021": // 22021: a NUL or invalid UTF-8 in text
 			return &dbError{sentinel: core.ErrInvalid, cause: err}
 		case "40001", "40P01":
 			return &dbError{sentinel: ErrRetry, cause: err}
