@@ -48,8 +48,11 @@ func TestSIGTERMDrains(t *testing.T) {
 		results = append(results, res)
 		mu.Unlock()
 	}
-	// Slow uploads: the body trickles in over ~1.5 s; SIGTERM arrives in the middle.
+	// Slow uploads: the body trickles in for a second longer than the load runs before
+	// SIGTERM, so the signal arrives in the middle of every one.
 	const slow = 4
+	before := size(loadFor, 400*time.Millisecond, 10*time.Second)
+	chunks := int((before + time.Second) / (150 * time.Millisecond))
 	for i := 0; i < slow; i++ {
 		wg.Add(1)
 		started.Add(1)
@@ -61,7 +64,7 @@ func TestSIGTERMDrains(t *testing.T) {
 			go func() {
 				pw.Write([]byte("{"))
 				started.Done()
-				for k := 0; k < 10; k++ {
+				for k := 0; k < chunks; k++ {
 					time.Sleep(150 * time.Millisecond)
 					pw.Write([]byte(strings.Repeat(" ", 100)))
 				}
@@ -94,7 +97,7 @@ func TestSIGTERMDrains(t *testing.T) {
 		}()
 	}
 	started.Wait()
-	time.Sleep(400 * time.Millisecond) // the uploads are under way, the load is running
+	time.Sleep(before) // the uploads are under way, the load is running
 	sigterm := time.Now()
 	srv.signal(t, syscall.SIGTERM)
 	code := srv.wait(t, 25*time.Second)

@@ -131,11 +131,25 @@ func TestSIGKILLDuringSCIMLoad(t *testing.T) {
 	srv = serve(t, dsn)
 	got.mu.Lock()
 	defer got.mu.Unlock()
-	for name := range got.users {
-		if n := findUser(t, c, srv.base, scimTok, name); n != 1 {
-			t.Errorf("acknowledged user %s: %d found", name, n)
-		}
+	// Read every acknowledged user back over SCIM, by filter, with the load's clients.
+	names := make(chan string)
+	var vg sync.WaitGroup
+	for w := 0; w < nWorkers; w++ {
+		vg.Add(1)
+		go func() {
+			defer vg.Done()
+			for name := range names {
+				if n := findUserE(c, srv.base, scimTok, name); n != 1 {
+					t.Errorf("acknowledged user %s: %d found", name, n)
+				}
+			}
+		}()
 	}
+	for name := range got.users {
+		names <- name
+	}
+	close(names)
+	vg.Wait()
 	nMembers := 0
 	for _, gid := range groups {
 		have := groupMembers(t, c, srv.base, scimTok, gid)
