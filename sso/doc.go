@@ -13,7 +13,7 @@
 //	POST /sso/saml/{connection}/acs          HTTP-POST response (SP- or, if allowed, IdP-initiated)
 //	GET  /sso/oidc/{connection}/login        authorization code request with state, nonce, PKCE S256
 //	GET  /sso/oidc/{connection}/callback     code exchange and ID token check
-//	GET|POST /sso/logout                     ends the session
+//	GET  /sso/logout                         asks to confirm; POST /sso/logout ends the session
 //	GET  /api/v1/me                          the session's user, groups, and roles per workspace/environment
 //
 // # State machine of a login
@@ -50,6 +50,10 @@
 //
 // Connectors (one per connection: a crewjam ServiceProvider or a go-oidc provider)
 // are built on first use and cached by connection version, so a changed connection
-// is rebuilt on the next request. Connection secrets (OIDC client secret, SAML SP
+// is rebuilt on the next request. Handler.Connectors replaces them in tests
+// (package ssotest logs in without an identity provider or a browser).
+//
+// Expired sessions, pending requests, OIDC states and replay records are deleted
+// inline, at most every ten minutes per instance, when a login starts. Connection secrets (OIDC client secret, SAML SP
 // private key) are sealed with AES-256-GCM by Box under the server's secret key.
 package sso

@@ -316,6 +316,12 @@ func TestSAMLAttacksRefused(t *testing.T) {
 			vals.Del("RelayState")
 			return b.post(action, vals)
 		}},
+		{name: "garbage", allowIdP: true, cause: "base64", wantReason: "invalid_saml_response", run: func(t *testing.T, g *gatehouse, idp *samlIdP, conn store.SSOConnection, b *browser) page {
+			return b.post(g.url.String()+"/sso/saml/"+conn.ID+"/acs", url.Values{"SAMLResponse": {"%%% not base64 <xml>"}})
+		}},
+		{name: "oversized", cause: "too large", wantReason: "bad_form", run: func(t *testing.T, g *gatehouse, idp *samlIdP, conn store.SSOConnection, b *browser) page {
+			return b.post(g.url.String()+"/sso/saml/"+conn.ID+"/acs", url.Values{"SAMLResponse": {strings.Repeat("A", 2<<20)}})
+		}},
 		{name: "replayed-sp-initiated", cause: "RelayState names no pending request", wantReason: "saml_unknown_request", run: func(t *testing.T, g *gatehouse, idp *samlIdP, conn store.SSOConnection, b *browser) page {
 			action, vals := spForm(t, g, conn, b)
 			if p := b.post(action, vals); p.status != http.StatusOK {
