@@ -202,6 +202,8 @@ CREATE TABLE idp_groups (
 CREATE UNIQUE INDEX idp_groups_directory_name_key ON idp_groups (directory_id, lower(display_name)) WHERE directory_id IS NOT NULL;
 CREATE UNIQUE INDEX idp_groups_connection_external_key ON idp_groups (connection_id, external_id) WHERE connection_id IS NOT NULL;
 CREATE INDEX idp_groups_directory_external_idx ON idp_groups (directory_id, external_id);
+-- Mappings name SSO groups by claim value (external_id) or display name too.
+CREATE INDEX idp_groups_connection_name_idx ON idp_groups (connection_id, lower(display_name)) WHERE connection_id IS NOT NULL;
 
 CREATE TABLE idp_group_members (
     org_id      TEXT   NOT NULL,
@@ -231,6 +233,8 @@ CREATE TABLE group_mappings (
 );
 CREATE UNIQUE INDEX group_mappings_key ON group_mappings (org_id, COALESCE(directory_id, ''), COALESCE(connection_id, ''), lower(idp_group), user_group_id);
 CREATE INDEX group_mappings_user_group_idx ON group_mappings (user_group_id);
+CREATE INDEX group_mappings_directory_idx ON group_mappings (directory_id);
+CREATE INDEX group_mappings_connection_idx ON group_mappings (connection_id);
 
 CREATE TABLE custom_roles (
     id          TEXT   NOT NULL,

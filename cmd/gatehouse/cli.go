@@ -49,17 +49,13 @@ func friendly(err error, notFound, conflict string) error {
 }
 
 // withStore opens the database of dsn, migrates it, and runs fn with it.
-func withStore(ctx context.Context, dsn string, fn func(store.Store) error) error {
+func withStore(ctx context.Context, dsn string, fn func(*store.SQL) error) error {
 	s, err := openStore(ctx, dsn)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	st, ok := any(s).(store.Store) // TEMP until the store branch implements every aggregate
-	if !ok {
-		return errors.New("store incomplete")
-	}
-	return fn(st)
+	return fn(s)
 }
 
 // subcommands dispatches "gatehouse NAME SUB ..." to the table of SUB.

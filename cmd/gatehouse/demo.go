@@ -71,7 +71,7 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, args []string) error
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	return withStore(ctx, *dsn, func(st store.Store) error {
+	return withStore(ctx, *dsn, func(st *store.SQL) error {
 		d := &demo{st: st, ctx: ctx, ws: map[string]core.Workspace{}, groups: map[string]core.UserGroup{},
 			users: map[string]core.User{}, resources: map[string]core.Resource{}, spaces: map[string]core.Space{}}
 		if err := d.load(*slug); err != nil {
@@ -83,7 +83,7 @@ func runDemo(ctx context.Context, stdout, stderr io.Writer, args []string) error
 }
 
 type demo struct {
-	st        store.Store
+	st        *store.SQL
 	ctx       context.Context
 	org       core.Org
 	admin     core.User
@@ -251,7 +251,7 @@ func (d *demo) report(w io.Writer, dsn string) {
 	fmt.Fprintf(w, "Loaded demo organization %s (%s), id %s:\n", d.org.Slug, d.org.Name, d.org.ID)
 	fmt.Fprintf(w, "  2 workspaces (marketing, data-platform), each with development and production\n")
 	fmt.Fprintf(w, "  1 space (Finance, in marketing), %d resources\n", len(d.resources))
-	fmt.Fprintf(w, "  SCIM directory %q with %d IdP groups mapped to user groups, %d users (one deactivated)\n", d.dir.Name, len(demoTeams), d.nUsers)
+	fmt.Fprintf(w, "  SCIM directory %q with %d IdP groups mapped to user groups, %d users provisioned by it (one deactivated)\n", d.dir.Name, len(demoTeams), d.nUsers)
 	fmt.Fprintf(w, "  %d grants: Admin, Editor, Viewer, Draft Contributor (Engineering narrowed per environment) and custom role Sync Operator\n", d.nGrants)
 	fmt.Fprintf(w, "  org admin: %s\n\n", d.admin.Email)
 

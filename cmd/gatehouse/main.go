@@ -1,9 +1,3 @@
-// Command gatehouse is the Gatehouse server and its admin tool: serve, migrate, and the
-// commands that create orgs, tokens, SSO connections and demo data.
-//
-// Every flag may also come from the environment as GATEHOUSE_<FLAG> (upper case, dashes
-// as underscores): --db from GATEHOUSE_DB, --external-url from GATEHOUSE_EXTERNAL_URL.
-// A flag on the command line wins over the environment.
 package main
 
 import (
@@ -34,6 +28,9 @@ var commands = map[string]command{
 	"org":     {"manage organizations (org create)", subcommands("org", orgCommands)},
 	"token":   {"create bearer tokens (token create)", subcommands("token", tokenCommands)},
 	"demo":    {"load a demo organization and show example decisions", runDemo},
+	"backup":  {"take a consistent online backup of a SQLite database", runBackup},
+	"restore": {"replace a SQLite database with a backup (server stopped)", runRestore},
+	"sso":     {"add and list SSO connections (SAML, OIDC)", runSSO},
 }
 
 func main() {

@@ -95,7 +95,7 @@ func mustRun(t *testing.T, args ...string) string {
 }
 
 // openTestStore opens the database a command wrote, to check what it did.
-func openTestStore(t *testing.T, dsn string) store.Store {
+func openTestStore(t *testing.T, dsn string) *store.SQL {
 	t.Helper()
 	s, err := openStore(context.Background(), dsn)
 	if err != nil {
@@ -300,6 +300,11 @@ func TestTokenCreate(t *testing.T) {
 			wantErr(t, err, `--kind "saml": want scim or api`)
 			_, _, err = gatehouse(t, "token", "create", "--db", b.dsn, "--org", "acme")
 			wantErr(t, err, "missing --kind, --name")
+			_, _, err = gatehouse(t, "token", "create", "--db", b.dsn, "--org", "acme", "--kind", "scim", "--name", "entra", "--external-url", "gh.acme.example")
+			wantErr(t, err, "--external-url")
+			if _, err := st.GetDirectory(ctx, org.ID, "entra"); err == nil {
+				t.Errorf("a refused token create left a directory behind")
+			}
 		})
 	}
 }

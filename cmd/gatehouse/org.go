@@ -24,7 +24,7 @@ func runOrgCreate(ctx context.Context, stdout, stderr io.Writer, args []string) 
 	if err := required([2]string{"slug", *slug}, [2]string{"name", *name}, [2]string{"admin-email", *email}); err != nil {
 		return err
 	}
-	return withStore(ctx, *dsn, func(st store.Store) error {
+	return withStore(ctx, *dsn, func(st *store.SQL) error {
 		org, admin, err := st.CreateOrg(ctx, cliActor, *slug, *name, *email)
 		if err != nil {
 			return friendly(err, "", fmt.Sprintf("organization %q already exists", *slug))

@@ -2,31 +2,64 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"strings"
 
+	"github.com/gatehouse-dev/gatehouse/internal/metrics"
+	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/server"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
 func runServe(ctx context.Context, stdout, stderr io.Writer, args []string) error {
+	return serveWith(ctx, stderr, args, nil)
+}
+
+// serveWith is serve with more mounts built from the opened store: tests add handlers
+// (a slow one, to watch the drain) and reach the store (to close it under /readyz).
+func serveWith(ctx context.Context, stderr io.Writer, args []string, extra func(*store.SQL) []server.Mounter) error {
 	fs := newFlags("serve", stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on (host:port)")
 	dsn := fs.String("db", defaultDB, "database: sqlite:PATH or postgres://…")
 	externalURL := fs.String("external-url", "", "public base URL of this server, as browsers and IdPs reach it (default http://ADDR)")
+	tlsCert := fs.String("tls-cert", "", "PEM certificate (chain) file: serve HTTPS directly (with --tls-key)")
+	tlsKey := fs.String("tls-key", "", "PEM private key file for --tls-cert")
+	trusted := fs.String("trusted-proxies", "", "comma-separated CIDRs of load balancers whose X-Forwarded-For is believed")
+	scimRate := fs.Int64("rate-limit-scim", 1_200_000, "SCIM requests per minute per token, per instance (0: off)")
+	apiRate := fs.Int64("rate-limit-api", 1_200_000, "API requests per minute per token, per instance (0: off)")
+	ipRate := fs.Int64("rate-limit-ip", 1_200_000, "SCIM and API requests per minute per client address, per instance (0: off)")
+	loginRate := fs.Int64("rate-limit-login", 600, "login requests per minute per client address, across all instances (0: off)")
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		return &usageError{msg: "--tls-cert and --tls-key go together"}
+	}
+	if *tlsCert != "" {
+		if _, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey); err != nil {
+			return &usageError{msg: fmt.Sprintf("--tls-cert/--tls-key: %v", err)}
+		}
+	}
+	proxies, err := parsePrefixes(*trusted)
+	if err != nil {
 		return err
 	}
 	if _, _, err := net.SplitHostPort(*addr); err != nil {
 		return &usageError{msg: fmt.Sprintf("--addr %q: want host:port, e.g. 127.0.0.1:8080", *addr)}
 	}
 	if *externalURL == "" {
-		*externalURL = "http://" + *addr
+		scheme := "http://"
+		if *tlsCert != "" {
+			scheme = "https://"
+		}
+		*externalURL = scheme + *addr
 	}
 	pub, err := parseExternalURL(*externalURL)
 	if err != nil {
@@ -46,11 +79,7 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, args []string) erro
 	for _, v := range applied {
 		logger.Info("applied migration", "version", v)
 	}
-	st, ok := any(s).(store.Store) // TEMP until the store branch implements every aggregate
-	if !ok {
-		return fmt.Errorf("store incomplete")
-	}
-	orgs, err := st.ListOrgs(ctx)
+	orgs, err := s.ListOrgs(ctx)
 	if err != nil {
 		return err
 	}
@@ -59,12 +88,56 @@ func runServe(ctx context.Context, stdout, stderr io.Writer, args []string) erro
 	}
 	logger.Info("gatehouse starting", "db", string(s.Dialect()), "external_url", pub.String())
 
-	// mounts are the protocol edges served next to /healthz and /readyz. The SCIM
-	// service and the SSO handlers are added here, built from st, logger and pub.
-	var mounts []server.Mounter
+	m := metrics.New()
+	m.RegisterDB("gatehouse", s.DB().DB)
 
-	srv := server.New(server.Config{Addr: *addr}, st, logger, mounts...)
+	// mounts are the protocol edges served next to /healthz and /readyz. The SCIM
+	// service and the SSO handlers are added here, built from s, logger and pub.
+	var mounts []server.Mounter
+	if extra != nil {
+		mounts = append(mounts, extra(s)...)
+	}
+
+	srv := server.New(server.Config{
+		Addr:        *addr,
+		TLSCertFile: *tlsCert,
+		TLSKeyFile:  *tlsKey,
+		Metrics:     m,
+		Limits: &server.Limits{
+			Limiter:        ratelimit.New(s, logger, nil),
+			TrustedProxies: proxies,
+			SCIMPerToken:   *scimRate,
+			APIPerToken:    *apiRate,
+			PerIP:          *ipRate,
+			LoginPerIP:     *loginRate,
+		},
+	}, s, logger, mounts...)
 	return srv.Run(ctx)
+}
+
+// parsePrefixes reads a comma-separated list of CIDRs (a bare address is a /32 or /128).
+func parsePrefixes(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(list, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if !strings.Contains(f, "/") {
+			a, err := netip.ParseAddr(f)
+			if err != nil {
+				return nil, &usageError{msg: fmt.Sprintf("--trusted-proxies: %q is not an address or CIDR", f)}
+			}
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return nil, &usageError{msg: fmt.Sprintf("--trusted-proxies: %q is not an address or CIDR", f)}
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // parseExternalURL checks the public base URL: absolute http(s), no query or fragment.

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/server"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
 // serving is a running "gatehouse serve" started in-process.
@@ -15,7 +18,8 @@ type serving struct {
 	base   string // http://127.0.0.1:PORT
 	logs   *syncBuffer
 	cancel context.CancelFunc
-	done   chan error
+	done   chan struct{} // closed when run returns, with its result in err
+	err    error
 }
 
 // startServe runs serve on 127.0.0.1:0 and waits for its "listening" log line, which
@@ -23,9 +27,10 @@ type serving struct {
 func startServe(t *testing.T, args ...string) *serving {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &serving{logs: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	s := &serving{logs: &syncBuffer{}, cancel: cancel, done: make(chan struct{})}
 	go func() {
-		s.done <- run(ctx, io.Discard, s.logs, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...))
+		defer close(s.done)
+		s.err = run(ctx, io.Discard, s.logs, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...))
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -43,8 +48,8 @@ func startServe(t *testing.T, args ...string) *serving {
 			}
 		}
 		select {
-		case err := <-s.done:
-			t.Fatalf("serve exited before listening: %v\n%s", err, s.logs)
+		case <-s.done:
+			t.Fatalf("serve exited before listening: %v\n%s", s.err, s.logs)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -57,8 +62,8 @@ func (s *serving) stop(t *testing.T) error {
 	t.Helper()
 	s.cancel()
 	select {
-	case err := <-s.done:
-		return err
+	case <-s.done:
+		return s.err
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not stop after its context was cancelled")
 		return nil
@@ -170,5 +175,101 @@ func TestFirstOrgCommandHidesPassword(t *testing.T) {
 	}
 	if got := firstOrgCommand("sqlite:gatehouse.db"); !strings.HasPrefix(got, "gatehouse org create --db sqlite:gatehouse.db --slug") {
 		t.Fatalf("hint = %s", got)
+	}
+}
+
+// mountFunc adapts a function to server.Mounter.
+type mountFunc func(mux *http.ServeMux)
+
+func (f mountFunc) Mount(mux *http.ServeMux) { f(mux) }
+
+// TestServeDrainsAndReadyz runs serve with one extra handler that blocks until
+// released: cancelling serve's context (what SIGINT/SIGTERM do in main) lets that
+// request complete before serve returns. It also closes serve's store under it:
+// /readyz turns 503 while /healthz stays 200.
+func TestServeDrainsAndReadyz(t *testing.T) {
+	t.Parallel()
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			entered, release := make(chan struct{}), make(chan struct{})
+			var db *store.SQL
+			extra := func(s *store.SQL) []server.Mounter {
+				db = s
+				return []server.Mounter{mountFunc(func(mux *http.ServeMux) {
+					mux.HandleFunc("GET /test/slow", func(w http.ResponseWriter, r *http.Request) {
+						close(entered)
+						<-release
+						io.WriteString(w, "done")
+					})
+				})}
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			logs := &syncBuffer{}
+			served := make(chan error, 1)
+			go func() {
+				served <- serveWith(ctx, logs, []string{"--addr", "127.0.0.1:0", "--db", b.dsn}, extra)
+			}()
+			base := ""
+			for deadline := time.Now().Add(30 * time.Second); base == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				for _, l := range logLines(t, logs) {
+					if l["msg"] == "listening" {
+						base = "http://" + l["addr"].(string)
+					}
+				}
+			}
+			if base == "" {
+				t.Fatalf("serve did not start:\n%s", logs)
+			}
+
+			type result struct {
+				code int
+				body string
+				err  error
+			}
+			slow := make(chan result, 1)
+			go func() {
+				resp, err := http.Get(base + "/test/slow")
+				if err != nil {
+					slow <- result{err: err}
+					return
+				}
+				defer resp.Body.Close()
+				body, err := io.ReadAll(resp.Body)
+				slow <- result{resp.StatusCode, string(body), err}
+			}()
+			<-entered
+
+			if code, _ := httpGet(t, base+"/readyz"); code != 200 {
+				t.Fatalf("readyz = %d before the store closed", code)
+			}
+			db.Close()
+			if code, body := httpGet(t, base+"/readyz"); code != 503 {
+				t.Fatalf("readyz = %d %q after the store closed, want 503", code, body)
+			}
+			if code, _ := httpGet(t, base+"/healthz"); code != 200 {
+				t.Fatalf("healthz = %d after the store closed, want 200", code)
+			}
+
+			cancel()
+			time.Sleep(100 * time.Millisecond) // let shutdown begin while the request is held
+			select {
+			case err := <-served:
+				t.Fatalf("serve returned (%v) with a request in flight", err)
+			default:
+			}
+			close(release)
+			if r := <-slow; r.err != nil || r.code != 200 || r.body != "done" {
+				t.Fatalf("in-flight request = %d %q %v, want it completed", r.code, r.body, r.err)
+			}
+			select {
+			case err := <-served:
+				if err != nil {
+					t.Fatalf("serve = %v after a clean drain", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("serve did not return after the drain")
+			}
+		})
 	}
 }

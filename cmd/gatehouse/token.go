@@ -33,7 +33,16 @@ func runTokenCreate(ctx context.Context, stdout, stderr io.Writer, args []string
 	if k != store.TokenSCIM && k != store.TokenAPI {
 		return &usageError{msg: fmt.Sprintf("--kind %q: want scim or api", *kind)}
 	}
-	return withStore(ctx, *dsn, func(st store.Store) error {
+	// Checked before anything is written: bad input changes nothing.
+	scimBase := scimBasePath
+	if *externalURL != "" {
+		pub, err := parseExternalURL(*externalURL)
+		if err != nil {
+			return err
+		}
+		scimBase = pub.String() + scimBasePath
+	}
+	return withStore(ctx, *dsn, func(st *store.SQL) error {
 		org, err := st.GetOrg(ctx, *orgSlug)
 		if err != nil {
 			return friendly(err, fmt.Sprintf("organization %q does not exist", *orgSlug), "")
@@ -46,11 +55,7 @@ func runTokenCreate(ctx context.Context, stdout, stderr io.Writer, args []string
 			}
 			dirID = dir.ID
 			fmt.Fprintf(stdout, "SCIM directory %q of organization %s (id %s)\n", dir.Name, org.Slug, dir.ID)
-			base := scimBasePath
-			if *externalURL != "" {
-				base = strings.TrimSuffix(*externalURL, "/") + scimBasePath
-			}
-			fmt.Fprintf(stdout, "SCIM base URL: %s\n", base)
+			fmt.Fprintf(stdout, "SCIM base URL: %s\n", scimBase)
 		}
 		tok, secret, err := st.CreateToken(ctx, cliActor, org.ID, k, *name, dirID)
 		if err != nil {

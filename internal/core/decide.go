@@ -143,76 +143,81 @@ func Decide(f *Facts, req Request) Decision {
 		return deny(ReasonBadRequest, err.Error())
 	}
 
-	// Every grant the user holds in the workspace. Explanation steps are built only
-	// for the path that is shown, so a decision costs little beyond the rule checks.
+	// Every grant the user holds in the workspace. Explanation steps and texts are
+	// built only for the path that is shown, so a decision costs little more than the
+	// rule checks.
 	type candidate struct {
 		grant  *Grant
 		m      *Membership
-		cr     *CustomRole // nil: a pre-built role
-		role   string      // role label
 		admin  bool
-		envOK  bool
 		effect Effect
-		rule   string
 	}
-	groupByID := make(map[string]*Membership, len(f.Memberships))
-	for i := range f.Memberships {
-		groupByID[f.Memberships[i].Group.ID] = &f.Memberships[i]
-	}
-	cands := make([]candidate, 0, len(f.Grants))
+	memberOf := membershipIndex(f.Memberships)
+	var (
+		cands       = make([]candidate, 0, len(f.Grants))
+		narrowed    candidate // the first grant that applies only in other environments
+		anyNarrowed bool
+	)
 	for i := range f.Grants {
 		g := &f.Grants[i]
-		m := groupByID[g.UserGroupID]
+		m := memberOf(g.UserGroupID)
 		if m == nil || g.WorkspaceID != f.Workspace.ID || g.OrgID != f.User.OrgID {
 			continue
 		}
-		c := candidate{grant: g, m: m, envOK: coversEnvironment(f.Workspace, *g, env)}
+		c := candidate{grant: g, m: m}
 		if g.CustomRoleID != "" {
 			cr, ok := f.CustomRoles[g.CustomRoleID]
 			if !ok {
 				continue // the role was deleted while facts were gathered; it grants nothing
 			}
-			c.cr = &cr
-			c.role = "custom role " + cr.Name
-			c.effect, c.rule = customEffect(cr, req.Action, rtype, req.Resource)
+			c.effect, _ = customEffect(cr, req.Action, rtype, req.Resource, false)
 		} else {
-			c.role = g.Role
 			c.admin = g.Role == RoleAdmin
-			c.effect, c.rule = builtinEffect(g.Role, req.Action, rtype)
+			c.effect, _ = builtinEffect(g.Role, req.Action, rtype, false)
+		}
+		if !coversEnvironment(f.Workspace, *g, env) {
+			if !anyNarrowed {
+				narrowed, anyNarrowed = c, true
+			}
+			continue
 		}
 		cands = append(cands, c)
 	}
 	// path explains how the user holds c: user … role.
 	path := func(c candidate) []Step {
-		steps := make([]Step, 0, 8)
+		steps := make([]Step, 0, 9)
 		steps = append(steps, userStep)
 		steps = append(steps, viaSteps(c.m)...)
 		steps = append(steps, Step{Kind: "user_group", ID: c.m.Group.ID, Name: c.m.Group.Name},
 			Step{Kind: "grant", ID: c.grant.ID, Name: f.Workspace.Slug, Detail: grantScope(f.Workspace, *c.grant)})
-		if c.cr != nil {
-			return append(steps, Step{Kind: "role", ID: c.cr.ID, Name: c.cr.Name, Detail: "custom"})
+		if id := c.grant.CustomRoleID; id != "" {
+			return append(steps, Step{Kind: "role", ID: id, Name: f.CustomRoles[id].Name, Detail: "custom"})
 		}
 		return append(steps, Step{Kind: "role", ID: c.grant.Role, Name: c.grant.Role, Detail: "pre-built"})
 	}
-	if len(cands) == 0 {
+	// why is the rule text and role label of c.
+	why := func(c candidate) (rule, role string) {
+		if id := c.grant.CustomRoleID; id != "" {
+			cr := f.CustomRoles[id]
+			_, rule = customEffect(cr, req.Action, rtype, req.Resource, true)
+			return rule, "custom role " + cr.Name
+		}
+		_, rule = builtinEffect(c.grant.Role, req.Action, rtype, true)
+		return rule, c.grant.Role
+	}
+	if len(cands) == 0 && !anyNarrowed {
 		return deny(ReasonNoGrant, fmt.Sprintf("none of %s's user groups has a grant in workspace %s", f.User.Label(), f.Workspace.Slug),
 			membershipsSummary(f.Memberships)...)
 	}
-
 	// Grants narrowed to other environments do not apply.
-	var applicable []candidate
-	for _, c := range cands {
-		if c.envOK {
-			applicable = append(applicable, c)
-		}
-	}
-	if len(applicable) == 0 {
+	if len(cands) == 0 {
 		msg := fmt.Sprintf("the grants of %s in %s are narrowed to some environments, and the question names none", f.User.Label(), f.Workspace.Slug)
 		if env != nil {
 			msg = fmt.Sprintf("no grant of %s in %s applies in environment %s", f.User.Label(), f.Workspace.Slug, env.Name)
 		}
-		return Decision{Effect: Deny, Reason: ReasonEnvironment, Message: msg, Chain: path(cands[0])}
+		return Decision{Effect: Deny, Reason: ReasonEnvironment, Message: msg, Chain: path(narrowed)}
 	}
+	applicable := cands
 
 	// Visibility: a resource in a space is seen only through a group assigned to the
 	// space, or by a workspace Admin. Visibility is not permission: both are needed.
@@ -233,7 +238,7 @@ func Decide(f *Facts, req Request) Decision {
 		}
 		if !visible {
 			for _, gid := range f.SpaceGroups[spaceID] {
-				if m := groupByID[gid]; m != nil {
+				if m := memberOf(gid); m != nil {
 					visible = true
 					spaceStep = &Step{Kind: "space", ID: spaceID, Name: name, Detail: "visible through user group " + m.Group.Name}
 					break
@@ -256,15 +261,16 @@ func Decide(f *Facts, req Request) Decision {
 	if spaceStep != nil {
 		chain = append(chain, *spaceStep)
 	}
-	chain = append(chain, Step{Kind: "rule", Detail: best.rule})
+	rule, role := why(best)
+	chain = append(chain, Step{Kind: "rule", Detail: rule})
 	target := describeTarget(req.Action, rtype, req.Resource)
 	switch best.effect {
 	case Allow:
 		return Decision{Effect: Allow, Reason: ReasonAllowed, Chain: chain,
-			Message: fmt.Sprintf("%s may %s: %s in %s allows it", f.User.Label(), target, best.role, f.Workspace.Slug)}
+			Message: fmt.Sprintf("%s may %s: %s in %s allows it", f.User.Label(), target, role, f.Workspace.Slug)}
 	case DraftOnly:
 		return Decision{Effect: DraftOnly, Reason: ReasonDraftOnly, Chain: chain,
-			Message: fmt.Sprintf("%s may propose to %s; %s needs approval by someone who may publish", f.User.Label(), target, best.role)}
+			Message: fmt.Sprintf("%s may propose to %s; %s needs approval by someone who may publish", f.User.Label(), target, role)}
 	}
 	return Decision{Effect: Deny, Reason: ReasonRoleForbids, Chain: chain,
 		Message: fmt.Sprintf("%s may not %s: no role of theirs in %s allows it", f.User.Label(), target, f.Workspace.Slug)}
@@ -317,8 +323,30 @@ func coversEnvironment(ws Workspace, g Grant, env *Environment) bool {
 	return len(ws.Environments) > 0
 }
 
-// builtinEffect is the semantics of the pre-built roles (DESIGN.md).
-func builtinEffect(role RoleName, a Action, t ResourceType) (Effect, string) {
+// membershipIndex finds the user's membership of a group by id. Users are in tens of
+// groups, where a scan beats building a map; a map serves the rare large sets.
+func membershipIndex(ms []Membership) func(groupID string) *Membership {
+	if len(ms) > 32 {
+		byID := make(map[string]*Membership, len(ms))
+		for i := range ms {
+			byID[ms[i].Group.ID] = &ms[i]
+		}
+		return func(id string) *Membership { return byID[id] }
+	}
+	return func(id string) *Membership {
+		for i := range ms {
+			if ms[i].Group.ID == id {
+				return &ms[i]
+			}
+		}
+		return nil
+	}
+}
+
+// builtinEffect is the semantics of the pre-built roles (DESIGN.md). The rule text is
+// built only when explain is set: Decide evaluates every grant but explains one.
+func builtinEffect(role RoleName, a Action, t ResourceType, explain bool) (Effect, string) {
+	x := explainer(explain)
 	switch role {
 	case RoleAdmin:
 		return Allow, "Admin may do everything in the workspace, including managing its access"
@@ -335,13 +363,13 @@ func builtinEffect(role RoleName, a Action, t ResourceType) (Effect, string) {
 			// Editing or deleting a source is always about an existing one, so asking
 			// by type alone gets the same answer as asking about one source.
 			if t == TypeSource || t == TypeDestination {
-				return Deny, fmt.Sprintf("Editor may not %s existing sources and destinations", a)
+				return Deny, x.f(func() string { return fmt.Sprintf("Editor may not %s existing sources and destinations", a) })
 			}
 			if t == "" {
-				return Deny, fmt.Sprintf("Editor may %s resources, not the workspace", a)
+				return Deny, x.f(func() string { return fmt.Sprintf("Editor may %s resources, not the workspace", a) })
 			}
 		}
-		return Allow, fmt.Sprintf("Editor may %s", describeAction(a, t))
+		return Allow, x.f(func() string { return fmt.Sprintf("Editor may %s", describeAction(a, t)) })
 	case RoleDraftContributor:
 		switch a {
 		case ActionView:
@@ -350,36 +378,56 @@ func builtinEffect(role RoleName, a Action, t ResourceType) (Effect, string) {
 			if t == "" {
 				return Deny, "Draft Contributor may propose changes to resources, not to the workspace"
 			}
-			return DraftOnly, fmt.Sprintf("Draft Contributor may propose to %s; it goes live only after approval", describeAction(a, t))
+			return DraftOnly, x.f(func() string {
+				return fmt.Sprintf("Draft Contributor may propose to %s; it goes live only after approval", describeAction(a, t))
+			})
 		}
-		return Deny, fmt.Sprintf("Draft Contributor may not %s: nothing goes live without approval", a)
+		return Deny, x.f(func() string {
+			return fmt.Sprintf("Draft Contributor may not %s: nothing goes live without approval", a)
+		})
 	}
-	return Deny, fmt.Sprintf("unknown role %q grants nothing", role)
+	return Deny, x.f(func() string { return fmt.Sprintf("unknown role %q grants nothing", role) })
 }
 
 // customEffect applies a custom role's rules. Viewing is implied: by any custom role
 // for the workspace itself, and by any rule for what it targets, since a role that can
 // act on something must be able to see it.
-func customEffect(cr CustomRole, a Action, t ResourceType, res *Resource) (Effect, string) {
-	implied := "" // the first rule that allows a only because it implies view
-	for _, r := range cr.Rules {
+func customEffect(cr CustomRole, a Action, t ResourceType, res *Resource, explain bool) (Effect, string) {
+	x := explainer(explain)
+	implied := -1 // the first rule that allows a only because it implies view
+	for i, r := range cr.Rules {
 		if !ruleTargets(r, t, res) {
 			continue
 		}
 		if slices.Contains(r.Actions, a) {
-			return Allow, fmt.Sprintf("custom role %s: %s", cr.Name, r)
+			return Allow, x.f(func() string { return fmt.Sprintf("custom role %s: %s", cr.Name, r) })
 		}
-		if a == ActionView && implied == "" {
-			implied = fmt.Sprintf("custom role %s: %s, which implies view", cr.Name, r)
+		if a == ActionView && implied < 0 {
+			implied = i
 		}
 	}
-	if implied != "" {
-		return Allow, implied
+	if implied >= 0 {
+		return Allow, x.f(func() string {
+			return fmt.Sprintf("custom role %s: %s, which implies view", cr.Name, cr.Rules[implied])
+		})
 	}
 	if t == "" && a == ActionView {
-		return Allow, fmt.Sprintf("custom role %s lets its holders see the workspace", cr.Name)
+		return Allow, x.f(func() string { return fmt.Sprintf("custom role %s lets its holders see the workspace", cr.Name) })
 	}
-	return Deny, fmt.Sprintf("no rule of custom role %s allows %s", cr.Name, describeAction(a, t))
+	return Deny, x.f(func() string {
+		return fmt.Sprintf("no rule of custom role %s allows %s", cr.Name, describeAction(a, t))
+	})
+}
+
+// explainer builds a rule text only when an explanation is wanted; the closure it
+// gets does not escape, so an unexplained evaluation allocates nothing.
+type explainer bool
+
+func (x explainer) f(text func() string) string {
+	if !x {
+		return ""
+	}
+	return text()
 }
 
 // ruleTargets reports whether a rule is about resources of type t (res, when given).

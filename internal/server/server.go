@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"runtime/debug"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/metrics"
 )
 
 // Mounter is a protocol edge that registers its routes on the server's mux.
@@ -44,6 +46,13 @@ type Config struct {
 	ReadyTimeout time.Duration
 	// MaxBodyBytes limits every request body.
 	MaxBodyBytes int64
+
+	// TLSCertFile and TLSKeyFile, when both set, serve HTTPS directly.
+	TLSCertFile, TLSKeyFile string
+	// Metrics, when set, records every request and is served at /metrics.
+	Metrics *metrics.Metrics
+	// Limits, when set, rate-limits the SCIM, API and login paths.
+	Limits *Limits
 }
 
 // Defaults. Requests are small JSON and form posts (SCIM, SAML responses of a few tens
@@ -89,15 +98,19 @@ func New(cfg Config, db Pinger, logger *slog.Logger, mounts ...Mounter) *Server 
 	s := &Server{cfg: cfg, db: db, logger: logger, mux: http.NewServeMux()}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
+	if cfg.Metrics != nil {
+		s.mux.Handle("GET /metrics", cfg.Metrics.Handler())
+	}
 	for _, m := range mounts {
 		m.Mount(s.mux)
 	}
 	return s
 }
 
-// Handler is the whole HTTP stack: request ids, logging, panic recovery, body limit, routes.
+// Handler is the whole HTTP stack: request ids, logging, metrics, panic recovery,
+// rate limits, body limit, routes.
 func (s *Server) Handler() http.Handler {
-	return s.logRequests(s.recoverPanics(s.limitBody(s.mux)))
+	return s.logRequests(s.cfg.Metrics.Middleware(s.recoverPanics(s.limit(s.limitBody(s.mux)))))
 }
 
 // Run serves until ctx is cancelled, then stops accepting connections and waits up to
@@ -122,8 +135,15 @@ func (s *Server) Run(ctx context.Context) error {
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	s.logger.Info("listening", "addr", ln.Addr().String())
+	tls := s.cfg.TLSCertFile != "" && s.cfg.TLSKeyFile != ""
+	go func() {
+		if tls {
+			served <- srv.ServeTLS(ln, s.cfg.TLSCertFile, s.cfg.TLSKeyFile)
+			return
+		}
+		served <- srv.Serve(ln)
+	}()
+	s.logger.Info("listening", "addr", ln.Addr().String(), "tls", tls)
 	if s.cfg.OnListen != nil {
 		s.cfg.OnListen(ln.Addr())
 	}

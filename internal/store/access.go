@@ -11,9 +11,31 @@ import (
 // of the IdP group's own directory or connection names it by Gatehouse id, external
 // id, or display name case-insensitively. Memberships through IdP groups are derived
 // with it at every read, so an IdP change shows in the very next decision.
+//
+// Both have exactly one source, so comparing the COALESCEd sources means "same
+// directory or connection", and the lower(...) IN list is implied by the exact rule:
+// together they let the lookup from an IdP group use group_mappings_key.
 const mappingMatch = `gm.org_id = ig.org_id
-	AND (gm.directory_id = ig.directory_id OR gm.connection_id = ig.connection_id)
+	AND COALESCE(gm.directory_id, '') = COALESCE(ig.directory_id, '')
+	AND COALESCE(gm.connection_id, '') = COALESCE(ig.connection_id, '')
+	AND lower(gm.idp_group) IN (lower(ig.id), lower(ig.external_id), lower(ig.display_name))
 	AND (gm.idp_group = ig.id OR gm.idp_group = ig.external_id OR lower(gm.idp_group) = lower(ig.display_name))`
+
+// mappedIdPGroups joins, from a mapping gm, the IdP groups ig it matches: the same
+// rule as mappingMatch, written so that each way of naming the group is an index
+// lookup (listing a user group's members starts from its few mappings, and must not
+// scan every IdP group of the org).
+const mappedIdPGroups = `idp_groups ig ON ig.id IN (
+		SELECT x.id FROM idp_groups x WHERE x.id = gm.idp_group
+		UNION ALL
+		SELECT x.id FROM idp_groups x WHERE x.directory_id = gm.directory_id AND x.external_id = gm.idp_group
+		UNION ALL
+		SELECT x.id FROM idp_groups x WHERE x.directory_id = gm.directory_id AND lower(x.display_name) = lower(gm.idp_group)
+		UNION ALL
+		SELECT x.id FROM idp_groups x WHERE x.connection_id = gm.connection_id AND x.external_id = gm.idp_group
+		UNION ALL
+		SELECT x.id FROM idp_groups x WHERE x.connection_id = gm.connection_id AND lower(x.display_name) = lower(gm.idp_group))
+	AND ` + mappingMatch
 
 // viaRow is one path user → IdP group → mapping → user group.
 type viaRow struct {
@@ -148,7 +170,7 @@ func (s *SQL) GroupMembers(ctx context.Context, orgID, groupID string, p Page) (
 				SELECT user_id FROM user_group_members WHERE group_id = ? AND user_id > ?
 				UNION
 				SELECT igm.user_id FROM group_mappings gm
-				JOIN idp_groups ig ON `+mappingMatch+`
+				JOIN `+mappedIdPGroups+`
 				JOIN idp_group_members igm ON igm.idp_group_id = ig.id
 				WHERE gm.user_group_id = ? AND igm.user_id > ?)
 			ORDER BY id LIMIT ?`, orgID, groupID, p.After, groupID, p.After, p.limit()); err != nil {
@@ -203,59 +225,91 @@ func (s *SQL) Facts(ctx context.Context, orgID, userID, workspaceID string) (*co
 		if f.Memberships, err = t.memberships(ctx, orgID, userID); err != nil {
 			return err
 		}
-		var spaces []spaceRow
-		if err := t.sel(ctx, &spaces, `SELECT `+spaceColsS+` FROM spaces s WHERE s.workspace_id = ?`, f.Workspace.ID); err != nil {
-			return err
-		}
-		for _, sp := range spaces {
-			f.Spaces[sp.ID] = sp.space()
-		}
-		if len(f.Memberships) == 0 {
-			return nil
-		}
 		groupIDs := make([]string, len(f.Memberships))
 		for i, m := range f.Memberships {
 			groupIDs[i] = m.Group.ID
 		}
-		if f.Grants, err = t.grantsWhere(ctx, `org_id = ? AND workspace_id = ? AND user_group_id IN (?)`, orgID, f.Workspace.ID, groupIDs); err != nil {
+		if err := t.factsSpaces(ctx, f, groupIDs); err != nil {
 			return err
 		}
-		var roleIDs []string
-		for _, g := range f.Grants {
-			if g.CustomRoleID != "" {
-				roleIDs = append(roleIDs, g.CustomRoleID)
-			}
+		if len(groupIDs) == 0 {
+			return nil
 		}
-		if roleIDs = dedupe(roleIDs); len(roleIDs) > 0 {
-			var rows []customRoleRow
-			if err := t.selIn(ctx, &rows, `SELECT `+customRoleCols+` FROM custom_roles WHERE org_id = ? AND id IN (?)`, orgID, roleIDs); err != nil {
-				return err
-			}
-			roles, err := rolesOf(rows)
-			if err != nil {
-				return err
-			}
-			for _, r := range roles {
-				f.CustomRoles[r.ID] = r
-			}
-		}
-		if len(spaces) > 0 {
-			var sgs []struct {
-				SpaceID string `db:"space_id"`
-				GroupID string `db:"user_group_id"`
-			}
-			if err := t.selIn(ctx, &sgs, `SELECT space_id, user_group_id FROM space_groups WHERE workspace_id = ? AND user_group_id IN (?)
-				ORDER BY space_id, user_group_id`, f.Workspace.ID, groupIDs); err != nil {
-				return err
-			}
-			for _, sg := range sgs {
-				f.SpaceGroups[sg.SpaceID] = append(f.SpaceGroups[sg.SpaceID], sg.GroupID)
-			}
-		}
-		return nil
+		return t.factsGrants(ctx, f, orgID, groupIDs)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return f, nil
+}
+
+// factsSpaces fills the workspace's spaces and, for each, the user's groups assigned
+// to it, in one query.
+func (t *tx) factsSpaces(ctx context.Context, f *core.Facts, groupIDs []string) error {
+	var rows []struct {
+		spaceRow
+		GroupID *string `db:"user_group_id"`
+	}
+	q, args := `SELECT `+spaceColsS+`, NULL AS user_group_id FROM spaces s WHERE s.workspace_id = ?`, []any{f.Workspace.ID}
+	if len(groupIDs) > 0 {
+		q = `SELECT ` + spaceColsS + `, sg.user_group_id FROM spaces s
+			LEFT JOIN space_groups sg ON sg.space_id = s.id AND sg.user_group_id IN (?)
+			WHERE s.workspace_id = ? ORDER BY s.id, sg.user_group_id`
+		args = []any{groupIDs, f.Workspace.ID}
+	}
+	if err := t.selIn(ctx, &rows, q, args...); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		f.Spaces[r.ID] = r.space()
+		if r.GroupID != nil {
+			f.SpaceGroups[r.ID] = append(f.SpaceGroups[r.ID], *r.GroupID)
+		}
+	}
+	return nil
+}
+
+// factsGrants fills the grants of the user's groups in the workspace, with their
+// environments and custom roles, in one query.
+func (t *tx) factsGrants(ctx context.Context, f *core.Facts, orgID string, groupIDs []string) error {
+	var rows []struct {
+		grantRow
+		EnvironmentID *string `db:"environment_id"`
+		RoleName      *string `db:"cr_name"`
+		RoleDesc      *string `db:"cr_description"`
+		RoleRules     *string `db:"cr_rules"`
+		RoleCreatedAt *int64  `db:"cr_created_at"`
+		RoleVersion   *int64  `db:"cr_version"`
+	}
+	if err := t.selIn(ctx, &rows, `SELECT g.id, g.org_id, g.user_group_id, g.workspace_id, g.builtin_role, g.custom_role_id, g.created_at,
+			ge.environment_id, cr.name AS cr_name, cr.description AS cr_description, cr.rules AS cr_rules,
+			cr.created_at AS cr_created_at, cr.version AS cr_version
+		FROM grants g
+		LEFT JOIN grant_environments ge ON ge.grant_id = g.id
+		LEFT JOIN environments e ON e.id = ge.environment_id
+		LEFT JOIN custom_roles cr ON cr.id = g.custom_role_id
+		WHERE g.org_id = ? AND g.workspace_id = ? AND g.user_group_id IN (?)
+		ORDER BY g.id, e.position`, orgID, f.Workspace.ID, groupIDs); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if n := len(f.Grants); n == 0 || f.Grants[n-1].ID != r.ID {
+			f.Grants = append(f.Grants, r.grant())
+		}
+		g := &f.Grants[len(f.Grants)-1]
+		if r.EnvironmentID != nil {
+			g.EnvironmentIDs = append(g.EnvironmentIDs, *r.EnvironmentID)
+		}
+		if r.RoleName != nil {
+			if _, ok := f.CustomRoles[*r.CustomRoleID]; !ok {
+				cr, err := customRoleRow{ID: *r.CustomRoleID, OrgID: orgID, Name: *r.RoleName, Description: *r.RoleDesc,
+					Rules: *r.RoleRules, CreatedAt: *r.RoleCreatedAt, Version: *r.RoleVersion}.role()
+				if err != nil {
+					return err
+				}
+				f.CustomRoles[cr.ID] = cr
+			}
+		}
+	}
+	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
@@ -146,3 +147,86 @@ func likeEscape(s string) string {
 }
 
 func isNotFound(err error) bool { return errors.Is(err, core.ErrNotFound) }
+
+// readOne runs one single-row query outside a transaction: the hot lookups (a user by
+// userName, a token by hash) need no snapshot across statements. On SQLite the
+// statement is prepared once per reader connection and kept.
+func (s *SQL) readOne(ctx context.Context, dest any, query string, args ...any) error {
+	if s.rstmts == nil {
+		return s.translate(s.rdb.GetContext(ctx, dest, s.rdb.Rebind(query), args...))
+	}
+	st, err := s.rstmts.get(ctx, query)
+	if err != nil || st == nil {
+		return s.translate(s.rdb.GetContext(ctx, dest, s.rdb.Rebind(query), args...))
+	}
+	return s.translate(st.GetContext(ctx, dest, args...))
+}
+
+// stmtCache keeps prepared statements of a SQLite pool by query text; database/sql
+// prepares each on a connection the first time it runs there and keeps it.
+type stmtCache struct {
+	db *sqlx.DB
+	mu sync.Mutex
+	m  map[string]*sqlx.Stmt
+}
+
+// maxStmts bounds a cache. The store's query texts are fixed but for IN lists,
+// whose text varies with the list's length.
+const maxStmts = 1024
+
+func newStmtCache(db *sqlx.DB) *stmtCache { return &stmtCache{db: db, m: map[string]*sqlx.Stmt{}} }
+
+func (c *stmtCache) lookup(query string) *sqlx.Stmt {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[query]
+}
+
+// get returns the cached statement of query, preparing it if needed. The caller
+// must hold no connection of the pool.
+func (c *stmtCache) get(ctx context.Context, query string) (*sqlx.Stmt, error) {
+	if st := c.lookup(query); st != nil {
+		return st, nil
+	}
+	st, err := c.db.PreparexContext(ctx, c.db.Rebind(query))
+	if err != nil {
+		return nil, err
+	}
+	return c.keep(query, st), nil
+}
+
+// keep stores st unless another caller stored query first, and returns the cached one.
+func (c *stmtCache) keep(query string, st *sqlx.Stmt) *sqlx.Stmt {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.m[query]; ok || len(c.m) >= maxStmts || c.m == nil {
+		st.Close()
+		return old
+	}
+	c.m[query] = st
+	return st
+}
+
+// learn prepares query texts a finished transaction met for the first time. A
+// failure only means the next transaction prepares it again.
+func (c *stmtCache) learn(ctx context.Context, queries []string) {
+	for _, q := range queries {
+		if c.lookup(q) != nil {
+			continue
+		}
+		if st, err := c.db.PreparexContext(ctx, c.db.Rebind(q)); err == nil {
+			c.keep(q, st)
+		}
+	}
+}
+
+func (c *stmtCache) close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	for _, st := range c.m {
+		errs = append(errs, st.Close())
+	}
+	c.m = nil
+	return errors.Join(errs...)
+}

@@ -280,7 +280,7 @@ func (t *tx) addIdPMembers(ctx context.Context, orgID, groupID string, ids []str
 		for _, u := range part {
 			args = append(args, orgID, groupID, u, now)
 		}
-		res, err := t.exec(ctx, q, args...)
+		res, err := t.execRaw(ctx, q, args...)
 		if err != nil {
 			// A user deleted since usersExist looked: a foreign key.
 			return n, t.s.wrapf(err, "members of IdP group %q", groupID)

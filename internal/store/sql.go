@@ -42,6 +42,10 @@ type SQL struct {
 	// it is db.
 	rdb     *sqlx.DB
 	dialect Dialect
+	batch   *batcher // SQLite's group commit; nil on PostgreSQL
+	// Prepared statements of the SQLite pools, by query text (nil on PostgreSQL,
+	// whose driver caches its own). rstmts is wstmts when the pools are one.
+	wstmts, rstmts *stmtCache
 	// Now and NewID are injectable for tests; they default to time.Now and UUIDv7.
 	Now   func() time.Time
 	NewID func() string
@@ -96,7 +100,16 @@ func Open(ctx context.Context, dsn string) (*SQL, error) {
 			return nil, fmt.Errorf("open sqlite readers for %s: %w", path, err)
 		}
 	}
-	return &SQL{db: db, rdb: rdb, dialect: dialect, Now: time.Now, NewID: NewID}, nil
+	s := &SQL{db: db, rdb: rdb, dialect: dialect, Now: time.Now, NewID: NewID}
+	if dialect == SQLite {
+		s.batch = &batcher{s: s}
+		s.wstmts = newStmtCache(db)
+		s.rstmts = s.wstmts
+		if rdb != db {
+			s.rstmts = newStmtCache(rdb)
+		}
+	}
+	return s, nil
 }
 
 // sqliteReaders is the size of the SQLite reader pool: enough for the SCIM load of
@@ -127,7 +140,7 @@ func openSQLite(path string) (*sqlx.DB, error) {
 	}
 	// Pragmas are set per connection through the DSN so every pooled connection has them.
 	q := url.Values{}
-	for _, p := range []string{"foreign_keys(1)", "busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)"} {
+	for _, p := range []string{"foreign_keys(1)", "busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "temp_store(MEMORY)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate") // writers queue on BEGIN instead of failing on upgrade
@@ -171,7 +184,14 @@ func (s *SQL) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
 // Close releases the connections.
 func (s *SQL) Close() error {
-	err := s.db.Close()
+	var err error
+	if s.rstmts != nil && s.rstmts != s.wstmts {
+		err = s.rstmts.close()
+	}
+	if s.wstmts != nil {
+		err = errors.Join(err, s.wstmts.close())
+	}
+	err = errors.Join(err, s.db.Close())
 	if s.rdb != s.db {
 		err = errors.Join(err, s.rdb.Close())
 	}
@@ -202,18 +222,104 @@ func (s *SQL) now() int64 { return micros(s.Now()) }
 type tx struct {
 	*sqlx.Tx
 	s *SQL
+	// prepared holds the statements this transaction has used, by query text, on
+	// SQLite, where parsing is a good part of a small statement's cost: each is the
+	// pool's cached statement bound to the transaction or, the first time a query
+	// text is seen, one prepared in the transaction and then learned by the cache
+	// once the transaction is over (preparing on the pool meanwhile could wait for
+	// a connection this very transaction holds). Nil on PostgreSQL.
+	prepared map[string]*sqlx.Stmt
+	cache    *stmtCache
+	missed   []string
+	// uncancelable: statements ignore their context's cancellation. A group-commit
+	// transaction carries several callers' changes, and an interrupted SQLite write
+	// rolls back the whole transaction, not just the caller's part.
+	uncancelable bool
 }
 
+// ctx is the context a statement runs under.
+func (t *tx) ctx(ctx context.Context) context.Context {
+	if t.uncancelable {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
+}
+
+func (s *SQL) newTx(t *sqlx.Tx, cache *stmtCache) *tx {
+	x := &tx{Tx: t, s: s, cache: cache}
+	if cache != nil {
+		x.prepared = map[string]*sqlx.Stmt{}
+	}
+	return x
+}
+
+// done hands the query texts first seen by the finished transaction to the cache.
+func (t *tx) done(ctx context.Context) {
+	if t.cache != nil {
+		t.cache.learn(context.WithoutCancel(ctx), t.missed)
+	}
+}
+
+// exec, get and sel run a fixed query text, prepared once per transaction. Queries
+// whose text varies with their arguments (IN lists, multi-row VALUES) use the *Raw
+// forms.
 func (t *tx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return t.ExecContext(ctx, t.Rebind(query), args...)
+	ctx = t.ctx(ctx)
+	st, err := t.stmt(ctx, query)
+	if err != nil || st == nil {
+		return t.execRaw(ctx, query, args...)
+	}
+	return st.ExecContext(ctx, args...)
 }
 
 func (t *tx) get(ctx context.Context, dest any, query string, args ...any) error {
-	return t.GetContext(ctx, dest, t.Rebind(query), args...)
+	ctx = t.ctx(ctx)
+	st, err := t.stmt(ctx, query)
+	if err != nil || st == nil {
+		return t.GetContext(ctx, dest, t.Rebind(query), args...)
+	}
+	return st.GetContext(ctx, dest, args...)
 }
 
 func (t *tx) sel(ctx context.Context, dest any, query string, args ...any) error {
-	return t.SelectContext(ctx, dest, t.Rebind(query), args...)
+	ctx = t.ctx(ctx)
+	st, err := t.stmt(ctx, query)
+	if err != nil || st == nil {
+		return t.selRaw(ctx, dest, query, args...)
+	}
+	return st.SelectContext(ctx, dest, args...)
+}
+
+func (t *tx) execRaw(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return t.ExecContext(t.ctx(ctx), t.Rebind(query), args...)
+}
+
+func (t *tx) selRaw(ctx context.Context, dest any, query string, args ...any) error {
+	return t.SelectContext(t.ctx(ctx), dest, t.Rebind(query), args...)
+}
+
+// stmt returns query prepared for this transaction (closed with it), or nil when the
+// transaction does not prepare. A failure to prepare falls back to the plain path,
+// which reports the error.
+func (t *tx) stmt(ctx context.Context, query string) (*sqlx.Stmt, error) {
+	if t.prepared == nil {
+		return nil, nil
+	}
+	if st, ok := t.prepared[query]; ok {
+		return st, nil
+	}
+	var st *sqlx.Stmt
+	if shared := t.cache.lookup(query); shared != nil {
+		st = t.StmtxContext(ctx, shared)
+	} else {
+		var err error
+		if st, err = t.PreparexContext(ctx, t.Rebind(query)); err != nil {
+			return nil, err
+		}
+		t.missed = append(t.missed, query)
+	}
+	t.prepared[query] = st
+	return st, nil
 }
 
 // audit appends an audit event inside the transaction.
@@ -241,6 +347,9 @@ const maxAttempts = 5
 // serialization failure (ErrRetry) is run again, from the start, a few times: fn must
 // therefore only touch the database and its own locals.
 func (s *SQL) inTx(ctx context.Context, fn func(*tx) error) error {
+	if s.batch != nil {
+		return s.batch.run(ctx, fn)
+	}
 	var err error
 	for attempt := 1; ; attempt++ {
 		err = s.inTxOnce(ctx, fn)
@@ -262,7 +371,15 @@ func (s *SQL) inTxOnce(ctx context.Context, fn func(*tx) error) error {
 	if err != nil {
 		return s.translate(err)
 	}
-	if err := fn(&tx{Tx: t, s: s}); err != nil {
+	defer func() {
+		// A panicking fn (a caller's update closure) must not leave the connection
+		// inside an open transaction.
+		if p := recover(); p != nil {
+			_ = t.Rollback()
+			panic(p)
+		}
+	}()
+	if err := fn(s.newTx(t, nil)); err != nil {
 		_ = t.Rollback()
 		return s.translate(err)
 	}
@@ -276,15 +393,25 @@ func randInt(n int) int {
 	return int(b[0]) % n
 }
 
-// read runs fn in a read-only view: on a SQLite file, a transaction of the reader
-// pool (a consistent snapshot beside the writer); on PostgreSQL a READ ONLY transaction.
+// read runs fn in a read-only view with one snapshot for all its statements: on a
+// SQLite file, a transaction of the reader pool (beside the writer); on PostgreSQL a
+// READ ONLY REPEATABLE READ transaction (which never fails to serialize), so that
+// Facts or a member list never mixes states from before and after a change.
 func (s *SQL) read(ctx context.Context, fn func(*tx) error) error {
-	t, err := s.rdb.BeginTxx(ctx, &sql.TxOptions{ReadOnly: s.dialect == Postgres})
+	opts := &sql.TxOptions{}
+	if s.dialect == Postgres {
+		opts = &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead}
+	}
+	t, err := s.rdb.BeginTxx(ctx, opts)
 	if err != nil {
 		return s.translate(err)
 	}
-	defer t.Rollback() //nolint:errcheck // read-only: nothing to keep
-	return s.translate(fn(&tx{Tx: t, s: s}))
+	x := s.newTx(t, s.rstmts)
+	defer func() {
+		_ = t.Rollback() // read-only: nothing to keep
+		x.done(ctx)
+	}()
+	return s.translate(fn(x))
 }
 
 // lockOrg serializes changes that check an org-wide invariant (the last org admin).

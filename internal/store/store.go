@@ -14,6 +14,12 @@ import (
 //
 // Every method that reads or writes org data takes the org id and never returns
 // another org's rows: an id of another org is core.ErrNotFound.
+//
+// The Update methods take a closure that changes the object read inside the
+// transaction. It may run on another goroutine (SQLite commits concurrent changes
+// together) and again if the transaction is retried, so it must only change the
+// object it is given and must not call the Store. It may return an error, such as
+// core.ErrVersion after comparing Version with a client's If-Match, to change nothing.
 type Store interface {
 	Orgs
 	Users
@@ -131,7 +137,7 @@ type Resources interface {
 	ListResources(ctx context.Context, orgID, workspaceID string, q ResourceQuery) ([]core.Resource, error)
 }
 
-// MemberSource says where a user's membership of a user group comes from.
+// Member is one member of a user group, with where the membership comes from.
 type Member struct {
 	User core.User `json:"user"`
 	// Direct is true for a manual membership.

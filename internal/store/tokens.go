@@ -120,9 +120,7 @@ func (s *SQL) Authenticate(ctx context.Context, secret string) (Token, error) {
 	}
 	h := hashSecret(secret)
 	var r tokenRow
-	err := s.read(ctx, func(t *tx) error {
-		return t.get(ctx, &r, `SELECT `+tokenCols+` FROM api_tokens WHERE hash = ?`, h)
-	})
+	err := s.readOne(ctx, &r, `SELECT `+tokenCols+` FROM api_tokens WHERE hash = ?`, h)
 	if err != nil || subtle.ConstantTimeCompare([]byte(r.Hash), []byte(h)) != 1 || r.RevokedAt != nil {
 		if err != nil && !isNotFound(err) {
 			return Token{}, err

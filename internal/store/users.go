@@ -144,23 +144,19 @@ func (s *SQL) CreateUser(ctx context.Context, actor core.Actor, u core.User) (co
 
 // GetUser finds a user of the org by id.
 func (s *SQL) GetUser(ctx context.Context, orgID, id string) (core.User, error) {
-	var u core.User
-	err := s.read(ctx, func(t *tx) error {
-		var err error
-		u, err = t.getUser(ctx, orgID, id, false)
-		return err
-	})
-	return u, err
+	var r userRow
+	if err := orNotFound(s.readOne(ctx, &r, `SELECT `+userCols+` FROM users WHERE org_id = ? AND id = ?`, orgID, id), "user", id); err != nil {
+		return core.User{}, err
+	}
+	return r.user(), nil
 }
 
 // GetUserByUserName finds a user by userName, case-insensitively (the unique index
 // is on lower(user_name), so this is one index lookup).
 func (s *SQL) GetUserByUserName(ctx context.Context, orgID, userName string) (core.User, error) {
 	var r userRow
-	err := s.read(ctx, func(t *tx) error {
-		return orNotFound(t.get(ctx, &r, `SELECT `+userCols+` FROM users WHERE org_id = ? AND lower(user_name) = lower(?)`,
-			orgID, userName), "user", userName)
-	})
+	err := orNotFound(s.readOne(ctx, &r, `SELECT `+userCols+` FROM users WHERE org_id = ? AND lower(user_name) = lower(?)`,
+		orgID, userName), "user", userName)
 	if err != nil {
 		return core.User{}, err
 	}

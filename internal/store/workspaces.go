@@ -106,18 +106,34 @@ func (t *tx) environments(ctx context.Context, workspaceIDs ...string) (map[stri
 	return out, nil
 }
 
-// getWorkspace reads a workspace of the org by id or slug, with its environments.
+// getWorkspace reads a workspace of the org by id or slug, with its environments,
+// in one query.
 func (t *tx) getWorkspace(ctx context.Context, orgID, idOrSlug string) (core.Workspace, error) {
-	var r workspaceRow
-	if err := t.get(ctx, &r, `SELECT `+workspaceCols+` FROM workspaces WHERE org_id = ? AND (id = ? OR slug = ?)
-		ORDER BY CASE WHEN id = ? THEN 0 ELSE 1 END LIMIT 1`, orgID, idOrSlug, idOrSlug, idOrSlug); err != nil {
-		return core.Workspace{}, orNotFound(err, "workspace", idOrSlug)
+	var rows []struct {
+		workspaceRow
+		EnvID       *string `db:"e_id"`
+		EnvName     *string `db:"e_name"`
+		EnvPosition *int    `db:"e_position"`
 	}
-	envs, err := t.environments(ctx, r.ID)
-	if err != nil {
+	if err := t.sel(ctx, &rows, `SELECT w.id, w.org_id, w.slug, w.name, w.created_at, w.version,
+			e.id AS e_id, e.name AS e_name, e.position AS e_position
+		FROM workspaces w LEFT JOIN environments e ON e.workspace_id = w.id
+		WHERE w.org_id = ? AND (w.id = ? OR w.slug = ?)
+		ORDER BY CASE WHEN w.id = ? THEN 0 ELSE 1 END, w.id, e.position`, orgID, idOrSlug, idOrSlug, idOrSlug); err != nil {
 		return core.Workspace{}, err
 	}
-	return r.workspace(envs[r.ID]), nil
+	if len(rows) == 0 {
+		return core.Workspace{}, notFound("workspace", idOrSlug)
+	}
+	w := rows[0].workspaceRow
+	var envs []core.Environment
+	for _, r := range rows {
+		if r.ID != w.ID || r.EnvID == nil {
+			continue
+		}
+		envs = append(envs, core.Environment{ID: *r.EnvID, WorkspaceID: w.ID, Name: *r.EnvName, Position: *r.EnvPosition})
+	}
+	return w.workspace(envs), nil
 }
 
 // lockWorkspace checks that a workspace belongs to the org and, on PostgreSQL, locks

@@ -203,6 +203,27 @@ var accessTests = []test{
 		if len(f.Spaces) != 2 || len(f.SpaceGroups) != 1 || f.SpaceGroups[sp.ID][0] != viewers.ID {
 			t.Fatalf("spaces = %+v, space groups = %+v", f.Spaces, f.SpaceGroups)
 		}
+		// A grant narrowed to two environments lists them in promotion order; a space
+		// assigned to two of the user's groups lists both.
+		both := newGroup(t, s, o.ID, "both-envs")
+		ok(t, s.AddGroupMember(ctx, adm, o.ID, both.ID, u.ID))
+		must[core.Grant](t)(s.CreateGrant(ctx, adm, core.Grant{OrgID: o.ID, UserGroupID: both.ID, WorkspaceID: w.ID, Role: core.RoleViewer,
+			EnvironmentIDs: []string{prod.ID, dev.ID}}))
+		ok(t, s.AssignSpace(ctx, adm, o.ID, w.ID, sp.ID, both.ID))
+		f2 := must[*core.Facts](t)(s.Facts(ctx, o.ID, u.ID, w.ID))
+		var narrowed []string
+		for _, g := range f2.Grants {
+			if g.UserGroupID == both.ID {
+				narrowed = g.EnvironmentIDs
+			}
+		}
+		if len(f2.Grants) != 2 || len(narrowed) != 2 || narrowed[0] != dev.ID || narrowed[1] != prod.ID {
+			t.Fatalf("grants = %+v", f2.Grants)
+		}
+		if !sameSet(f2.SpaceGroups[sp.ID], []string{viewers.ID, both.ID}) || len(f2.SpaceGroups[sp2.ID]) != 0 {
+			t.Fatalf("space groups = %+v", f2.SpaceGroups)
+		}
+		ok(t, s.DeleteGroup(ctx, adm, o.ID, both.ID))
 		create := core.Request{Action: core.ActionCreate, ResourceType: core.TypeSource, Environment: "development"}
 		if dec := core.Decide(f, create); dec.Effect != core.Deny {
 			t.Fatalf("before SCIM: %+v", dec)

@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -15,6 +16,7 @@ import (
 func RunConcurrencyTests(t *testing.T, newStore NewStore) {
 	t.Run("WritersLoseNothing", func(t *testing.T) { writersLoseNothing(t, newStore(t)) })
 	t.Run("LastAdminUnderRace", func(t *testing.T) { lastAdminUnderRace(t, newStore(t)) })
+	t.Run("ConflictsUnderRace", func(t *testing.T) { conflictsUnderRace(t, newStore(t)) })
 }
 
 // writersLoseNothing: 16 goroutines each create users and add them to, then remove
@@ -198,5 +200,61 @@ func lastAdminUnderRace(t *testing.T, s *store.SQL) {
 				}
 			}
 		}
+	}
+}
+
+// conflictsUnderRace: 16 goroutines create the same userNames at once, each beside a
+// userName of its own. Every name is created once; every loser gets ErrConflict and
+// leaves nothing behind; the winners and the distinct creates all stay.
+func conflictsUnderRace(t *testing.T, s *store.SQL) {
+	const workers, names = 16, 10
+	o, _ := newOrg(t, s, "acme")
+	var (
+		wg        sync.WaitGroup
+		created   = make([]int, workers)
+		conflicts = make([]int, workers)
+		errs      = make([]error, workers)
+	)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range names {
+				for _, name := range []string{fmt.Sprintf("shared-%d", i), fmt.Sprintf("own-%d-%d", w, i)} {
+					_, err := s.CreateUser(ctx, sys, core.User{OrgID: o.ID, UserName: name, Active: true, Source: core.SourceSCIM})
+					switch {
+					case err == nil:
+						created[w]++
+					case errors.Is(err, core.ErrConflict) && strings.HasPrefix(name, "shared-"):
+						if msg := strings.ToLower(err.Error()); strings.Contains(msg, "constraint") || strings.Contains(msg, "sqlstate") || strings.Contains(msg, "unique") {
+							errs[w] = fmt.Errorf("driver text in %q", err)
+							return
+						}
+						conflicts[w]++
+					default:
+						errs[w] = fmt.Errorf("create %s: %w", name, err)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	total, lost := 0, 0
+	for w := range workers {
+		if errs[w] != nil {
+			t.Fatal(errs[w])
+		}
+		total += created[w]
+		lost += conflicts[w]
+	}
+	if total != names+workers*names || lost != (workers-1)*names {
+		t.Fatalf("created %d (want %d), conflicts %d (want %d)", total, names+workers*names, lost, (workers-1)*names)
+	}
+	if n := must[int](t)(s.CountUsers(ctx, o.ID)); n != total+1 {
+		t.Fatalf("users = %d, want %d", n, total+1)
+	}
+	if n := countAll(t, s, o.ID, "user.create"); n != total+1 {
+		t.Fatalf("user.create events = %d, want %d", n, total+1)
 	}
 }

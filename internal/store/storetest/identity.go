@@ -1,6 +1,8 @@
 package storetest
 
 import (
+	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"testing"
@@ -120,6 +122,37 @@ var orgTests = []test{
 func second[T any](_ T, err error) error { return err }
 
 var userTests = []test{
+	{"User/PanicAndCancel", func(t *testing.T, s *store.SQL) {
+		o, _ := newOrg(t, s, "acme")
+		u := newUser(t, s, o.ID, "jane")
+		before := auditCount(t, s, o.ID)
+		func() {
+			defer func() {
+				if p := recover(); p != "boom" {
+					t.Fatalf("recovered %v, want the closure's panic", p)
+				}
+			}()
+			_, _ = s.UpdateUser(ctx, adm, o.ID, u.ID, func(x *core.User) error {
+				x.DisplayName = "half done"
+				panic("boom")
+			})
+		}()
+		// The store goes on working, and the panicking change left nothing.
+		if got := must[core.User](t)(s.GetUser(ctx, o.ID, u.ID)); got != u {
+			t.Fatalf("user after panic = %+v", got)
+		}
+		newUser(t, s, o.ID, "bob")
+		if n := auditCount(t, s, o.ID); n != before+1 {
+			t.Fatalf("audit events = %d, want %d", n, before+1)
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		_, err := s.CreateUser(cctx, sys, core.User{OrgID: o.ID, UserName: "carol", Active: true, Source: core.SourceSCIM})
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("canceled create: %v", err)
+		}
+		wantErr(t, second(s.GetUserByUserName(ctx, o.ID, "carol")), core.ErrNotFound)
+	}},
 	{"User/CRUD", func(t *testing.T, s *store.SQL) {
 		o, _ := newOrg(t, s, "acme")
 		d := newDirectory(t, s, o.ID, "okta")

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestServeFlagErrors(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db := "sqlite:" + filepath.Join(dir, "g.db")
+	junk := filepath.Join(dir, "junk.pem")
+	if err := os.WriteFile(junk, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--tls-cert", junk}, "--tls-cert and --tls-key go together"},
+		{[]string{"--tls-cert", junk, "--tls-key", junk}, "--tls-cert/--tls-key"},
+		{[]string{"--trusted-proxies", "10.0.0.0/8,lb.example"}, `--trusted-proxies: "lb.example" is not an address or CIDR`},
+		{[]string{"--rate-limit-scim", "many"}, "invalid value"},
+	} {
+		_, _, err := gatehouse(t, append([]string{"serve", "--addr", "127.0.0.1:0", "--db", db}, tc.args...)...)
+		wantErr(t, err, tc.want)
+	}
+}
+
+func TestParsePrefixes(t *testing.T) {
+	t.Parallel()
+	got, err := parsePrefixes(" 10.0.0.0/8, 192.168.1.7 ,2001:db8::/32,")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"10.0.0.0/8", "192.168.1.7/32", "2001:db8::/32"}
+	if len(got) != len(want) {
+		t.Fatalf("got %v", got)
+	}
+	for i := range want {
+		if got[i].String() != want[i] {
+			t.Errorf("prefix %d = %s; want %s", i, got[i], want[i])
+		}
+	}
+}

@@ -1,0 +1,134 @@
+// Package metrics defines Gatehouse's Prometheus metrics and the HTTP middleware
+// that records them. One Metrics value is built per server (no global registry), so
+// tests and several servers in one process do not share counters.
+package metrics
+
+import (
+	"database/sql"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics holds every collector. Nil-safe: methods on a nil *Metrics do nothing, so
+// packages can take an optional *Metrics without checks at every call.
+type Metrics struct {
+	reg       *prometheus.Registry
+	requests  *prometheus.CounterVec
+	latency   *prometheus.HistogramVec
+	scimOps   *prometheus.CounterVec
+	logins    *prometheus.CounterVec
+	decisions *prometheus.CounterVec
+}
+
+// New registers Gatehouse's collectors, the Go runtime's and the process's.
+func New() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_http_requests_total",
+			Help: "HTTP requests by route pattern, method and status code.",
+		}, []string{"route", "method", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "gatehouse_http_request_duration_seconds",
+			Help:    "HTTP request latency by route pattern and method.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"route", "method"}),
+		scimOps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_scim_operations_total",
+			Help: "SCIM operations by directory, resource, operation and outcome (ok or the SCIM error type).",
+		}, []string{"directory", "resource", "operation", "outcome"}),
+		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_logins_total",
+			Help: "SSO logins by connection, protocol and outcome (ok or the refusal reason).",
+		}, []string{"connection", "protocol", "outcome"}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_decisions_total",
+			Help: "Access decisions by outcome (allow, deny, draft_only) and reason code.",
+		}, []string{"decision", "reason"}),
+	}
+	m.reg.MustRegister(m.requests, m.latency, m.scimOps, m.logins, m.decisions,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// RegisterDB adds the connection pool's statistics (open, in use, idle, waits).
+func (m *Metrics) RegisterDB(name string, db *sql.DB) {
+	if m == nil {
+		return
+	}
+	m.reg.MustRegister(collectors.NewDBStatsCollector(db, name))
+}
+
+// Handler serves /metrics.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// SCIM counts one SCIM operation.
+func (m *Metrics) SCIM(directory, resource, operation, outcome string) {
+	if m == nil {
+		return
+	}
+	m.scimOps.WithLabelValues(directory, resource, operation, outcome).Inc()
+}
+
+// Login counts one login attempt.
+func (m *Metrics) Login(connection, protocol, outcome string) {
+	if m == nil {
+		return
+	}
+	m.logins.WithLabelValues(connection, protocol, outcome).Inc()
+}
+
+// Decision counts one access decision.
+func (m *Metrics) Decision(decision, reason string) {
+	if m == nil {
+		return
+	}
+	m.decisions.WithLabelValues(decision, reason).Inc()
+}
+
+// Middleware records every request by its route pattern (never the raw path, which
+// holds ids and would explode the label set).
+func (m *Metrics) Middleware(next http.Handler) http.Handler {
+	if m == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		route := r.Pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		m.requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.status)).Inc()
+		m.latency.WithLabelValues(route, r.Method).Observe(time.Since(start).Seconds())
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status      int
+	wroteHeader bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wroteHeader {
+		w.status, w.wroteHeader = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wroteHeader = true
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer (flush, deadlines).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

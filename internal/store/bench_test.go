@@ -1,0 +1,148 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/internal/core"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
+)
+
+// concurrency16 makes RunParallel use 16 goroutines, the SCIM target's concurrency.
+func concurrency16(b *testing.B) {
+	p := 16 / runtime.GOMAXPROCS(0)
+	if p < 1 {
+		p = 1
+	}
+	b.SetParallelism(p)
+}
+
+func benchOrg(b *testing.B, s *store.SQL) (core.Org, core.Directory) {
+	ctx := context.Background()
+	o, _, err := s.CreateOrg(ctx, core.Actor{Kind: core.ActorSystem}, "bench", "Bench", "admin@bench.example.com")
+	if err != nil {
+		b.Fatal(err)
+	}
+	d, err := s.EnsureDirectory(ctx, core.Actor{Kind: core.ActorSystem}, o.ID, "okta")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return o, d
+}
+
+// BenchmarkCreateUser creates users from 16 goroutines (one SCIM POST /Users each).
+func BenchmarkCreateUser(b *testing.B) {
+	for _, be := range storetest.Backends() {
+		b.Run(be.Name, func(b *testing.B) {
+			s := be.New(b)
+			o, d := benchOrg(b, s)
+			actor := core.Actor{Kind: core.ActorSCIM, ID: d.ID}
+			var n atomic.Int64
+			concurrency16(b)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				ctx := context.Background()
+				for pb.Next() {
+					i := n.Add(1)
+					_, err := s.CreateUser(ctx, actor, core.User{OrgID: o.ID, UserName: fmt.Sprintf("user%d@bench.example.com", i),
+						Email: fmt.Sprintf("user%d@bench.example.com", i), DisplayName: "Bench User", Active: true,
+						Source: core.SourceSCIM, DirectoryID: d.ID, ExternalID: fmt.Sprintf("00u%d", i)})
+					if err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "creates/s")
+		})
+	}
+}
+
+// BenchmarkGetUserByUserName looks users up by userName from 16 goroutines (a SCIM
+// filter userName eq "…", the IdP's create-or-update probe).
+func BenchmarkGetUserByUserName(b *testing.B) {
+	const users = 5000
+	for _, be := range storetest.Backends() {
+		b.Run(be.Name, func(b *testing.B) {
+			s := be.New(b)
+			o, d := benchOrg(b, s)
+			ctx := context.Background()
+			for i := range users {
+				if _, err := s.CreateUser(ctx, core.Actor{Kind: core.ActorSCIM}, core.User{OrgID: o.ID,
+					UserName: fmt.Sprintf("user%d@bench.example.com", i), Active: true, Source: core.SourceSCIM, DirectoryID: d.ID}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			var n atomic.Int64
+			concurrency16(b)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					i := n.Add(7919) % users
+					if _, err := s.GetUserByUserName(ctx, o.ID, fmt.Sprintf("USER%d@bench.example.com", i)); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lookups/s")
+		})
+	}
+}
+
+// BenchmarkFacts gathers a decision's facts (a user in three groups, two of them
+// through a mapped IdP group, in a workspace with grants and spaces) from 16 goroutines.
+func BenchmarkFacts(b *testing.B) {
+	for _, be := range storetest.Backends() {
+		b.Run(be.Name, func(b *testing.B) {
+			s := be.New(b)
+			o, d := benchOrg(b, s)
+			ctx := context.Background()
+			a := core.Actor{Kind: core.ActorSystem}
+			check := func(err error) {
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			u, err := s.CreateUser(ctx, a, core.User{OrgID: o.ID, UserName: "jane", Active: true, Source: core.SourceSCIM})
+			check(err)
+			w, err := s.CreateWorkspace(ctx, a, o.ID, "marketing", "Marketing", []string{"development", "production"})
+			check(err)
+			ig, err := s.CreateIdPGroup(ctx, a, core.IdPGroup{OrgID: o.ID, DirectoryID: d.ID, DisplayName: "Marketing"})
+			check(err)
+			check(s.ChangeIdPGroupMembers(ctx, a, o.ID, ig.ID, []string{u.ID}, nil))
+			for i, name := range []string{"editors", "viewers", "direct"} {
+				g, err := s.CreateGroup(ctx, a, core.UserGroup{OrgID: o.ID, Name: name})
+				check(err)
+				if i < 2 {
+					_, err = s.CreateMapping(ctx, a, core.Mapping{OrgID: o.ID, DirectoryID: d.ID, IdPGroup: "Marketing", UserGroupID: g.ID})
+				} else {
+					err = s.AddGroupMember(ctx, a, o.ID, g.ID, u.ID)
+				}
+				check(err)
+				_, err = s.CreateGrant(ctx, a, core.Grant{OrgID: o.ID, UserGroupID: g.ID, WorkspaceID: w.ID, Role: core.BuiltinRoles[i+1],
+					EnvironmentIDs: []string{w.Environments[i%2].ID}})
+				check(err)
+				sp, err := s.CreateSpace(ctx, a, o.ID, w.ID, "space-"+name)
+				check(err)
+				check(s.AssignSpace(ctx, a, o.ID, w.ID, sp.ID, g.ID))
+			}
+			concurrency16(b)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					f, err := s.Facts(ctx, o.ID, u.ID, w.ID)
+					if err != nil || len(f.Grants) != 3 {
+						b.Errorf("facts: %v", err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "facts/s")
+		})
+	}
+}

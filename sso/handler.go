@@ -1,0 +1,326 @@
+package sso
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/core"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+// Store is what the SSO handler needs from storage: the SSO tables and the few
+// core operations a login performs. *store.SQL implements it.
+type Store interface {
+	store.SSO
+	GetOrg(ctx context.Context, idOrSlug string) (core.Org, error)
+	GetUser(ctx context.Context, orgID, id string) (core.User, error)
+	GetUserByUserName(ctx context.Context, orgID, userName string) (core.User, error)
+	GetUserByEmail(ctx context.Context, orgID, email string) (core.User, error)
+	CreateUser(ctx context.Context, actor core.Actor, u core.User) (core.User, error)
+	SetConnectionGroups(ctx context.Context, actor core.Actor, orgID, connectionID, userID string, claimValues []string) error
+	UserMemberships(ctx context.Context, orgID, userID string) ([]core.Membership, error)
+	ListWorkspaces(ctx context.Context, orgID string, p store.Page) ([]core.Workspace, error)
+	Facts(ctx context.Context, orgID, userID, workspaceID string) (*core.Facts, error)
+}
+
+// Defaults for the zero values of Handler's settings.
+const (
+	DefaultSessionIdle     = 8 * time.Hour
+	DefaultSessionLifetime = 24 * time.Hour
+	DefaultCookieName      = "gatehouse_session"
+	loginTTL               = 10 * time.Minute
+	maxPOSTBytes           = 1 << 20
+)
+
+// Handler serves the SSO endpoints and GET /api/v1/me. Build it with its
+// dependencies and call Mount once.
+type Handler struct {
+	Store  Store
+	Logger *slog.Logger
+	// Now is the clock of every check (assertion and token times, sessions).
+	Now func() time.Time
+	// ExternalURL is where browsers and IdPs reach Gatehouse (scheme, host, optional
+	// path prefix); every URL given to an IdP is built from it.
+	ExternalURL *url.URL
+	// Box opens connection secrets.
+	Box *Box
+	// HTTPClient makes the calls to identity providers (discovery, token, userinfo).
+	HTTPClient *http.Client
+
+	// Connectors, when set, builds the connector of a connection instead of the
+	// built-in SAML and OIDC ones: tests of other packages use ssotest.Connector to
+	// log in without an identity provider or a browser.
+	Connectors func(ctx context.Context, conn store.SSOConnection) (Connector, error)
+
+	SessionIdle     time.Duration // idle timeout; DefaultSessionIdle when zero
+	SessionLifetime time.Duration // absolute timeout; DefaultSessionLifetime when zero
+	CookieName      string        // DefaultCookieName when empty
+
+	mu        sync.Mutex
+	cache     map[string]cachedConnector // connection id → connector of one version
+	lastPrune time.Time
+}
+
+// pruneEvery is how often a login start also deletes expired login state. Doing it
+// inline keeps Gatehouse free of background jobs; the work is a few indexed deletes.
+const pruneEvery = 10 * time.Minute
+
+// maybePrune deletes expired sessions, pending logins and replay records, at most
+// once per pruneEvery per instance.
+func (h *Handler) maybePrune(ctx context.Context) {
+	now := h.now()
+	h.mu.Lock()
+	due := now.Sub(h.lastPrune) >= pruneEvery
+	if due {
+		h.lastPrune = now
+	}
+	h.mu.Unlock()
+	if due {
+		if err := h.Store.PruneSSO(ctx, now); err != nil {
+			h.logger().Warn("sso: prune expired login state", "error", err.Error())
+		}
+	}
+}
+
+type cachedConnector struct {
+	version int64
+	c       Connector
+}
+
+// Mount registers the routes on mux.
+func (h *Handler) Mount(mux *http.ServeMux) {
+	mux.Handle("GET /sso/login", h.browser(h.serveLoginForm))
+	mux.Handle("POST /sso/login", h.browser(h.serveLoginEmail))
+	mux.Handle("GET /sso/logout", h.browser(h.serveLogoutForm))
+	mux.Handle("POST /sso/logout", h.browser(h.serveLogout))
+	mux.Handle("GET /sso/saml/{connection}/metadata", http.HandlerFunc(h.serveSAMLMetadata))
+	mux.Handle("GET /sso/saml/{connection}/login", h.browser(h.serveSAMLLogin))
+	mux.Handle("POST /sso/saml/{connection}/acs", h.browser(h.serveSAMLACS))
+	mux.Handle("GET /sso/oidc/{connection}/login", h.browser(h.serveOIDCLogin))
+	mux.Handle("GET /sso/oidc/{connection}/callback", h.browser(h.serveOIDCCallback))
+	mux.Handle("GET /api/v1/me", http.HandlerFunc(h.serveMe))
+}
+
+func (h *Handler) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}
+
+func (h *Handler) logger() *slog.Logger {
+	if h.Logger != nil {
+		return h.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func (h *Handler) httpClient() *http.Client {
+	if h.HTTPClient != nil {
+		return h.HTTPClient
+	}
+	return &http.Client{Timeout: 15 * time.Second}
+}
+
+func (h *Handler) idle() time.Duration {
+	if h.SessionIdle > 0 {
+		return h.SessionIdle
+	}
+	return DefaultSessionIdle
+}
+
+func (h *Handler) lifetime() time.Duration {
+	if h.SessionLifetime > 0 {
+		return h.SessionLifetime
+	}
+	return DefaultSessionLifetime
+}
+
+func (h *Handler) cookieName() string {
+	if h.CookieName != "" {
+		return h.CookieName
+	}
+	return DefaultCookieName
+}
+
+// secure says whether cookies get the Secure flag: whenever Gatehouse is reached
+// over HTTPS.
+func (h *Handler) secure() bool { return h.ExternalURL != nil && h.ExternalURL.Scheme == "https" }
+
+// loginError is a refused login: a reason code for logs and audit, a message safe
+// for the person, and the cause, which is only logged.
+type loginError struct {
+	reason string
+	public string
+	status int
+	cause  error
+}
+
+func (e *loginError) Error() string { return e.reason + ": " + e.cause.Error() }
+func (e *loginError) Unwrap() error { return e.cause }
+
+func refusal(reason, public string, cause error) error {
+	return &loginError{reason: reason, public: public, status: http.StatusForbidden, cause: cause}
+}
+
+// browserHandler is a browser route: it returns an error, which becomes a plain page.
+type browserHandler func(w http.ResponseWriter, r *http.Request) error
+
+// browser adds the headers every SSO page needs and renders errors as a plain page
+// that shows no internals.
+func (h *Handler) browser(fn browserHandler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		// form-action allows other origins because /sso/login's POST redirects on to
+		// the IdP, and browsers apply form-action to that redirect chain.
+		hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' https: http:; frame-ancestors 'none'; base-uri 'none'")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "no-referrer")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("Cache-Control", "no-store")
+		if r.Method == http.MethodPost {
+			r.Body = http.MaxBytesReader(w, r.Body, maxPOSTBytes)
+		}
+		err := fn(w, r)
+		if err == nil {
+			return
+		}
+		var le *loginError
+		if !errors.As(err, &le) {
+			le = &loginError{reason: "internal_error", public: "Something went wrong on our side. Please try again.", status: http.StatusInternalServerError, cause: err}
+		}
+		lvl := slog.LevelWarn
+		if le.status >= 500 {
+			lvl = slog.LevelError
+		}
+		h.logger().Log(r.Context(), lvl, "sso: login refused", "reason", le.reason, "path", r.URL.Path, "error", le.cause.Error())
+		writePage(w, le.status, "Sign-in failed", le.public, "")
+	})
+}
+
+var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{.Title}} · Gatehouse</title>
+<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;color:#222}input,button{font-size:1rem;padding:.4rem}</style>
+</head><body><h1>{{.Title}}</h1><p>{{.Message}}</p>
+{{if .Form}}<form method="post" action="{{.Action}}"><label>Work email <input type="email" name="email" autocomplete="email" required autofocus></label>
+<input type="hidden" name="return_to" value="{{.ReturnTo}}"> <button type="submit">Continue</button></form>{{end}}
+{{if .Logout}}<form method="post" action="{{.Action}}"><input type="hidden" name="return_to" value="{{.ReturnTo}}"><button type="submit">Sign out</button></form>{{end}}
+<p><a href="/sso/login">Sign in</a></p></body></html>`))
+
+type page struct {
+	Title, Message   string
+	Form, Logout     bool
+	Action, ReturnTo string
+}
+
+func writePage(w http.ResponseWriter, status int, title, msg, returnTo string) {
+	renderPage(w, status, page{Title: title, Message: msg, ReturnTo: returnTo})
+}
+
+func renderPage(w http.ResponseWriter, status int, p page) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_ = pageTmpl.Execute(w, p)
+}
+
+// localPath returns s if it is a path on this site, and "/" otherwise: no scheme,
+// no host, no "//" or backslash tricks that browsers read as another host.
+func localPath(s string) string {
+	if s == "" || len(s) > 2048 || !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") || strings.ContainsAny(s, "\\") {
+		return "/"
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return "/"
+		}
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
+		return "/"
+	}
+	return s
+}
+
+// randomToken returns 32 random bytes, base64url.
+func randomToken() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// hashToken is what the database keeps of a session id, RelayState or OIDC state.
+func hashToken(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// connection loads a connection of the given kind for a route.
+func (h *Handler) connection(r *http.Request, kind store.SSOKind) (store.SSOConnection, error) {
+	id := r.PathValue("connection")
+	c, err := h.Store.GetSSOConnection(r.Context(), id)
+	if err != nil || c.Kind != kind {
+		if err == nil || errors.Is(err, core.ErrNotFound) {
+			return store.SSOConnection{}, &loginError{reason: "unknown_connection", public: "This sign-in link is not valid.", status: http.StatusNotFound,
+				cause: fmt.Errorf("no %s connection %q", kind, id)}
+		}
+		return store.SSOConnection{}, fmt.Errorf("load connection %s: %w", id, err)
+	}
+	return c, nil
+}
+
+// connector returns the cached connector of a connection, rebuilding it when the
+// connection's version changed (on any instance: the version comes from the row).
+func (h *Handler) connector(ctx context.Context, conn store.SSOConnection) (Connector, error) {
+	h.mu.Lock()
+	if cc, ok := h.cache[conn.ID]; ok && cc.version == conn.Version {
+		h.mu.Unlock()
+		return cc.c, nil
+	}
+	h.mu.Unlock()
+	if h.ExternalURL == nil || h.Box == nil {
+		return nil, errors.New("sso handler needs ExternalURL and Box")
+	}
+	var (
+		c   Connector
+		err error
+	)
+	switch {
+	case h.Connectors != nil:
+		c, err = h.Connectors(ctx, conn)
+	case conn.Kind == store.KindSAML:
+		c, err = newSAMLConnector(conn, h.ExternalURL, h.Box, h.Store, h.now, h.logger())
+	case conn.Kind == store.KindOIDC:
+		c, err = newOIDCConnector(ctx, conn, h.ExternalURL, h.Box, h.httpClient(), h.now)
+	default:
+		err = fmt.Errorf("unknown kind %q", conn.Kind)
+	}
+	if err != nil {
+		return nil, &loginError{reason: "connection_unavailable", public: "Sign-in through this identity provider is not available right now.",
+			status: http.StatusBadGateway, cause: fmt.Errorf("connection %s: %w", conn.ID, err)}
+	}
+	h.mu.Lock()
+	if h.cache == nil {
+		h.cache = map[string]cachedConnector{}
+	}
+	if old, ok := h.cache[conn.ID]; !ok || old.version <= conn.Version {
+		h.cache[conn.ID] = cachedConnector{version: conn.Version, c: c}
+	}
+	h.mu.Unlock()
+	return c, nil
+}
+
+var _ Store = (*store.SQL)(nil)

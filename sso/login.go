@@ -1,0 +1,405 @@
+package sso
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"golang.org/x/oauth2"
+
+	"github.com/gatehouse-dev/gatehouse/internal/core"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+const oidcStateCookie = "gatehouse_oidc_state"
+
+// serveLoginForm asks for a work email (GET /sso/login).
+func (h *Handler) serveLoginForm(w http.ResponseWriter, r *http.Request) error {
+	renderPage(w, http.StatusOK, page{Title: "Sign in", Message: "Enter your work email to sign in through your company's identity provider.",
+		Form: true, Action: h.path("/sso/login"), ReturnTo: localPath(r.URL.Query().Get("return_to"))})
+	return nil
+}
+
+// serveLoginEmail sends the browser to the connection of the email's domain.
+func (h *Handler) serveLoginEmail(w http.ResponseWriter, r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		return &loginError{reason: "bad_form", public: "The form could not be read.", status: http.StatusBadRequest, cause: err}
+	}
+	email := strings.TrimSpace(r.PostForm.Get("email"))
+	returnTo := localPath(r.PostForm.Get("return_to"))
+	at := strings.LastIndexByte(email, '@')
+	if at <= 0 || at == len(email)-1 {
+		renderPage(w, http.StatusBadRequest, page{Title: "Sign in", Message: "That is not an email address.", Form: true, Action: h.path("/sso/login"), ReturnTo: returnTo})
+		return nil
+	}
+	conn, err := h.Store.SSOConnectionForDomain(r.Context(), email[at+1:])
+	if errors.Is(err, core.ErrNotFound) {
+		renderPage(w, http.StatusNotFound, page{Title: "Sign in", Message: "No single sign-on is set up for that email domain. Ask your administrator.", Form: true, Action: h.path("/sso/login"), ReturnTo: returnTo})
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	target := h.path("/sso/" + string(conn.Kind) + "/" + url.PathEscape(conn.ID) + "/login?return_to=" + url.QueryEscape(returnTo))
+	http.Redirect(w, r, target, http.StatusSeeOther)
+	return nil
+}
+
+// ownPath turns a landing page into a local path: a local path as it is, or an
+// absolute URL on Gatehouse's own external URL (Okta's Default RelayState is often
+// one); anything else becomes "/".
+func (h *Handler) ownPath(s string) string {
+	if p := localPath(s); p != "/" || s == "/" {
+		return p
+	}
+	u, err := url.Parse(s)
+	if err != nil || h.ExternalURL == nil || u.Scheme != h.ExternalURL.Scheme || u.Host != h.ExternalURL.Host || u.User != nil {
+		return "/"
+	}
+	prefix := strings.TrimSuffix(h.ExternalURL.Path, "/")
+	rest, ok := strings.CutPrefix(u.RequestURI(), prefix)
+	if !ok {
+		return "/"
+	}
+	return localPath(rest)
+}
+
+// path prefixes a local path with the external URL's path, if any.
+func (h *Handler) path(p string) string {
+	if h.ExternalURL == nil {
+		return p
+	}
+	return strings.TrimSuffix(h.ExternalURL.Path, "/") + p
+}
+
+// serveSAMLMetadata publishes the SP metadata of a connection.
+func (h *Handler) serveSAMLMetadata(w http.ResponseWriter, r *http.Request) {
+	conn, err := h.connection(r, store.KindSAML)
+	var c Connector
+	if err == nil {
+		c, err = h.connector(r.Context(), conn)
+	}
+	if err != nil {
+		h.logger().Warn("sso: metadata", "connection", r.PathValue("connection"), "error", err.Error())
+		status := http.StatusInternalServerError
+		var le *loginError
+		if errors.As(err, &le) {
+			status = le.status
+		}
+		http.Error(w, http.StatusText(status), status)
+		return
+	}
+	sc, ok := c.(*samlConnector)
+	if !ok {
+		http.Error(w, http.StatusText(http.StatusNotFound), http.StatusNotFound)
+		return
+	}
+	b, err := xml.MarshalIndent(sc.Metadata(), "", "  ")
+	if err != nil {
+		h.logger().Error("sso: metadata", "connection", conn.ID, "error", err.Error())
+		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/samlmetadata+xml")
+	_, _ = w.Write([]byte(xml.Header))
+	_, _ = w.Write(b)
+}
+
+// serveSAMLLogin starts an SP-initiated login: it records the AuthnRequest and
+// redirects to the IdP (HTTP-Redirect binding).
+func (h *Handler) serveSAMLLogin(w http.ResponseWriter, r *http.Request) error {
+	conn, err := h.connection(r, store.KindSAML)
+	if err != nil {
+		return err
+	}
+	c, err := h.connector(r.Context(), conn)
+	if err != nil {
+		return err
+	}
+	h.maybePrune(r.Context())
+	relay := randomToken()
+	sc, ok := c.(SAMLConnector)
+	if !ok {
+		return fmt.Errorf("connector of %s cannot do SAML", conn.ID)
+	}
+	target, reqID, err := sc.AuthnRequest(relay)
+	if err != nil {
+		return fmt.Errorf("authn request: %w", err)
+	}
+	if err := h.Store.SaveSAMLRequest(r.Context(), store.SAMLRequest{
+		RelayHash: hashToken(relay), RequestID: reqID, ConnectionID: conn.ID,
+		ReturnTo: localPath(r.URL.Query().Get("return_to")), ExpiresAt: h.now().Add(loginTTL),
+	}); err != nil {
+		return err
+	}
+	http.Redirect(w, r, target, http.StatusFound)
+	return nil
+}
+
+// serveSAMLACS receives the IdP's response (HTTP-POST binding).
+func (h *Handler) serveSAMLACS(w http.ResponseWriter, r *http.Request) error {
+	conn, err := h.connection(r, store.KindSAML)
+	if err != nil {
+		return err
+	}
+	c, err := h.connector(r.Context(), conn)
+	if err != nil {
+		return err
+	}
+	if err := r.ParseForm(); err != nil {
+		return h.refuse(r.Context(), conn, &loginError{reason: "bad_form", public: "The identity provider's answer could not be read.", status: http.StatusBadRequest, cause: err}, nil)
+	}
+	relay := r.PostForm.Get("RelayState")
+	var ids []string
+	returnTo := "/"
+	if relay != "" {
+		req, err := h.Store.TakeSAMLRequest(r.Context(), conn.ID, hashToken(relay), h.now())
+		switch {
+		case err == nil:
+			ids, returnTo = []string{req.RequestID}, req.ReturnTo
+		case errors.Is(err, core.ErrNotFound) && !conn.SAML.AllowIdPInitiated && !strings.HasPrefix(relay, "/") && !strings.Contains(relay, "://"):
+			// Shaped like our own RelayState (not an IdP's landing URL): a login of
+			// ours that expired or was already finished.
+			return h.refuse(r.Context(), conn, refusal("saml_unknown_request", "This sign-in expired or was already used. Please start again.",
+				errors.New("RelayState names no pending request (expired, used, or forged)")), nil)
+		case errors.Is(err, core.ErrNotFound):
+			// Not ours: an IdP-initiated login's RelayState is the landing page.
+			returnTo = h.ownPath(relay)
+		default:
+			return err
+		}
+	}
+	sc, ok := c.(SAMLConnector)
+	if !ok {
+		return fmt.Errorf("connector of %s cannot do SAML", conn.ID)
+	}
+	id, err := sc.HandlePOST(r.Context(), r, ids)
+	if err != nil {
+		return h.refuse(r.Context(), conn, err, map[string]any{"sp_initiated": len(ids) > 0})
+	}
+	return h.completeLogin(w, r, conn, id, returnTo, map[string]any{"protocol": "saml", "sp_initiated": len(ids) > 0})
+}
+
+// serveOIDCLogin starts an OIDC login: state, nonce and PKCE verifier go to SQL,
+// the state also to a cookie binding the login to this browser.
+func (h *Handler) serveOIDCLogin(w http.ResponseWriter, r *http.Request) error {
+	conn, err := h.connection(r, store.KindOIDC)
+	if err != nil {
+		return err
+	}
+	c, err := h.connector(r.Context(), conn)
+	if err != nil {
+		return err
+	}
+	h.maybePrune(r.Context())
+	state, nonce, verifier := randomToken(), randomToken(), oauth2.GenerateVerifier()
+	if err := h.Store.SaveOIDCState(r.Context(), store.OIDCState{
+		StateHash: hashToken(state), ConnectionID: conn.ID, Nonce: nonce, PKCEVerifier: verifier,
+		ReturnTo: localPath(r.URL.Query().Get("return_to")), ExpiresAt: h.now().Add(loginTTL),
+	}); err != nil {
+		return err
+	}
+	rc, ok := c.(RedirectConnector)
+	if !ok {
+		return fmt.Errorf("connector of %s cannot do redirects", conn.ID)
+	}
+	target, err := rc.LoginURL(r.Context(), state, nonce, verifier)
+	if err != nil {
+		return err
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: oidcStateCookie, Value: state, Path: h.path("/sso/oidc/" + url.PathEscape(conn.ID) + "/"),
+		MaxAge: int(loginTTL.Seconds()), HttpOnly: true, Secure: h.secure(), SameSite: http.SameSiteLaxMode,
+	})
+	http.Redirect(w, r, target, http.StatusFound)
+	return nil
+}
+
+// serveOIDCCallback finishes an OIDC login.
+func (h *Handler) serveOIDCCallback(w http.ResponseWriter, r *http.Request) error {
+	conn, err := h.connection(r, store.KindOIDC)
+	if err != nil {
+		return err
+	}
+	c, err := h.connector(r.Context(), conn)
+	if err != nil {
+		return err
+	}
+	http.SetCookie(w, &http.Cookie{Name: oidcStateCookie, Value: "", Path: h.path("/sso/oidc/" + url.PathEscape(conn.ID) + "/"),
+		MaxAge: -1, HttpOnly: true, Secure: h.secure(), SameSite: http.SameSiteLaxMode})
+	state := r.URL.Query().Get("state")
+	ck, _ := r.Cookie(oidcStateCookie)
+	if state == "" || ck == nil || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(state)) != 1 {
+		return h.refuse(r.Context(), conn, refusal("oidc_state_mismatch", "This sign-in was not started in this browser, or took too long. Please start again.",
+			errors.New("state parameter does not match this browser's login")), nil)
+	}
+	st, err := h.Store.TakeOIDCState(r.Context(), conn.ID, hashToken(state), h.now())
+	if errors.Is(err, core.ErrNotFound) {
+		return h.refuse(r.Context(), conn, refusal("oidc_unknown_state", "This sign-in expired or was already used. Please start again.",
+			errors.New("no live login for this state")), nil)
+	}
+	if err != nil {
+		return err
+	}
+	rc, ok := c.(RedirectConnector)
+	if !ok {
+		return fmt.Errorf("connector of %s cannot do redirects", conn.ID)
+	}
+	id, err := rc.HandleCallback(r.Context(), r, st.Nonce, st.PKCEVerifier)
+	if err != nil {
+		return h.refuse(r.Context(), conn, err, nil)
+	}
+	return h.completeLogin(w, r, conn, id, st.ReturnTo, map[string]any{"protocol": "oidc"})
+}
+
+// refuse writes the audit event of a refused login and returns err for the page.
+func (h *Handler) refuse(ctx context.Context, conn store.SSOConnection, err error, details map[string]any) error {
+	var le *loginError
+	if !errors.As(err, &le) {
+		return err
+	}
+	if details == nil {
+		details = map[string]any{}
+	}
+	details["reason"] = le.reason
+	details["connection"] = conn.Name
+	targetKind, targetID := "sso_connection", conn.ID
+	if uid, ok := details["user_id"].(string); ok {
+		targetKind, targetID = "user", uid
+		delete(details, "user_id")
+	}
+	if aerr := h.Store.RecordSSOEvent(context.WithoutCancel(ctx), conn.OrgID, actorOf(conn), "sso.login_refused", targetKind, targetID, details); aerr != nil {
+		h.logger().Error("sso: audit refused login", "connection", conn.ID, "error", aerr.Error())
+	}
+	return err
+}
+
+func actorOf(conn store.SSOConnection) core.Actor {
+	return core.Actor{Kind: core.ActorSSO, ID: conn.ID, Name: conn.Name}
+}
+
+// completeLogin turns a checked identity into a session: find or create the user,
+// refuse inactive ones, reconcile the connection's IdP groups, start the session.
+func (h *Handler) completeLogin(w http.ResponseWriter, r *http.Request, conn store.SSOConnection, id Identity, returnTo string, details map[string]any) error {
+	ctx := r.Context()
+	email := strings.ToLower(strings.TrimSpace(id.Email))
+	at := strings.LastIndexByte(email, '@')
+	if at <= 0 || at == len(email)-1 {
+		return h.refuse(ctx, conn, refusal("no_email", "Your identity provider did not send an email address. Ask your administrator to release it to Gatehouse.",
+			fmt.Errorf("identity %q has no usable email", id.Subject)), details)
+	}
+	details["email"] = email
+	details["subject"] = id.Subject
+	if !id.EmailVerified {
+		return h.refuse(ctx, conn, refusal("email_not_verified", "Your email address is not verified at your identity provider.",
+			fmt.Errorf("email %s not verified", email)), details)
+	}
+	if len(conn.Domains) > 0 && !containsFold(conn.Domains, email[at+1:]) {
+		return h.refuse(ctx, conn, refusal("email_domain_not_allowed", "Your email domain may not sign in through this connection.",
+			fmt.Errorf("email domain %s is not one of the connection's %v", email[at+1:], conn.Domains)), details)
+	}
+	actor := actorOf(conn)
+	user, err := h.Store.GetUserByEmail(ctx, conn.OrgID, email)
+	if errors.Is(err, core.ErrNotFound) {
+		user, err = h.Store.GetUserByUserName(ctx, conn.OrgID, email)
+	}
+	if errors.Is(err, core.ErrNotFound) {
+		if !conn.JIT {
+			return h.refuse(ctx, conn, refusal("no_account", "You do not have a Gatehouse account yet. Ask your administrator to give you access.",
+				fmt.Errorf("no user %s and just-in-time creation is off", email)), details)
+		}
+		display := strings.TrimSpace(id.GivenName + " " + id.FamilyName)
+		user, err = h.Store.CreateUser(ctx, actor, core.User{
+			OrgID: conn.OrgID, UserName: email, Email: email, DisplayName: display,
+			GivenName: id.GivenName, FamilyName: id.FamilyName, Active: true, Source: core.SourceSSO,
+		})
+		if errors.Is(err, core.ErrConflict) {
+			// Another login of the same person created the user meanwhile.
+			user, err = h.Store.GetUserByUserName(ctx, conn.OrgID, email)
+		}
+		if err == nil {
+			details["jit_created"] = true
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("find user %s: %w", email, err)
+	}
+	if !user.Active {
+		details["user_id"] = user.ID
+		return h.refuse(ctx, conn, refusal("user_deactivated", "Your Gatehouse account is deactivated. Ask your administrator if you need access.",
+			fmt.Errorf("user %s is deactivated", user.ID)), details)
+	}
+	if err := h.Store.SetConnectionGroups(ctx, actor, conn.OrgID, conn.ID, user.ID, id.Groups); err != nil {
+		return fmt.Errorf("set groups of %s: %w", user.ID, err)
+	}
+	details["groups"] = id.Groups
+	sid := randomToken()
+	now := h.now()
+	if err := h.Store.CreateSession(ctx, actor, store.Session{
+		IDHash: hashToken(sid), OrgID: conn.OrgID, UserID: user.ID, ConnectionID: conn.ID,
+		CreatedAt: now, ExpiresAt: now.Add(h.lifetime()), Idle: h.idle(),
+	}, details); err != nil {
+		return fmt.Errorf("create session: %w", err)
+	}
+	h.logger().Info("sso: login", "connection", conn.ID, "user", user.ID, "groups", len(id.Groups))
+	http.SetCookie(w, &http.Cookie{
+		Name: h.cookieName(), Value: sid, Path: h.path("/"), MaxAge: int(h.lifetime().Seconds()),
+		HttpOnly: true, Secure: h.secure(), SameSite: http.SameSiteLaxMode,
+	})
+	http.Redirect(w, r, h.path(localPath(returnTo)), http.StatusSeeOther)
+	return nil
+}
+
+func containsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// serveLogoutForm asks to confirm (GET /sso/logout): a GET must not end a session,
+// or any page could log people out with an image tag.
+func (h *Handler) serveLogoutForm(w http.ResponseWriter, r *http.Request) error {
+	renderPage(w, http.StatusOK, page{Title: "Sign out", Message: "Sign out of Gatehouse?", Logout: true,
+		Action: h.path("/sso/logout"), ReturnTo: localPath(r.URL.Query().Get("return_to"))})
+	return nil
+}
+
+// serveLogout ends the session (POST /sso/logout). The session cookie is SameSite=Lax,
+// so a cross-site form cannot log anyone out.
+func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) error {
+	if ck, err := r.Cookie(h.cookieName()); err == nil && ck.Value != "" {
+		hash := hashToken(ck.Value)
+		if s, err := h.Store.LookupSession(r.Context(), hash, h.now()); err == nil {
+			_ = h.Store.RecordSSOEvent(r.Context(), s.OrgID, core.Actor{Kind: core.ActorSSO, ID: s.ConnectionID}, "sso.logout", "user", s.UserID, nil)
+		}
+		if err := h.Store.DeleteSession(r.Context(), hash); err != nil {
+			return err
+		}
+	}
+	http.SetCookie(w, &http.Cookie{Name: h.cookieName(), Value: "", Path: h.path("/"), MaxAge: -1, HttpOnly: true, Secure: h.secure(), SameSite: http.SameSiteLaxMode})
+	_ = r.ParseForm()
+	if rt := r.PostForm.Get("return_to"); rt != "" && rt != "/" {
+		http.Redirect(w, r, h.path(localPath(rt)), http.StatusSeeOther)
+		return nil
+	}
+	writePage(w, http.StatusOK, "Signed out", "You are signed out of Gatehouse.", "")
+	return nil
+}
+
+// Session returns the live session of a request's cookie, or core.ErrNotFound.
+// Other handlers (the admin pages) use it to authenticate browsers.
+func (h *Handler) Session(r *http.Request) (store.Session, error) {
+	ck, err := r.Cookie(h.cookieName())
+	if err != nil || ck.Value == "" {
+		return store.Session{}, fmt.Errorf("no session cookie: %w", core.ErrNotFound)
+	}
+	return h.Store.LookupSession(r.Context(), hashToken(ck.Value), h.now())
+}
