@@ -13,7 +13,7 @@ import (
 )
 
 var (
-	scimCtx       = context.Background()
+	scimCtx = context.Background()
 	scimSys = core.Actor{Kind: core.ActorSystem, Name: "test"}
 )
 
