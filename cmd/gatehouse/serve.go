@@ -106,6 +106,13 @@ func serveWith(ctx context.Context, stderr io.Writer, args []string, extra func(
 
 	// mounts are the protocol edges served next to /healthz and /readyz. The SCIM
 	// service and the SSO handlers are added here, built from s, logger and pub.
+	// The decision cache reads the org's change counter on every check: a prepared
+	// statement on the reader pool.
+	gens, err := s.NewGenerationReader(ctx)
+	if err != nil {
+		return err
+	}
+	defer gens.Close()
 	ssoHandler := &sso.Handler{Store: s, Logger: logger, Now: time.Now, ExternalURL: pub, Box: box, Metrics: m}
 	mounts := []server.Mounter{
 		ssoHandler,
@@ -113,7 +120,7 @@ func serveWith(ctx context.Context, stderr io.Writer, args []string, extra func(
 		&httpapi.Handler{
 			Store: s, Logger: logger, Now: time.Now, Metrics: m,
 			SessionAuth: httpapi.SSOSessions{H: ssoHandler},
-			Generations: s,
+			Generations: gens,
 			Connections: httpapi.SSOConnectionNames{Store: s},
 			ExternalURL: pub.String(),
 			SSO:         httpapi.SSOConnectionsFrom{Store: s, ExternalURL: pub},

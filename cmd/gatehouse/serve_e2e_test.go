@@ -109,6 +109,13 @@ func TestServeEndToEnd(t *testing.T) {
 				t.Fatalf("after SCIM deactivation: %v; want deny user_inactive", d)
 			}
 
+			noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			if resp, err := noFollow.Get(srv.base + "/"); err != nil || resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/admin/" {
+				t.Errorf("GET /: %v %v; want a redirect to the admin pages", resp, err)
+			} else {
+				resp.Body.Close()
+			}
+
 			resp, err := http.Get(srv.base + "/metrics")
 			if err != nil {
 				t.Fatal(err)

@@ -107,6 +107,9 @@ func (h *Handler) MountWeb(mux *http.ServeMux) {
 		_, _ = w.Write(css)
 	}))
 	mux.Handle("GET /admin", http.RedirectHandler("/admin/", http.StatusSeeOther))
+	// A person who opens the server's address lands on the admin pages (which send
+	// them to sign in first), not on a bare 404.
+	mux.Handle("GET /{$}", http.RedirectHandler("/admin/", http.StatusSeeOther))
 	cop := http.NewCrossOriginProtection()
 	for _, rt := range h.webRoutes() {
 		mux.Handle(rt.pattern, cop.Handler(h.browser(rt)))

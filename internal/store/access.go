@@ -12,10 +12,9 @@ import (
 // id, or display name case-insensitively. Memberships through IdP groups are derived
 // with it at every read, so an IdP change shows in the very next decision.
 //
-// The COALESCE and lower(...) IN (...) terms repeat group_mappings_key's expressions
-// so that the lookup from an IdP group to its mappings is an index search rather
-// than a scan of every mapping of the org (55 ms → 0.5 ms at 10,000 mappings); the
-// last term keeps the exact rule (ids and external ids compare case-sensitively).
+// Both have exactly one source, so comparing the COALESCEd sources means "same
+// directory or connection", and the lower(...) IN list is implied by the exact rule:
+// together they let the lookup from an IdP group use group_mappings_key.
 const mappingMatch = `gm.org_id = ig.org_id
 	AND COALESCE(gm.directory_id, '') = COALESCE(ig.directory_id, '')
 	AND COALESCE(gm.connection_id, '') = COALESCE(ig.connection_id, '')

@@ -60,7 +60,7 @@ func scanGeneration(row *sql.Row, orgID string) (int64, error) {
 		return 0, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("store: read generation of org %s: %w", orgID, err)
+		return 0, fmt.Errorf("store: read generation of org %s: %w", orgID, translate(err))
 	}
 	return g, nil
 }

@@ -23,11 +23,11 @@ func FuzzSCIMFilter(f *testing.F) {
 		f.Add(s)
 	}
 	s := storetest.NewSQLiteMemory(f)
-	org, _, err := s.CreateOrg(t0, sysActor, "fuzz", "Fuzz", "a@fuzz.example.com")
+	org, _, err := s.CreateOrg(scimCtx, scimSys, "fuzz", "Fuzz", "a@fuzz.example.com")
 	if err != nil {
 		f.Fatal(err)
 	}
-	dir, err := s.EnsureDirectory(t0, sysActor, org.ID, "d")
+	dir, err := s.EnsureDirectory(scimCtx, scimSys, org.ID, "d")
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -40,10 +40,10 @@ func FuzzSCIMFilter(f *testing.F) {
 			return
 		}
 		q := store.SCIMQuery{Filter: e, StartIndex: 1, Count: 2}
-		if _, _, err := s.SCIMListUsers(t0, org.ID, q); err != nil && !errors.Is(err, core.ErrInvalid) {
+		if _, _, err := s.SCIMListUsers(scimCtx, org.ID, q); err != nil && !errors.Is(err, core.ErrInvalid) {
 			t.Fatalf("users %q: %v", raw, err)
 		}
-		if _, _, err := s.SCIMListGroups(t0, org.ID, dir.ID, q); err != nil && !errors.Is(err, core.ErrInvalid) {
+		if _, _, err := s.SCIMListGroups(scimCtx, org.ID, dir.ID, q); err != nil && !errors.Is(err, core.ErrInvalid) {
 			t.Fatalf("groups %q: %v", raw, err)
 		}
 	})

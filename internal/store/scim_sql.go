@@ -63,14 +63,20 @@ func (r scimUserRow) user() SCIMUser {
 	}
 }
 
-// get1 and sel1 run one read statement on the read pool without a transaction: a
+// get1 and sel1 run one read statement outside a transaction (readOne's rule): a
 // lone SELECT is consistent by itself, and on SQLite the BEGIN/COMMIT pair around it
-// cost as much as the indexed lookup.
+// cost as much as the indexed lookup. On SQLite the statement comes from the
+// reader pool's statement cache (bounded; filter texts of one shape share one entry).
 func (s *SQL) get1(ctx context.Context, dest any, query string, args ...any) error {
-	return s.translate(s.rdb.GetContext(ctx, dest, s.rdb.Rebind(query), args...))
+	return s.readOne(ctx, dest, query, args...)
 }
 
 func (s *SQL) sel1(ctx context.Context, dest any, query string, args ...any) error {
+	if s.rstmts != nil {
+		if st, err := s.rstmts.get(ctx, query); err == nil && st != nil {
+			return s.translate(st.SelectContext(ctx, dest, args...))
+		}
+	}
 	return s.translate(s.rdb.SelectContext(ctx, dest, s.rdb.Rebind(query), args...))
 }
 

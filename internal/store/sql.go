@@ -440,7 +440,10 @@ func (t *tx) lockOrg(ctx context.Context, orgID string) error {
 
 // translate turns driver errors into core sentinels, in this one place per dialect.
 // Errors already wrapping a sentinel pass unchanged; sql.ErrNoRows is not found.
-func (s *SQL) translate(err error) error {
+func (s *SQL) translate(err error) error { return translate(err) }
+
+// translate is SQL.translate for code without a store at hand (prepared statements).
+func translate(err error) error {
 	if err == nil {
 		return nil
 	}

@@ -12,6 +12,8 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
 )
 
+var sysActor = core.Actor{Kind: core.ActorSystem, Name: "test"}
+
 func oidcConn(orgID, name string, domains ...string) store.SSOConnection {
 	return store.SSOConnection{OrgID: orgID, Name: name, Kind: store.KindOIDC, JIT: true, Domains: domains,
 		OIDC: &store.OIDCConfig{Issuer: "https://idp.example", ClientID: "c", ClientSecretSealed: "v1:x"}}
