@@ -112,6 +112,20 @@ func TestScaleOutTwoInstances(t *testing.T) {
 		if again := newTestBrowser(t).postNoFollow(action, form); again.status != http.StatusForbidden && again.status != http.StatusBadRequest {
 			t.Fatalf("replayed assertion from another browser on A: %d", again.status)
 		}
+
+		// A login wholly through A: the session is good on B.
+		onA := newTestBrowser(t)
+		lb.use(0)
+		p = onA.get(lb.url + "/sso/saml/" + connID + "/login")
+		action, form = p.form(t)
+		if done := onA.postNoFollow(action, form); done.status != http.StatusSeeOther && done.status != http.StatusFound {
+			t.Fatalf("ACS on A: %d %.400s", done.status, done.body)
+		}
+		lb.use(1)
+		hitsB = lb.hits[1].Load()
+		if code, me := onA.me(lb.url); code != http.StatusOK || me.User.Email != "ivy@acme.test" || lb.hits[1].Load() == hitsB {
+			t.Fatalf("/api/v1/me on B after a login on A: %d %+v", code, me)
+		}
 	})
 
 	t.Run("SCIMWriteOnAReadOnB", func(t *testing.T) {
