@@ -22,6 +22,7 @@ import (
 // fail at the client and are not in the log; the process exits 0 within the
 // shutdown timeout (20 s).
 func TestSIGTERMDrains(t *testing.T) {
+	needBinary(t)
 	t.Parallel()
 	dsn := "sqlite:" + filepath.Join(t.TempDir(), "gatehouse.db")
 	scimTok, _ := setupOrg(t, dsn)

@@ -33,6 +33,7 @@ import (
 // except the valid creates whose names merely contain SQL: those round-trip
 // verbatim. The server is healthy afterwards.
 func TestBadInputFlood(t *testing.T) {
+	needBinary(t)
 	t.Parallel()
 	t.Run("sqlite", func(t *testing.T) {
 		t.Parallel()

@@ -52,6 +52,9 @@ var binary string
 
 func TestMain(m *testing.M) {
 	flag.Parse()
+	if testing.Short() {
+		os.Exit(m.Run()) // every test skips: no binary
+	}
 	dir, err := os.MkdirTemp("", "gatehouse-faults-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -74,6 +77,14 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// needBinary skips a test under -short, where TestMain builds nothing.
+func needBinary(t *testing.T) {
+	t.Helper()
+	if binary == "" {
+		t.Skip("fault tests are skipped under -short")
+	}
 }
 
 // secretKey seals SSO secrets; PostgreSQL has no key file next to the database.

@@ -82,6 +82,7 @@ func provision(ctx context.Context, c *http.Client, base, token string, groups [
 // after each restart: PRAGMA integrity_check is ok, every user and membership that
 // got a 2xx is there (read back over SCIM), and every user is whole.
 func TestSIGKILLDuringSCIMLoad(t *testing.T) {
+	needBinary(t)
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "gatehouse.db")
 	dsn := "sqlite:" + path

@@ -85,6 +85,7 @@ type outcome struct {
 // is there and every user is whole. With -faults.pg-restart the real server is
 // restarted too (scripts/faults.sh --pg-restart).
 func TestPostgresOutage(t *testing.T) {
+	needBinary(t)
 	t.Parallel()
 	t.Run("ProxyCut", func(t *testing.T) {
 		dsn := storetest.PostgresDSN(t)
