@@ -142,6 +142,7 @@ func flood(t *testing.T, dsn string) {
 	badUTF8 := []string{
 		"{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\"],\"userName\":\"\xff\xfe@acme.test\"}",
 		"{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:Group\"],\"displayName\":\"bad \xc3\x28\"}",
+		`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"nul\u0000@acme.test","displayName":"x\u0000"}`,
 		"{\"name\":\"\xed\xa0\x80\",\"slug\":\"x\xffy\",\"email\":\"a\xff@acme.test\",\"user\":\"\xff\",\"workspace\":\"\xff\",\"action\":\"\xff\",\"resource\":{\"type\":\"\xff\",\"id\":\"\xff\"}}",
 	}
 	wrongTypes := []string{`null`, `[]`, `"x"`, `1e999`, `{}`, `{"userName":{"a":1}}`, `{"userName":[1]}`, `{"schemas":"x","displayName":[1]}`,
@@ -174,7 +175,7 @@ func flood(t *testing.T, dsn string) {
 		expect4xx("nested arrays", tg, send(tg, deepArr))
 		expect4xx("nested objects", tg, send(tg, deepObj))
 		for _, s := range badUTF8 {
-			expect4xx("invalid UTF-8", tg, send(tg, []byte(s)))
+			expect4xx("invalid text", tg, send(tg, []byte(s)))
 		}
 		for _, s := range wrongTypes {
 			switch {

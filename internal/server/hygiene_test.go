@@ -84,6 +84,16 @@ func TestRefusalsBeforeHandlers(t *testing.T) {
 	if code, _, body := call("GET", "/scim/v2/Users?filter=userName%20eq%20%22%FF%22", "", ""); code != 400 || !scimErr(body, "400") {
 		t.Errorf("SCIM, invalid UTF-8 query: %d %s", code, body)
 	}
+	// NUL: PostgreSQL cannot store it, so neither database gets it.
+	if code, _, body := call("POST", "/scim/v2/Users", "application/scim+json", `{"userName":"a\u0000b@acme.test"}`); code != 400 || !scimErr(body, "400") {
+		t.Errorf("SCIM, escaped NUL in JSON: %d %s", code, body)
+	}
+	if code, _, body := call("POST", "/api/v1/check", "application/json", `{"user":"\\\u0000"}`); code != 400 || !problem(body, 400) {
+		t.Errorf("API, escaped NUL after an escaped backslash: %d %s", code, body)
+	}
+	if code, _, body := call("GET", "/scim/v2/Users?filter=userName%20eq%20%22%00%22", "", ""); code != 400 || !scimErr(body, "400") {
+		t.Errorf("SCIM, NUL in the query: %d %s", code, body)
+	}
 	mu.Lock()
 	if len(reached) != 0 {
 		t.Fatalf("refused requests reached handlers: %v", reached)
@@ -96,6 +106,11 @@ func TestRefusalsBeforeHandlers(t *testing.T) {
 	}
 	if code, _, body := call("POST", "/sso/login", "application/x-www-form-urlencoded", "email=%FF"); code != 200 || body != "email=%FF" {
 		t.Errorf("form body (not JSON, left to the handler): %d %q", code, body)
+	}
+	// The JSON text \\u0000 (an escaped backslash, then u0000) is not a NUL.
+	literal := `{"userName":"a\\u0000b"}`
+	if code, _, body := call("POST", "/scim/v2/Users", "application/scim+json", literal); code != 200 || body != literal {
+		t.Errorf("escaped backslash before u0000: %d %q", code, body)
 	}
 	if code, _, _ := call("GET", "/scim/v2/Users?filter=userName%20eq%20%22zo%C3%AB%22", "", ""); code != 200 {
 		t.Errorf("UTF-8 query: %d", code)

@@ -315,7 +315,7 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 			refuse(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("The request body is larger than %d bytes.", s.cfg.MaxBodyBytes))
 			return
 		}
-		if !utf8.ValidString(r.URL.Path) || !validQuery(r.URL.RawQuery) {
+		if !text(r.URL.Path) || !validQuery(r.URL.RawQuery) {
 			refuse(w, r, http.StatusBadRequest, "The URL is not valid UTF-8.")
 			return
 		}
@@ -330,8 +330,8 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 			case err != nil:
 				refuse(w, r, http.StatusBadRequest, "The request body could not be read.")
 				return
-			case !utf8.Valid(body):
-				refuse(w, r, http.StatusBadRequest, "The request body is not valid UTF-8.")
+			case !utf8.Valid(body) || hasEscapedNUL(body):
+				refuse(w, r, http.StatusBadRequest, "The request body is not valid UTF-8 text (or holds a NUL character).")
 				return
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
@@ -350,16 +350,42 @@ func validQuery(raw string) bool {
 		return true // malformed escapes are the handler's to refuse, in its own words
 	}
 	for k, vs := range q {
-		if !utf8.ValidString(k) {
+		if !text(k) {
 			return false
 		}
 		for _, v := range vs {
-			if !utf8.ValidString(v) {
+			if !text(v) {
 				return false
 			}
 		}
 	}
 	return true
+}
+
+// text reports whether s is UTF-8 without NUL: what every name, filter and id that
+// Gatehouse stores must be. PostgreSQL cannot store a NUL in text at all, so refusing
+// it here keeps both databases answering alike.
+func text(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
+
+// hasEscapedNUL reports whether a JSON text holds the escape \u0000 (a raw NUL byte is
+// already invalid JSON): one preceded by an even number of backslashes is the escape,
+// an odd number makes it the literal text "\u0000".
+func hasEscapedNUL(b []byte) bool {
+	for i := 0; ; {
+		k := bytes.Index(b[i:], []byte(`\u0000`))
+		if k < 0 {
+			return false
+		}
+		at := i + k
+		n := 0
+		for j := at - 1; j >= 0 && b[j] == '\\'; j-- {
+			n++
+		}
+		if n%2 == 0 {
+			return true
+		}
+		i = at + 1
+	}
 }
 
 // isJSON reports whether a Content-Type is JSON: application/json, application/scim+json
