@@ -2,8 +2,6 @@ package faults
 
 import (
 	"fmt"
-	"io"
-	"net"
 	"net/url"
 	"os/exec"
 	"sync"
@@ -13,63 +11,6 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
 )
-
-// cutProxy forwards TCP from a loopback port to PostgreSQL until cut: cutting
-// closes the listener and every connection, as a database restart does, and new
-// connections are refused until restore listens again on the same port.
-type cutProxy struct {
-	target string
-	mu     sync.Mutex
-	addr   string
-	ln     net.Listener
-	conns  []net.Conn
-}
-
-func (p *cutProxy) listen(t *testing.T) {
-	t.Helper()
-	var ln net.Listener
-	var err error
-	for i := 0; i < 100; i++ { // the port may linger briefly after a cut
-		if ln, err = net.Listen("tcp", p.addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.mu.Lock()
-	p.ln, p.addr = ln, ln.Addr().String()
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			u, err := net.Dial("tcp", p.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, u)
-			p.mu.Unlock()
-			go func() { io.Copy(u, c); u.Close() }()
-			go func() { io.Copy(c, u); c.Close() }()
-		}
-	}()
-}
-
-func (p *cutProxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.ln.Close()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
 
 // outcome is one SCIM create as the load saw it.
 type outcome struct {
@@ -90,19 +31,17 @@ func TestPostgresOutage(t *testing.T) {
 	t.Run("ProxyCut", func(t *testing.T) {
 		dsn := storetest.PostgresDSN(t)
 		u, _ := url.Parse(dsn)
-		p := &cutProxy{target: u.Host, addr: "127.0.0.1:0"}
-		p.listen(t)
-		t.Cleanup(p.cut)
+		p := storetest.NewCutProxy(t, u.Host)
 		via := *u
-		via.Host = p.addr
+		via.Host = p.Addr()
 		q := via.Query()
 		q.Set("connect_timeout", "2")
 		via.RawQuery = q.Encode()
 		outage := size(outageFor, 3*time.Second, 20*time.Second)
 		pgFault(t, dsn, via.String(), true, func() {
-			p.cut()
+			p.Cut()
 			time.Sleep(outage)
-			p.listen(t)
+			p.Restore(t)
 		})
 	})
 	if *pgRestart != "" {

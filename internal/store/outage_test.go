@@ -3,10 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
-	"io"
-	"net"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,61 +11,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
 )
-
-// cutProxy forwards TCP connections from a loopback port to target until cut:
-// cutting closes the listener and every connection, as a database restart does.
-type cutProxy struct {
-	addr, target string
-	mu           sync.Mutex
-	ln           net.Listener
-	conns        []net.Conn
-}
-
-func (p *cutProxy) start(t *testing.T) {
-	t.Helper()
-	var ln net.Listener
-	var err error
-	for i := 0; i < 50; i++ { // the port may linger briefly after a cut
-		if ln, err = net.Listen("tcp", p.addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.mu.Lock()
-	p.ln, p.addr = ln, ln.Addr().String()
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			u, err := net.Dial("tcp", p.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, u)
-			p.mu.Unlock()
-			go func() { io.Copy(u, c); u.Close() }()
-			go func() { io.Copy(c, u); c.Close() }()
-		}
-	}()
-}
-
-func (p *cutProxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.ln.Close()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
 
 // TestPostgresOutage: while PostgreSQL cannot be reached, store calls fail fast with
 // core.ErrUnavailable (edges answer 503) and write nothing; once it is back, the same
@@ -79,10 +21,8 @@ func TestPostgresOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &cutProxy{addr: "127.0.0.1:0", target: u.Host}
-	p.start(t)
-	defer p.cut()
-	u.Host = p.addr
+	p := storetest.NewCutProxy(t, u.Host)
+	u.Host = p.Addr()
 	q := u.Query()
 	q.Set("connect_timeout", "2")
 	u.RawQuery = q.Encode()
@@ -102,7 +42,7 @@ func TestPostgresOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	p.cut()
+	p.Cut()
 	start := time.Now()
 	_, err = s.CreateUser(ctx, sys, core.User{OrgID: org.ID, UserName: "during@acme.test", Email: "during@acme.test", Active: true, Source: core.SourceInvited})
 	if !errors.Is(err, core.ErrUnavailable) {
@@ -118,7 +58,7 @@ func TestPostgresOutage(t *testing.T) {
 		t.Fatal("ping succeeded during the outage")
 	}
 
-	p.start(t) // the database is back on the same address
+	p.Restore(t) // the database is back on the same address
 	var got error
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		if _, got = s.GetOrg(ctx, org.ID); got == nil {
