@@ -27,7 +27,8 @@ type Metrics struct {
 
 	// series caches each (route, method, status)'s counter and histogram, so that a
 	// request costs no label hashing: the label set is bounded by the route table.
-	series sync.Map // seriesKey → *series
+	series         sync.Map // seriesKey → *series
+	decisionSeries sync.Map // [decision, reason] → prometheus.Counter
 }
 
 type seriesKey struct {
@@ -105,7 +106,12 @@ func (m *Metrics) Decision(decision, reason string) {
 	if m == nil {
 		return
 	}
-	m.decisions.WithLabelValues(decision, reason).Inc()
+	k := [2]string{decision, reason}
+	c, ok := m.decisionSeries.Load(k)
+	if !ok {
+		c, _ = m.decisionSeries.LoadOrStore(k, m.decisions.WithLabelValues(decision, reason))
+	}
+	c.(prometheus.Counter).Inc()
 }
 
 // Middleware records every request by its route pattern (never the raw path, which
