@@ -43,6 +43,7 @@ func runAPI(ctx context.Context, args []string) error {
 	batches := fs.Int("batches", 20, "number of batch requests of 1,000 questions")
 	logPath := fs.String("log", os.DevNull, "file for the servers' JSON request log")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the c=16 check phase to this file")
+	batchprofile := fs.String("batchprofile", "", "write a CPU profile of the batch phase to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -193,6 +194,16 @@ func runAPI(ctx context.Context, args []string) error {
 	}
 
 	var warm, cold []time.Duration
+	if *batchprofile != "" {
+		f, err := os.Create(*batchprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
 	sys := core.Actor{Kind: core.ActorSystem, Name: "gatehouse-bench"}
 	for k := range *batches {
 		b := batchFrom(100_000 + k*1000)
@@ -208,6 +219,9 @@ func runAPI(ctx context.Context, args []string) error {
 			return err
 		}
 		warm = append(warm, d)
+	}
+	if *batchprofile != "" {
+		pprof.StopCPUProfile()
 	}
 	fmt.Printf("%-28s warm: median %v, max %v; cold (after a change): median %v, max %v\n", "POST /api/v1/check/batch", median(warm), maxOf(warm), median(cold), maxOf(cold))
 
