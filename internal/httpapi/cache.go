@@ -335,6 +335,22 @@ func (oc *orgCache) putUser(ref string, u core.User, err error) {
 	oc.users[ref] = lookup[core.User]{u, err}
 }
 
+func (oc *orgCache) hasWorkspace(ref string) bool {
+	oc.mu.RLock()
+	defer oc.mu.RUnlock()
+	_, ok := oc.workspaces[ref]
+	return ok
+}
+
+func (oc *orgCache) putWorkspace(ref string, ws core.Workspace, err error) {
+	oc.mu.Lock()
+	defer oc.mu.Unlock()
+	if len(oc.workspaces) > maxEntries {
+		clear(oc.workspaces)
+	}
+	oc.workspaces[ref] = lookup[core.Workspace]{ws, err}
+}
+
 func (oc *orgCache) hasFacts(userID, wsID string) bool {
 	oc.mu.RLock()
 	defer oc.mu.RUnlock()

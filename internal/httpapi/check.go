@@ -268,6 +268,25 @@ func (h *Handler) prefetchSets(ctx context.Context, c *caller, oc *orgCache, b s
 			}
 		}
 	}
+	var wsRefs []string
+	for _, q := range qs {
+		if !oc.hasWorkspace(q.Workspace) {
+			wsRefs = append(wsRefs, q.Workspace)
+		}
+	}
+	if len(wsRefs) > 0 {
+		wss, err := b.WorkspacesByRef(ctx, c.OrgID, wsRefs)
+		if err != nil {
+			return
+		}
+		for _, ref := range wsRefs {
+			if ws, ok := wss[ref]; ok {
+				oc.putWorkspace(ref, ws, nil)
+			} else {
+				oc.putWorkspace(ref, core.Workspace{}, fmt.Errorf("workspace %q: %w", ref, core.ErrNotFound))
+			}
+		}
+	}
 	var keys []store.FactsKey
 	var resKeys []store.ResourceKey
 	seen := map[store.FactsKey]bool{}
