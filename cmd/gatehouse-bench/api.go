@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -9,16 +10,19 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"runtime/pprof"
 	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
-	"github.com/gatehouse-dev/gatehouse/internal/httpapi"
 	"github.com/gatehouse-dev/gatehouse/internal/httpapi/benchdata"
+	"github.com/gatehouse-dev/gatehouse/internal/metrics"
 	"github.com/gatehouse-dev/gatehouse/internal/server"
+	"github.com/gatehouse-dev/gatehouse/internal/server/stack"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/sso"
 )
 
 // The api mode registers itself here so that the modes table in main.go needs no edit.
@@ -37,7 +41,9 @@ func runAPI(ctx context.Context, args []string) error {
 	dur := fs.Duration("d", 10*time.Second, "duration of each load phase")
 	conc := fs.Int("c", 16, "concurrency of the main phase")
 	batches := fs.Int("batches", 20, "number of batch requests of 1,000 questions")
-	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the load phases to this file")
+	logPath := fs.String("log", os.DevNull, "file for the servers' JSON request log")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the c=16 check phase to this file")
+	batchprofile := fs.String("batchprofile", "", "write a CPU profile of the batch phase to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -68,21 +74,37 @@ func runAPI(ctx context.Context, args []string) error {
 	}
 	fmt.Printf("seeded %d users, %d groups, %d workspaces, %d resources in %v\n", sz.Users, sz.Groups, sz.Workspaces, sz.Resources, time.Since(t0).Round(time.Second))
 
-	gr, err := st.NewGenerationReader(ctx)
+	// The request log goes where serve sends it (JSON lines on stderr), here to a
+	// file (default the null device): same formatting and one write per request.
+	logf, err := os.OpenFile(*logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}
-	defer gr.Close()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	api := &httpapi.Handler{Store: st, Generations: gr, Logger: logger}
-	apiURL, stopAPI, err := serve(ctx, st, logger, api)
+	defer logf.Close()
+	logger := slog.New(slog.NewJSONHandler(logf, nil))
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	box, err := sso.NewBox(key)
+	if err != nil {
+		return err
+	}
+	opts := func(ln net.Listener) stack.Options {
+		pub, _ := url.Parse("http://" + ln.Addr().String())
+		return stack.Options{Listener: ln, ExternalURL: pub, Box: box,
+			SCIMPerToken: stack.DefaultRate, APIPerToken: stack.DefaultRate, PerIP: stack.DefaultRate, LoginPerIP: stack.DefaultLoginRate}
+	}
+	// The API exactly as serve builds it; the reference behind the same middleware.
+	apiURL, stopAPI, err := serve(ctx, func(ln net.Listener) (*server.Server, func() error, error) {
+		return stack.Build(ctx, st, logger, opts(ln))
+	})
 	if err != nil {
 		return err
 	}
 	defer stopAPI()
-	fixedURL, stopFixed, err := serve(ctx, st, logger, mountFunc(func(mux *http.ServeMux) {
-		mux.Handle("POST /api/v1/check", benchdata.FixedAnswer())
-	}))
+	fixedURL, stopFixed, err := serve(ctx, func(ln net.Listener) (*server.Server, func() error, error) {
+		fixed := mountFunc(func(mux *http.ServeMux) { mux.Handle("POST /api/v1/check", benchdata.FixedAnswer()) })
+		return server.New(stack.Config(st, logger, metrics.New(), opts(ln)), st, logger, fixed), func() error { return nil }, nil
+	})
 	if err != nil {
 		return err
 	}
@@ -145,21 +167,24 @@ func runAPI(ctx context.Context, args []string) error {
 		fmt.Printf("%-28s c=%-3d %v\n", name, c, r)
 		return r, err
 	}
+	fixed16, err := run("fixed-answer reference", fixedURL, *conc)
+	if err != nil {
+		return err
+	}
+	// The profile covers the API's c=16 phase only (client and server share the
+	// process: read the server's functions in it).
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {
 			return err
 		}
+		defer f.Close()
 		if err := pprof.StartCPUProfile(f); err != nil {
 			return err
 		}
-		defer pprof.StopCPUProfile()
-	}
-	fixed16, err := run("fixed-answer reference", fixedURL, *conc)
-	if err != nil {
-		return err
 	}
 	check16, err := run("POST /api/v1/check", apiURL, *conc)
+	pprof.StopCPUProfile()
 	if err != nil {
 		return err
 	}
@@ -169,6 +194,16 @@ func runAPI(ctx context.Context, args []string) error {
 	}
 
 	var warm, cold []time.Duration
+	if *batchprofile != "" {
+		f, err := os.Create(*batchprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
 	sys := core.Actor{Kind: core.ActorSystem, Name: "gatehouse-bench"}
 	for k := range *batches {
 		b := batchFrom(100_000 + k*1000)
@@ -184,6 +219,9 @@ func runAPI(ctx context.Context, args []string) error {
 			return err
 		}
 		warm = append(warm, d)
+	}
+	if *batchprofile != "" {
+		pprof.StopCPUProfile()
 	}
 	fmt.Printf("%-28s warm: median %v, max %v; cold (after a change): median %v, max %v\n", "POST /api/v1/check/batch", median(warm), maxOf(warm), median(cold), maxOf(cold))
 
@@ -219,16 +257,21 @@ type mountFunc func(*http.ServeMux)
 
 func (f mountFunc) Mount(mux *http.ServeMux) { f(mux) }
 
-// serve runs the real server on a loopback port with the mounts.
-func serve(ctx context.Context, st *store.SQL, logger *slog.Logger, mounts ...server.Mounter) (string, func(), error) {
+// serve runs a server built by build on a loopback port; stop shuts it down.
+func serve(ctx context.Context, build func(net.Listener) (*server.Server, func() error, error)) (base string, stop func(), err error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, err
 	}
+	srv, closeSrv, err := build(ln)
+	if err != nil {
+		ln.Close()
+		return "", nil, err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- server.New(server.Config{Listener: ln}, st, logger, mounts...).Run(ctx) }()
-	return "http://" + ln.Addr().String(), func() { cancel(); <-done }, nil
+	go func() { done <- srv.Run(ctx) }()
+	return "http://" + ln.Addr().String(), func() { cancel(); <-done; _ = closeSrv() }, nil
 }
 
 func median(ds []time.Duration) time.Duration {

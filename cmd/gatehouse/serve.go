@@ -11,14 +11,10 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"time"
 
-	"github.com/gatehouse-dev/gatehouse/internal/httpapi"
-	"github.com/gatehouse-dev/gatehouse/internal/metrics"
-	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/server"
+	"github.com/gatehouse-dev/gatehouse/internal/server/stack"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
-	"github.com/gatehouse-dev/gatehouse/scim"
 	"github.com/gatehouse-dev/gatehouse/sso"
 )
 
@@ -36,11 +32,11 @@ func serveWith(ctx context.Context, stderr io.Writer, args []string, extra func(
 	tlsCert := fs.String("tls-cert", "", "PEM certificate (chain) file: serve HTTPS directly (with --tls-key)")
 	tlsKey := fs.String("tls-key", "", "PEM private key file for --tls-cert")
 	trusted := fs.String("trusted-proxies", "", "comma-separated CIDRs of load balancers whose X-Forwarded-For is believed")
-	scimRate := fs.Int64("rate-limit-scim", 1_200_000, "SCIM requests per minute per token, per instance (0: off)")
-	apiRate := fs.Int64("rate-limit-api", 1_200_000, "API requests per minute per token, per instance (0: off)")
-	ipRate := fs.Int64("rate-limit-ip", 1_200_000, "SCIM and API requests per minute per client address, per instance (0: off)")
+	scimRate := fs.Int64("rate-limit-scim", stack.DefaultRate, "SCIM requests per minute per token, per instance (0: off)")
+	apiRate := fs.Int64("rate-limit-api", stack.DefaultRate, "API requests per minute per token, per instance (0: off)")
+	ipRate := fs.Int64("rate-limit-ip", stack.DefaultRate, "SCIM and API requests per minute per client address, per instance (0: off)")
 	secretKey := fs.String("secret-key", "", "32 random bytes, hex or base64, sealing SSO secrets at rest; every instance needs the same (default: a key file next to a SQLite database)")
-	loginRate := fs.Int64("rate-limit-login", 600, "login requests per minute per client address, across all instances (0: off)")
+	loginRate := fs.Int64("rate-limit-login", stack.DefaultLoginRate, "login requests per minute per client address, across all instances (0: off)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -93,8 +89,6 @@ func serveWith(ctx context.Context, stderr io.Writer, args []string, extra func(
 	}
 	logger.Info("gatehouse starting", "db", string(s.Dialect()), "external_url", pub.String())
 
-	m := metrics.New()
-	m.RegisterDB("gatehouse", s.DB().DB)
 	key, err := sso.LoadSecretKey(*secretKey, *dsn)
 	if err != nil {
 		return err
@@ -103,47 +97,18 @@ func serveWith(ctx context.Context, stderr io.Writer, args []string, extra func(
 	if err != nil {
 		return &usageError{msg: fmt.Sprintf("--secret-key: %v", err)}
 	}
-
-	// mounts are the protocol edges served next to /healthz and /readyz. The SCIM
-	// service and the SSO handlers are added here, built from s, logger and pub.
-	// The decision cache reads the org's change counter on every check: a prepared
-	// statement on the reader pool.
-	gens, err := s.NewGenerationReader(ctx)
+	o := stack.Options{
+		Addr: *addr, TLSCertFile: *tlsCert, TLSKeyFile: *tlsKey, ExternalURL: pub, Box: box,
+		TrustedProxies: proxies, SCIMPerToken: *scimRate, APIPerToken: *apiRate, PerIP: *ipRate, LoginPerIP: *loginRate,
+	}
+	if extra != nil {
+		o.Extra = extra(s)
+	}
+	srv, closeStack, err := stack.Build(ctx, s, logger, o)
 	if err != nil {
 		return err
 	}
-	defer gens.Close()
-	ssoHandler := &sso.Handler{Store: s, Logger: logger, Now: time.Now, ExternalURL: pub, Box: box, Metrics: m}
-	mounts := []server.Mounter{
-		ssoHandler,
-		&scim.Handler{Store: s, Logger: logger, Now: time.Now, BaseURL: pub.String(), Metrics: m},
-		&httpapi.Handler{
-			Store: s, Logger: logger, Now: time.Now, Metrics: m,
-			SessionAuth: httpapi.SSOSessions{H: ssoHandler},
-			Generations: gens,
-			Connections: httpapi.SSOConnectionNames{Store: s},
-			ExternalURL: pub.String(),
-			SSO:         httpapi.SSOConnectionsFrom{Store: s, ExternalURL: pub},
-		},
-	}
-	if extra != nil {
-		mounts = append(mounts, extra(s)...)
-	}
-
-	srv := server.New(server.Config{
-		Addr:        *addr,
-		TLSCertFile: *tlsCert,
-		TLSKeyFile:  *tlsKey,
-		Metrics:     m,
-		Limits: &server.Limits{
-			Limiter:        ratelimit.New(s, logger, nil),
-			TrustedProxies: proxies,
-			SCIMPerToken:   *scimRate,
-			APIPerToken:    *apiRate,
-			PerIP:          *ipRate,
-			LoginPerIP:     *loginRate,
-		},
-	}, s, logger, mounts...)
+	defer closeStack()
 	return srv.Run(ctx)
 }
 

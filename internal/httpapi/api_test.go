@@ -131,6 +131,26 @@ func TestCheckExplainsAndFollowsChanges(t *testing.T) {
 	})
 }
 
+// TestRepeatedChecksAnswerAlike: a memoized answer is byte for byte the answer
+// first computed, and a change replaces it at once.
+func TestRepeatedChecksAnswerAlike(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b storetest.Backend) {
+		w := newWorld(t, b)
+		first := w.check(w.ann.ID, "edit", "model", "m-1")
+		for range 3 {
+			if again := w.check(w.ann.ID, "edit", "model", "m-1"); string(again.raw) != string(first.raw) {
+				t.Fatalf("repeated answer differs:\n%s\n%s", first.raw, again.raw)
+			}
+		}
+		if _, err := w.st.UpdateUser(context.Background(), scimActor, w.org.ID, w.ann.ID, func(u *core.User) error { u.Active = false; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if d := w.check(w.ann.ID, "edit", "model", "m-1"); d.str("reason") != core.ReasonUserInactive {
+			t.Fatalf("after deactivation: %s", d.raw)
+		}
+	})
+}
+
 // TestCacheIsCoherentAcrossInstances: two servers on one database, both with warm
 // caches; a change made through one (or straight in the store, as SCIM does) is
 // reflected in the next decision of the other.
@@ -334,6 +354,15 @@ func TestSessionCallersGetTheirOwnRights(t *testing.T) {
 			t.Fatalf("self check: %s", d.raw)
 		}
 		call(t, base, "POST", "/api/v1/check", map[string]any{"user": boss.ID, "workspace": "marketing", "action": "view"}, asVic).want(t, 403)
+		// Answers are memoized per generation; one first asked by an admin still
+		// keeps the own-access rule for a person, and a person's own answer is theirs.
+		bossQ := map[string]any{"user": boss.ID, "workspace": "marketing", "action": "edit"}
+		w.api("POST", "/api/v1/check", bossQ).want(t, 200)
+		call(t, base, "POST", "/api/v1/check", bossQ, asVic).want(t, 403)
+		call(t, base, "POST", "/api/v1/check", bossQ, asBoss).want(t, 200)
+		nobodyQ := map[string]any{"user": "nobody@acme.test", "workspace": "marketing", "action": "view"}
+		w.api("POST", "/api/v1/check", nobodyQ).want(t, 200)
+		call(t, base, "POST", "/api/v1/check", nobodyQ, asVic).want(t, 403)
 
 		// The workspace Admin manages that workspace's access and spaces, nothing else.
 		call(t, base, "POST", "/api/v1/grants", map[string]any{"group": "watchers", "workspace": "marketing", "role": "editor", "environments": []string{"development"}}, asBoss).want(t, 201)

@@ -74,6 +74,22 @@ func TestSetReadsEqualSingleReads(t *testing.T) {
 			}
 		}
 
+		sales, err := w.st.GetWorkspace(ctx, w.org.ID, "sales")
+		if err != nil {
+			t.Fatal(err)
+		}
+		wsRefs := []string{"marketing", "sales", sales.ID, "nope", "SALES", ""}
+		gotWS, err := w.st.WorkspacesByRef(ctx, w.org.ID, wsRefs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ref := range wsRefs {
+			ws, err := w.st.GetWorkspace(ctx, w.org.ID, ref)
+			if g, ok := gotWS[ref]; ok != (err == nil) || (ok && !reflect.DeepEqual(g, ws)) {
+				t.Fatalf("WorkspacesByRef(%q) = %v, %v; single lookup %v, %v", ref, g, ok, ws, err)
+			}
+		}
+
 		// A cold batch answers what single checks answer, question by question.
 		var qs []any
 		for _, u := range []string{"ann@acme.test", bob.ID, "cy@acme.test", "nobody@acme.test"} {

@@ -32,6 +32,9 @@ type decisionCache struct {
 // maxEntries bounds each org's maps; past it the map starts over.
 const maxEntries = 200_000
 
+// maxAnswers bounds the memoized answers, which hold their JSON (about 1 KiB each).
+const maxAnswers = 50_000
+
 type orgCache struct {
 	gen int64
 
@@ -40,6 +43,34 @@ type orgCache struct {
 	users      map[string]lookup[core.User]
 	workspaces map[string]lookup[core.Workspace]
 	resources  map[resKey]lookup[core.Resource]
+	// answers memoizes single checks: core.Decide is a pure function of the facts
+	// and the question, and both belong to this generation.
+	answers map[checkKey]*answer
+}
+
+// checkKey is a question as asked (references unresolved).
+type checkKey struct {
+	user, workspace, environment, space string
+	action                              core.Action
+	resType                             core.ResourceType
+	resID                               string
+	hasResource                         bool
+}
+
+func keyOf(q checkRequest) checkKey {
+	k := checkKey{user: q.User, workspace: q.Workspace, environment: q.Environment, space: q.Space, action: q.Action}
+	if q.Resource != nil {
+		k.hasResource, k.resType, k.resID = true, q.Resource.Type, q.Resource.ID
+	}
+	return k
+}
+
+// answer is a memoized decision with its JSON response body. userID is the id of
+// the user asked about ("" when there is none), for the own-access-only rule.
+type answer struct {
+	d      core.Decision
+	userID string
+	body   []byte
 }
 
 type resKey struct {
@@ -67,7 +98,23 @@ func newDecisionCache(st store.Store, gen store.Generations) *decisionCache {
 
 func newOrgCache(gen int64) *orgCache {
 	return &orgCache{gen: gen, facts: map[[2]string]*core.Facts{}, users: map[string]lookup[core.User]{},
-		workspaces: map[string]lookup[core.Workspace]{}, resources: map[resKey]lookup[core.Resource]{}}
+		workspaces: map[string]lookup[core.Workspace]{}, resources: map[resKey]lookup[core.Resource]{},
+		answers: map[checkKey]*answer{}}
+}
+
+func (oc *orgCache) answer(k checkKey) *answer {
+	oc.mu.RLock()
+	defer oc.mu.RUnlock()
+	return oc.answers[k]
+}
+
+func (oc *orgCache) putAnswer(k checkKey, a *answer) {
+	oc.mu.Lock()
+	defer oc.mu.Unlock()
+	if len(oc.answers) > maxAnswers {
+		clear(oc.answers)
+	}
+	oc.answers[k] = a
 }
 
 // generation reads the org's counter; -1 when caching is off.
@@ -286,6 +333,22 @@ func (oc *orgCache) putUser(ref string, u core.User, err error) {
 		clear(oc.users)
 	}
 	oc.users[ref] = lookup[core.User]{u, err}
+}
+
+func (oc *orgCache) hasWorkspace(ref string) bool {
+	oc.mu.RLock()
+	defer oc.mu.RUnlock()
+	_, ok := oc.workspaces[ref]
+	return ok
+}
+
+func (oc *orgCache) putWorkspace(ref string, ws core.Workspace, err error) {
+	oc.mu.Lock()
+	defer oc.mu.Unlock()
+	if len(oc.workspaces) > maxEntries {
+		clear(oc.workspaces)
+	}
+	oc.workspaces[ref] = lookup[core.Workspace]{ws, err}
 }
 
 func (oc *orgCache) hasFacts(userID, wsID string) bool {

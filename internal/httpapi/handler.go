@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/server"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
@@ -117,12 +118,17 @@ var safeRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 // access level, and the one place errors become problem+json.
 func (h *Handler) adapt(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rid := r.Header.Get("X-Request-Id")
-		if !safeRequestID.MatchString(rid) {
-			rid = newRequestID()
+		// Behind the server the request already has the id its log line and
+		// response header carry; standalone (tests), it gets its own.
+		rid := server.RequestID(r.Context())
+		if rid == "" {
+			rid = r.Header.Get("X-Request-Id")
+			if !safeRequestID.MatchString(rid) {
+				rid = newRequestID()
+			}
+			w.Header().Set("X-Request-Id", rid)
 		}
 		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, rid))
-		w.Header().Set("X-Request-Id", rid)
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		err := h.serve(w, r, rt)
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,6 +24,21 @@ type Metrics struct {
 	scimOps   *prometheus.CounterVec
 	logins    *prometheus.CounterVec
 	decisions *prometheus.CounterVec
+
+	// series caches each (route, method, status)'s counter and histogram, so that a
+	// request costs no label hashing: the label set is bounded by the route table.
+	series         sync.Map // seriesKey → *series
+	decisionSeries sync.Map // [decision, reason] → prometheus.Counter
+}
+
+type seriesKey struct {
+	route, method string
+	status        int
+}
+
+type series struct {
+	requests prometheus.Counter
+	latency  prometheus.Observer
 }
 
 // New registers Gatehouse's collectors, the Go runtime's and the process's.
@@ -90,7 +106,12 @@ func (m *Metrics) Decision(decision, reason string) {
 	if m == nil {
 		return
 	}
-	m.decisions.WithLabelValues(decision, reason).Inc()
+	k := [2]string{decision, reason}
+	c, ok := m.decisionSeries.Load(k)
+	if !ok {
+		c, _ = m.decisionSeries.LoadOrStore(k, m.decisions.WithLabelValues(decision, reason))
+	}
+	c.(prometheus.Counter).Inc()
 }
 
 // Middleware records every request by its route pattern (never the raw path, which
@@ -107,9 +128,25 @@ func (m *Metrics) Middleware(next http.Handler) http.Handler {
 		if route == "" {
 			route = "unmatched"
 		}
-		m.requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.status)).Inc()
-		m.latency.WithLabelValues(route, r.Method).Observe(time.Since(start).Seconds())
+		m.seriesOf(route, r.Method, sw.status).observe(time.Since(start))
 	})
+}
+
+func (m *Metrics) seriesOf(route, method string, status int) *series {
+	k := seriesKey{route, method, status}
+	if s, ok := m.series.Load(k); ok {
+		return s.(*series)
+	}
+	s, _ := m.series.LoadOrStore(k, &series{
+		requests: m.requests.WithLabelValues(route, method, strconv.Itoa(status)),
+		latency:  m.latency.WithLabelValues(route, method),
+	})
+	return s.(*series)
+}
+
+func (s *series) observe(d time.Duration) {
+	s.requests.Inc()
+	s.latency.Observe(d.Seconds())
 }
 
 type statusWriter struct {

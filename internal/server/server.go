@@ -15,7 +15,9 @@ import (
 	"net/http"
 	"net/url"
 	"runtime/debug"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -98,12 +100,20 @@ type Server struct {
 	db     Pinger
 	logger *slog.Logger
 	mux    *http.ServeMux
+
+	// Request ids are a random per-server prefix and a counter: unique without a
+	// random read per request.
+	idPrefix string
+	idSeq    atomic.Uint64
 }
 
 // New builds a server answering the probes and every mount's routes.
 func New(cfg Config, db Pinger, logger *slog.Logger, mounts ...Mounter) *Server {
 	cfg.setDefaults()
 	s := &Server{cfg: cfg, db: db, logger: logger, mux: http.NewServeMux()}
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	s.idPrefix = hex.EncodeToString(b)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	if cfg.Metrics != nil {
@@ -209,7 +219,7 @@ func RequestID(ctx context.Context) string {
 
 // requestID keeps a caller's X-Request-Id when it is short and printable (a load
 // balancer's id ties logs together), and makes a new one otherwise.
-func requestID(r *http.Request) string {
+func (s *Server) requestID(r *http.Request) string {
 	if id := r.Header.Get("X-Request-Id"); id != "" && len(id) <= 64 {
 		ok := true
 		for _, c := range id {
@@ -222,9 +232,7 @@ func requestID(r *http.Request) string {
 			return id
 		}
 	}
-	b := make([]byte, 12)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
+	return s.idPrefix + "-" + strconv.FormatUint(s.idSeq.Add(1), 36)
 }
 
 // statusWriter remembers the status code written, for the request log.
@@ -259,7 +267,7 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := requestID(r)
+		id := s.requestID(r)
 		w.Header().Set("X-Request-Id", id)
 		sw := &statusWriter{ResponseWriter: w}
 		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, id))

@@ -26,6 +26,8 @@ type Batches interface {
 	// UsersByRef resolves references as an id, else an email (oldest user), else a
 	// userName, like the API's single lookups.
 	UsersByRef(ctx context.Context, orgID string, refs []string) (map[string]core.User, error)
+	// WorkspacesByRef resolves references as an id, else a slug, like GetWorkspace.
+	WorkspacesByRef(ctx context.Context, orgID string, refs []string) (map[string]core.Workspace, error)
 	// ResourcesByExternalID finds registered resources.
 	ResourcesByExternalID(ctx context.Context, orgID string, keys []ResourceKey) (map[ResourceKey]core.Resource, error)
 	// FactsMany gathers the facts of many (user, workspace) pairs in one read view.
@@ -60,12 +62,14 @@ func (s *SQL) UsersByRef(ctx context.Context, orgID string, refs []string) (map[
 		}
 		for _, part := range chunks(lower, batchChunk) {
 			var rows []userRow
-			// Oldest first, so the first seen per email wins, as GetUserByEmail.
-			if err := t.selIn(ctx, &rows, `SELECT `+userCols+` FROM users WHERE org_id = ? AND lower(email) IN (?) ORDER BY id`, orgID, part); err != nil {
+			// The oldest (smallest id) per email wins, as GetUserByEmail. Kept in Go:
+			// with ORDER BY id, SQLite's planner walks the whole org in id order
+			// instead of probing users_email_id_idx (100k rows per chunk at size).
+			if err := t.selIn(ctx, &rows, `SELECT `+userCols+` FROM users WHERE org_id = ? AND lower(email) IN (?)`, orgID, part); err != nil {
 				return err
 			}
 			for _, r := range rows {
-				if k := strings.ToLower(r.Email); byEmail[k].ID == "" {
+				if k := strings.ToLower(r.Email); byEmail[k].ID == "" || r.ID < byEmail[k].ID {
 					byEmail[k] = r.user()
 				}
 			}
@@ -91,31 +95,93 @@ func (s *SQL) UsersByRef(ctx context.Context, orgID string, refs []string) (map[
 	return out, err
 }
 
-// ResourcesByExternalID implements Batches.
+// WorkspacesByRef implements Batches: ids and slugs each in IN lists (both are
+// index probes), an id winning over a slug as in GetWorkspace.
+func (s *SQL) WorkspacesByRef(ctx context.Context, orgID string, refs []string) (map[string]core.Workspace, error) {
+	refs = dedupe(refs)
+	out := map[string]core.Workspace{}
+	err := s.read(ctx, func(t *tx) error {
+		byID := map[string]workspaceRow{}
+		bySlug := map[string]workspaceRow{}
+		for _, part := range chunks(refs, batchChunk) {
+			var rows []workspaceRow
+			if err := t.selIn(ctx, &rows, `SELECT `+workspaceCols+` FROM workspaces WHERE org_id = ? AND id IN (?)`, orgID, part); err != nil {
+				return err
+			}
+			for _, r := range rows {
+				byID[r.ID] = r
+			}
+			rows = nil
+			if err := t.selIn(ctx, &rows, `SELECT `+workspaceCols+` FROM workspaces WHERE org_id = ? AND slug IN (?)`, orgID, part); err != nil {
+				return err
+			}
+			for _, r := range rows {
+				bySlug[r.Slug] = r
+			}
+		}
+		found := map[string]workspaceRow{}
+		for _, ref := range refs {
+			if r, ok := byID[ref]; ok {
+				found[ref] = r
+			} else if r, ok := bySlug[ref]; ok {
+				found[ref] = r
+			}
+		}
+		var ids []string
+		for _, r := range found {
+			ids = append(ids, r.ID)
+		}
+		envs := map[string][]core.Environment{}
+		for _, part := range chunks(dedupe(ids), batchChunk) {
+			es, err := t.environments(ctx, part...)
+			if err != nil {
+				return err
+			}
+			for id, e := range es {
+				envs[id] = e
+			}
+		}
+		for ref, r := range found {
+			out[ref] = r.workspace(envs[r.ID])
+		}
+		return nil
+	})
+	return out, err
+}
+
+// ResourcesByExternalID implements Batches. The keys are joined as a VALUES
+// table, so that each is one probe of resources_external_key (workspace, type,
+// external id); IN lists per column would read every resource of each workspace.
 func (s *SQL) ResourcesByExternalID(ctx context.Context, orgID string, keys []ResourceKey) (map[ResourceKey]core.Resource, error) {
 	out := map[ResourceKey]core.Resource{}
-	want := map[ResourceKey]bool{}
-	var wsIDs, exts []string
+	seen := map[ResourceKey]bool{}
+	var uniq []ResourceKey
 	for _, k := range keys {
-		want[k] = true
-		wsIDs = append(wsIDs, k.WorkspaceID)
-		exts = append(exts, k.ExternalID)
+		if !seen[k] {
+			seen[k] = true
+			uniq = append(uniq, k)
+		}
 	}
-	wsIDs, exts = dedupe(wsIDs), dedupe(exts)
+	const perQuery = 300 // 3 parameters each
 	err := s.read(ctx, func(t *tx) error {
-		for _, ws := range chunks(wsIDs, batchChunk) {
-			for _, ext := range chunks(exts, batchChunk) {
-				var rows []resourceRow
-				if err := t.selIn(ctx, &rows, `SELECT `+resourceColsR+` FROM resources r JOIN workspaces w ON w.id = r.workspace_id
-					WHERE w.org_id = ? AND r.workspace_id IN (?) AND r.external_id IN (?)`, orgID, ws, ext); err != nil {
-					return err
-				}
-				for _, r := range rows {
-					res := r.resource()
-					if k := (ResourceKey{res.WorkspaceID, res.Type, res.ExternalID}); want[k] {
-						out[k] = res
-					}
-				}
+		for len(uniq) > 0 {
+			part := uniq[:min(perQuery, len(uniq))]
+			uniq = uniq[len(part):]
+			args := make([]any, 0, 3*len(part)+1)
+			for _, k := range part {
+				args = append(args, k.WorkspaceID, string(k.Type), k.ExternalID)
+			}
+			args = append(args, orgID)
+			var rows []resourceRow
+			if err := t.sel(ctx, &rows, `SELECT `+resourceColsR+` FROM (VALUES `+strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", len(part)), ", ")+`) k
+				JOIN resources r ON r.workspace_id = k.column1 AND r.type = k.column2 AND r.external_id = k.column3
+				JOIN workspaces w ON w.id = r.workspace_id
+				WHERE w.org_id = ?`, args...); err != nil {
+				return err
+			}
+			for _, r := range rows {
+				res := r.resource()
+				out[ResourceKey{res.WorkspaceID, res.Type, res.ExternalID}] = res
 			}
 		}
 		return nil

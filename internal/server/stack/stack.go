@@ -1,0 +1,94 @@
+package stack
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/url"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/httpapi"
+	"github.com/gatehouse-dev/gatehouse/internal/metrics"
+	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
+	"github.com/gatehouse-dev/gatehouse/internal/server"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/scim"
+	"github.com/gatehouse-dev/gatehouse/sso"
+)
+
+// Default rate limits, per minute, of serve's flags.
+const (
+	DefaultRate      = 1_200_000 // SCIM and API, per token and per client address
+	DefaultLoginRate = 600       // login, per client address, across instances
+)
+
+// Options are serve's settings.
+type Options struct {
+	Addr     string
+	Listener net.Listener // used instead of listening on Addr when set
+	OnListen func(net.Addr)
+
+	TLSCertFile, TLSKeyFile string
+	ExternalURL             *url.URL
+	Box                     *sso.Box // seals SSO secrets at rest
+
+	TrustedProxies []netip.Prefix
+	SCIMPerToken   int64
+	APIPerToken    int64
+	PerIP          int64
+	LoginPerIP     int64
+
+	// Extra are more mounts next to SSO, SCIM and the API (tests add handlers).
+	Extra []server.Mounter
+}
+
+// Build makes the server serve runs. Call the returned close after the server has
+// stopped and before closing the store.
+func Build(ctx context.Context, s *store.SQL, logger *slog.Logger, o Options) (*server.Server, func() error, error) {
+	m := metrics.New()
+	m.RegisterDB("gatehouse", s.DB().DB)
+	// The decision cache reads the org's change counter on every check: a prepared
+	// statement on the reader pool.
+	gens, err := s.NewGenerationReader(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	ssoHandler := &sso.Handler{Store: s, Logger: logger, Now: time.Now, ExternalURL: o.ExternalURL, Box: o.Box, Metrics: m}
+	mounts := []server.Mounter{
+		ssoHandler,
+		&scim.Handler{Store: s, Logger: logger, Now: time.Now, BaseURL: o.ExternalURL.String(), Metrics: m},
+		&httpapi.Handler{
+			Store: s, Logger: logger, Now: time.Now, Metrics: m,
+			SessionAuth: httpapi.SSOSessions{H: ssoHandler},
+			Generations: gens,
+			Connections: httpapi.SSOConnectionNames{Store: s},
+			ExternalURL: o.ExternalURL.String(),
+			SSO:         httpapi.SSOConnectionsFrom{Store: s, ExternalURL: o.ExternalURL},
+		},
+	}
+	mounts = append(mounts, o.Extra...)
+	return server.New(Config(s, logger, m, o), s, logger, mounts...), gens.Close, nil
+}
+
+// Config is the server configuration Build uses: listener, TLS, metrics and rate
+// limits. The load tool serves its fixed-answer reference with it, so that the
+// reference pays for the same middleware as the API.
+func Config(s *store.SQL, logger *slog.Logger, m *metrics.Metrics, o Options) server.Config {
+	return server.Config{
+		Addr:        o.Addr,
+		Listener:    o.Listener,
+		OnListen:    o.OnListen,
+		TLSCertFile: o.TLSCertFile,
+		TLSKeyFile:  o.TLSKeyFile,
+		Metrics:     m,
+		Limits: &server.Limits{
+			Limiter:        ratelimit.New(s, logger, nil),
+			TrustedProxies: o.TrustedProxies,
+			SCIMPerToken:   o.SCIMPerToken,
+			APIPerToken:    o.APIPerToken,
+			PerIP:          o.PerIP,
+			LoginPerIP:     o.LoginPerIP,
+		},
+	}
+}
