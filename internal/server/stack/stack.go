@@ -19,7 +19,7 @@ import (
 
 // Default rate limits, per minute, of serve's flags.
 const (
-	DefaultRate      = 1_200_000 // SCIM and API, per token and per client address
+	DefaultRate      = 6_000_000 // SCIM and API, per token and per client address: 100,000/s, a flood bound far above what one instance serves
 	DefaultLoginRate = 600       // login, per client address, across instances
 )
 
