@@ -327,17 +327,24 @@ func normalizeQuery(q *SCIMQuery) {
 	}
 }
 
+// withFilter narrows a list's WHERE clause by q.Filter, translated for the schema.
+func (s *SQL) withFilter(where string, args []any, fs *filterSchema, orgID string, q SCIMQuery) (string, []any, error) {
+	if q.Filter == nil {
+		return where, args, nil
+	}
+	cond, fargs, err := translateFilter(s.dialect, fs, orgID, q.Filter)
+	if err != nil {
+		return "", nil, err
+	}
+	return where + " AND (" + cond + ")", append(args, fargs...), nil
+}
+
 // SCIMListUsers lists the org's users matching q.Filter, in id order.
 func (s *SQL) SCIMListUsers(ctx context.Context, orgID string, q SCIMQuery) ([]SCIMUser, int, error) {
 	normalizeQuery(&q)
-	where, args := "u.org_id = ?", []any{orgID}
-	if q.Filter != nil {
-		cond, fargs, err := translateFilter(s.dialect, &userFilterSchema, orgID, q.Filter)
-		if err != nil {
-			return nil, 0, err
-		}
-		where += " AND (" + cond + ")"
-		args = append(args, fargs...)
+	where, args, err := s.withFilter("u.org_id = ?", []any{orgID}, &userFilterSchema, orgID, q)
+	if err != nil {
+		return nil, 0, err
 	}
 	var rows []scimUserRow
 	total, err := s.listPage(ctx, "users u", where, args, scimUserCols, s.orderBy("u.id", q), q, &rows, func() int { return len(rows) })
@@ -527,14 +534,9 @@ func (s *SQL) SCIMDeleteGroup(ctx context.Context, actor core.Actor, orgID, dire
 // SCIMListGroups lists the directory's groups matching q.Filter, in id order.
 func (s *SQL) SCIMListGroups(ctx context.Context, orgID, directoryID string, q SCIMQuery) ([]SCIMGroup, int, error) {
 	normalizeQuery(&q)
-	where, args := "g.org_id = ? AND g.directory_id = ?", []any{orgID, directoryID}
-	if q.Filter != nil {
-		cond, fargs, err := translateFilter(s.dialect, &groupFilterSchema, orgID, q.Filter)
-		if err != nil {
-			return nil, 0, err
-		}
-		where += " AND (" + cond + ")"
-		args = append(args, fargs...)
+	where, args, err := s.withFilter("g.org_id = ? AND g.directory_id = ?", []any{orgID, directoryID}, &groupFilterSchema, orgID, q)
+	if err != nil {
+		return nil, 0, err
 	}
 	var rows []scimGroupRow
 	total, err := s.listPage(ctx, "idp_groups g", where, args, scimGroupCols, s.orderBy("g.id", q), q, &rows, func() int { return len(rows) })
