@@ -148,9 +148,9 @@ func runSSOAdd(ctx context.Context, stdout, stderr io.Writer, kind store.SSOKind
 		return err
 	}
 	defer s.Close()
-	org, err := s.GetOrg(ctx, *orgSlug)
+	org, err := findOrg(ctx, s, *orgSlug)
 	if err != nil {
-		return fmt.Errorf("organization %q: %w", *orgSlug, err)
+		return err
 	}
 	conn := store.SSOConnection{ID: store.NewID(), OrgID: org.ID, Name: *name, Kind: kind, JIT: !*noJIT, Domains: domains}
 	if kind == store.KindSAML {
@@ -229,9 +229,9 @@ func runSSOList(ctx context.Context, stdout, stderr io.Writer, args []string) er
 		return err
 	}
 	defer s.Close()
-	org, err := s.GetOrg(ctx, *orgSlug)
+	org, err := findOrg(ctx, s, *orgSlug)
 	if err != nil {
-		return fmt.Errorf("organization %q: %w", *orgSlug, err)
+		return err
 	}
 	conns, err := s.ListSSOConnections(ctx, org.ID)
 	if err != nil {
@@ -249,9 +249,29 @@ func runSSOList(ctx context.Context, stdout, stderr io.Writer, args []string) er
 	return w.Flush()
 }
 
-// findConnection resolves --connection: a connection id, or else a connection
+// findConnection resolves --org and --connection for the commands that change a
+// connection.
+func findConnection(ctx context.Context, s *store.SQL, orgSlug, idOrName string) (core.Org, store.SSOConnection, error) {
+	org, err := findOrg(ctx, s, orgSlug)
+	if err != nil {
+		return core.Org{}, store.SSOConnection{}, err
+	}
+	c, err := findOrgConnection(ctx, s, org, idOrName)
+	return org, c, err
+}
+
+// findOrg looks an org up by its slug (or id) for the sso commands.
+func findOrg(ctx context.Context, s *store.SQL, slug string) (core.Org, error) {
+	org, err := s.GetOrg(ctx, slug)
+	if err != nil {
+		return core.Org{}, fmt.Errorf("organization %q: %w", slug, err)
+	}
+	return org, nil
+}
+
+// findOrgConnection resolves --connection: a connection id, or else a connection
 // name (exact, then case-insensitive) in the org.
-func findConnection(ctx context.Context, s *store.SQL, org core.Org, idOrName string) (store.SSOConnection, error) {
+func findOrgConnection(ctx context.Context, s *store.SQL, org core.Org, idOrName string) (store.SSOConnection, error) {
 	conns, err := s.ListSSOConnections(ctx, org.ID)
 	if err != nil {
 		return store.SSOConnection{}, err
@@ -355,11 +375,7 @@ func runSSOUpdate(ctx context.Context, stdout, stderr io.Writer, args []string) 
 		return err
 	}
 	defer s.Close()
-	org, err := s.GetOrg(ctx, *orgSlug)
-	if err != nil {
-		return fmt.Errorf("organization %q: %w", *orgSlug, err)
-	}
-	conn, err := findConnection(ctx, s, org, *connRef)
+	org, conn, err := findConnection(ctx, s, *orgSlug, *connRef)
 	if err != nil {
 		return err
 	}
@@ -496,11 +512,7 @@ func runSSODelete(ctx context.Context, stdout, stderr io.Writer, args []string) 
 		return err
 	}
 	defer s.Close()
-	org, err := s.GetOrg(ctx, *orgSlug)
-	if err != nil {
-		return fmt.Errorf("organization %q: %w", *orgSlug, err)
-	}
-	conn, err := findConnection(ctx, s, org, *connRef)
+	org, conn, err := findConnection(ctx, s, *orgSlug, *connRef)
 	if err != nil {
 		return err
 	}
