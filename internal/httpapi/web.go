@@ -291,19 +291,18 @@ func (h *Handler) pageOverview(w http.ResponseWriter, r *http.Request, c *caller
 		if data.Users, err = h.Store.CountUsers(ctx, c.OrgID); err != nil {
 			return err
 		}
-		gs, err := all(ctx, func(p store.Page) ([]core.UserGroup, error) { return h.Store.ListGroups(ctx, c.OrgID, p) }, func(g core.UserGroup) string { return g.ID })
-		if err != nil {
+		// Counts, not lists: an org may have 10,000 groups.
+		if data.Groups, err = h.Store.CountGroups(ctx, c.OrgID); err != nil {
 			return err
 		}
-		ms, err := all(ctx, func(p store.Page) ([]core.Mapping, error) { return h.Store.ListMappings(ctx, c.OrgID, p) }, func(m core.Mapping) string { return m.ID })
-		if err != nil {
+		if data.Mappings, err = h.Store.CountMappings(ctx, c.OrgID); err != nil {
 			return err
 		}
 		ds, err := h.Store.ListDirectories(ctx, c.OrgID)
 		if err != nil {
 			return err
 		}
-		data.Groups, data.Mappings, data.Directories = len(gs), len(ms), len(ds)
+		data.Directories = len(ds)
 	}
 	pd.Title, pd.Nav, pd.Data = "Overview", "overview", data
 	return h.render(w, http.StatusOK, "overview", pd)

@@ -152,6 +152,7 @@ type UserGroups interface {
 	// GetGroup finds a group by id or name (case-insensitive).
 	GetGroup(ctx context.Context, orgID, idOrName string) (core.UserGroup, error)
 	ListGroups(ctx context.Context, orgID string, p Page) ([]core.UserGroup, error)
+	CountGroups(ctx context.Context, orgID string) (int, error)
 	UpdateGroup(ctx context.Context, actor core.Actor, orgID, id string, fn func(*core.UserGroup) error) (core.UserGroup, error)
 	DeleteGroup(ctx context.Context, actor core.Actor, orgID, id string) error
 	// AddGroupMember adds a direct member (idempotent).
@@ -198,6 +199,7 @@ type Mappings interface {
 	CreateMapping(ctx context.Context, actor core.Actor, m core.Mapping) (core.Mapping, error)
 	GetMapping(ctx context.Context, orgID, id string) (core.Mapping, error)
 	ListMappings(ctx context.Context, orgID string, p Page) ([]core.Mapping, error)
+	CountMappings(ctx context.Context, orgID string) (int, error)
 	DeleteMapping(ctx context.Context, actor core.Actor, orgID, id string) error
 }
 

@@ -241,12 +241,18 @@ var mappingTests = []test{
 		if ms := must[[]core.Mapping](t)(s.ListMappings(ctx, o.ID, store.Page{})); len(ms) != 2 || ms[0].ID != m.ID || ms[1].ID != m2.ID {
 			t.Fatalf("mappings = %+v", ms)
 		}
+		if n := must[int](t)(s.CountMappings(ctx, o.ID)); n != 2 {
+			t.Fatalf("CountMappings = %d, want 2", n)
+		}
 		b, _ := newOrg(t, s, "b")
 		gb := newGroup(t, s, b.ID, "x")
 		wantErr(t, second(s.GetMapping(ctx, b.ID, m.ID)), core.ErrNotFound)
 		wantErr(t, s.DeleteMapping(ctx, adm, b.ID, m.ID), core.ErrNotFound)
 		if ms := must[[]core.Mapping](t)(s.ListMappings(ctx, b.ID, store.Page{})); len(ms) != 0 {
 			t.Fatalf("b sees %+v", ms)
+		}
+		if n := must[int](t)(s.CountMappings(ctx, b.ID)); n != 0 {
+			t.Fatalf("b counts %d mappings", n)
 		}
 		// Neither a's directory onto b's group nor b's directory onto a's group.
 		wantErr(t, second(s.CreateMapping(ctx, adm, core.Mapping{OrgID: b.ID, DirectoryID: d.ID, IdPGroup: "x", UserGroupID: gb.ID})), core.ErrNotFound)

@@ -486,6 +486,9 @@ var groupTests = []test{
 		if len(gs) != 2 || gs[0].ID != g.ID || gs[1].ID != h.ID {
 			t.Fatalf("groups = %+v", gs)
 		}
+		if n := must[int](t)(s.CountGroups(ctx, o.ID)); n != 2 {
+			t.Fatalf("CountGroups = %d, want 2", n)
+		}
 		if gs := must[[]core.UserGroup](t)(s.ListGroups(ctx, o.ID, store.Page{After: g.ID, Limit: 1})); len(gs) != 1 || gs[0].ID != h.ID {
 			t.Fatalf("page 2 = %+v", gs)
 		}
@@ -549,6 +552,9 @@ var groupTests = []test{
 		wantErr(t, second(s.UserMemberships(ctx, b.ID, ua.ID)), core.ErrNotFound)
 		if gs := must[[]core.UserGroup](t)(s.ListGroups(ctx, b.ID, store.Page{})); len(gs) != 0 {
 			t.Fatalf("b sees %+v", gs)
+		}
+		if n := must[int](t)(s.CountGroups(ctx, b.ID)); n != 0 {
+			t.Fatalf("b counts %d groups", n)
 		}
 		// Names are per org.
 		newGroup(t, s, b.ID, "eng")
