@@ -282,8 +282,10 @@ type Actor struct {
 
 // AuditEvent is one entry of the append-only audit log.
 type AuditEvent struct {
-	ID         string         `json:"id"`
-	OrgID      string         `json:"org_id"`
+	ID    string `json:"id"`
+	OrgID string `json:"org_id"`
+	// Seq numbers the org's events in commit order (1, 2, 3, …): the org's change log.
+	Seq        int64          `json:"seq"`
 	At         time.Time      `json:"at"`
 	Actor      Actor          `json:"actor"`
 	Action     string         `json:"action"` // e.g. "user.create"

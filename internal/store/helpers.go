@@ -152,6 +152,9 @@ func isNotFound(err error) bool { return errors.Is(err, core.ErrNotFound) }
 // userName, a token by hash) need no snapshot across statements. On SQLite the
 // statement is prepared once per reader connection and kept.
 func (s *SQL) readOne(ctx context.Context, dest any, query string, args ...any) error {
+	if s.bound != nil {
+		return s.translate(s.bound.get(ctx, dest, query, args...))
+	}
 	if s.rstmts == nil {
 		return s.translate(s.rdb.GetContext(ctx, dest, s.rdb.Rebind(query), args...))
 	}

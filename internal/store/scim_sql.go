@@ -72,6 +72,9 @@ func (s *SQL) get1(ctx context.Context, dest any, query string, args ...any) err
 }
 
 func (s *SQL) sel1(ctx context.Context, dest any, query string, args ...any) error {
+	if s.bound != nil {
+		return s.translate(s.bound.sel(ctx, dest, query, args...))
+	}
 	if s.rstmts != nil {
 		if st, err := s.rstmts.get(ctx, query); err == nil && st != nil {
 			return s.translate(st.SelectContext(ctx, dest, args...))

@@ -53,6 +53,9 @@ type SQL struct {
 	// Now and NewID are injectable for tests; they default to time.Now and UUIDv7.
 	Now   func() time.Time
 	NewID func() string
+	// bound is set on the Store that WithTx hands its function: every method then
+	// runs inside that one transaction, each change in a savepoint of its own.
+	bound *tx
 }
 
 var _ Store = (*SQL)(nil)
@@ -336,14 +339,57 @@ func (t *tx) audit(ctx context.Context, orgID string, actor core.Actor, action, 
 		}
 		d = string(b)
 	}
-	_, err := t.exec(ctx, `INSERT INTO audit_events (id, org_id, at, actor_kind, actor_id, actor_name, action, target_kind, target_id, details)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.s.NewID(), orgID, t.s.now(), string(actor.Kind), actor.ID, actor.Name, action, targetKind, targetID, d)
+	// Every change audits, so this is where the org's change log grows: the event
+	// takes the next number of the org's counter, which caches compare to learn
+	// that the org changed.
+	seq, err := t.nextSeq(ctx, orgID)
 	if err != nil {
 		return err
 	}
-	// Every change audits, so this is where caches learn that the org changed.
-	return t.bumpGeneration(ctx, orgID)
+	_, err = t.exec(ctx, `INSERT INTO audit_events (id, org_id, seq, at, actor_kind, actor_id, actor_name, action, target_kind, target_id, details)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.s.NewID(), orgID, seq, t.s.now(), string(actor.Kind), actor.ID, actor.Name, action, targetKind, targetID, d)
+	return err
+}
+
+// WithTx runs fn in one transaction, with a Store bound to it: every method fn calls
+// on that Store reads and writes inside the transaction, and the whole operation
+// commits when fn returns nil or changes nothing when it returns an error. Each
+// change runs in a savepoint of its own, so a change that fails (and whose error fn
+// handles) leaves nothing half done. This is how an operation of several steps (a
+// directory with its first token, an admin transfer) is one transaction.
+//
+// fn may run more than once (a retried PostgreSQL transaction) and, on SQLite, on
+// another goroutine: it must only call the Store it is given and touch its own
+// locals. It must not use the Store after returning.
+func (s *SQL) WithTx(ctx context.Context, fn func(Store) error) error {
+	if s.bound != nil {
+		return fn(s) // already inside an operation: one transaction for all of it
+	}
+	return s.inTx(ctx, func(t *tx) error {
+		b := *s
+		b.bound = t
+		return fn(&b)
+	})
+}
+
+// savepoint runs fn inside the bound transaction, undoing only fn's own writes when
+// it fails.
+func (t *tx) savepoint(ctx context.Context, fn func(*tx) error) error {
+	if _, err := t.execRaw(ctx, `SAVEPOINT op`); err != nil {
+		return t.s.translate(err)
+	}
+	if err := fn(t); err != nil {
+		if _, uerr := t.execRaw(ctx, `ROLLBACK TO SAVEPOINT op`); uerr != nil {
+			return fmt.Errorf("store: undo a failed step: %w", errors.Join(t.s.translate(err), uerr))
+		}
+		if _, uerr := t.execRaw(ctx, `RELEASE SAVEPOINT op`); uerr != nil {
+			return fmt.Errorf("store: release a failed step: %w", errors.Join(t.s.translate(err), uerr))
+		}
+		return t.s.translate(err)
+	}
+	_, err := t.execRaw(ctx, `RELEASE SAVEPOINT op`)
+	return t.s.translate(err)
 }
 
 // maxAttempts bounds how often inTx runs a transaction that PostgreSQL aborted
@@ -355,6 +401,9 @@ const maxAttempts = 5
 // serialization failure (ErrRetry) is run again, from the start, a few times: fn must
 // therefore only touch the database and its own locals.
 func (s *SQL) inTx(ctx context.Context, fn func(*tx) error) error {
+	if s.bound != nil {
+		return s.bound.savepoint(ctx, fn)
+	}
 	if s.batch != nil {
 		return s.batch.run(ctx, fn)
 	}
@@ -406,6 +455,9 @@ func randInt(n int) int {
 // READ ONLY REPEATABLE READ transaction (which never fails to serialize), so that
 // Facts or a member list never mixes states from before and after a change.
 func (s *SQL) read(ctx context.Context, fn func(*tx) error) error {
+	if s.bound != nil {
+		return s.translate(fn(s.bound)) // reads see the operation's own changes
+	}
 	opts := &sql.TxOptions{}
 	if s.dialect == Postgres {
 		opts = &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead}

@@ -35,6 +35,10 @@ type Store interface {
 	Audit
 	Access
 
+	// WithTx runs fn in one transaction with a Store bound to it (see SQL.WithTx):
+	// the way an operation of several steps commits all or nothing.
+	WithTx(ctx context.Context, fn func(Store) error) error
+
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 	// Close releases the connections.
@@ -273,6 +277,11 @@ type AuditQuery struct {
 // Audit reads the append-only audit log. Writing happens inside every change.
 type Audit interface {
 	ListAudit(ctx context.Context, orgID string, q AuditQuery) ([]core.AuditEvent, error)
+	// Changes reads the org's change log: its audit events with Seq > after, in
+	// commit (Seq) order, at most limit of them (MaxLimit when limit is 0). Seqs
+	// grow by one per change of the org and are never reused, so a reader that
+	// keeps the last Seq it saw as its cursor misses nothing and sees nothing twice.
+	Changes(ctx context.Context, orgID string, after int64, limit int) ([]core.AuditEvent, error)
 }
 
 // Access gathers what decisions need.

@@ -35,6 +35,7 @@ func RunTests(t *testing.T, newStore NewStore) {
 	tests = append(tests, grantTests...)
 	tests = append(tests, auditTests...)
 	tests = append(tests, accessTests...)
+	tests = append(tests, changeLogTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
