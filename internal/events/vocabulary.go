@@ -1,0 +1,71 @@
+package events
+
+// vocabulary maps every audit action the store and the edges write to its public
+// type. Types are past tense, "object.verbed", grouped by object; several actions
+// may share a type (SCIM's user.activate and the API's user.reactivate). A new
+// audit action belongs here too (TestEveryActionHasAType finds the ones missing).
+var vocabulary = []struct{ action, typ, doc string }{
+	{"org.create", "org.created", "The organization was created; its first event."},
+
+	{"user.create", "user.created", "A user was created: provisioned by SCIM, created at SSO login, or invited."},
+	{"user.update", "user.updated", "A user's attributes changed (data lists the changed fields)."},
+	{"user.deactivate", "user.deactivated", "A user was deactivated: they have no access and no sessions; end theirs in your application."},
+	{"user.reactivate", "user.reactivated", "A deactivated user was made active again."},
+	{"user.activate", "user.reactivated", "A deactivated user was made active again."},
+	{"user.delete", "user.deleted", "A user was deleted with all their memberships."},
+	{"user.idp_groups.set", "user.idp_groups_changed", "An SSO login reconciled the user's IdP groups of that connection."},
+
+	{"group.create", "group.created", "A user group was created."},
+	{"group.update", "group.updated", "A user group was renamed or its description changed."},
+	{"group.delete", "group.deleted", "A user group was deleted, with its memberships and grants."},
+	{"group.member.add", "membership.added", "A user was added to a user group directly."},
+	{"group.member.remove", "membership.removed", "A user's direct membership of a user group was removed."},
+
+	{"idp_group.create", "idp_group.created", "An IdP group was created (SCIM, or a group claim at SSO login)."},
+	{"idp_group.update", "idp_group.updated", "An IdP group changed: its name or its members (SCIM PUT/PATCH)."},
+	{"idp_group.delete", "idp_group.deleted", "An IdP group was deleted."},
+	{"idp_group.members.change", "idp_group.members_changed", "Members were added to or removed from an IdP group."},
+
+	{"mapping.create", "mapping.created", "An IdP group was mapped onto a user group."},
+	{"mapping.delete", "mapping.deleted", "A group mapping was removed."},
+
+	{"grant.create", "grant.created", "A user group was granted a role in a workspace."},
+	{"grant.delete", "grant.deleted", "A grant was removed."},
+
+	{"custom_role.create", "custom_role.created", "A custom role was created."},
+	{"custom_role.update", "custom_role.updated", "A custom role's rules changed."},
+	{"custom_role.delete", "custom_role.deleted", "A custom role was deleted."},
+
+	{"workspace.create", "workspace.created", "A workspace was created with its environments."},
+	{"workspace.rename", "workspace.renamed", "A workspace was renamed."},
+	{"workspace.delete", "workspace.deleted", "A workspace was deleted with everything in it."},
+	{"environment.create", "environment.created", "An environment was added to a workspace's promotion path."},
+	{"space.create", "space.created", "A space was created in a workspace."},
+	{"space.delete", "space.deleted", "A space was deleted."},
+	{"space.assign", "space.assigned", "A space was made visible to a user group."},
+	{"space.unassign", "space.unassigned", "A user group no longer sees a space."},
+
+	{"resource.create", "resource.created", "A resource was registered."},
+	{"resource.update", "resource.updated", "A resource was renamed or moved (environment, space)."},
+	{"resource.delete", "resource.deleted", "A resource was removed."},
+
+	{"org_admin.add", "org_admin.added", "A user became an org admin."},
+	{"org_admin.remove", "org_admin.removed", "A user is no longer an org admin."},
+
+	{"token.create", "token.created", "A SCIM or API token was created."},
+	{"token.revoke", "token.revoked", "A token was revoked."},
+	{"directory.create", "directory.created", "A SCIM directory was created."},
+
+	{"sso_connection.create", "sso_connection.created", "An SSO connection was added."},
+	{"sso_connection.update", "sso_connection.updated", "An SSO connection's settings changed."},
+	{"sso_connection.delete", "sso_connection.deleted", "An SSO connection was deleted with its sessions, IdP groups and mappings."},
+	{"sso.login", "sso.login", "A user signed in through an SSO connection."},
+	{"sso.login_refused", "sso.login_refused", "An SSO login was refused (data says why)."},
+	{"sso.logout", "sso.logout", "A user signed out."},
+
+	{"webhook.create", "webhook.created", "A webhook was created."},
+	{"webhook.update", "webhook.updated", "A webhook's URL, event types or state changed."},
+	{"webhook.delete", "webhook.deleted", "A webhook was deleted."},
+	{"webhook.rotate_secret", "webhook.secret_rotated", "A webhook's signing secret was replaced."},
+	{"webhook.redeliver", "webhook.redelivery_requested", "A dead-lettered delivery was queued for redelivery."},
+}
