@@ -34,6 +34,7 @@ type Store interface {
 	Tokens
 	Audit
 	Access
+	Webhooks
 
 	// WithTx runs fn in one transaction with a Store bound to it (see SQL.WithTx):
 	// the way an operation of several steps commits all or nothing.

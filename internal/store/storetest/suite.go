@@ -36,6 +36,7 @@ func RunTests(t *testing.T, newStore NewStore) {
 	tests = append(tests, auditTests...)
 	tests = append(tests, accessTests...)
 	tests = append(tests, changeLogTests...)
+	tests = append(tests, webhookTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
