@@ -568,8 +568,14 @@ func (s *SQL) ListWebhookDeliveries(ctx context.Context, orgID, webhookID string
 		args = append(args, q.Seq)
 	}
 	query += ` ORDER BY id DESC LIMIT ?`
-	args = append(args, q.limit())
-	var rows []deliveryRow
+	return webhookLog(ctx, s, orgID, webhookID, "deliveries", query, append(args, q.limit()), deliveryRow.delivery)
+}
+
+// webhookLog reads one of a webhook's logs (deliveries, dead letters) in one
+// snapshot with the check that the webhook is the org's, so that another org's
+// webhook is not found rather than empty.
+func webhookLog[R, T any](ctx context.Context, s *SQL, orgID, webhookID, what, query string, args []any, conv func(R) T) ([]T, error) {
+	var rows []R
 	err := s.read(ctx, func(t *tx) error {
 		if _, err := t.getWebhook(ctx, orgID, webhookID, false); err != nil {
 			return err
@@ -577,11 +583,11 @@ func (s *SQL) ListWebhookDeliveries(ctx context.Context, orgID, webhookID string
 		return t.sel(ctx, &rows, query, args...)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store: deliveries of webhook %s: %w", webhookID, err)
+		return nil, fmt.Errorf("store: %s of webhook %s: %w", what, webhookID, err)
 	}
-	out := make([]WebhookDelivery, len(rows))
+	out := make([]T, len(rows))
 	for i, r := range rows {
-		out[i] = r.delivery()
+		out[i] = conv(r)
 	}
 	return out, nil
 }
@@ -625,22 +631,7 @@ func (s *SQL) ListDeadLetters(ctx context.Context, orgID, webhookID string, q De
 		query += ` AND redeliver_requested_at IS NOT NULL`
 	}
 	query += ` ORDER BY seq DESC LIMIT ?`
-	args = append(args, Page{Limit: q.Limit}.limit())
-	var rows []deadLetterRow
-	err := s.read(ctx, func(t *tx) error {
-		if _, err := t.getWebhook(ctx, orgID, webhookID, false); err != nil {
-			return err
-		}
-		return t.sel(ctx, &rows, query, args...)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: dead letters of webhook %s: %w", webhookID, err)
-	}
-	out := make([]DeadLetter, len(rows))
-	for i, r := range rows {
-		out[i] = r.deadLetter()
-	}
-	return out, nil
+	return webhookLog(ctx, s, orgID, webhookID, "dead letters", query, append(args, Page{Limit: q.Limit}.limit()), deadLetterRow.deadLetter)
 }
 
 // RedeliverDeadLetter implements Webhooks.

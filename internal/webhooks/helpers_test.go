@@ -20,8 +20,8 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
-	"github.com/gatehouse-dev/gatehouse/internal/secrets"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
 	"github.com/gatehouse-dev/gatehouse/internal/webhooks"
 )
 
@@ -29,15 +29,6 @@ var (
 	ctx = context.Background()
 	sys = core.Actor{Kind: core.ActorSystem, Name: "webhooks test"}
 )
-
-func testBox(t testing.TB) *secrets.Box {
-	t.Helper()
-	b, err := secrets.NewBox([]byte("0123456789abcdef0123456789abcdef"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 func newOrg(t testing.TB, s *store.SQL, slug string) core.Org {
 	t.Helper()
@@ -55,9 +46,20 @@ func newGroup(t testing.TB, s *store.SQL, orgID, name string) {
 	}
 }
 
+// hooked makes an org with a receiver and a webhook to it subscribed to types,
+// the receiver checking signatures with the webhook's secret on clock now.
+func hooked(t testing.TB, s *store.SQL, now func() time.Time, types ...string) (core.Org, store.Webhook, *receiver) {
+	t.Helper()
+	o := newOrg(t, s, "acme")
+	rc := newReceiver(t, "", now)
+	w, secret := newWebhook(t, s, o.ID, rc.URL(), types...)
+	rc.secrets = []string{secret}
+	return o, w, rc
+}
+
 func newWebhook(t testing.TB, s *store.SQL, orgID, url string, types ...string) (store.Webhook, string) {
 	t.Helper()
-	w, secret, err := s.CreateWebhook(ctx, sys, store.Webhook{OrgID: orgID, URL: url, EventTypes: types}, testBox(t))
+	w, secret, err := s.CreateWebhook(ctx, sys, store.Webhook{OrgID: orgID, URL: url, EventTypes: types}, storetest.Box(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -138,10 +138,7 @@ func TestDeliverThroughAnOutage(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
 			s := b.New(t)
-			o := newOrg(t, s, "acme")
-			rc := newReceiver(t, "", time.Now)
-			w, secret := newWebhook(t, s, o.ID, rc.URL(), "group.*")
-			rc.secrets = []string{secret}
+			o, w, rc := hooked(t, s, time.Now, "group.*")
 			rc.setStatus(http.StatusServiceUnavailable)
 			for i := range 10 { // groups (subscribed) between users (passed over)
 				newGroup(t, s, o.ID, fmt.Sprintf("g%d", i))
@@ -149,7 +146,7 @@ func TestDeliverThroughAnOutage(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			d := newDeliverer(t, webhooks.Options{Store: s, Secrets: testBox(t), Policy: webhooks.Policy{AllowHTTPLoopback: true},
+			d := newDeliverer(t, webhooks.Options{Store: s, Secrets: storetest.Box(t), Policy: webhooks.Policy{AllowHTTPLoopback: true},
 				PollInterval: 10 * time.Millisecond, AttemptTimeout: 2 * time.Second, LeaseTTL: 5 * time.Second,
 				BackoffBase: 20 * time.Millisecond, BackoffMax: 150 * time.Millisecond})
 			if err := d.Start(ctx); err != nil {
@@ -229,18 +226,14 @@ func TestCrashBetweenSendAndRecord(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
-			s := b.New(t)
-			o := newOrg(t, s, "acme")
-			clk := newClock()
-			rc := newReceiver(t, "", clk.Now)
-			w, secret := newWebhook(t, s, o.ID, rc.URL())
-			rc.secrets = []string{secret}
+			s, clk := b.New(t), newClock()
+			o, w, rc := hooked(t, s, clk.Now)
 			for i := range 5 {
 				newGroup(t, s, o.ID, fmt.Sprintf("g%d", i))
 			}
 			want := subscribed(t, s, o.ID, w.Cursor, all)
 			crashAt := want[2].Seq
-			opts := webhooks.Options{Store: s, Secrets: testBox(t), Policy: webhooks.Policy{AllowHTTPLoopback: true}, Now: clk.Now}
+			opts := webhooks.Options{Store: s, Secrets: storetest.Box(t), Policy: webhooks.Policy{AllowHTTPLoopback: true}, Now: clk.Now}
 			a := opts
 			a.Owner = "instance-a"
 			a.AfterSend = func(_ context.Context, _ string, seq int64) error {
@@ -295,17 +288,13 @@ func TestDeadLetterAfterRetryWindow(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
-			s := b.New(t)
-			o := newOrg(t, s, "acme")
-			clk := newClock()
-			rc := newReceiver(t, "", clk.Now)
-			w, secret := newWebhook(t, s, o.ID, rc.URL(), "group.*")
-			rc.secrets = []string{secret}
+			s, clk := b.New(t), newClock()
+			o, w, rc := hooked(t, s, clk.Now, "group.*")
 			rc.setStatus(http.StatusInternalServerError)
 			newGroup(t, s, o.ID, "eng")
 			first := subscribed(t, s, o.ID, w.Cursor, all)[0]
 			rng := rand.New(rand.NewPCG(1, 2))
-			d := newDeliverer(t, webhooks.Options{Store: s, Secrets: testBox(t), Policy: webhooks.Policy{AllowHTTPLoopback: true},
+			d := newDeliverer(t, webhooks.Options{Store: s, Secrets: storetest.Box(t), Policy: webhooks.Policy{AllowHTTPLoopback: true},
 				Now: clk.Now, Rand: rng.Int64N})
 			start := clk.Now()
 			var attempts []time.Time
@@ -418,7 +407,7 @@ func TestTwoInstancesOnePostgres(t *testing.T) {
 	var sent [2]atomic.Int64
 	var ds []*webhooks.Deliverer
 	for i, s := range []*store.SQL{s1, s2} {
-		d := newDeliverer(t, webhooks.Options{Store: s, Secrets: testBox(t), Policy: webhooks.Policy{AllowHTTPLoopback: true},
+		d := newDeliverer(t, webhooks.Options{Store: s, Secrets: storetest.Box(t), Policy: webhooks.Policy{AllowHTTPLoopback: true},
 			Owner: fmt.Sprintf("instance-%d", i), PollInterval: 5 * time.Millisecond, Concurrency: 2, MaxPerTurn: 7,
 			AfterSend: func(context.Context, string, int64) error { sent[i].Add(1); return nil }})
 		if err := d.Start(ctx); err != nil {
@@ -512,7 +501,7 @@ func TestPolicyAtDelivery(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			w, _ := newWebhook(t, s, o.ID, tc.url, "group.*")
 			newGroup(t, s, o.ID, "g-"+store.NewID())
-			d := newDeliverer(t, webhooks.Options{Store: s, Secrets: testBox(t), Policy: tc.policy, Now: clk.Now})
+			d := newDeliverer(t, webhooks.Options{Store: s, Secrets: storetest.Box(t), Policy: tc.policy, Now: clk.Now})
 			if _, err := d.RunOnce(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -572,12 +561,12 @@ func TestHTTPSAndRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	w, first := newWebhook(t, s, o.ID, hookURL, "group.*")
-	d := newDeliverer(t, webhooks.Options{Store: s, Secrets: testBox(t), Policy: policy, TLSConfig: &tls.Config{RootCAs: roots}})
+	d := newDeliverer(t, webhooks.Options{Store: s, Secrets: storetest.Box(t), Policy: policy, TLSConfig: &tls.Config{RootCAs: roots}})
 	newGroup(t, s, o.ID, "eng")
 	if n, err := d.RunOnce(ctx); err != nil || n != 1 {
 		t.Fatalf("%d, %v", n, err)
 	}
-	next, err := s.RotateWebhookSecret(ctx, sys, o.ID, w.ID, testBox(t), time.Hour)
+	next, err := s.RotateWebhookSecret(ctx, sys, o.ID, w.ID, storetest.Box(t), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -616,10 +605,7 @@ func TestHTTPSAndRotation(t *testing.T) {
 func TestStopIsGraceful(t *testing.T) {
 	t.Parallel()
 	s := storetest.NewSQLite(t)
-	o := newOrg(t, s, "acme")
-	rc := newReceiver(t, "", time.Now)
-	w, secret := newWebhook(t, s, o.ID, rc.URL(), "group.*")
-	rc.secrets = []string{secret}
+	o, w, rc := hooked(t, s, time.Now, "group.*")
 	entered, release := make(chan struct{}, 10), make(chan struct{})
 	rc.mu.Lock()
 	rc.onReq = func(r *http.Request) {
@@ -631,7 +617,7 @@ func TestStopIsGraceful(t *testing.T) {
 	}
 	rc.mu.Unlock()
 	start := func() *webhooks.Deliverer {
-		d := newDeliverer(t, webhooks.Options{Store: s, Secrets: testBox(t), Policy: webhooks.Policy{AllowHTTPLoopback: true},
+		d := newDeliverer(t, webhooks.Options{Store: s, Secrets: storetest.Box(t), Policy: webhooks.Policy{AllowHTTPLoopback: true},
 			PollInterval: 5 * time.Millisecond, AttemptTimeout: 5 * time.Second, LeaseTTL: 10 * time.Second})
 		must(t, d.Start(ctx))
 		return d

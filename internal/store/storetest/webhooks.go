@@ -14,8 +14,9 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
-// testBox seals webhook secrets in the conformance cases.
-func testBox(t *testing.T) *secrets.Box {
+// Box returns a secrets.Box under a fixed test key, to seal and open webhook
+// secrets in tests.
+func Box(t testing.TB) *secrets.Box {
 	t.Helper()
 	b, err := secrets.NewBox([]byte("0123456789abcdef0123456789abcdef"))
 	if err != nil {
@@ -26,7 +27,7 @@ func testBox(t *testing.T) *secrets.Box {
 
 func newWebhook(t *testing.T, s *store.SQL, orgID, url string, types ...string) (store.Webhook, string) {
 	t.Helper()
-	w, secret, err := s.CreateWebhook(ctx, adm, store.Webhook{OrgID: orgID, URL: url, EventTypes: types}, testBox(t))
+	w, secret, err := s.CreateWebhook(ctx, adm, store.Webhook{OrgID: orgID, URL: url, EventTypes: types}, Box(t))
 	if err != nil {
 		t.Fatalf("create webhook %s: %v", url, err)
 	}
@@ -48,10 +49,6 @@ func attempt(w store.Webhook, seq int64, n int, outcome store.Outcome, at time.T
 func claim(t *testing.T, s *store.SQL, l store.Lease) []store.ClaimedWebhook {
 	t.Helper()
 	return must[[]store.ClaimedWebhook](t)(s.ClaimWebhooks(ctx, l, 10))
-}
-
-func claimedIDs(cs []store.ClaimedWebhook) []string {
-	return ids(cs, func(c store.ClaimedWebhook) string { return c.ID })
 }
 
 var webhookTests = []test{
@@ -92,17 +89,17 @@ var webhookTests = []test{
 		if ok2 != nil || strings.Contains(sealed, strings.TrimPrefix(secret, "whsec_")) {
 			t.Fatalf("sealed %q: %v", sealed, ok2)
 		}
-		if pt, err := testBox(t).Open(sealed, store.WebhookSecretLabel(w.ID)); err != nil || string(pt) != secret {
+		if pt, err := Box(t).Open(sealed, store.WebhookSecretLabel(w.ID)); err != nil || string(pt) != secret {
 			t.Fatalf("open: %q %v", pt, err)
 		}
-		if _, err := testBox(t).Open(sealed, store.WebhookSecretLabel(all.ID)); err == nil {
+		if _, err := Box(t).Open(sealed, store.WebhookSecretLabel(all.ID)); err == nil {
 			t.Fatal("the secret opened as another webhook's")
 		}
 	}},
 	{"Webhook/Invalid", func(t *testing.T, s *store.SQL) {
 		o, _ := newOrg(t, s, "acme")
 		create := func(w store.Webhook) error {
-			_, _, err := s.CreateWebhook(ctx, adm, w, testBox(t))
+			_, _, err := s.CreateWebhook(ctx, adm, w, Box(t))
 			return err
 		}
 		for _, bad := range []store.Webhook{
@@ -132,7 +129,7 @@ var webhookTests = []test{
 			t.Fatalf("claimed %d", len(c))
 		}
 		ok(t, s.RecordAttempt(ctx, l, attempt(w, w.Cursor+1, 1, store.OutcomeDeadLettered, now), time.Time{}))
-		box := testBox(t)
+		box := Box(t)
 		for name, err := range map[string]error{
 			"get":          second(s.GetWebhook(ctx, other.ID, w.ID)),
 			"update":       second(s.UpdateWebhook(ctx, adm, other.ID, w.ID, func(w *store.Webhook) error { w.Active = false; return nil })),
@@ -253,7 +250,7 @@ var webhookTests = []test{
 	{"Webhook/RotateSecret", func(t *testing.T, s *store.SQL) {
 		o, _ := newOrg(t, s, "acme")
 		w, first := newWebhook(t, s, o.ID, "https://hooks.example.com/")
-		box := testBox(t)
+		box := Box(t)
 		next := must[string](t)(s.RotateWebhookSecret(ctx, adm, o.ID, w.ID, box, time.Hour))
 		if next == first || !strings.HasPrefix(next, "whsec_") {
 			t.Fatalf("rotated secret %q", next)
