@@ -130,11 +130,16 @@ type Lease struct {
 	Owner string
 	Now   time.Time
 	TTL   time.Duration
+	// Version, in writes, is the webhook's version when it was claimed: an admin
+	// change since (URL, types, secret) ends the lease, so no delivery goes on
+	// with what the admin replaced. Zero does not check.
+	Version int64
 }
 
 // ErrLeaseLost: the deliverer no longer holds the webhook's lease (it expired and
-// another instance may have taken it, or the webhook was deleted or paused); the
-// write changed nothing and the deliverer must drop the webhook.
+// another instance may have taken it, or the webhook was deleted, paused or
+// changed since the claim); the write changed nothing and the deliverer must drop
+// the webhook.
 var ErrLeaseLost = fmt.Errorf("webhook lease lost: %w", core.ErrConflict)
 
 // Sealer seals a secret under the server's key (secrets.Box does): the store keeps
@@ -732,6 +737,10 @@ func (t *tx) underLease(ctx context.Context, l Lease, orgID, webhookID, set, ext
 	}
 	n := strings.Count(set, "?")
 	all := slices.Concat(args[:n], []any{micros(l.Now.Add(l.TTL)), orgID, webhookID, l.Owner, micros(l.Now)}, args[n:])
+	if l.Version != 0 {
+		extra += ` AND version = ?`
+		all = append(all, l.Version)
+	}
 	res, err := t.exec(ctx, `UPDATE webhooks SET `+set+`lease_expires_at = ? WHERE`+heldLease+extra, all...)
 	if err != nil {
 		return err

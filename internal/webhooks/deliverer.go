@@ -372,9 +372,11 @@ type turnState struct {
 	leaseUntil time.Time
 }
 
-// lease is the lease for the next write; a successful write extends it.
+// lease is the lease for the next write, bound to the version claimed; a
+// successful write extends it.
 func (t *turnState) lease() store.Lease {
 	l := t.d.lease()
+	l.Version = t.c.Version
 	t.leaseUntil = l.Now.Add(l.TTL)
 	return l
 }

@@ -51,9 +51,9 @@ func newGroup(t testing.TB, s *store.SQL, orgID, name string) {
 func hooked(t testing.TB, s *store.SQL, now func() time.Time, types ...string) (core.Org, store.Webhook, *receiver) {
 	t.Helper()
 	o := newOrg(t, s, "acme")
-	rc := newReceiver(t, "", now)
+	rc := newReceiver(t, now)
 	w, secret := newWebhook(t, s, o.ID, rc.URL(), types...)
-	rc.secrets = []string{secret}
+	rc.setSecret(secret)
 	return o, w, rc
 }
 
@@ -132,11 +132,11 @@ type received struct {
 // an application should (its own HMAC code, not the package's), and can answer
 // errors or go down (connection refused) and come back on the same address.
 type receiver struct {
-	t       testing.TB
-	secrets []string // any of them may sign
-	now     func() time.Time
+	t   testing.TB
+	now func() time.Time
 
 	mu       sync.Mutex
+	secret   string
 	status   int // the answer; 0 means 204
 	requests int
 	accepted []received
@@ -146,9 +146,9 @@ type receiver struct {
 	onReq    func(r *http.Request) // runs before the answer (tests block in it)
 }
 
-func newReceiver(t testing.TB, secret string, now func() time.Time) *receiver {
+func newReceiver(t testing.TB, now func() time.Time) *receiver {
 	t.Helper()
-	rc := &receiver{t: t, secrets: []string{secret}, now: now}
+	rc := &receiver{t: t, now: now}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -199,6 +199,12 @@ func (rc *receiver) up() {
 	rc.serve(ln)
 }
 
+func (rc *receiver) setSecret(secret string) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.secret = secret
+}
+
 func (rc *receiver) setStatus(code int) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
@@ -208,7 +214,7 @@ func (rc *receiver) setStatus(code int) {
 func (rc *receiver) handle(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	rc.mu.Lock()
-	onReq := rc.onReq
+	onReq, secret := rc.onReq, rc.secret
 	rc.mu.Unlock()
 	if onReq != nil {
 		onReq(r)
@@ -216,7 +222,7 @@ func (rc *receiver) handle(w http.ResponseWriter, r *http.Request) {
 	var ev received
 	err := json.Unmarshal(body, &ev)
 	if err == nil {
-		err = verify(rc.secrets, r.Header, body, rc.now())
+		err = verify([]string{secret}, r.Header, body, rc.now())
 	}
 	if err == nil && ev.ID != r.Header.Get("webhook-id") {
 		err = fmt.Errorf("webhook-id %q is not the event id %q", r.Header.Get("webhook-id"), ev.ID)

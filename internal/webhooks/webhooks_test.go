@@ -399,9 +399,9 @@ func TestTwoInstancesOnePostgres(t *testing.T) {
 	}
 	var hooks []hook
 	for range 3 {
-		rc := newReceiver(t, "", time.Now)
+		rc := newReceiver(t, time.Now)
 		w, secret := newWebhook(t, s1, o.ID, rc.URL())
-		rc.secrets = []string{secret}
+		rc.setSecret(secret)
 		hooks = append(hooks, hook{w, rc})
 	}
 	var sent [2]atomic.Int64
@@ -472,7 +472,7 @@ func TestPolicyAtDelivery(t *testing.T) {
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 
 	// A redirect to that listener.
-	other := newReceiver(t, "", clk.Now)
+	other := newReceiver(t, clk.Now)
 	redirect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, other.URL(), http.StatusFound)
 	}))
@@ -665,4 +665,40 @@ func TestStopIsGraceful(t *testing.T) {
 	if after.Cursor != hook.Cursor || after.Attempts != 0 {
 		t.Fatalf("a cancelled attempt moved the webhook: %+v", after)
 	}
+}
+
+// TestAdminChangeMidTurn: a webhook pointed elsewhere while its events are being
+// delivered gets the rest, and the event in flight again, at the new URL.
+func TestAdminChangeMidTurn(t *testing.T) {
+	t.Parallel()
+	s := storetest.NewSQLite(t)
+	o, w, old := hooked(t, s, time.Now)
+	for i := range 4 {
+		newGroup(t, s, o.ID, fmt.Sprintf("g%d", i))
+	}
+	want := subscribed(t, s, o.ID, w.Cursor, all)
+	next := newReceiver(t, time.Now)
+	next.setSecret(old.secret)
+	d := newDeliverer(t, webhooks.Options{Store: s, Secrets: storetest.Box(t), Policy: webhooks.Policy{AllowHTTPLoopback: true},
+		AfterSend: func(_ context.Context, _ string, seq int64) error {
+			if seq == want[0].Seq {
+				_, err := s.UpdateWebhook(ctx, sys, o.ID, w.ID, func(w *store.Webhook) error { w.URL = next.URL(); return nil })
+				return err
+			}
+			return nil
+		}})
+	for range 3 {
+		if _, err := d.RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gotOld, _, _ := old.snapshot()
+	sameStream(t, gotOld, want[:1])
+	gotNew, _, bad := next.snapshot()
+	if len(bad) != 0 {
+		t.Fatal(bad)
+	}
+	// The new URL gets the whole stream from the event in flight, and the
+	// webhook.update event after it.
+	sameStream(t, gotNew, subscribed(t, s, o.ID, w.Cursor, all))
 }

@@ -350,6 +350,33 @@ var webhookTests = []test{
 			t.Fatalf("generation = %d, want %d", g, w.Cursor+3)
 		}
 	}},
+	{"Webhook/AdminChangeEndsTheLease", func(t *testing.T, s *store.SQL) {
+		o, _ := newOrg(t, s, "acme")
+		w, _ := newWebhook(t, s, o.ID, "https://hooks.example.com/")
+		newGroup(t, s, o.ID, "eng")
+		newGroup(t, s, o.ID, "ops")
+		now := time.Now()
+		c := claim(t, s, store.Lease{Owner: "a", Now: now, TTL: time.Minute})
+		if len(c) != 1 || c[0].Version != 1 {
+			t.Fatalf("claim = %+v", c)
+		}
+		l := store.Lease{Owner: "a", Now: now, TTL: time.Minute, Version: c[0].Version}
+		ok(t, s.RecordAttempt(ctx, l, attempt(w, w.Cursor+1, 1, store.OutcomeDelivered, now), time.Time{}))
+		// The admin points the webhook elsewhere: the holder's next write is refused,
+		// so nothing more is recorded as delivered to the old URL.
+		must[store.Webhook](t)(s.UpdateWebhook(ctx, adm, o.ID, w.ID, func(w *store.Webhook) error { w.URL = "https://new.example.com/"; return nil }))
+		wantErr(t, s.RecordAttempt(ctx, l, attempt(w, w.Cursor+2, 1, store.OutcomeDelivered, now), time.Time{}), store.ErrLeaseLost)
+		wantErr(t, s.SkipEvents(ctx, l, o.ID, w.ID, w.Cursor+2), store.ErrLeaseLost)
+		must[string](t)(s.RotateWebhookSecret(ctx, adm, o.ID, w.ID, Box(t), 0))
+		l.Version = 2
+		wantErr(t, s.RecordAttempt(ctx, l, attempt(w, w.Cursor+2, 1, store.OutcomeDelivered, now), time.Time{}), store.ErrLeaseLost)
+		if got := must[store.Webhook](t)(s.GetWebhook(ctx, o.ID, w.ID)); got.Cursor != w.Cursor+1 || got.Version != 3 {
+			t.Fatalf("after refused writes: %+v", got)
+		}
+		// Without a version (0) the lease alone decides.
+		l.Version = 0
+		ok(t, s.RecordAttempt(ctx, l, attempt(w, w.Cursor+2, 1, store.OutcomeDelivered, now), time.Time{}))
+	}},
 	{"Webhook/RetryDeadLetterRedeliver", func(t *testing.T, s *store.SQL) {
 		o, _ := newOrg(t, s, "acme")
 		w, _ := newWebhook(t, s, o.ID, "https://hooks.example.com/")
