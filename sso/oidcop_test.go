@@ -31,11 +31,10 @@ import (
 // opUsers is the test OpenID provider's directory. It implements zitadel's example
 // storage.UserStore; groups are kept beside it and released in a groups claim.
 type opUsers struct {
-	mu       sync.Mutex
-	users    map[string]*storage.User
-	groups   map[string][]string       // user id → groups
-	claims   map[string]map[string]any // user id → further ID token claims, set after groups
-	uiClaims map[string]map[string]any // user id → further userinfo claims
+	mu     sync.Mutex
+	users  map[string]*storage.User
+	groups map[string][]string       // user id → groups
+	claims map[string]map[string]any // user id → further ID token claims, set after groups
 }
 
 func (u *opUsers) GetUserByID(id string) *storage.User {
@@ -86,16 +85,6 @@ func (u *opUsers) claimsOf(id string) map[string]any {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return u.claims[id]
-}
-
-// setUserInfoClaims makes the OP's userinfo endpoint answer these claims too.
-func (u *opUsers) setUserInfoClaims(id string, claims map[string]any) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if u.uiClaims == nil {
-		u.uiClaims = map[string]map[string]any{}
-	}
-	u.uiClaims[id] = claims
 }
 
 // setUser adds a user with a user name that may differ from the email (Entra's
@@ -263,12 +252,6 @@ func (s *opStorage) SetUserinfoFromToken(ctx context.Context, ui *oidc.UserInfo,
 	}
 	if gs := s.users.groupsOf(ui.Subject); gs != nil && s.releasesGroups("userinfo", s.scopesAsked()) {
 		ui.AppendClaims("groups", gs)
-	}
-	s.users.mu.Lock()
-	extra := s.users.uiClaims[ui.Subject]
-	s.users.mu.Unlock()
-	for k, v := range extra {
-		ui.AppendClaims(k, v)
 	}
 	return nil
 }

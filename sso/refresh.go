@@ -84,10 +84,13 @@ func (r *Refresher) now() time.Time {
 }
 
 func (r *Refresher) every() time.Duration {
-	if r.Every > 0 {
-		return r.Every
+	switch {
+	case r.Every <= 0:
+		return DefaultRefreshEvery
+	case r.Every < time.Minute:
+		return time.Minute // fetching an IdP's metadata more often helps no one
 	}
-	return DefaultRefreshEvery
+	return r.Every
 }
 
 func (r *Refresher) logger() *slog.Logger {
@@ -126,9 +129,10 @@ func (r *Refresher) Run(ctx context.Context) {
 // many it refreshed successfully. A failed connection is logged, recorded with
 // its error and tried again later; the others go on.
 func (r *Refresher) RefreshDue(ctx context.Context) (int, error) {
+	const batch = 20
 	ok := 0
 	for {
-		conns, err := r.Store.ClaimSSORefreshes(ctx, r.now(), refreshLease, 20)
+		conns, err := r.Store.ClaimSSORefreshes(ctx, r.now(), refreshLease, batch)
 		if err != nil || len(conns) == 0 {
 			return ok, err
 		}
@@ -145,8 +149,8 @@ func (r *Refresher) RefreshDue(ctx context.Context) (int, error) {
 			}
 			ok++
 		}
-		if ctx.Err() != nil {
-			return ok, ctx.Err()
+		if ctx.Err() != nil || len(conns) < batch {
+			return ok, ctx.Err() // a short batch was all that was due
 		}
 	}
 }

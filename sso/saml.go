@@ -324,11 +324,7 @@ func RefreshSAMLMetadata(c *store.SSOConnection, idpMetadata []byte, metadataURL
 // certificates in IdP metadata (as the IdP admin pages show them), for the CLI
 // to show what a metadata refresh changed.
 func IdPCertificateFingerprints(idpMetadata string) []string {
-	var out []string
-	for _, c := range IdPSigningCertificates(idpMetadata) {
-		out = append(out, c.Fingerprint)
-	}
-	return out
+	return fingerprints(IdPSigningCertificates(idpMetadata))
 }
 
 // IdPSigningCertificates are the signing certificates in IdP metadata, as the
