@@ -3,6 +3,8 @@ package sso
 import (
 	"context"
 	"net/http"
+
+	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
 // Identity is what a connector learned about the person who logged in, normalized
@@ -12,10 +14,22 @@ type Identity struct {
 	Subject       string
 	Email         string
 	EmailVerified bool
-	GivenName     string
-	FamilyName    string
-	// Groups are the values of the connection's groups attribute or claim, as sent.
+	// EmailFromUPN says the email was read from a sign-in name (a UPN,
+	// preferred_username) the admin mapped as the email: it is accepted only in
+	// the connection's domains.
+	EmailFromUPN bool
+	// EmailSource names the attribute or claim the email came from.
+	EmailSource string
+	UserName    string // empty: the email
+	GivenName   string
+	FamilyName  string
+	DisplayName string // empty: given and family name
+	// Groups are the values of the connection's groups attributes or claims, in
+	// the form the connection asks for (as sent, last path segment, or CN).
 	Groups []string
+	// SAML is the assertion's subject and SessionIndex (SAML logins only), kept
+	// with the session for single logout.
+	SAML store.SAMLSubject
 }
 
 // Connector is one SSO connection able to log people in. It is a marker; what a

@@ -11,9 +11,10 @@
 //	GET  /sso/saml/{connection}/metadata     SP metadata for the IdP admin
 //	GET  /sso/saml/{connection}/login        SP-initiated login: HTTP-Redirect AuthnRequest
 //	POST /sso/saml/{connection}/acs          HTTP-POST response (SP- or, if allowed, IdP-initiated)
+//	GET|POST /sso/saml/{connection}/slo      single logout: the IdP's LogoutRequest, or its LogoutResponse to ours
 //	GET  /sso/oidc/{connection}/login        authorization code request with state, nonce, PKCE S256
 //	GET  /sso/oidc/{connection}/callback     code exchange and ID token check
-//	GET  /sso/logout                         asks to confirm; POST /sso/logout ends the session
+//	GET  /sso/logout                         asks to confirm; POST /sso/logout ends the session (then SAML single logout)
 //	GET  /api/v1/me                          the session's user, groups, and roles per workspace/environment
 //
 // # State machine of a login
@@ -39,6 +40,16 @@
 // (once), exchanges the code with the verifier, and verifies the ID token (signature
 // by the provider's JWKS, issuer, audience, expiry) and its nonce.
 //
+// What a login reads is the connection's mapping (store.ClaimMapping: the
+// attributes or claims holding the email, user name, names and groups, each
+// tried in order, with protocol defaults; Settings.Apply fills it from a preset
+// such as okta, entra or adfs, and CheckConnection keeps it coherent). Group
+// values may be cut to a path's last segment or a DN's CN. An email read from a
+// sign-in name (upn, preferred_username) is accepted only in the connection's
+// domains. OIDC connections ask for extra scopes (Okta's groups), read userinfo
+// when the ID token lacks the email, groups or names (refusing if it then
+// fails, so groups are never dropped), and may require Google's hd claim.
+//
 // Both end in the same step: the user is found by email (or userName) in the
 // connection's org, or created just in time unless the connection forbids it; a
 // deactivated user is refused; group claims are checked first (checkGroups, and
@@ -48,6 +59,29 @@
 // that connection (store.SetConnectionGroups replaces those of the last login), so
 // mapped user groups follow; a session row is written with the login's audit event.
 // Every refusal is logged with its reason, audited, and shown as a plain page.
+//
+// # Single logout
+//
+// A SAML session keeps the assertion's NameID and SessionIndex. POST
+// /sso/logout ends the Gatehouse session, then (when the IdP's metadata offers
+// single logout) sends a signed LogoutRequest over HTTP-Redirect, or HTTP-POST,
+// whose id waits in sso_saml_requests (purpose logout) for the IdP's
+// LogoutResponse at /slo. An IdP's LogoutRequest at /slo (signature, issuer,
+// destination, time and replay checked) ends the connection's sessions of that
+// NameID (and SessionIndex) and is answered with a signed LogoutResponse.
+// AuthnRequests are signed when the IdP's metadata asks (WantAuthnRequestsSigned).
+// A per-connection clock-skew allowance (at most 5 minutes) re-checks a response
+// refused only for its time with the clock moved by the allowance.
+//
+// # Lifecycle
+//
+// Refresher (started by serve) fetches each connection's IdP metadata (SAML) or
+// discovery document and JWKS (OIDC) on a schedule, claiming each connection in
+// SQL so one instance does it; when what the IdP publishes changed it updates
+// the connection (new version), so every instance rebuilds its connector. The
+// certificates and keys are recorded with their expiry
+// (store.ListIdPCertificates), retired when no longer listed: the trust follows
+// the metadata, with no grace period.
 //
 // # Sessions
 //

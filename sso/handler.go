@@ -116,6 +116,8 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 	mux.Handle("GET /sso/saml/{connection}/metadata", http.HandlerFunc(h.serveSAMLMetadata))
 	mux.Handle("GET /sso/saml/{connection}/login", h.browser(h.serveSAMLLogin))
 	mux.Handle("POST /sso/saml/{connection}/acs", h.browser(h.serveSAMLACS))
+	mux.Handle("GET /sso/saml/{connection}/slo", h.browser(h.serveSAMLSLO))
+	mux.Handle("POST /sso/saml/{connection}/slo", h.browser(h.serveSAMLSLO))
 	mux.Handle("GET /sso/oidc/{connection}/login", h.browser(h.serveOIDCLogin))
 	mux.Handle("GET /sso/oidc/{connection}/callback", h.browser(h.serveOIDCCallback))
 	mux.Handle("GET /api/v1/me", http.HandlerFunc(h.serveMe))
@@ -176,6 +178,8 @@ type loginError struct {
 	cause  error
 	// subject, when known, is the IdP's id of the person refused, for the audit.
 	subject string
+	// title heads the page; "Sign-in failed" when empty.
+	title string
 }
 
 func (e *loginError) Error() string { return e.reason + ": " + e.cause.Error() }
@@ -220,8 +224,12 @@ func (h *Handler) browser(fn browserHandler) http.Handler {
 		if le.status >= 500 {
 			lvl = slog.LevelError
 		}
-		h.logger().Log(r.Context(), lvl, "sso: login refused", "reason", le.reason, "path", r.URL.Path, "error", le.cause.Error())
-		writePage(w, le.status, "Sign-in failed", le.public, "")
+		title, msg := le.title, "sso: logout refused"
+		if title == "" {
+			title, msg = "Sign-in failed", "sso: login refused"
+		}
+		h.logger().Log(r.Context(), lvl, msg, "reason", le.reason, "path", r.URL.Path, "error", le.cause.Error())
+		writePage(w, le.status, title, le.public, "")
 	})
 }
 

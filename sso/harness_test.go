@@ -270,7 +270,7 @@ func (b *browser) me(g *gatehouse) (int, sso.Me) {
 // wantRefused checks a login ended on the plain error page, with no internals.
 func wantRefused(t *testing.T, g *gatehouse, p page, reason string) {
 	t.Helper()
-	if p.status != http.StatusForbidden && p.status != http.StatusBadRequest {
+	if p.status != http.StatusForbidden && p.status != http.StatusBadRequest && p.status != http.StatusBadGateway {
 		t.Fatalf("status %d, want a refusal; body: %.300s", p.status, p.body)
 	}
 	if !strings.Contains(p.body, "Sign-in failed") {

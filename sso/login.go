@@ -200,7 +200,7 @@ func (h *Handler) serveSAMLACS(w http.ResponseWriter, r *http.Request) error {
 	var ids []string
 	returnTo := "/"
 	if relay != "" {
-		req, err := h.Store.TakeSAMLRequest(r.Context(), conn.ID, hashToken(relay), h.now())
+		req, err := h.Store.TakeSAMLRequest(r.Context(), conn.ID, store.SAMLLogin, hashToken(relay), h.now())
 		switch {
 		case err == nil:
 			// The login is over either way: its binding cookie is no longer needed.
@@ -355,6 +355,17 @@ func (h *Handler) completeLogin(w http.ResponseWriter, r *http.Request, conn sto
 		details["groups_count"] = len(id.Groups)
 		return h.refuse(ctx, conn, err, details)
 	}
+	if id.EmailSource != "" {
+		details["email_source"] = id.EmailSource
+	}
+	if id.EmailFromUPN && !containsFold(conn.Domains, email[at+1:]) {
+		// The admin mapped a sign-in name (UPN, preferred_username) as the email:
+		// it is an address only in the domains the org routed to this connection.
+		return h.refuse(ctx, conn, refusal("email_source_outside_domains",
+			"Your identity provider sent your sign-in name instead of a verified email address, and its domain is not one this sign-in accepts. "+
+				"Ask your administrator to release your email address to Gatehouse, or to add your domain to the connection.",
+			fmt.Errorf("email %s came from %q, a sign-in name, and its domain is not one of the connection's %v", email, id.EmailSource, conn.Domains)), details)
+	}
 	if !id.EmailVerified {
 		return h.refuse(ctx, conn, refusal("email_not_verified", "Your email address is not verified at your identity provider.",
 			fmt.Errorf("email %s not verified", email)), details)
@@ -373,14 +384,14 @@ func (h *Handler) completeLogin(w http.ResponseWriter, r *http.Request, conn sto
 			return h.refuse(ctx, conn, refusal("no_account", "You do not have a Gatehouse account yet. Ask your administrator to give you access.",
 				fmt.Errorf("no user %s and just-in-time creation is off", email)), details)
 		}
-		display := strings.TrimSpace(id.GivenName + " " + id.FamilyName)
+		userName, display := jitNames(id, email)
 		user, err = h.Store.CreateUser(ctx, actor, core.User{
-			OrgID: conn.OrgID, UserName: email, Email: email, DisplayName: display,
+			OrgID: conn.OrgID, UserName: userName, Email: email, DisplayName: display,
 			GivenName: id.GivenName, FamilyName: id.FamilyName, Active: true, Source: core.SourceSSO,
 		})
 		if errors.Is(err, core.ErrConflict) {
 			// Another login of the same person created the user meanwhile.
-			user, err = h.Store.GetUserByUserName(ctx, conn.OrgID, email)
+			user, err = h.Store.GetUserByUserName(ctx, conn.OrgID, userName)
 		}
 		if err == nil {
 			details["jit_created"] = true
@@ -402,7 +413,7 @@ func (h *Handler) completeLogin(w http.ResponseWriter, r *http.Request, conn sto
 	now := h.now()
 	if err := h.Store.CreateSession(ctx, actor, store.Session{
 		IDHash: hashToken(sid), OrgID: conn.OrgID, UserID: user.ID, ConnectionID: conn.ID,
-		CreatedAt: now, ExpiresAt: now.Add(h.lifetime()), Idle: h.idle(),
+		CreatedAt: now, ExpiresAt: now.Add(h.lifetime()), Idle: h.idle(), SAML: id.SAML,
 	}, details); err != nil {
 		return fmt.Errorf("create session: %w", err)
 	}
@@ -414,6 +425,20 @@ func (h *Handler) completeLogin(w http.ResponseWriter, r *http.Request, conn sto
 	})
 	http.Redirect(w, r, h.path(localPath(returnTo)), http.StatusSeeOther)
 	return nil
+}
+
+// jitNames are the user name and display name of a user created at login: the
+// mapped ones, else the email and the given and family names.
+func jitNames(id Identity, email string) (userName, display string) {
+	userName = strings.TrimSpace(id.UserName)
+	if userName == "" {
+		userName = email
+	}
+	display = strings.TrimSpace(id.DisplayName)
+	if display == "" {
+		display = strings.TrimSpace(id.GivenName + " " + id.FamilyName)
+	}
+	return userName, display
 }
 
 func containsFold(list []string, s string) bool {
@@ -433,22 +458,28 @@ func (h *Handler) serveLogoutForm(w http.ResponseWriter, r *http.Request) error 
 	return nil
 }
 
-// serveLogout ends the session (POST /sso/logout). The session cookie is SameSite=Lax,
-// so a cross-site form cannot log anyone out.
+// serveLogout ends the session (POST /sso/logout), then, for a SAML session
+// whose IdP does single logout, sends the browser on to end the IdP session too.
+// The session cookie is SameSite=Lax, so a cross-site form cannot log anyone out.
 func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) error {
+	_ = r.ParseForm()
+	returnTo := localPath(r.PostForm.Get("return_to"))
+	var ended store.Session
 	if ck, err := r.Cookie(h.cookieName()); err == nil && ck.Value != "" {
-		hash := hashToken(ck.Value)
-		if s, err := h.Store.LookupSession(r.Context(), hash, h.now()); err == nil {
-			_ = h.Store.RecordSSOEvent(r.Context(), s.OrgID, core.Actor{Kind: core.ActorSSO, ID: s.ConnectionID}, "sso.logout", "user", s.UserID, nil)
-		}
-		if err := h.Store.DeleteSession(r.Context(), hash); err != nil {
+		s, err := h.Store.EndSession(r.Context(), hashToken(ck.Value), map[string]any{"initiated_by": "user"})
+		switch {
+		case err == nil:
+			ended = s
+		case !errors.Is(err, core.ErrNotFound):
 			return err
 		}
 	}
-	http.SetCookie(w, &http.Cookie{Name: h.cookieName(), Value: "", Path: h.path("/"), MaxAge: -1, HttpOnly: true, Secure: h.secure(), SameSite: http.SameSiteLaxMode})
-	_ = r.ParseForm()
-	if rt := r.PostForm.Get("return_to"); rt != "" && rt != "/" {
-		http.Redirect(w, r, h.path(localPath(rt)), http.StatusSeeOther)
+	h.clearSessionCookie(w)
+	if ended.IDHash != "" && h.startSingleLogout(w, r, ended, returnTo) {
+		return nil
+	}
+	if returnTo != "/" {
+		http.Redirect(w, r, h.path(returnTo), http.StatusSeeOther)
 		return nil
 	}
 	writePage(w, http.StatusOK, "Signed out", "You are signed out of Gatehouse.", "")

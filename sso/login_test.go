@@ -43,7 +43,7 @@ var protocols = []protocol{
 		}
 	}},
 	{name: "oidc", setup: func(t *testing.T, g *gatehouse, o connOpts) (store.SSOConnection, func(*browser, string, []string) page) {
-		op, conn := g.addOIDC(t, oidcOpts(o))
+		op, conn := g.addOIDC(t, oidcOpts{noJIT: o.noJIT, domains: o.domains})
 		return conn, func(b *browser, email string, groups []string) page {
 			id := "u-" + strings.Split(email, "@")[0]
 			op.users.set(id, email, true, groups)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,13 +21,16 @@ import (
 // oidcConnector is one OIDC connection's relying party: the provider found by
 // discovery, the OAuth2 client, and the ID token verifier.
 type oidcConnector struct {
-	id          string
-	provider    *oidc.Provider
-	oauth       oauth2.Config
-	verifier    *oidc.IDTokenVerifier
-	groupsClaim string
-	client      *http.Client
-	domains     []string // the connection's email domains, owned by the org
+	id       string
+	provider *oidc.Provider
+	oauth    oauth2.Config
+	verifier *oidc.IDTokenVerifier
+	mapping  store.ClaimMapping // with the defaults filled in
+	// hostedDomains, when set, are the Google Workspace domains an hd claim must name.
+	hostedDomains []string
+	userInfo      bool // call the userinfo endpoint for claims the ID token lacks
+	client        *http.Client
+	domains       []string // the connection's email domains, owned by the org
 }
 
 var _ RedirectConnector = (*oidcConnector)(nil)
@@ -60,13 +64,12 @@ func newOIDCConnector(ctx context.Context, conn store.SSOConnection, base *url.U
 	}
 	scopes := cfg.Scopes
 	if len(scopes) == 0 {
-		scopes = []string{oidc.ScopeOpenID, "email", "profile"}
+		scopes = oidcBaseScopes
 	}
 	redirect := oidcRedirectURL(base, conn.ID)
-	gc := cfg.GroupsClaim
-	if gc == "" {
-		gc = "groups"
-	}
+	// The clock-skew allowance accepts an ID token up to that long after its
+	// expiry (go-oidc already allows 5 minutes on nbf, and checks no iat).
+	skew := cfg.ClockSkew.Duration()
 	return &oidcConnector{
 		id:       conn.ID,
 		provider: p,
@@ -76,16 +79,24 @@ func newOIDCConnector(ctx context.Context, conn store.SSOConnection, base *url.U
 		},
 		// The verifier checks signature (provider JWKS), issuer, audience (our client
 		// id) and expiry against the handler's clock.
-		verifier:    p.Verifier(&oidc.Config{ClientID: cfg.ClientID, Now: now}),
-		groupsClaim: gc,
-		client:      client,
-		domains:     conn.Domains,
+		verifier:      p.Verifier(&oidc.Config{ClientID: cfg.ClientID, Now: func() time.Time { return now().Add(-skew) }}),
+		mapping:       effective(store.KindOIDC, cfg.Mapping),
+		hostedDomains: cfg.HostedDomains,
+		userInfo:      !cfg.NoUserInfo && p.UserInfoEndpoint() != "",
+		client:        client,
+		domains:       conn.Domains,
 	}, nil
 }
 
 // LoginURL is the authorization request: code flow with state, nonce and PKCE S256.
 func (c *oidcConnector) LoginURL(_ context.Context, state, nonce, verifier string) (string, error) {
-	return c.oauth.AuthCodeURL(state, oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)), nil
+	opts := []oauth2.AuthCodeOption{oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)}
+	if len(c.hostedDomains) == 1 {
+		// Google's account chooser then offers only that Workspace's accounts. It is
+		// a hint: the hd claim of the ID token is what is checked.
+		opts = append(opts, oauth2.SetAuthURLParam("hd", c.hostedDomains[0]))
+	}
+	return c.oauth.AuthCodeURL(state, opts...), nil
 }
 
 // HandleCallback exchanges the code (sending the PKCE verifier) and checks the ID
@@ -134,50 +145,117 @@ func (c *oidcConnector) HandleCallback(ctx context.Context, r *http.Request, non
 	if err := idt.Claims(&claims); err != nil {
 		return Identity{}, refusal("oidc_invalid_id_token", "The identity provider's answer could not be accepted.", err)
 	}
-	id, err := c.identity(idt.Subject, claims)
-	if err != nil {
+	// Google: hd is checked in the ID token, where Google vouches for it.
+	if err := c.checkHostedDomain(idt.Subject, claims); err != nil {
 		return Identity{}, err
 	}
-	if id.Email == "" {
-		// Some providers put profile claims in userinfo only (Okta's org server
-		// without the email scope in the ID token). Userinfo must be about the same
-		// subject (OIDC Core §5.3.2).
-		ui, err := c.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))
-		if err == nil && ui.Subject == idt.Subject {
-			uc := map[string]any{}
-			if ui.Claims(&uc) == nil {
-				for k, v := range uc {
-					if _, ok := claims[k]; !ok {
-						claims[k] = v
-					}
-				}
-				groups := id.Groups
-				merged, err := c.identity(idt.Subject, claims)
-				if err != nil {
-					return Identity{}, err
-				}
-				id = merged
-				if len(groups) > 0 {
-					id.Groups = groups
-				}
-			}
+	if err := c.checkOverage(idt.Subject, claims); err != nil {
+		return Identity{}, err
+	}
+	if missing := c.missingClaims(claims); c.userInfo && len(missing) > 0 {
+		if err := c.mergeUserInfo(ctx, tok, idt.Subject, claims, missing); err != nil {
+			return Identity{}, err
 		}
 	}
-	return id, nil
+	return c.identity(idt.Subject, claims)
+}
+
+// missingClaims names the parts of an identity the ID token lacks: "email",
+// "groups", "profile".
+func (c *oidcConnector) missingClaims(claims map[string]any) []string {
+	has := func(names []string) bool {
+		return slices.ContainsFunc(names, func(n string) bool { _, ok := claims[n]; return ok })
+	}
+	var out []string
+	if !has(c.mapping.Email) {
+		out = append(out, "email")
+	}
+	if !has(c.mapping.Groups) {
+		out = append(out, "groups")
+	}
+	if !has(c.mapping.GivenName) || !has(c.mapping.FamilyName) {
+		out = append(out, "profile")
+	}
+	return out
+}
+
+// mergeUserInfo adds the userinfo endpoint's claims the ID token lacks (Okta's
+// org server gives groups and profile there only). Userinfo must be about the
+// same subject (OIDC Core §5.3.2). When the email or the groups were missing, a
+// failed call refuses the login: going on would sign the person in without their
+// groups (the ones they have would be removed) or without an address.
+func (c *oidcConnector) mergeUserInfo(ctx context.Context, tok *oauth2.Token, sub string, claims map[string]any, missing []string) error {
+	ui, err := c.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+	if err == nil && ui.Subject != sub {
+		err = fmt.Errorf("userinfo is about subject %q, the ID token about %q", ui.Subject, sub)
+	}
+	uc := map[string]any{}
+	if err == nil {
+		err = ui.Claims(&uc)
+	}
+	if err != nil {
+		if slices.Contains(missing, "email") || slices.Contains(missing, "groups") {
+			return &loginError{reason: "oidc_userinfo_failed", status: http.StatusBadGateway, subject: sub,
+				cause:  fmt.Errorf("userinfo for the missing %s: %w", strings.Join(missing, ", "), err),
+				public: "Your identity provider did not give Gatehouse your email address or groups. Please try again; if it keeps failing, ask your administrator. Your access in Gatehouse was left unchanged."}
+		}
+		return nil // only names were missing: go on without them
+	}
+	for k, v := range uc {
+		if _, ok := claims[k]; !ok {
+			claims[k] = v
+		}
+	}
+	return nil
+}
+
+// checkHostedDomain requires Google's hd claim to name one of the connection's
+// Workspace domains: a consumer Google account has none, even when its verified
+// address is in the domain (a former employee's, say).
+func (c *oidcConnector) checkHostedDomain(sub string, claims map[string]any) error {
+	if len(c.hostedDomains) == 0 {
+		return nil
+	}
+	want := strings.Join(c.hostedDomains, ", ")
+	hd, _ := claims["hd"].(string)
+	if hd == "" {
+		return &loginError{reason: "hosted_domain_missing", status: http.StatusForbidden, subject: sub,
+			cause: fmt.Errorf("ID token has no hd claim; the connection requires one of %s", want),
+			public: fmt.Sprintf("This sign-in is only for accounts of your organization's Google Workspace (%s). "+
+				"You signed in with an account that is not part of it, such as a personal Google account. Sign out of Google and sign in with your work account.", want)}
+	}
+	if !containsFold(c.hostedDomains, hd) {
+		return &loginError{reason: "hosted_domain_mismatch", status: http.StatusForbidden, subject: sub,
+			cause: fmt.Errorf("ID token hd %q is not one of %s", hd, want),
+			public: fmt.Sprintf("This sign-in is only for accounts of your organization's Google Workspace (%s); "+
+				"you signed in with an account of another one. Sign in with your work account.", want)}
+	}
+	return nil
 }
 
 func (c *oidcConnector) identity(sub string, claims map[string]any) (Identity, error) {
 	str := func(k string) string { s, _ := claims[k].(string); return strings.TrimSpace(s) }
-	id := Identity{Subject: sub, Email: str("email"), GivenName: str("given_name"), FamilyName: str("family_name")}
-	if id.Email == "" {
-		// Entra: the UPN, when no email is released.
-		for _, k := range []string{"preferred_username", "upn"} {
-			if v := str(k); strings.Contains(v, "@") {
-				id.Email = v
-				break
+	first := func(names []string) string {
+		for _, n := range names {
+			if v := str(n); v != "" {
+				return v
 			}
 		}
+		return ""
 	}
+	m := c.mapping
+	id := Identity{Subject: sub, UserName: first(m.UserName), GivenName: first(m.GivenName), FamilyName: first(m.FamilyName), DisplayName: first(m.DisplayName)}
+	for _, n := range m.Email {
+		v := str(n)
+		if v == "" || (n != "email" && !strings.Contains(v, "@")) {
+			continue // a sign-in name that is not an address
+		}
+		id.Email, id.EmailSource = v, n
+		break
+	}
+	id.EmailFromUPN = id.Email != "" && isUPNSource(store.KindOIDC, id.EmailSource)
+	at := strings.LastIndexByte(id.Email, '@')
+	inDomains := at >= 0 && containsFold(c.domains, id.Email[at+1:])
 	switch v := claims["email_verified"].(type) {
 	case bool:
 		id.EmailVerified = v
@@ -186,38 +264,39 @@ func (c *oidcConnector) identity(sub string, claims map[string]any) (Identity, e
 	default:
 		// No claim (Entra sends none; some providers omit a false one): the email
 		// counts as verified only in a domain the org has routed to this connection.
-		if at := strings.LastIndexByte(id.Email, '@'); at >= 0 {
-			id.EmailVerified = containsFold(c.domains, id.Email[at+1:])
-		}
+		id.EmailVerified = inDomains
+	}
+	if id.EmailFromUPN {
+		// A sign-in name the admin mapped as the email: email_verified is about
+		// the email claim, not this one; only the connection's domains count.
+		id.EmailVerified = inDomains
 	}
 	if err := c.checkOverage(sub, claims); err != nil {
 		return Identity{}, err
 	}
-	// The groups claim is an array of strings (or one string). Anything else is
+	// A groups claim is an array of strings (or one string). Anything else is
 	// refused rather than skipped: dropping values we cannot read would silently
 	// drop the user's groups, the very failure the overage check prevents.
-	switch g := claims[c.groupsClaim].(type) {
-	case nil:
-		// No claim: the user is in no group the IdP releases to this app.
-	case []any:
-		seen := map[string]bool{}
-		for i, x := range g {
-			s, ok := x.(string)
-			if !ok {
-				return Identity{}, badGroupsClaim(sub, fmt.Errorf("claim %q element %d is a JSON %s, not a string", c.groupsClaim, i, jsonKind(x)))
+	var groups []string
+	for _, name := range m.Groups {
+		switch g := claims[name].(type) {
+		case nil:
+			// No claim: the user is in no group the IdP releases to this app.
+		case []any:
+			for i, x := range g {
+				s, ok := x.(string)
+				if !ok {
+					return Identity{}, badGroupsClaim(sub, fmt.Errorf("claim %q element %d is a JSON %s, not a string", name, i, jsonKind(x)))
+				}
+				groups = append(groups, s)
 			}
-			if s = strings.TrimSpace(s); s != "" && !seen[s] {
-				seen[s] = true
-				id.Groups = append(id.Groups, s)
-			}
+		case string:
+			groups = append(groups, g)
+		default:
+			return Identity{}, badGroupsClaim(sub, fmt.Errorf("claim %q is a JSON %s, not an array of strings", name, jsonKind(g)))
 		}
-	case string:
-		if g = strings.TrimSpace(g); g != "" {
-			id.Groups = []string{g}
-		}
-	default:
-		return Identity{}, badGroupsClaim(sub, fmt.Errorf("claim %q is a JSON %s, not an array of strings", c.groupsClaim, jsonKind(g)))
 	}
+	id.Groups = normalizeGroups(m.GroupValues, groups)
 	return id, nil
 }
 
@@ -227,11 +306,13 @@ func (c *oidcConnector) identity(sub string, claims map[string]any) (Identity, e
 // flow's hasgroups: true.
 func (c *oidcConnector) checkOverage(sub string, claims map[string]any) error {
 	if names, ok := claims["_claim_names"].(map[string]any); ok {
-		if _, ok := names[c.groupsClaim]; ok {
-			return groupsOverage(sub, fmt.Errorf("ID token names claim %q in _claim_names (distributed claim) instead of carrying it", c.groupsClaim))
+		for _, gc := range c.mapping.Groups {
+			if _, ok := names[gc]; ok {
+				return groupsOverage(sub, fmt.Errorf("ID token names claim %q in _claim_names (distributed claim) instead of carrying it", gc))
+			}
 		}
 	}
-	if hg, _ := claims["hasgroups"].(bool); hg && c.groupsClaim == "groups" {
+	if hg, _ := claims["hasgroups"].(bool); hg && slices.Contains(c.mapping.Groups, "groups") {
 		if _, present := claims["groups"]; !present {
 			return groupsOverage(sub, errors.New("ID token says hasgroups=true instead of carrying the groups"))
 		}

@@ -26,14 +26,7 @@ func TestOIDCLogin(t *testing.T) {
 		if code != http.StatusOK || me.User.Email != "bob@acme.test" || me.User.GivenName != "Bob" || me.Session.ConnectionID != conn.ID {
 			t.Fatalf("/me = %d %+v", code, me)
 		}
-		gs, err := g.st.ListIdPGroups(ctx, g.org.ID, conn.ID, store.Page{})
-		fatalIf(t, err, "idp groups")
-		var names []string
-		for _, x := range gs {
-			names = append(names, x.DisplayName)
-		}
-		slices.Sort(names)
-		if !slices.Equal(names, []string{"Finance Team", "eng"}) {
+		if names := connGroups(t, g, conn); !slices.Equal(names, []string{"Finance Team", "eng"}) {
 			t.Errorf("IdP groups from the groups claim = %v", names)
 		}
 		// Each login state is used once.

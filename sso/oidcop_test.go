@@ -2,17 +2,22 @@ package sso_test
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/example/server/storage"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
@@ -82,6 +87,16 @@ func (u *opUsers) claimsOf(id string) map[string]any {
 	return u.claims[id]
 }
 
+// setUser adds a user with a user name that may differ from the email (Entra's
+// UPN in preferred_username); an empty email releases none.
+func (u *opUsers) setUser(id, userName, email string, groups []string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.users[id] = &storage.User{ID: id, Username: userName, Password: "pw-" + id, FirstName: "Bob", LastName: "Builder",
+		Email: email, EmailVerified: email != "", PreferredLanguage: language.English}
+	u.groups[id] = groups
+}
+
 // opStorage is zitadel's example in-memory OP storage, plus a groups claim and the
 // knobs that make the OP misbehave for attack tests.
 type opStorage struct {
@@ -92,6 +107,90 @@ type opStorage struct {
 	forceNonce    string        // when set, every auth request carries this nonce
 	tokenLifetime time.Duration // when set, ID tokens live this long (negative: already expired)
 	otherAudience bool          // ID tokens are issued for another client
+	// groupsIn is where groups are released: "" in the ID token, "userinfo"
+	// only at the userinfo endpoint (some Okta setups), "none".
+	groupsIn string
+	// groupsScope releases groups only to a login that asked for the groups
+	// scope (Okta).
+	groupsScope bool
+	// profileInIDToken puts the email and profile claims in the ID token too
+	// (Entra, Google), not only at the userinfo endpoint.
+	profileInIDToken bool
+	userinfoFails    bool     // the userinfo endpoint fails
+	lastScopes       []string // of the last authorization request
+	// signWith and published, when set, are the key ID tokens are signed with
+	// and the keys the JWKS lists (key rotation).
+	signWith  *opKey
+	published []*opKey
+}
+
+// opKey is an RSA signing key of the test OP.
+type opKey struct {
+	id  string
+	key *rsa.PrivateKey
+}
+
+func newOPKey(t *testing.T, id string) *opKey {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	fatalIf(t, err, "op key")
+	return &opKey{id: id, key: k}
+}
+
+func (k *opKey) SignatureAlgorithm() jose.SignatureAlgorithm { return jose.RS256 }
+func (k *opKey) Key() any                                    { return k.key }
+func (k *opKey) ID() string                                  { return k.id }
+
+// opPublicKey is an opKey as the JWKS lists it.
+type opPublicKey struct{ *opKey }
+
+func (k opPublicKey) Algorithm() jose.SignatureAlgorithm { return jose.RS256 }
+func (k opPublicKey) Use() string                        { return "sig" }
+func (k opPublicKey) Key() any                           { return &k.key.PublicKey }
+
+func (s *opStorage) SigningKey(ctx context.Context) (op.SigningKey, error) {
+	s.mu.Lock()
+	k := s.signWith
+	s.mu.Unlock()
+	if k == nil {
+		return s.Storage.SigningKey(ctx)
+	}
+	return k, nil
+}
+
+func (s *opStorage) KeySet(ctx context.Context) ([]op.Key, error) {
+	s.mu.Lock()
+	keys := s.published
+	s.mu.Unlock()
+	if keys == nil {
+		return s.Storage.KeySet(ctx)
+	}
+	out := make([]op.Key, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, opPublicKey{k})
+	}
+	return out, nil
+}
+
+// setKeys makes the OP sign with one key and publish others.
+func (s *opStorage) setKeys(signWith *opKey, published ...*opKey) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.signWith, s.published = signWith, published
+}
+
+// set changes the OP's behaviour under its lock.
+func (s *opStorage) set(fn func(s *opStorage)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fn(s)
+}
+
+// releasesGroups says whether groups go to a place ("" the ID token,
+// "userinfo") for a login with these scopes.
+func (s *opStorage) releasesGroups(place string, scopes []string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.groupsIn == place && (!s.groupsScope || slices.Contains(scopes, "groups"))
 }
 
 // otherAudience is an auth request whose tokens are for another client.
@@ -115,15 +214,23 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 	if s.forceNonce != "" {
 		req.Nonce = s.forceNonce
 	}
+	s.lastScopes = slices.Clone(req.Scopes)
 	s.mu.Unlock()
 	return s.Storage.CreateAuthRequest(ctx, req, userID)
 }
 
+func (s *opStorage) scopesAsked() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastScopes
+}
+
+// SetUserinfoFromRequest fills the ID token's claims.
 func (s *opStorage) SetUserinfoFromRequest(ctx context.Context, ui *oidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
 	if err := s.Storage.SetUserinfoFromRequest(ctx, ui, req, scopes); err != nil {
 		return err
 	}
-	if gs := s.users.groupsOf(req.GetSubject()); gs != nil {
+	if gs := s.users.groupsOf(req.GetSubject()); gs != nil && s.releasesGroups("", scopes) {
 		ui.AppendClaims("groups", gs)
 	}
 	for k, v := range s.users.claimsOf(req.GetSubject()) {
@@ -132,22 +239,54 @@ func (s *opStorage) SetUserinfoFromRequest(ctx context.Context, ui *oidc.UserInf
 	return nil
 }
 
-type lifetimeClient struct {
-	op.Client
-	d time.Duration
+// SetUserinfoFromToken answers the userinfo endpoint.
+func (s *opStorage) SetUserinfoFromToken(ctx context.Context, ui *oidc.UserInfo, tokenID, subject, origin string) error {
+	s.mu.Lock()
+	fails := s.userinfoFails
+	s.mu.Unlock()
+	if fails {
+		return errors.New("userinfo is down")
+	}
+	if err := s.Storage.SetUserinfoFromToken(ctx, ui, tokenID, subject, origin); err != nil {
+		return err
+	}
+	if gs := s.users.groupsOf(ui.Subject); gs != nil && s.releasesGroups("userinfo", s.scopesAsked()) {
+		ui.AppendClaims("groups", gs)
+	}
+	return nil
 }
 
-func (c lifetimeClient) IDTokenLifetime() time.Duration { return c.d }
+// tweakedClient is the registered client with the OP's knobs applied.
+type tweakedClient struct {
+	op.Client
+	lifetime         time.Duration
+	profileInIDToken bool
+}
+
+func (c tweakedClient) IDTokenLifetime() time.Duration {
+	if c.lifetime != 0 {
+		return c.lifetime
+	}
+	return c.Client.IDTokenLifetime()
+}
+
+// IsScopeAllowed lets the client ask for the groups scope (Okta's).
+func (c tweakedClient) IsScopeAllowed(scope string) bool {
+	return scope == "groups" || c.Client.IsScopeAllowed(scope)
+}
+
+func (c tweakedClient) IDTokenUserinfoClaimsAssertion() bool {
+	return c.profileInIDToken || c.Client.IDTokenUserinfoClaimsAssertion()
+}
 
 func (s *opStorage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
 	c, err := s.Storage.GetClientByClientID(ctx, id)
-	s.mu.Lock()
-	d := s.tokenLifetime
-	s.mu.Unlock()
-	if err != nil || d == 0 {
+	if err != nil {
 		return c, err
 	}
-	return lifetimeClient{Client: c, d: d}, nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return tweakedClient{Client: c, lifetime: s.tokenLifetime, profileInIDToken: s.profileInIDToken}, nil
 }
 
 // oidcOP is a real OpenID provider (zitadel/oidc's op package) on loopback, with a
@@ -218,6 +357,8 @@ func (o *oidcOP) setBadIssuer(v bool) {
 type oidcOpts struct {
 	noJIT   bool
 	domains []string
+	// settings are applied as the CLI applies its flags (sso.Settings.Apply).
+	settings sso.Settings
 }
 
 // oidcSetup starts an OP whose client redirects to a connection of g, and creates
@@ -226,11 +367,11 @@ func (g *gatehouse) addOIDC(t *testing.T, o oidcOpts) (*oidcOP, store.SSOConnect
 	t.Helper()
 	id := store.NewID()
 	op := newOIDCOP(t, sso.OIDCRedirectURI(g.url, id))
-	cfg, err := sso.NewOIDCConfig(ctx, nil, g.box, id, op.issuer(), "gatehouse", "s3cret", "")
+	cfg, err := sso.NewOIDCConfig(ctx, nil, g.box, id, op.issuer(), "gatehouse", "s3cret")
 	fatalIf(t, err, "oidc config")
-	c, err := g.st.CreateSSOConnection(ctx, core.Actor{Kind: core.ActorSystem}, store.SSOConnection{
-		ID: id, OrgID: g.org.ID, Name: fmt.Sprintf("oidc-%s", id[len(id)-6:]), Kind: store.KindOIDC, JIT: !o.noJIT, OIDC: cfg, Domains: o.domains,
-	})
+	conn := store.SSOConnection{ID: id, OrgID: g.org.ID, Name: fmt.Sprintf("oidc-%s", id[len(id)-6:]), Kind: store.KindOIDC, JIT: !o.noJIT, OIDC: cfg, Domains: o.domains}
+	fatalIf(t, o.settings.Apply(&conn), "settings")
+	c, err := g.st.CreateSSOConnection(ctx, core.Actor{Kind: core.ActorSystem}, conn)
 	fatalIf(t, err, "create oidc connection")
 	return op, c
 }

@@ -47,7 +47,7 @@ func TestSAMLMetadataRefreshRotatesKey(t *testing.T) {
 
 		rotated := idp.metadata(t) // now names the new certificate
 		up, err := st.UpdateSSOConnection(ctx, core.Actor{Kind: core.ActorAdmin}, g.org.ID, conn.ID, func(c *store.SSOConnection) error {
-			return sso.RefreshSAMLMetadata(c.SAML, rotated, "")
+			return sso.RefreshSAMLMetadata(c, rotated, "")
 		})
 		fatalIf(t, err, "refresh metadata")
 		if up.Version != conn.Version+1 {
@@ -71,7 +71,7 @@ func TestSAMLMetadataRefreshRotatesKey(t *testing.T) {
 			wantRefused(t, via, p, "invalid_saml_response")
 		}
 
-		if err := sso.RefreshSAMLMetadata(up.SAML, []byte("<html>not metadata</html>"), ""); err == nil {
+		if err := sso.RefreshSAMLMetadata(&up, []byte("<html>not metadata</html>"), ""); err == nil {
 			t.Error("junk metadata accepted")
 		}
 	})

@@ -27,58 +27,35 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
-// Attribute names read from assertions when the connection does not name its own.
-// They cover Okta's usual attribute statements and Entra's claim URIs.
-var (
-	samlEmailAttrs = []string{
-		"email", "mail", "emailaddress", "Email", "EmailAddress",
-		"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
-		"urn:oid:0.9.2342.19200300.100.1.3",
-	}
-	samlGivenAttrs = []string{
-		"givenName", "firstName", "given_name", "FirstName",
-		"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname",
-		"urn:oid:2.5.4.42",
-	}
-	samlFamilyAttrs = []string{
-		"surname", "sn", "lastName", "familyName", "family_name", "LastName",
-		"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname",
-		"urn:oid:2.5.4.4",
-	}
-	samlDefaultGroupAttrs = []string{
-		"groups",
-		"http://schemas.microsoft.com/ws/2008/06/identity/claims/groups",
-	}
-	// Entra sends this instead of the groups when a user has more than 150 of them.
-	entraGroupsOverage = "http://schemas.microsoft.com/claims/groups.link"
-)
+// Entra sends this instead of the groups when a user has more than 150 of them.
+const entraGroupsOverage = "http://schemas.microsoft.com/claims/groups.link"
 
 // samlConnector is one SAML connection's service provider. It is immutable once
 // built; each response is checked on a copy that carries the request's clock and
 // the SQL replay cache.
 type samlConnector struct {
-	id          string
-	sp          saml.ServiceProvider
-	allowIdP    bool
-	groupsAttrs []string
-	store       store.SSO
-	now         func() time.Time
+	id       string
+	sp       saml.ServiceProvider
+	allowIdP bool
+	mapping  store.ClaimMapping // with the defaults filled in
+	// skew is the connection's clock-skew allowance beyond crewjam's own.
+	skew  time.Duration
+	slo   bool // single logout: the IdP offers it and the connection allows it
+	store store.SSO
+	now   func() time.Time
 }
 
 var _ SAMLConnector = (*samlConnector)(nil)
 
 func (c *samlConnector) ConnectionID() string { return c.id }
 
-// samlURLs are a connection's SP endpoints under the external URL.
-func samlURLs(base *url.URL, connID string) (entityID, acs, metadata, login url.URL) {
-	mk := func(suffix string) url.URL {
-		u := *base
-		u.Path = strings.TrimSuffix(base.Path, "/") + "/sso/saml/" + url.PathEscape(connID) + "/" + suffix
-		u.RawQuery, u.Fragment = "", ""
-		return u
-	}
-	metadata = mk("metadata")
-	return metadata, mk("acs"), metadata, mk("login")
+// samlURL is one of a connection's SP endpoints under the external URL:
+// metadata (also the entity id), acs, login or slo.
+func samlURL(base *url.URL, connID, endpoint string) url.URL {
+	u := *base
+	u.Path = strings.TrimSuffix(base.Path, "/") + "/sso/saml/" + url.PathEscape(connID) + "/" + endpoint
+	u.RawQuery, u.Fragment = "", ""
+	return u
 }
 
 // newSAMLConnector builds the service provider of a connection.
@@ -111,15 +88,16 @@ func newSAMLConnector(conn store.SSOConnection, base *url.URL, box *Box, st stor
 	if err != nil {
 		return nil, fmt.Errorf("IdP metadata: %w", err)
 	}
-	entityID, acs, metadata, _ := samlURLs(base, conn.ID)
+	metadata := samlURL(base, conn.ID, "metadata")
 	c := &samlConnector{
 		id: conn.ID,
 		sp: saml.ServiceProvider{
-			EntityID:    entityID.String(),
+			EntityID:    metadata.String(),
 			Key:         signer,
 			Certificate: cert,
 			MetadataURL: metadata,
-			AcsURL:      acs,
+			AcsURL:      samlURL(base, conn.ID, "acs"),
+			SloURL:      samlURL(base, conn.ID, "slo"),
 			IDPMetadata: md,
 			// Unspecified lets the IdP send the NameID format it is configured for;
 			// asking Entra for a format it is not set up for fails the login.
@@ -127,29 +105,53 @@ func newSAMLConnector(conn store.SSOConnection, base *url.URL, box *Box, st stor
 			AssertionConsumerServiceBindings: []string{saml.HTTPPostBinding},
 			RejectSHA1Signatures:             true,
 			MetadataValidDuration:            7 * 24 * time.Hour,
+			// The single logout profile requires logout messages sent through the
+			// browser to be signed (saml-profiles §4.4.3.1, §4.4.3.4); signing them
+			// also publishes the SP's signing certificate in its metadata.
+			LogoutBindings:        []string{saml.HTTPRedirectBinding, saml.HTTPPostBinding},
+			LogoutSignatureMethod: dsig.RSASHA256SignatureMethod,
 		},
-		allowIdP:    cfg.AllowIdPInitiated,
-		groupsAttrs: samlDefaultGroupAttrs,
-		store:       st,
-		now:         now,
+		allowIdP: cfg.AllowIdPInitiated,
+		mapping:  effective(store.KindSAML, cfg.Mapping),
+		skew:     cfg.ClockSkew.Duration(),
+		store:    st,
+		now:      now,
 	}
-	if cfg.GroupsAttribute != "" {
-		c.groupsAttrs = []string{cfg.GroupsAttribute}
+	if wantsSignedRequests(md) {
+		// The IdP refuses unsigned AuthnRequests (WantAuthnRequestsSigned): sign
+		// them, and say so in the SP metadata (AuthnRequestsSigned).
+		c.sp.SignatureMethod = dsig.RSASHA256SignatureMethod
 	}
+	c.slo = !cfg.NoSingleLogout && (c.sp.GetSLOBindingLocation(saml.HTTPRedirectBinding) != "" || c.sp.GetSLOBindingLocation(saml.HTTPPostBinding) != "")
 	return c, nil
+}
+
+// wantsSignedRequests says whether IdP metadata asks for signed AuthnRequests.
+func wantsSignedRequests(md *saml.EntityDescriptor) bool {
+	for _, d := range md.IDPSSODescriptors {
+		if d.WantAuthnRequestsSigned != nil && *d.WantAuthnRequestsSigned {
+			return true
+		}
+	}
+	return false
+}
+
+// spAt is the connector's service provider with its clock at t.
+func (c *samlConnector) spAt(t time.Time) saml.ServiceProvider {
+	sp := c.sp
+	sp.Clock = dsig.NewFakeClockAt(t)
+	return sp
 }
 
 // Metadata is the SP metadata the IdP admin loads.
 func (c *samlConnector) Metadata() *saml.EntityDescriptor {
-	sp := c.sp
-	sp.Clock = dsig.NewFakeClockAt(c.now())
+	sp := c.spAt(c.now())
 	return sp.Metadata()
 }
 
 // AuthnRequest makes an HTTP-Redirect AuthnRequest.
 func (c *samlConnector) AuthnRequest(relayState string) (string, string, error) {
-	sp := c.sp
-	sp.Clock = dsig.NewFakeClockAt(c.now())
+	sp := c.spAt(c.now())
 	req, err := sp.MakeAuthenticationRequest(sp.GetSSOBindingLocation(saml.HTTPRedirectBinding), saml.HTTPRedirectBinding, saml.HTTPPostBinding)
 	if err != nil {
 		return "", "", err
@@ -170,11 +172,25 @@ func (c *samlConnector) HandlePOST(ctx context.Context, r *http.Request, inRespo
 			"This connection accepts only logins started here. Start again from the sign-in page.",
 			errors.New("unsolicited SAML response and the connection does not allow IdP-initiated login"))
 	}
-	sp := c.sp
-	sp.Clock = dsig.NewFakeClockAt(c.now())
-	sp.ReplayCache = sqlReplayCache{ctx: ctx, store: c.store, connID: c.id}
-	sp.AllowIDPInitiated = len(inResponseTo) == 0
-	a, err := sp.ParseResponse(r, inResponseTo)
+	parse := func(at time.Time) (*saml.Assertion, error) {
+		sp := c.spAt(at)
+		sp.ReplayCache = sqlReplayCache{ctx: ctx, store: c.store, connID: c.id, keep: c.skew}
+		sp.AllowIDPInitiated = len(inResponseTo) == 0
+		return sp.ParseResponse(r, inResponseTo)
+	}
+	now := c.now()
+	a, err := parse(now)
+	// The clock-skew allowance: a response refused only for its time is accepted
+	// if it would have been valid with our clock off by up to the allowance, in
+	// the direction that matters. Nothing is consumed by a refused parse.
+	if err != nil && c.skew > 0 {
+		switch {
+		case errors.Is(err, saml.ErrExpired):
+			a, err = parse(now.Add(-c.skew))
+		case errors.Is(err, saml.ErrNotYetValid):
+			a, err = parse(now.Add(c.skew))
+		}
+	}
 	if err != nil {
 		var ire *saml.InvalidResponseError
 		cause := err
@@ -192,57 +208,34 @@ func (c *samlConnector) HandlePOST(ctx context.Context, r *http.Request, inRespo
 
 func (c *samlConnector) identity(a *saml.Assertion) (Identity, error) {
 	var id Identity
-	attrs := map[string][]string{}
-	for _, st := range a.AttributeStatements {
-		for _, at := range st.Attributes {
-			var vals []string
-			for _, v := range at.Values {
-				if s := strings.TrimSpace(v.Value); s != "" {
-					vals = append(vals, s)
-				}
-			}
-			for _, name := range []string{at.Name, at.FriendlyName} {
-				if name != "" {
-					attrs[name] = append(attrs[name], vals...)
-				}
-			}
-		}
-	}
-	first := func(names []string) string {
-		for _, n := range names {
-			if v := attrs[n]; len(v) > 0 {
-				return v[0]
-			}
-		}
-		return ""
-	}
+	vals := newSAMLValues(a)
 	if a.Subject != nil && a.Subject.NameID != nil {
-		id.Subject = a.Subject.NameID.Value
-		if a.Subject.NameID.Format == string(saml.EmailAddressNameIDFormat) {
-			id.Email = a.Subject.NameID.Value
+		n := a.Subject.NameID
+		id.Subject = n.Value
+		id.SAML = store.SAMLSubject{NameID: n.Value, Format: n.Format, NameQualifier: n.NameQualifier, SPNameQualifier: n.SPNameQualifier}
+	}
+	for _, st := range a.AuthnStatements {
+		if st.SessionIndex != "" {
+			id.SAML.SessionIndex = st.SessionIndex
+			break
 		}
 	}
-	if id.Email == "" {
-		id.Email = first(samlEmailAttrs)
-	}
-	if id.Email == "" && strings.Contains(id.Subject, "@") {
-		id.Email = id.Subject
-	}
+	m := c.mapping
+	id.Email, id.EmailSource = vals.first(m.Email)
+	id.EmailFromUPN = id.Email != "" && isUPNSource(store.KindSAML, id.EmailSource)
 	// The assertion is signed by the org's own IdP: its email is as verified as
-	// anything that IdP says.
+	// anything that IdP says (a sign-in name is further held to the domains).
 	id.EmailVerified = id.Email != ""
-	id.GivenName = first(samlGivenAttrs)
-	id.FamilyName = first(samlFamilyAttrs)
-	seen := map[string]bool{}
-	for _, n := range c.groupsAttrs {
-		for _, g := range attrs[n] {
-			if !seen[g] {
-				seen[g] = true
-				id.Groups = append(id.Groups, g)
-			}
-		}
+	id.UserName, _ = vals.first(m.UserName)
+	id.GivenName, _ = vals.first(m.GivenName)
+	id.FamilyName, _ = vals.first(m.FamilyName)
+	id.DisplayName, _ = vals.first(m.DisplayName)
+	var groups []string
+	for _, n := range m.Groups {
+		groups = append(groups, vals[n]...)
 	}
-	if _, ok := attrs[entraGroupsOverage]; ok {
+	id.Groups = normalizeGroups(m.GroupValues, groups)
+	if _, ok := vals[entraGroupsOverage]; ok {
 		// The groups are missing, not empty: taking this as "no groups" would drop
 		// every group the user has through this connection.
 		return Identity{}, groupsOverage(id.Subject, fmt.Errorf("SAML assertion carries %s instead of the groups (%d group attribute values)", entraGroupsOverage, len(id.Groups)))
@@ -256,10 +249,13 @@ type sqlReplayCache struct {
 	ctx    context.Context
 	store  store.SSO
 	connID string
+	// keep is the clock-skew allowance: an assertion stays acceptable that much
+	// longer, so its record must too.
+	keep time.Duration
 }
 
 func (rc sqlReplayCache) Consume(assertionID string, expiresAt time.Time) error {
-	err := rc.store.ConsumeAssertion(rc.ctx, rc.connID, assertionID, expiresAt)
+	err := rc.store.ConsumeAssertion(rc.ctx, rc.connID, assertionID, expiresAt.Add(rc.keep))
 	if errors.Is(err, core.ErrConflict) {
 		return saml.ErrAssertionReplayed
 	}
@@ -303,21 +299,24 @@ func idpCertificates(md *saml.EntityDescriptor) []string {
 }
 
 // RefreshSAMLMetadata replaces a SAML connection's IdP metadata (and with it the
-// certificates its responses are checked with), keeping the SP key. The metadata
-// must parse and name a signing certificate. Stored with UpdateSSOConnection, the
-// new version makes every instance rebuild the connection's connector at its next
-// request, so old-key responses fail from then on.
-func RefreshSAMLMetadata(cfg *store.SAMLConfig, idpMetadata []byte, metadataURL string) error {
-	if cfg == nil {
+// certificates its responses are checked with), keeping the SP key, and sets
+// c.Certificates so the store records the certificates it lists. The metadata
+// must parse and name a signing certificate. Stored with UpdateSSOConnection,
+// the new version makes every instance rebuild the connection's connector at
+// its next request, so old-key responses fail from then on.
+func RefreshSAMLMetadata(c *store.SSOConnection, idpMetadata []byte, metadataURL string) error {
+	if c == nil || c.SAML == nil {
 		return errors.New("not a SAML connection")
 	}
-	if _, err := parseIdPMetadata(idpMetadata); err != nil {
+	md, err := parseIdPMetadata(idpMetadata)
+	if err != nil {
 		return err
 	}
-	cfg.IdPMetadataXML = string(idpMetadata)
+	c.SAML.IdPMetadataXML = string(idpMetadata)
 	if metadataURL != "" {
-		cfg.IdPMetadataURL = metadataURL
+		c.SAML.IdPMetadataURL = metadataURL
 	}
+	c.Certificates = signingCertificates(md)
 	return nil
 }
 
@@ -325,28 +324,48 @@ func RefreshSAMLMetadata(cfg *store.SAMLConfig, idpMetadata []byte, metadataURL 
 // certificates in IdP metadata (as the IdP admin pages show them), for the CLI
 // to show what a metadata refresh changed.
 func IdPCertificateFingerprints(idpMetadata string) []string {
+	return fingerprints(IdPSigningCertificates(idpMetadata))
+}
+
+// IdPSigningCertificates are the signing certificates in IdP metadata, as the
+// store records them (fingerprint, subject, validity); nil if it does not parse.
+func IdPSigningCertificates(idpMetadata string) []store.IdPCertificate {
 	md, err := samlsp.ParseMetadata([]byte(idpMetadata))
 	if err != nil {
 		return nil
 	}
-	var out []string
+	return signingCertificates(md)
+}
+
+func signingCertificates(md *saml.EntityDescriptor) []store.IdPCertificate {
+	var out []store.IdPCertificate
 	for _, c := range idpCertificates(md) {
 		der, err := base64.StdEncoding.DecodeString(c)
 		if err != nil {
 			continue
 		}
-		sum := sha256.Sum256(der)
-		hexs := strings.ToUpper(hex.EncodeToString(sum[:]))
-		var b strings.Builder
-		for i := 0; i < len(hexs); i += 2 {
-			if i > 0 {
-				b.WriteByte(':')
-			}
-			b.WriteString(hexs[i : i+2])
+		rec := store.IdPCertificate{Kind: store.CertSAMLSigning, Fingerprint: fingerprint(der)}
+		if cert, err := x509.ParseCertificate(der); err == nil {
+			rec.Subject, rec.NotBefore, rec.NotAfter = cert.Subject.String(), cert.NotBefore.UTC(), cert.NotAfter.UTC()
 		}
-		out = append(out, b.String())
+		out = append(out, rec)
 	}
 	return out
+}
+
+// fingerprint is the SHA-256 of DER as IdP admin pages show it: upper-case
+// hex pairs joined by colons.
+func fingerprint(der []byte) string {
+	sum := sha256.Sum256(der)
+	hexs := strings.ToUpper(hex.EncodeToString(sum[:]))
+	var b strings.Builder
+	for i := 0; i < len(hexs); i += 2 {
+		if i > 0 {
+			b.WriteByte(':')
+		}
+		b.WriteString(hexs[i : i+2])
+	}
+	return b.String()
 }
 
 // NewSAMLConfig makes the config of a new SAML connection with id connID: a fresh

@@ -53,14 +53,7 @@ func TestSAMLSPInitiatedLogin(t *testing.T) {
 					me.User.Source != core.SourceSSO || !me.User.Active || me.Org.ID != g.org.ID || me.Session.ConnectionID != conn.ID {
 					t.Errorf("/me = %+v", me)
 				}
-				gs, err := g.st.ListIdPGroups(ctx, g.org.ID, conn.ID, store.Page{})
-				fatalIf(t, err, "idp groups")
-				var names []string
-				for _, x := range gs {
-					names = append(names, x.DisplayName)
-				}
-				slices.Sort(names)
-				if !slices.Equal(names, []string{"eng", "ops"}) {
+				if names := connGroups(t, g, conn); !slices.Equal(names, []string{"eng", "ops"}) {
 					t.Errorf("connection IdP groups = %v, want [eng ops]", names)
 				}
 				if n := len(g.audits("sso.login")); n != 1 {

@@ -21,12 +21,14 @@ type SAMLEndpoints struct {
 	ACS         string // Okta "Single sign-on URL", Entra "Reply URL"
 	MetadataURL string
 	LoginURL    string // Entra "Sign on URL"
+	SLO         string // Okta "Single Logout URL", Entra "Logout URL", AD FS "Trusted URL" of the SAML Logout endpoint
 }
 
 // SAMLEndpointsFor returns a connection's SAML endpoints under the external URL.
 func SAMLEndpointsFor(base *url.URL, connID string) SAMLEndpoints {
-	entity, acs, md, login := samlURLs(base, connID)
-	return SAMLEndpoints{EntityID: entity.String(), ACS: acs.String(), MetadataURL: md.String(), LoginURL: login.String()}
+	md := samlURL(base, connID, "metadata")
+	acs, login, slo := samlURL(base, connID, "acs"), samlURL(base, connID, "login"), samlURL(base, connID, "slo")
+	return SAMLEndpoints{EntityID: md.String(), ACS: acs.String(), MetadataURL: md.String(), LoginURL: login.String(), SLO: slo.String()}
 }
 
 // OIDCRedirectURI returns a connection's redirect URI under the external URL.
@@ -50,7 +52,10 @@ func ParseExternalURL(s string) (*url.URL, error) {
 // NewOIDCConfig makes the config of a new OIDC connection with id connID, sealing
 // the client secret. The issuer must answer OpenID discovery for itself: a typo
 // fails here, not at the first login.
-func NewOIDCConfig(ctx context.Context, client *http.Client, box *Box, connID, issuer, clientID, clientSecret, groupsClaim string) (*store.OIDCConfig, error) {
+//
+// The mapping, scopes and other settings start empty (the defaults); set them
+// with Settings.Apply.
+func NewOIDCConfig(ctx context.Context, client *http.Client, box *Box, connID, issuer, clientID, clientSecret string) (*store.OIDCConfig, error) {
 	u, err := url.Parse(issuer)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname()))) {
 		return nil, fmt.Errorf("issuer %q must be an https URL", issuer)
@@ -73,7 +78,7 @@ func NewOIDCConfig(ctx context.Context, client *http.Client, box *Box, connID, i
 	if err != nil {
 		return nil, err
 	}
-	return &store.OIDCConfig{Issuer: issuer, ClientID: clientID, ClientSecretSealed: sealed, GroupsClaim: groupsClaim}, nil
+	return &store.OIDCConfig{Issuer: issuer, ClientID: clientID, ClientSecretSealed: sealed}, nil
 }
 
 func isLoopback(host string) bool {

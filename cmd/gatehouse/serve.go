@@ -37,6 +37,7 @@ func serveWith(ctx context.Context, stderr io.Writer, args []string, extra func(
 	ipRate := fs.Int64("rate-limit-ip", stack.DefaultRate, "SCIM and API requests per minute per client address, per instance (0: off)")
 	secretKey := fs.String("secret-key", "", "32 random bytes, hex or base64, sealing SSO secrets at rest; every instance needs the same (default: a key file next to a SQLite database)")
 	loginRate := fs.Int64("rate-limit-login", stack.DefaultLoginRate, "login requests per minute per client address, across all instances (0: off)")
+	ssoRefresh := fs.Duration("sso-refresh-interval", sso.DefaultRefreshEvery, "how often each SSO connection's IdP metadata (SAML) or discovery and keys (OIDC) are fetched again (0: never)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -100,6 +101,10 @@ func serveWith(ctx context.Context, stderr io.Writer, args []string, extra func(
 	o := stack.Options{
 		Addr: *addr, TLSCertFile: *tlsCert, TLSKeyFile: *tlsKey, ExternalURL: pub, Box: box,
 		TrustedProxies: proxies, SCIMPerToken: *scimRate, APIPerToken: *apiRate, PerIP: *ipRate, LoginPerIP: *loginRate,
+		SSORefreshEvery: *ssoRefresh,
+	}
+	if *ssoRefresh <= 0 {
+		o.SSORefreshEvery = -1 // never
 	}
 	if extra != nil {
 		o.Extra = extra(s)

@@ -6,7 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -34,20 +34,153 @@ func (l *listFlag) Set(v string) error {
 const ssoUsage = `usage: gatehouse sso <add-saml|add-oidc|update|delete|list> [flags]
 
   add-saml  --org SLUG --name NAME (--metadata-url URL | --metadata-file F) [--allow-idp-initiated]
-            [--groups-attribute NAME] [--no-jit] [--domain example.com ...] [--external-url URL]
+            [--no-jit] [--domain example.com ...] [--external-url URL] [login settings]
   add-oidc  --org SLUG --name NAME --issuer URL --client-id ID --client-secret-file F
-            [--groups-claim groups] [--no-jit] [--domain example.com ...] [--external-url URL]
+            [--no-jit] [--domain example.com ...] [--external-url URL] [login settings]
   update    --org SLUG --connection ID_OR_NAME [--name NAME] [--domain example.com ... (replaces the list;
-            --domain= clears it)] [--jit=true|false]
-            SAML: [--allow-idp-initiated=true|false] [--groups-attribute NAME]
-                  [--metadata-url URL | --metadata-file F | --refresh-metadata]
-            OIDC: [--groups-claim NAME]
+            --domain= clears it)] [--jit=true|false] [login settings]
+            SAML: [--allow-idp-initiated=true|false] [--metadata-url URL | --metadata-file F | --refresh-metadata]
   delete    --org SLUG --connection ID_OR_NAME
-  list      --org SLUG
+  list      --org SLUG [--external-url URL]
+
+login settings (add and update):
+  --preset okta|entra|adfs|google|onelogin|jumpcloud|keycloak|ping|auth0   fills the mapping (and OIDC
+            scopes) for that IdP; the flags below override it; --preset= clears it
+  SAML: --email-attribute, --username-attribute, --given-name-attribute, --family-name-attribute,
+        --display-name-attribute, --groups-attribute NAME[,NAME...] (tried in order; "NameID" is the
+        subject; empty: the defaults)   --single-logout=true|false
+  OIDC: --email-claim, --username-claim, --given-name-claim, --family-name-claim, --display-name-claim,
+        --groups-claim NAME[,NAME...]   --scope S (beyond openid email profile; repeatable)
+        --hosted-domain D (Google: require hd; repeatable)   --userinfo=true|false
+  both: --group-values as-sent|last-segment|cn   --clock-skew 2m (at most 5m)
 
 Every command takes --db DSN. Secrets are sealed with --secret-key (GATEHOUSE_SECRET_KEY),
 or, with SQLite, a key file created next to the database (DB.secret-key, mode 0600).
 update takes its changes from the command line only, never from GATEHOUSE_* variables.`
+
+// mappingFlags name the mapping flags: the SAML attribute and OIDC claim flag
+// of each field.
+var mappingFlags = []struct{ field, saml, oidc string }{
+	{"email", "email-attribute", "email-claim"},
+	{"user name", "username-attribute", "username-claim"},
+	{"given name", "given-name-attribute", "given-name-claim"},
+	{"family name", "family-name-attribute", "family-name-claim"},
+	{"display name", "display-name-attribute", "display-name-claim"},
+	{"groups", "groups-attribute", "groups-claim"},
+}
+
+// loginFlags are the login settings flags of add-saml, add-oidc and update.
+type loginFlags struct {
+	preset        *string
+	names         map[string]*listFlag // flag name → names given
+	groupValues   *string
+	scopes        listFlag
+	hostedDomains listFlag
+	userInfo      *bool
+	singleLogout  *bool
+	clockSkew     *time.Duration
+}
+
+// samlOnly and oidcOnly are the login settings flags of one kind.
+var (
+	samlOnly = []string{"single-logout"}
+	oidcOnly = []string{"scope", "hosted-domain", "userinfo"}
+)
+
+// addLoginFlags registers the login settings flags of the given kinds.
+func addLoginFlags(fs *flag.FlagSet, kinds ...store.SSOKind) *loginFlags {
+	lf := &loginFlags{names: map[string]*listFlag{}}
+	lf.preset = fs.String("preset", "", "identity provider whose defaults fill the mapping: "+strings.Join(sso.Presets(), ", "))
+	for _, k := range kinds {
+		for _, m := range mappingFlags {
+			l := new(listFlag)
+			if k == store.KindSAML {
+				lf.names[m.saml] = l
+				fs.Var(l, m.saml, "SAML attribute(s) holding the "+m.field+", tried in order (empty: the defaults)")
+			} else {
+				lf.names[m.oidc] = l
+				fs.Var(l, m.oidc, "OIDC claim(s) holding the "+m.field+", tried in order (empty: the defaults)")
+			}
+		}
+		if k == store.KindSAML {
+			lf.singleLogout = fs.Bool("single-logout", true, "SAML: single logout when the IdP's metadata offers it")
+		} else {
+			fs.Var(&lf.scopes, "scope", "OIDC: scope to ask for beyond openid email profile (repeatable; okta needs groups)")
+			fs.Var(&lf.hostedDomains, "hosted-domain", "OIDC: Google Workspace domain the hd claim must name (repeatable)")
+			lf.userInfo = fs.Bool("userinfo", true, "OIDC: read claims the ID token lacks from the userinfo endpoint")
+		}
+	}
+	lf.groupValues = fs.String("group-values", "", "group values as-sent, last-segment (Keycloak paths) or cn (LDAP DNs)")
+	lf.clockSkew = fs.Duration("clock-skew", 0, "how far the IdP's clock may be off (at most 5m)")
+	return lf
+}
+
+// settings turns the flags given into sso.Settings for a connection of kind,
+// and says how many were given. Flags of the other kind are refused.
+func (lf *loginFlags) settings(given map[string]bool, kind store.SSOKind) (sso.Settings, int, error) {
+	var st sso.Settings
+	n := 0
+	wrong := samlOnly
+	if kind == store.KindSAML {
+		wrong = oidcOnly
+	}
+	for _, f := range wrong {
+		if given[f] {
+			return st, 0, fmt.Errorf("--%s does not apply to %s connections", f, strings.ToUpper(string(kind)))
+		}
+	}
+	if given["preset"] {
+		st.Preset, n = lf.preset, n+1
+	}
+	fields := []**[]string{&st.Email, &st.UserName, &st.GivenName, &st.FamilyName, &st.DisplayName, &st.Groups}
+	for i, m := range mappingFlags {
+		name, other := m.oidc, m.saml
+		if kind == store.KindSAML {
+			name, other = m.saml, m.oidc
+		}
+		if given[other] {
+			return st, 0, fmt.Errorf("--%s does not apply to %s connections (use --%s)", other, strings.ToUpper(string(kind)), name)
+		}
+		if given[name] {
+			v := []string(*lf.names[name])
+			*fields[i], n = &v, n+1
+		}
+	}
+	if given["group-values"] {
+		st.GroupValues, n = lf.groupValues, n+1
+	}
+	if given["clock-skew"] {
+		st.ClockSkew, n = lf.clockSkew, n+1
+	}
+	if given["scope"] {
+		v := []string(lf.scopes)
+		st.ExtraScopes, n = &v, n+1
+	}
+	if given["hosted-domain"] {
+		v := []string(lf.hostedDomains)
+		st.HostedDomains, n = &v, n+1
+	}
+	if given["userinfo"] {
+		st.UserInfo, n = lf.userInfo, n+1
+	}
+	if given["single-logout"] {
+		st.SingleLogout, n = lf.singleLogout, n+1
+	}
+	return st, n, nil
+}
+
+// setFlags are the flags given on the command line or filled from the
+// environment (parseFlags fills without marking them).
+func setFlags(fs *flag.FlagSet) map[string]bool {
+	given := map[string]bool{}
+	fs.VisitAll(func(f *flag.Flag) {
+		if f.Value.String() != f.DefValue {
+			given[f.Name] = true
+		}
+	})
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	return given
+}
 
 // runSSO manages SSO connections.
 func runSSO(ctx context.Context, stdout, stderr io.Writer, args []string) error {
@@ -85,23 +218,25 @@ func runSSOAdd(ctx context.Context, stdout, stderr io.Writer, kind store.SSOKind
 	var domains listFlag
 	fs.Var(&domains, "domain", "email domain routed to this connection by /sso/login (repeatable)")
 	var (
-		mdURL, mdFile, groupsAttr    *string
+		mdURL, mdFile                *string
 		allowIdP                     *bool
 		issuer, clientID, secretFile *string
-		groupsClaim                  *string
 	)
 	if kind == store.KindSAML {
-		mdURL = fs.String("metadata-url", "", "IdP metadata URL (Okta: Sign On tab; Entra: App Federation Metadata Url)")
+		mdURL = fs.String("metadata-url", "", "IdP metadata URL (Okta: Sign On tab; Entra: App Federation Metadata Url); serve refreshes it on a schedule")
 		mdFile = fs.String("metadata-file", "", "IdP metadata XML file")
 		allowIdP = fs.Bool("allow-idp-initiated", false, "accept logins started from the IdP's dashboard")
-		groupsAttr = fs.String("groups-attribute", "", "attribute holding group names (default: groups and Entra's claims/groups)")
 	} else {
 		issuer = fs.String("issuer", "", "OpenID issuer URL")
 		clientID = fs.String("client-id", "", "client id of the app registered at the IdP")
 		secretFile = fs.String("client-secret-file", "", "file holding the client secret")
-		groupsClaim = fs.String("groups-claim", "groups", "ID token claim holding group names")
 	}
+	lf := addLoginFlags(fs, kind)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	settings, _, err := lf.settings(setFlags(fs), kind)
+	if err != nil {
 		return err
 	}
 	if *orgSlug == "" || strings.TrimSpace(*name) == "" {
@@ -122,7 +257,7 @@ func runSSOAdd(ctx context.Context, stdout, stderr io.Writer, kind store.SSOKind
 			if idpMetadata, err = os.ReadFile(*mdFile); err != nil {
 				return fmt.Errorf("read metadata: %w", err)
 			}
-		} else if idpMetadata, err = fetchMetadata(ctx, *mdURL); err != nil {
+		} else if idpMetadata, err = sso.FetchMetadata(ctx, nil, *mdURL); err != nil {
 			return err
 		}
 	} else {
@@ -158,11 +293,14 @@ func runSSOAdd(ctx context.Context, stdout, stderr io.Writer, kind store.SSOKind
 			return err
 		}
 		conn.SAML.AllowIdPInitiated = *allowIdP
-		conn.SAML.GroupsAttribute = strings.TrimSpace(*groupsAttr)
+		conn.Certificates = sso.IdPSigningCertificates(string(idpMetadata))
 	} else {
-		if conn.OIDC, err = sso.NewOIDCConfig(ctx, nil, box, conn.ID, *issuer, *clientID, secret, strings.TrimSpace(*groupsClaim)); err != nil {
+		if conn.OIDC, err = sso.NewOIDCConfig(ctx, nil, box, conn.ID, *issuer, *clientID, secret); err != nil {
 			return err
 		}
+	}
+	if err := settings.Apply(&conn); err != nil {
+		return err
 	}
 	conn, err = s.CreateSSOConnection(ctx, core.Actor{Kind: core.ActorSystem, Name: "cli"}, conn)
 	if err != nil {
@@ -170,59 +308,85 @@ func runSSOAdd(ctx context.Context, stdout, stderr io.Writer, kind store.SSOKind
 	}
 	fmt.Fprintf(stdout, "created %s connection %q for org %s\nconnection id: %s\n", strings.ToUpper(string(kind)), conn.Name, org.Slug, conn.ID)
 	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	if kind == store.KindSAML {
-		ep := sso.SAMLEndpointsFor(base, conn.ID)
-		fmt.Fprintln(w, "\nPaste into your identity provider:")
-		fmt.Fprintf(w, "  SP entity ID (Okta: Audience URI; Entra: Identifier)\t%s\n", ep.EntityID)
-		fmt.Fprintf(w, "  ACS URL (Okta: Single sign-on URL; Entra: Reply URL)\t%s\n", ep.ACS)
-		fmt.Fprintf(w, "  SP metadata URL\t%s\n", ep.MetadataURL)
-		fmt.Fprintf(w, "  Sign-on URL (SP-initiated login; Entra: Sign on URL)\t%s\n", ep.LoginURL)
-	} else {
-		fmt.Fprintln(w, "\nPaste into your identity provider:")
-		fmt.Fprintf(w, "  Redirect URI (Okta: Sign-in redirect URI; Entra: Web redirect URI)\t%s\n", sso.OIDCRedirectURI(base, conn.ID))
-		fmt.Fprintf(w, "  Initiate login URI\t%s/sso/oidc/%s/login\n", base.String(), conn.ID)
-	}
-	if len(conn.Domains) > 0 {
-		fmt.Fprintf(w, "  Email domains routed here by %s/sso/login\t%s\n", base.String(), strings.Join(conn.Domains, ", "))
+	fmt.Fprintln(w, "\nPaste into your identity provider:")
+	printEndpoints(w, base, conn)
+	fmt.Fprintln(w, "\nLogin settings (change with gatehouse sso update):")
+	printSettings(w, conn)
+	if len(conn.Certificates) > 0 {
+		fmt.Fprintln(w, "\nIdP signing certificates (compare with the IdP's admin page):")
+		printCertificates(w, conn.Certificates, time.Now())
 	}
 	return w.Flush()
 }
 
-// fetchMetadata downloads IdP metadata, with a timeout and a size limit.
-func fetchMetadata(ctx context.Context, u string) ([]byte, error) {
-	if !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
-		return nil, fmt.Errorf("metadata URL %q must be http(s)", u)
+// printEndpoints writes the values an IdP admin pastes.
+func printEndpoints(w io.Writer, base *url.URL, c store.SSOConnection) {
+	if c.Kind == store.KindSAML {
+		ep := sso.SAMLEndpointsFor(base, c.ID)
+		fmt.Fprintf(w, "  SP entity ID (Okta: Audience URI; Entra: Identifier)\t%s\n", ep.EntityID)
+		fmt.Fprintf(w, "  ACS URL (Okta: Single sign-on URL; Entra: Reply URL)\t%s\n", ep.ACS)
+		fmt.Fprintf(w, "  SP metadata URL\t%s\n", ep.MetadataURL)
+		fmt.Fprintf(w, "  Sign-on URL (SP-initiated login; Entra: Sign on URL)\t%s\n", ep.LoginURL)
+		fmt.Fprintf(w, "  Single logout URL (Okta: Single Logout URL; Entra: Logout URL)\t%s\n", ep.SLO)
+	} else {
+		fmt.Fprintf(w, "  Redirect URI (Okta: Sign-in redirect URI; Entra: Web redirect URI)\t%s\n", sso.OIDCRedirectURI(base, c.ID))
+		fmt.Fprintf(w, "  Initiate login URI\t%s/sso/oidc/%s/login\n", base.String(), c.ID)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, fmt.Errorf("metadata URL: %w", err)
+	if len(c.Domains) > 0 {
+		fmt.Fprintf(w, "  Email domains routed here by %s/sso/login\t%s\n", base.String(), strings.Join(c.Domains, ", "))
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("fetch metadata: %w", err)
+}
+
+// printSettings writes a connection's login settings, defaults marked.
+func printSettings(w io.Writer, c store.SSOConnection) {
+	for _, st := range sso.Describe(c) {
+		v := st.Value
+		if st.Default {
+			v += "  (default)"
+		}
+		fmt.Fprintf(w, "  %s\t%s\n", st.Name, v)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("fetch metadata: %s answered %s", u, resp.Status)
+}
+
+// printCertificates writes IdP certificates with their state and expiry.
+func printCertificates(w io.Writer, certs []store.IdPCertificate, now time.Time) {
+	for _, c := range certs {
+		state := "trusted"
+		if !c.RetiredAt.IsZero() {
+			state = "retired " + c.RetiredAt.Format(time.DateOnly)
+		}
+		expiry := "no expiry given"
+		if !c.NotAfter.IsZero() {
+			expiry = "valid until " + c.NotAfter.Format(time.DateOnly)
+			if c.ExpiresWithin(now, sso.DefaultCertificateWarning) {
+				expiry += fmt.Sprintf("  WARNING: expires in %d days", max(0, int(c.NotAfter.Sub(now).Hours()/24)))
+			}
+		}
+		id := c.Fingerprint
+		if c.KeyID != "" {
+			id = "kid " + c.KeyID + "  " + id
+		}
+		fmt.Fprintf(w, "  %s\t%s, %s\n", id, state, expiry)
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 5<<20))
-	if err != nil {
-		return nil, fmt.Errorf("fetch metadata: %w", err)
-	}
-	return b, nil
 }
 
 func runSSOList(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 	fs := newFlags("sso list", stderr)
 	dsn := fs.String("db", defaultDB, "database: sqlite:PATH or postgres://…")
 	orgSlug := fs.String("org", "", "organization slug or id")
+	external := fs.String("external-url", "", "URL browsers and IdPs reach Gatehouse at, to print the URLs to paste (optional)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *orgSlug == "" {
 		return errors.New("--org is required")
+	}
+	var base *url.URL
+	if *external != "" {
+		var err error
+		if base, err = sso.ParseExternalURL(*external); err != nil {
+			return err
+		}
 	}
 	s, err := openStore(ctx, *dsn)
 	if err != nil {
@@ -246,7 +410,37 @@ func runSSOList(ctx context.Context, stdout, stderr io.Writer, args []string) er
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%v\t%s\t%s\n", c.ID, c.Kind, c.Name, c.JIT, idp, strings.Join(c.Domains, ","))
 	}
-	return w.Flush()
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	now := time.Now()
+	for _, c := range conns {
+		w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintf(w, "\n%s %q (%s):\n", strings.ToUpper(string(c.Kind)), c.Name, c.ID)
+		if base != nil {
+			printEndpoints(w, base, c)
+		}
+		printSettings(w, c)
+		certs, err := s.ListIdPCertificates(ctx, org.ID, c.ID)
+		if err != nil {
+			return err
+		}
+		if len(certs) > 0 {
+			fmt.Fprintln(w, "  IdP certificates / keys:")
+			printCertificates(w, certs, now)
+		}
+		if r, err := s.GetSSORefresh(ctx, org.ID, c.ID); err == nil && !r.LastAttemptAt.IsZero() {
+			last := "ok"
+			if r.LastError != "" {
+				last = fmt.Sprintf("failed %d time(s): %s", r.Failures, r.LastError)
+			}
+			fmt.Fprintf(w, "  metadata refresh\tlast %s (%s), next %s\n", r.LastAttemptAt.Local().Format(time.DateTime), last, r.NextAt.Local().Format(time.DateTime))
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // findConnection resolves --org and --connection for the commands that change a
@@ -337,11 +531,10 @@ func runSSOUpdate(ctx context.Context, stdout, stderr io.Writer, args []string) 
 	fs.Var(&domains, "domain", "email domain routed to this connection (repeatable; replaces the list; --domain= clears it)")
 	jit := fs.Bool("jit", true, "create people without a Gatehouse account at first login")
 	allowIdP := fs.Bool("allow-idp-initiated", false, "SAML: accept logins started from the IdP's dashboard")
-	groupsAttr := fs.String("groups-attribute", "", "SAML: attribute holding group names (empty: groups and Entra's claims/groups)")
-	groupsClaim := fs.String("groups-claim", "", "OIDC: ID token claim holding group names (empty: groups)")
 	mdURL := fs.String("metadata-url", "", "SAML: fetch new IdP metadata (signing certificates) from this URL")
 	mdFile := fs.String("metadata-file", "", "SAML: read new IdP metadata from this file")
 	refresh := fs.Bool("refresh-metadata", false, "SAML: fetch the IdP metadata again from the URL it was last fetched from")
+	lf := addLoginFlags(fs, store.KindSAML, store.KindOIDC)
 	given, err := parseCommandLine(fs, args, "db", "org")
 	if err != nil {
 		return err
@@ -350,13 +543,13 @@ func runSSOUpdate(ctx context.Context, stdout, stderr io.Writer, args []string) 
 		return errors.New("--org and --connection are required")
 	}
 	changes := 0
-	for _, f := range []string{"name", "domain", "jit", "allow-idp-initiated", "groups-attribute", "groups-claim", "metadata-url", "metadata-file", "refresh-metadata"} {
-		if given[f] {
+	for f := range given {
+		if f != "db" && f != "org" && f != "connection" {
 			changes++
 		}
 	}
 	if changes == 0 {
-		return errors.New("nothing to change: give at least one of --name, --domain, --jit, --allow-idp-initiated, --groups-attribute, --groups-claim, --metadata-url, --metadata-file, --refresh-metadata")
+		return errors.New("nothing to change: give at least one of --name, --domain, --jit, --allow-idp-initiated, --metadata-url, --metadata-file, --refresh-metadata, or a login setting (see gatehouse sso -h)")
 	}
 	metadataSources := 0
 	for _, f := range []string{"metadata-url", "metadata-file", "refresh-metadata"} {
@@ -379,13 +572,14 @@ func runSSOUpdate(ctx context.Context, stdout, stderr io.Writer, args []string) 
 	if err != nil {
 		return err
 	}
-	for _, f := range []string{"allow-idp-initiated", "groups-attribute", "metadata-url", "metadata-file", "refresh-metadata"} {
+	for _, f := range []string{"allow-idp-initiated", "metadata-url", "metadata-file", "refresh-metadata"} {
 		if given[f] && conn.Kind != store.KindSAML {
 			return fmt.Errorf("--%s applies to SAML connections; %q is %s", f, conn.Name, strings.ToUpper(string(conn.Kind)))
 		}
 	}
-	if given["groups-claim"] && conn.Kind != store.KindOIDC {
-		return fmt.Errorf("--groups-claim applies to OIDC connections; %q is SAML (use --groups-attribute)", conn.Name)
+	settings, nSettings, err := lf.settings(given, conn.Kind)
+	if err != nil {
+		return fmt.Errorf("%w; %q is %s", err, conn.Name, strings.ToUpper(string(conn.Kind)))
 	}
 	// Fetch and check new metadata before the transaction: bad input changes nothing.
 	var metadata []byte
@@ -396,7 +590,7 @@ func runSSOUpdate(ctx context.Context, stdout, stderr io.Writer, args []string) 
 			return fmt.Errorf("read metadata: %w", err)
 		}
 	case given["metadata-url"]:
-		if metadata, err = fetchMetadata(ctx, *mdURL); err != nil {
+		if metadata, err = sso.FetchMetadata(ctx, nil, *mdURL); err != nil {
 			return err
 		}
 		metadataFrom = *mdURL
@@ -404,12 +598,14 @@ func runSSOUpdate(ctx context.Context, stdout, stderr io.Writer, args []string) 
 		if conn.SAML.IdPMetadataURL == "" {
 			return fmt.Errorf("connection %q was set up from a metadata file: give --metadata-url or --metadata-file", conn.Name)
 		}
-		if metadata, err = fetchMetadata(ctx, conn.SAML.IdPMetadataURL); err != nil {
+		if metadata, err = sso.FetchMetadata(ctx, nil, conn.SAML.IdPMetadataURL); err != nil {
 			return err
 		}
 	}
 	if metadata != nil {
-		check := *conn.SAML
+		check := conn
+		cfg := *conn.SAML
+		check.SAML = &cfg
 		if err := sso.RefreshSAMLMetadata(&check, metadata, metadataFrom); err != nil {
 			return err
 		}
@@ -433,17 +629,18 @@ func runSSOUpdate(ctx context.Context, stdout, stderr io.Writer, args []string) 
 			if given["allow-idp-initiated"] {
 				c.SAML.AllowIdPInitiated = *allowIdP
 			}
-			if given["groups-attribute"] {
-				c.SAML.GroupsAttribute = strings.TrimSpace(*groupsAttr)
-			}
 			if metadata != nil {
-				if err := sso.RefreshSAMLMetadata(c.SAML, metadata, metadataFrom); err != nil {
+				if err := sso.RefreshSAMLMetadata(c, metadata, metadataFrom); err != nil {
 					return err
 				}
 			}
 		}
-		if c.OIDC != nil && given["groups-claim"] {
-			c.OIDC.GroupsClaim = strings.TrimSpace(*groupsClaim)
+		switch {
+		case nSettings > 0:
+			return settings.Apply(c)
+		case given["domain"]:
+			// Fewer domains may leave a sign-in-name email source without any.
+			return sso.CheckConnection(*c)
 		}
 		return nil
 	})
@@ -459,12 +656,6 @@ func runSSOUpdate(ctx context.Context, stdout, stderr io.Writer, args []string) 
 			fmt.Fprintf(w, "  %s\t%v\t(unchanged)\n", what, to)
 		}
 	}
-	orDefault := func(v, def string) string {
-		if v == "" {
-			return def
-		}
-		return v
-	}
 	if given["name"] {
 		show("name", before.Name, up.Name)
 	}
@@ -478,16 +669,19 @@ func runSSOUpdate(ctx context.Context, stdout, stderr io.Writer, args []string) 
 		if given["allow-idp-initiated"] {
 			show("IdP-initiated login", before.SAML.AllowIdPInitiated, up.SAML.AllowIdPInitiated)
 		}
-		if given["groups-attribute"] {
-			show("groups attribute", orDefault(before.SAML.GroupsAttribute, "(default)"), orDefault(up.SAML.GroupsAttribute, "(default)"))
-		}
 		if metadata != nil {
 			newFP := sso.IdPCertificateFingerprints(up.SAML.IdPMetadataXML)
 			show("IdP signing certificates (SHA-256)", strings.Join(oldFP, " "), strings.Join(newFP, " "))
 		}
 	}
-	if up.OIDC != nil && given["groups-claim"] {
-		show("groups claim", orDefault(before.OIDC.GroupsClaim, "groups"), orDefault(up.OIDC.GroupsClaim, "groups"))
+	if nSettings > 0 {
+		was := map[string]string{}
+		for _, st := range sso.Describe(before) {
+			was[st.Name] = st.Value
+		}
+		for _, st := range sso.Describe(up) {
+			show(st.Name, was[st.Name], st.Value)
+		}
 	}
 	if err := w.Flush(); err != nil {
 		return err

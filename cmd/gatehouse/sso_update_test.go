@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -77,8 +78,8 @@ func TestSSOUpdateDelete(t *testing.T) {
 			}
 			t.Logf("sso update printed:\n%s", out)
 			c := get()
-			if strings.Join(c.Domains, ",") != "a.test,b.test" || c.JIT || !c.SAML.AllowIdPInitiated || c.SAML.GroupsAttribute != "memberOf" || c.Version != orig.Version+1 {
-				t.Errorf("after update: domains %v jit %v idp %v attr %q version %d", c.Domains, c.JIT, c.SAML.AllowIdPInitiated, c.SAML.GroupsAttribute, c.Version)
+			if strings.Join(c.Domains, ",") != "a.test,b.test" || c.JIT || !c.SAML.AllowIdPInitiated || !slices.Equal(c.SAML.Mapping.Groups, []string{"memberOf"}) || c.Version != orig.Version+1 {
+				t.Errorf("after update: domains %v jit %v idp %v attr %q version %d", c.Domains, c.JIT, c.SAML.AllowIdPInitiated, c.SAML.Mapping.Groups, c.Version)
 			}
 			if c.SAML.IdPMetadataXML != orig.SAML.IdPMetadataXML || c.SAML.SPKeySealed != orig.SAML.SPKeySealed {
 				t.Error("a settings update changed the metadata or the SP key")
@@ -133,7 +134,7 @@ func TestSSOUpdateDelete(t *testing.T) {
 			if _, err := runCLI("sso", "update", "--db", b.dsn, "--org", "acme", "--connection", "Entra OIDC", "--groups-claim", "roles"); err != nil {
 				t.Fatalf("update oidc: %v", err)
 			}
-			if got, _ := s.GetSSOConnection(ctx, oc.ID); got.OIDC.GroupsClaim != "roles" || got.OIDC.ClientSecretSealed != sealed {
+			if got, _ := s.GetSSOConnection(ctx, oc.ID); !slices.Equal(got.OIDC.Mapping.Groups, []string{"roles"}) || got.OIDC.ClientSecretSealed != sealed {
 				t.Errorf("oidc after update: %+v", got.OIDC)
 			}
 
@@ -170,8 +171,8 @@ func TestSSOUpdateDelete(t *testing.T) {
 			if _, err := runCLI("sso", "update", "--db", b.dsn, "--org", "acme", "--connection", id, "--groups-attribute="); err != nil {
 				t.Fatalf("update: %v", err)
 			}
-			if c = get(); strings.Join(c.Domains, ",") != "a.test,b.test" || c.JIT || c.SAML.GroupsAttribute != "" {
-				t.Errorf("environment leaked into update: domains %v jit %v attr %q", c.Domains, c.JIT, c.SAML.GroupsAttribute)
+			if c = get(); strings.Join(c.Domains, ",") != "a.test,b.test" || c.JIT || len(c.SAML.Mapping.Groups) != 0 {
+				t.Errorf("environment leaked into update: domains %v jit %v attr %q", c.Domains, c.JIT, c.SAML.Mapping.Groups)
 			}
 
 			// Delete: sessions, IdP groups with their members, and mappings go; users stay.

@@ -167,7 +167,7 @@ func TestSSOStorage(t *testing.T) {
 				if err := s.SaveSAMLRequest(ctx, store.SAMLRequest{RelayHash: "r1", RequestID: "id-1", ConnectionID: c.ID, ReturnTo: "/", ExpiresAt: now.Add(time.Minute)}); err != nil {
 					t.Fatal(err)
 				}
-				if _, err := s.TakeSAMLRequest(ctx, c.ID, "r1", now.Add(2*time.Minute)); !errors.Is(err, core.ErrNotFound) {
+				if _, err := s.TakeSAMLRequest(ctx, c.ID, store.SAMLLogin, "r1", now.Add(2*time.Minute)); !errors.Is(err, core.ErrNotFound) {
 					t.Errorf("expired request: %v, want ErrNotFound", err)
 				}
 			})

@@ -39,6 +39,11 @@ type Options struct {
 	PerIP          int64
 	LoginPerIP     int64
 
+	// SSORefreshEvery is how often each SSO connection's IdP metadata (SAML) or
+	// discovery and keys (OIDC) are fetched again; sso.DefaultRefreshEvery when
+	// zero, never when negative.
+	SSORefreshEvery time.Duration
+
 	// Extra are more mounts next to SSO, SCIM and the API (tests add handlers).
 	Extra []server.Mounter
 }
@@ -68,7 +73,18 @@ func Build(ctx context.Context, s *store.SQL, logger *slog.Logger, o Options) (*
 		},
 	}
 	mounts = append(mounts, o.Extra...)
-	return server.New(Config(s, logger, m, o), s, logger, mounts...), gens.Close, nil
+	stopRefresh := func() {}
+	if o.SSORefreshEvery >= 0 {
+		// IdP metadata and keys stay current on a schedule; instances share the
+		// work through the database.
+		rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		done := make(chan struct{})
+		r := &sso.Refresher{Store: s, Logger: logger, Every: o.SSORefreshEvery}
+		go func() { defer close(done); r.Run(rctx) }()
+		stopRefresh = func() { cancel(); <-done }
+	}
+	closeAll := func() error { stopRefresh(); return gens.Close() }
+	return server.New(Config(s, logger, m, o), s, logger, mounts...), closeAll, nil
 }
 
 // Config is the server configuration Build uses: listener, TLS, metrics and rate
