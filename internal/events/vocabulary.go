@@ -62,6 +62,8 @@ var vocabulary = []struct{ action, typ, doc string }{
 	{"sso.login", "sso.login", "A user signed in through an SSO connection."},
 	{"sso.login_refused", "sso.login_refused", "An SSO login was refused (data says why)."},
 	{"sso.logout", "sso.logout", "A user signed out."},
+	{"sso.single_logout", "sso.single_logout", "A SAML single logout ended a user's Gatehouse sessions."},
+	{"sso.logout_refused", "sso.logout_refused", "A SAML single logout message was refused (data says why)."},
 
 	{"webhook.create", "webhook.created", "A webhook was created."},
 	{"webhook.update", "webhook.updated", "A webhook's URL, event types or state changed."},
