@@ -106,8 +106,8 @@ func (t *tx) resourcePlace(ctx context.Context, r core.Resource) error {
 func (t *tx) getResource(ctx context.Context, orgID, id string, lock bool) (core.Resource, error) {
 	var r resourceRow
 	q := `SELECT ` + resourceColsR + ` FROM resources r JOIN workspaces w ON w.id = r.workspace_id WHERE w.org_id = ? AND r.id = ?`
-	if lock && t.s.dialect == Postgres {
-		q += ` FOR NO KEY UPDATE OF r`
+	if lock {
+		q += t.forUpdate("r")
 	}
 	if err := t.get(ctx, &r, q, orgID, id); err != nil {
 		return core.Resource{}, orNotFound(err, "resource", id)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
 	"github.com/scim2/filter-parser/v2"
@@ -94,3 +95,54 @@ type SCIMMember struct {
 }
 
 var _ SCIM = (*SQL)(nil)
+
+// listPage runs the page query and, when the page alone cannot tell the exact
+// total, a COUNT. A lookup (userName eq …) is then one indexed query.
+func (s *SQL) listPage(ctx context.Context, from, where string, args []any, cols, order string, q SCIMQuery, dest any, rows func() int) (int, error) {
+	if q.Count > 0 {
+		pageArgs := append(slices.Clone(args), q.Count, q.StartIndex-1)
+		if err := s.sel1(ctx, dest, `SELECT `+cols+` FROM `+from+` WHERE `+where+` ORDER BY `+order+` LIMIT ? OFFSET ?`, pageArgs...); err != nil {
+			return 0, err
+		}
+		// A short, non-empty page (or an empty first page) ends the list: the
+		// total is known without counting.
+		if n := rows(); n < q.Count && (n > 0 || q.StartIndex == 1) {
+			return q.StartIndex - 1 + n, nil
+		}
+	}
+	var total int
+	err := s.get1(ctx, &total, `SELECT COUNT(*) FROM `+from+` WHERE `+where, args...)
+	return total, err
+}
+
+// orderBy is the stable order of a list. With a filter on SQLite the sort column is
+// written +col: without statistics SQLite otherwise walks the (org_id, id) index
+// for its order and tests every row, instead of seeking the filter's own index
+// (externalId eq … scanned the whole org). The few matches are then sorted.
+func (s *SQL) orderBy(col string, q SCIMQuery) string {
+	if q.Filter != nil && s.dialect == SQLite {
+		return "+" + col
+	}
+	return col
+}
+
+func normalizeQuery(q *SCIMQuery) {
+	if q.StartIndex < 1 {
+		q.StartIndex = 1
+	}
+	if q.Count > MaxLimit {
+		q.Count = MaxLimit
+	}
+}
+
+// withFilter narrows a list's WHERE clause by q.Filter, translated for the schema.
+func (s *SQL) withFilter(where string, args []any, fs *filterSchema, orgID string, q SCIMQuery) (string, []any, error) {
+	if q.Filter == nil {
+		return where, args, nil
+	}
+	cond, fargs, err := translateFilter(s.dialect, fs, orgID, q.Filter)
+	if err != nil {
+		return "", nil, err
+	}
+	return where + " AND (" + cond + ")", append(args, fargs...), nil
+}
