@@ -5,7 +5,6 @@ import (
 	"slices"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
-	"github.com/scim2/filter-parser/v2"
 )
 
 // SCIMUser is a core user with the SCIM attributes that filters run on. Doc is the
@@ -42,7 +41,7 @@ type SCIMGroup = core.IdPGroup
 // SCIMQuery is one page of a filtered SCIM list. Filter is nil for every resource;
 // StartIndex is 1-based; Count 0 asks only for the total.
 type SCIMQuery struct {
-	Filter     filter.Expression
+	Filter     Filter
 	StartIndex int
 	Count      int
 }
@@ -61,9 +60,9 @@ func (c MemberChange) Empty() bool { return !c.Replace && len(c.Add) == 0 && len
 
 // SCIM is what the SCIM service needs beyond the core contract. Every change is one
 // transaction that bumps the resource's version (its ETag) and writes an audit event
-// naming the directory (actor.ID is the directory id). Filters are translated to SQL
-// over a whitelist of attributes; an unsupported attribute or operator is
-// core.ErrInvalid. Users are looked up across the org (userName is unique per org);
+// naming the directory (actor.ID is the directory id). Filters come parsed (Filter)
+// and are compiled to SQL over a whitelist of attributes; an attribute the resource
+// cannot filter on, or an operator or value that does not fit it, is core.ErrInvalid. Users are looked up across the org (userName is unique per org);
 // groups only inside their directory.
 type SCIM interface {
 	SCIMCreateUser(ctx context.Context, actor core.Actor, u SCIMUser) (SCIMUser, error)
@@ -133,16 +132,4 @@ func normalizeQuery(q *SCIMQuery) {
 	if q.Count > MaxLimit {
 		q.Count = MaxLimit
 	}
-}
-
-// withFilter narrows a list's WHERE clause by q.Filter, translated for the schema.
-func (s *SQL) withFilter(where string, args []any, fs *filterSchema, orgID string, q SCIMQuery) (string, []any, error) {
-	if q.Filter == nil {
-		return where, args, nil
-	}
-	cond, fargs, err := translateFilter(s.dialect, fs, orgID, q.Filter)
-	if err != nil {
-		return "", nil, err
-	}
-	return where + " AND (" + cond + ")", append(args, fargs...), nil
 }
