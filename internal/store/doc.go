@@ -9,6 +9,16 @@
 // SQLSTATE. Queries are written with ? placeholders and rebound per dialect. The
 // conformance suite in storetest runs every behaviour on both backends.
 //
+// Files are named after what they store: the contract in store.go (one interface
+// per aggregate) and the optional contracts beside it in scim.go, sso.go and
+// ratelimit.go; one file per aggregate (orgs.go, users.go, groups.go, idpgroups.go,
+// directories.go, workspaces.go, resources.go, mappings.go, roles.go, grants.go,
+// tokens.go, sso_sql.go, audit.go), each holding every path that reads or writes its
+// tables, SCIM's and the batch set reads included; access.go the reads decisions make
+// (Facts, FactsMany and the derived memberships); generations.go the per-org change
+// counter; filter.go the SCIM Filter and its compilation to SQL; sql.go, helpers.go
+// and batch.go (SQLite's group commit) the transaction machinery.
+//
 // Memberships through IdP groups are not stored: they are derived, whenever they
 // are read, from IdP group members and the mapping rules, so an IdP's change shows
 // in the very next decision.

@@ -559,3 +559,59 @@ func (s *SQL) countInOrg(ctx context.Context, table, orgID string) (int, error) 
 	})
 	return n, err
 }
+
+// UsersByRef implements Batches.
+func (s *SQL) UsersByRef(ctx context.Context, orgID string, refs []string) (map[string]core.User, error) {
+	refs = dedupe(refs)
+	out := map[string]core.User{}
+	err := s.read(ctx, func(t *tx) error {
+		byID := map[string]core.User{}
+		byEmail := map[string]core.User{}
+		byName := map[string]core.User{}
+		lower := make([]string, len(refs))
+		for i, r := range refs {
+			lower[i] = strings.ToLower(r)
+		}
+		for _, part := range chunks(refs, batchChunk) {
+			var rows []userRow
+			if err := t.selIn(ctx, &rows, `SELECT `+userCols+` FROM users WHERE org_id = ? AND id IN (?)`, orgID, part); err != nil {
+				return err
+			}
+			for _, r := range rows {
+				byID[r.ID] = r.user()
+			}
+		}
+		for _, part := range chunks(lower, batchChunk) {
+			var rows []userRow
+			// The oldest (smallest id) per email wins, as GetUserByEmail. Kept in Go:
+			// with ORDER BY id, SQLite's planner walks the whole org in id order
+			// instead of probing users_email_id_idx (100k rows per chunk at size).
+			if err := t.selIn(ctx, &rows, `SELECT `+userCols+` FROM users WHERE org_id = ? AND lower(email) IN (?)`, orgID, part); err != nil {
+				return err
+			}
+			for _, r := range rows {
+				if k := strings.ToLower(r.Email); byEmail[k].ID == "" || r.ID < byEmail[k].ID {
+					byEmail[k] = r.user()
+				}
+			}
+			rows = nil
+			if err := t.selIn(ctx, &rows, `SELECT `+userCols+` FROM users WHERE org_id = ? AND lower(user_name) IN (?)`, orgID, part); err != nil {
+				return err
+			}
+			for _, r := range rows {
+				byName[strings.ToLower(r.UserName)] = r.user()
+			}
+		}
+		for _, ref := range refs {
+			if u, ok := byID[ref]; ok {
+				out[ref] = u
+			} else if u, ok := byEmail[strings.ToLower(ref)]; ok && strings.Contains(ref, "@") {
+				out[ref] = u
+			} else if u, ok := byName[strings.ToLower(ref)]; ok {
+				out[ref] = u
+			}
+		}
+		return nil
+	})
+	return out, err
+}

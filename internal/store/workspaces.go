@@ -431,3 +431,57 @@ func (s *SQL) SpaceGroups(ctx context.Context, orgID, workspaceID, spaceID strin
 	}
 	return groupsOf(rows), nil
 }
+
+// WorkspacesByRef implements Batches: ids and slugs each in IN lists (both are
+// index probes), an id winning over a slug as in GetWorkspace.
+func (s *SQL) WorkspacesByRef(ctx context.Context, orgID string, refs []string) (map[string]core.Workspace, error) {
+	refs = dedupe(refs)
+	out := map[string]core.Workspace{}
+	err := s.read(ctx, func(t *tx) error {
+		byID := map[string]workspaceRow{}
+		bySlug := map[string]workspaceRow{}
+		for _, part := range chunks(refs, batchChunk) {
+			var rows []workspaceRow
+			if err := t.selIn(ctx, &rows, `SELECT `+workspaceCols+` FROM workspaces WHERE org_id = ? AND id IN (?)`, orgID, part); err != nil {
+				return err
+			}
+			for _, r := range rows {
+				byID[r.ID] = r
+			}
+			rows = nil
+			if err := t.selIn(ctx, &rows, `SELECT `+workspaceCols+` FROM workspaces WHERE org_id = ? AND slug IN (?)`, orgID, part); err != nil {
+				return err
+			}
+			for _, r := range rows {
+				bySlug[r.Slug] = r
+			}
+		}
+		found := map[string]workspaceRow{}
+		for _, ref := range refs {
+			if r, ok := byID[ref]; ok {
+				found[ref] = r
+			} else if r, ok := bySlug[ref]; ok {
+				found[ref] = r
+			}
+		}
+		var ids []string
+		for _, r := range found {
+			ids = append(ids, r.ID)
+		}
+		envs := map[string][]core.Environment{}
+		for _, part := range chunks(dedupe(ids), batchChunk) {
+			es, err := t.environments(ctx, part...)
+			if err != nil {
+				return err
+			}
+			for id, e := range es {
+				envs[id] = e
+			}
+		}
+		for ref, r := range found {
+			out[ref] = r.workspace(envs[r.ID])
+		}
+		return nil
+	})
+	return out, err
+}
