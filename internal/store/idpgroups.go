@@ -234,7 +234,9 @@ const maxMemberIDs = 1000
 // group.member.remove (a user group's direct members), idp_group.members.change (the
 // API), idp_group.create and idp_group.update (SCIM). The event's target is the group;
 // "add_user_ids" and "remove_user_ids" list every user whose membership in it changed,
-// all of them, when at most maxMemberIDs are involved. Beyond that, or when the change
+// all of them, when at most maxMemberIDs are involved; the lists are disjoint (a user
+// removed and added back by one change, as Okta's remove-then-add does, is in
+// neither: their membership did not change). Beyond maxMemberIDs, or when the change
 // replaced the members without computing the difference (reload), the event says
 // "members_reload": true instead and the reader re-reads the group's members. An
 // event without these keys changed no membership of its target. user.idp_groups.set
@@ -244,6 +246,28 @@ func membersChanged(d map[string]any, added, removed []string, reload bool) map[
 	if reload || len(added)+len(removed) > maxMemberIDs {
 		d["members_reload"] = true
 		return d
+	}
+	if len(added) > 0 && len(removed) > 0 {
+		both := make(map[string]bool, len(removed))
+		for _, id := range removed {
+			both[id] = true
+		}
+		var net []string
+		for _, id := range added {
+			if both[id] {
+				both[id] = false // toggled: changed twice, so not at all
+			} else {
+				net = append(net, id)
+			}
+		}
+		added = net
+		net = nil
+		for _, id := range removed {
+			if both[id] {
+				net = append(net, id)
+			}
+		}
+		removed = net
 	}
 	if len(added) > 0 {
 		d["add_user_ids"] = added
