@@ -265,59 +265,58 @@ var (
 	urnEnterpriseLower = strings.ToLower(URNEnterprise)
 )
 
-var userFilterNames = filterNames{
-	attrs: map[string]store.FilterAttr{
-		"id":                store.AttrID,
-		"externalid":        store.AttrExternalID,
-		"username":          store.AttrUserName,
-		"displayname":       store.AttrDisplayName,
-		"name.givenname":    store.AttrGivenName,
-		"name.familyname":   store.AttrFamilyName,
-		"title":             store.AttrTitle,
-		"locale":            store.AttrLocale,
-		"timezone":          store.AttrTimezone,
-		"nickname":          store.AttrNickName,
-		"usertype":          store.AttrUserType,
-		"preferredlanguage": store.AttrPreferredLanguage,
-		"active":            store.AttrActive,
-		"meta.created":      store.AttrCreated,
-		"meta.lastmodified": store.AttrLastModified,
-		"meta.resourcetype": store.AttrResourceType,
-		"employeenumber":    store.AttrEmployeeNumber,
-		"department":        store.AttrDepartment,
-		"costcenter":        store.AttrCostCenter,
-		"organization":      store.AttrOrganization,
-		"division":          store.AttrDivision,
-		"manager.value":     store.AttrManager,
-		"manager":           store.AttrManager,
-	},
-	multi: map[string]multiNames{
-		"emails": {
-			attr:    store.AttrEmails,
-			subs:    map[string]store.FilterAttr{"value": store.AttrEmailValue, "type": store.AttrEmailType, "primary": store.AttrEmailPrimary},
-			primary: store.AttrEmailValue,
-		},
-	},
-	urns: []string{urnUserLower, urnEnterpriseLower},
+// userFilterNames and groupFilterNames are what filters of users and of groups may
+// name: the store's attributes, by their SCIM paths, and one alias (manager for
+// manager.value, as Entra sends it).
+var (
+	userFilterNames = filterNames{
+		attrs: byPath(map[string]store.FilterAttr{"manager": store.AttrManager},
+			store.AttrID, store.AttrExternalID, store.AttrUserName, store.AttrDisplayName, store.AttrGivenName,
+			store.AttrFamilyName, store.AttrTitle, store.AttrLocale, store.AttrTimezone, store.AttrNickName,
+			store.AttrUserType, store.AttrPreferredLanguage, store.AttrActive, store.AttrCreated,
+			store.AttrLastModified, store.AttrResourceType, store.AttrEmployeeNumber, store.AttrDepartment,
+			store.AttrCostCenter, store.AttrOrganization, store.AttrDivision, store.AttrManager),
+		multi: multiByPath(
+			multiOf(store.AttrEmails, store.AttrEmailValue, store.AttrEmailValue, store.AttrEmailType, store.AttrEmailPrimary)),
+		urns: []string{urnUserLower, urnEnterpriseLower},
+	}
+	groupFilterNames = filterNames{
+		attrs: byPath(nil, store.AttrID, store.AttrExternalID, store.AttrDisplayName, store.AttrCreated,
+			store.AttrLastModified, store.AttrResourceType),
+		multi: multiByPath(multiOf(store.AttrMembers, store.AttrMemberValue, store.AttrMemberValue)),
+		urns:  []string{urnGroupLower},
+	}
+)
+
+// byPath indexes attributes by their lower-case SCIM path (their name in the store),
+// beside the aliases given.
+func byPath(aliases map[string]store.FilterAttr, attrs ...store.FilterAttr) map[string]store.FilterAttr {
+	m := map[string]store.FilterAttr{}
+	for k, a := range aliases {
+		m[k] = a
+	}
+	for _, a := range attrs {
+		m[strings.ToLower(string(a))] = a
+	}
+	return m
 }
 
-var groupFilterNames = filterNames{
-	attrs: map[string]store.FilterAttr{
-		"id":                store.AttrID,
-		"externalid":        store.AttrExternalID,
-		"displayname":       store.AttrDisplayName,
-		"meta.created":      store.AttrCreated,
-		"meta.lastmodified": store.AttrLastModified,
-		"meta.resourcetype": store.AttrResourceType,
-	},
-	multi: map[string]multiNames{
-		"members": {
-			attr:    store.AttrMembers,
-			subs:    map[string]store.FilterAttr{"value": store.AttrMemberValue},
-			primary: store.AttrMemberValue,
-		},
-	},
-	urns: []string{urnGroupLower},
+// multiOf describes a multi-valued attribute: its sub-attributes (the store names
+// them "emails.value"; a value path names them "value"), primary among them.
+func multiOf(attr, primary store.FilterAttr, subs ...store.FilterAttr) multiNames {
+	m := multiNames{attr: attr, primary: primary, subs: map[string]store.FilterAttr{}}
+	for _, s := range subs {
+		m.subs[strings.ToLower(strings.TrimPrefix(string(s), string(attr)+"."))] = s
+	}
+	return m
+}
+
+func multiByPath(ms ...multiNames) map[string]multiNames {
+	out := map[string]multiNames{}
+	for _, m := range ms {
+		out[strings.ToLower(string(m.attr))] = m
+	}
+	return out
 }
 
 // toStoreFilter converts one expression of the AST; inside a value path, multi is the

@@ -235,3 +235,38 @@ func TestFilterExpressions(t *testing.T) {
 		}
 	}
 }
+
+// TestFilterNamesCompile: every name a filter may use is one the store compiles for
+// that resource, so the two whitelists cannot drift apart.
+func TestFilterNamesCompile(t *testing.T) {
+	s := newSQLite(t)
+	e := newEnvOn(t, s, "acme", "okta")
+	for _, c := range []struct {
+		names *filterNames
+		list  func(store.SCIMQuery) error
+	}{
+		{&userFilterNames, func(q store.SCIMQuery) error { _, _, err := s.SCIMListUsers(ctx, e.org.ID, q); return err }},
+		{&groupFilterNames, func(q store.SCIMQuery) error { _, _, err := s.SCIMListGroups(ctx, e.org.ID, e.dir.ID, q); return err }},
+	} {
+		var raws []string
+		for name := range c.names.attrs {
+			raws = append(raws, name+" pr")
+		}
+		for name, m := range c.names.multi {
+			raws = append(raws, name+" pr")
+			for sub := range m.subs {
+				raws = append(raws, name+"."+sub+" pr", name+"["+sub+" pr]")
+			}
+		}
+		for _, raw := range raws {
+			f, err := parseFilter(c.names, raw)
+			if err != nil {
+				t.Errorf("%s: %v", raw, err)
+				continue
+			}
+			if err := c.list(store.SCIMQuery{Filter: f, StartIndex: 1, Count: 1}); err != nil {
+				t.Errorf("%s: the store refuses it: %v", raw, err)
+			}
+		}
+	}
+}

@@ -380,16 +380,12 @@ func (s *SQL) FactsMany(ctx context.Context, orgID string, keys []FactsKey) (map
 			if err := t.selIn(ctx, &rows, `SELECT `+workspaceCols+` FROM workspaces WHERE org_id = ? AND id IN (?)`, orgID, part); err != nil {
 				return err
 			}
-			ids := make([]string, len(rows))
-			for i, r := range rows {
-				ids[i] = r.ID
-			}
-			envs, err := t.environments(ctx, ids...)
+			ws, err := t.workspacesOf(ctx, rows)
 			if err != nil {
 				return err
 			}
-			for _, r := range rows {
-				workspaces[r.ID] = r.workspace(envs[r.ID])
+			for _, w := range ws {
+				workspaces[w.ID] = w
 			}
 			var sps []spaceRow
 			if err := t.selIn(ctx, &sps, `SELECT `+spaceColsS+` FROM spaces s WHERE s.workspace_id IN (?)`, part); err != nil {

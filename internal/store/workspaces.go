@@ -106,6 +106,23 @@ func (t *tx) environments(ctx context.Context, workspaceIDs ...string) (map[stri
 	return out, nil
 }
 
+// workspacesOf completes workspace rows with their environments, in one query.
+func (t *tx) workspacesOf(ctx context.Context, rows []workspaceRow) ([]core.Workspace, error) {
+	ids := make([]string, len(rows))
+	for i, r := range rows {
+		ids[i] = r.ID
+	}
+	envs, err := t.environments(ctx, ids...)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]core.Workspace, len(rows))
+	for i, r := range rows {
+		out[i] = r.workspace(envs[r.ID])
+	}
+	return out, nil
+}
+
 // getWorkspace reads a workspace of the org by id or slug, with its environments,
 // in one query.
 func (t *tx) getWorkspace(ctx context.Context, orgID, idOrSlug string) (core.Workspace, error) {
@@ -176,19 +193,9 @@ func (s *SQL) ListWorkspaces(ctx context.Context, orgID string, p Page) ([]core.
 			orgID, p.After, p.limit()); err != nil {
 			return err
 		}
-		ids := make([]string, len(rows))
-		for i, r := range rows {
-			ids[i] = r.ID
-		}
-		envs, err := t.environments(ctx, ids...)
-		if err != nil {
-			return err
-		}
-		out = make([]core.Workspace, len(rows))
-		for i, r := range rows {
-			out[i] = r.workspace(envs[r.ID])
-		}
-		return nil
+		var err error
+		out, err = t.workspacesOf(ctx, rows)
+		return err
 	})
 	return out, err
 }
