@@ -90,19 +90,6 @@ func (t *tx) selIn(ctx context.Context, dest any, query string, args ...any) err
 	return t.sel(ctx, dest, q, a...)
 }
 
-// execIn runs a statement with IN (?) lists expanded by sqlx.In.
-func (t *tx) execIn(ctx context.Context, query string, args ...any) (int64, error) {
-	q, a, err := sqlx.In(query, args...)
-	if err != nil {
-		return 0, err
-	}
-	res, err := t.exec(ctx, q, a...)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
-}
-
 // nullStr stores an empty string as NULL (optional references and external ids).
 func nullStr(s string) *string {
 	if s == "" {
