@@ -54,7 +54,7 @@
 //     into one delta (store.MemberChange), whose cost is proportional to the members
 //     it names. Members of type "Group" are refused (flat groups).
 //   - Filters accept Entra's unquoted values (externalId eq jyoung) and its
-//     emails[type eq "work"].value eq "x" form; store.ParseSCIMFilter rewrites both.
+//     emails[type eq "work"].value eq "x" form; parseFilter rewrites both.
 //   - Okta's password on create is dropped, never stored; Entra's extra group schema
 //     URN and meta in bodies are accepted and ignored.
 //
@@ -64,9 +64,12 @@
 // IdP groups of the directory, so group mappings turn them into user-group
 // membership, and deactivation (active=false) or deletion acts on access at once. The
 // whole user resource as sent is kept as JSON; the attributes filters run on are
-// columns, and emails have their own table (store.SCIM). Filters become SQL in the
-// store over a whitelist of attributes; no request loads all users or all members of
-// a group: lists page in SQL with an exact COUNT, and group members are streamed.
+// columns, and emails have their own table (store.SCIM). Filter text is parsed here
+// (filter.go) into the store's typed expression, store.Filter, over a fixed set of
+// attributes, which the store compiles to SQL with bind parameters only; what
+// either cannot express is 400 invalidFilter. No request loads all users or all
+// members of a group: lists page in SQL with an exact COUNT, and group members are
+// streamed.
 //
 // Every error becomes SCIM error JSON in toSCIMError; an unexpected error is logged
 // and answered with a generic 500.

@@ -1,12 +1,17 @@
 package scim
 
 import (
+	"errors"
 	"net/url"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/core"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/scim2/filter-parser/v2"
 )
 
 // TestFilters runs every RFC 7644 operator, logic, grouping and value paths over
@@ -124,4 +129,144 @@ func TestGroupFilters(t *testing.T) {
 			t.Errorf("user attribute on groups: %d %s", r.status, r.body)
 		}
 	})
+}
+
+// TestSCIMFilterParse covers the two Entra rewrites and refusals.
+func TestSCIMFilterParse(t *testing.T) {
+	for raw, ok := range map[string]bool{
+		`externalId eq jyoung`:                                  true,
+		`externalId eq 0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef`:    true,
+		`emails[type eq "work"].value eq "user@contoso.com"`:    true,
+		`emails[type eq "work" or type eq "home"].value eq "u"`: true,
+		`userName eq`: false,
+		``:            false,
+		`(((`:         false,
+	} {
+		_, err := parseFilter(&userFilterNames, raw)
+		if (err == nil) != ok {
+			t.Errorf("%q: %v", raw, err)
+		}
+		if err != nil && !errors.Is(err, core.ErrInvalid) {
+			t.Errorf("%q: %v is not core.ErrInvalid", raw, err)
+		}
+	}
+}
+
+// TestFastEqMatchesParser: the fast path builds the parser's AST, or declines.
+func TestFastEqMatchesParser(t *testing.T) {
+	for _, raw := range []string{`userName eq "a@b.c"`, `userName EQ "A B"`, `name.givenName eq "x"`, `externalId eq ""`, `emails.value eq "é@x"`} {
+		fast, err := parseFilterText(raw)
+		if err != nil {
+			t.Fatal(raw, err)
+		}
+		slow, err := filter.ParseFilter([]byte(raw))
+		if err != nil {
+			t.Fatal(raw, err)
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Errorf("%s: fast %#v, parser %#v", raw, fast, slow)
+		}
+	}
+}
+
+// TestFilterExpressions pins what filter text becomes: the store's expression, with
+// each value converted to its attribute's type and each path resolved.
+func TestFilterExpressions(t *testing.T) {
+	cmp := func(a store.FilterAttr, op store.FilterOp, v any) *store.FilterCompare {
+		return &store.FilterCompare{Attr: a, Op: op, Value: v}
+	}
+	vp := func(a store.FilterAttr, f store.Filter) *store.FilterValuePath {
+		return &store.FilterValuePath{Attr: a, Filter: f}
+	}
+	created, _ := time.Parse(time.RFC3339, "2011-05-13T04:42:34Z")
+	for _, c := range []struct {
+		names *filterNames
+		raw   string
+		want  store.Filter
+	}{
+		{&userFilterNames, `userName eq "a@b.c"`, cmp(store.AttrUserName, store.OpEq, "a@b.c")},
+		{&userFilterNames, `USERNAME Eq "A"`, cmp(store.AttrUserName, store.OpEq, "A")},
+		{&userFilterNames, `externalId eq jyoung`, cmp(store.AttrExternalID, store.OpEq, "jyoung")},
+		{&userFilterNames, `active eq "False"`, cmp(store.AttrActive, store.OpEq, false)},
+		{&userFilterNames, `title eq 5`, cmp(store.AttrTitle, store.OpEq, "5")},
+		{&userFilterNames, `userName eq "x\"y"`, cmp(store.AttrUserName, store.OpEq, `x"y`)},
+		{&userFilterNames, `meta.lastModified gt "2011-05-13T04:42:34Z"`, cmp(store.AttrLastModified, store.OpGt, created)},
+		{&userFilterNames, `title eq null`, &store.FilterNot{Filter: cmp(store.AttrTitle, store.OpPresent, nil)}},
+		{&userFilterNames, `title ne null`, cmp(store.AttrTitle, store.OpPresent, nil)},
+		{&userFilterNames, `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager eq "m"`, cmp(store.AttrManager, store.OpEq, "m")},
+		{&userFilterNames, `emails eq "x@y"`, vp(store.AttrEmails, cmp(store.AttrEmailValue, store.OpEq, "x@y"))},
+		{&userFilterNames, `emails.type eq "work"`, vp(store.AttrEmails, cmp(store.AttrEmailType, store.OpEq, "work"))},
+		{&userFilterNames, `emails[type eq "work"].value eq "x@y"`, vp(store.AttrEmails, &store.FilterAnd{
+			Left: cmp(store.AttrEmailType, store.OpEq, "work"), Right: cmp(store.AttrEmailValue, store.OpEq, "x@y")})},
+		{&userFilterNames, `emails[primary eq "True"]`, vp(store.AttrEmails, cmp(store.AttrEmailPrimary, store.OpEq, true))},
+		{&userFilterNames, `not (title pr) or active eq true`, &store.FilterOr{
+			Left: &store.FilterNot{Filter: cmp(store.AttrTitle, store.OpPresent, nil)}, Right: cmp(store.AttrActive, store.OpEq, true)}},
+		{&groupFilterNames, `members[value eq "1" or value eq "2"]`, vp(store.AttrMembers, &store.FilterOr{
+			Left: cmp(store.AttrMemberValue, store.OpEq, "1"), Right: cmp(store.AttrMemberValue, store.OpEq, "2")})},
+		{&groupFilterNames, `urn:ietf:params:scim:schemas:core:2.0:Group:displayName sw "a"`, cmp(store.AttrDisplayName, store.OpSw, "a")},
+	} {
+		got, err := parseFilter(c.names, c.raw)
+		if err != nil {
+			t.Errorf("%s: %v", c.raw, err)
+			continue
+		}
+		if !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s: got %#v, want %#v", c.raw, got, c.want)
+		}
+	}
+	for _, c := range []struct {
+		names *filterNames
+		raw   string
+	}{
+		{&groupFilterNames, `userName eq "x"`},
+		{&userFilterNames, `members eq "x"`},
+		{&userFilterNames, `password eq "x"`},
+		{&userFilterNames, `active eq "maybe"`},
+		{&userFilterNames, `meta.created gt "yesterday"`},
+		{&userFilterNames, `meta.created gt 5`},
+		{&userFilterNames, `emails[nope eq "x"]`},
+		{&userFilterNames, `name[givenName eq "x"]`},
+		{&userFilterNames, `urn:example:foo:bar eq "x"`},
+		{&userFilterNames, `urn:ietf:params:scim:schemas:core:2.0:Group:displayName eq "x"`},
+		{&userFilterNames, `userName eq "` + strings.Repeat("x", MaxFilterLength) + `"`},
+	} {
+		if f, err := parseFilter(c.names, c.raw); !errors.Is(err, core.ErrInvalid) {
+			t.Errorf("%.60s: %#v, %v; want core.ErrInvalid", c.raw, f, err)
+		}
+	}
+}
+
+// TestFilterNamesCompile: every name a filter may use is one the store compiles for
+// that resource, so the two whitelists cannot drift apart.
+func TestFilterNamesCompile(t *testing.T) {
+	s := newSQLite(t)
+	e := newEnvOn(t, s, "acme", "okta")
+	for _, c := range []struct {
+		names *filterNames
+		list  func(store.SCIMQuery) error
+	}{
+		{&userFilterNames, func(q store.SCIMQuery) error { _, _, err := s.SCIMListUsers(ctx, e.org.ID, q); return err }},
+		{&groupFilterNames, func(q store.SCIMQuery) error { _, _, err := s.SCIMListGroups(ctx, e.org.ID, e.dir.ID, q); return err }},
+	} {
+		var raws []string
+		for name := range c.names.attrs {
+			raws = append(raws, name+" pr")
+		}
+		for name, m := range c.names.multi {
+			raws = append(raws, name+" pr")
+			for sub := range m.subs {
+				raws = append(raws, name+"."+sub+" pr", name+"["+sub+" pr]")
+			}
+		}
+		for _, raw := range raws {
+			f, err := parseFilter(c.names, raw)
+			if err != nil {
+				t.Errorf("%s: %v", raw, err)
+				continue
+			}
+			if err := c.list(store.SCIMQuery{Filter: f, StartIndex: 1, Count: 1}); err != nil {
+				t.Errorf("%s: the store refuses it: %v", raw, err)
+			}
+		}
+	}
 }

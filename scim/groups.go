@@ -135,7 +135,7 @@ func (h *Handler) getGroup(w http.ResponseWriter, r *http.Request, tn tenant, id
 func (h *Handler) listGroups(w http.ResponseWriter, r *http.Request, tn tenant, lp listParams) error {
 	q := store.SCIMQuery{StartIndex: lp.startIndex, Count: lp.count}
 	if strings.TrimSpace(lp.filter) != "" {
-		f, err := store.ParseSCIMFilter(lp.filter)
+		f, err := parseFilter(&groupFilterNames, lp.filter)
 		if err != nil {
 			return &filterError{err}
 		}

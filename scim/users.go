@@ -231,7 +231,7 @@ func (h *Handler) getUser(w http.ResponseWriter, r *http.Request, tn tenant, id 
 func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request, tn tenant, lp listParams) error {
 	q := store.SCIMQuery{StartIndex: lp.startIndex, Count: lp.count}
 	if strings.TrimSpace(lp.filter) != "" {
-		f, err := store.ParseSCIMFilter(lp.filter)
+		f, err := parseFilter(&userFilterNames, lp.filter)
 		if err != nil {
 			return &filterError{err}
 		}

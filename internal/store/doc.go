@@ -9,13 +9,47 @@
 // SQLSTATE. Queries are written with ? placeholders and rebound per dialect. The
 // conformance suite in storetest runs every behaviour on both backends.
 //
+// Files are named after what they store: the contract in store.go (one interface
+// per aggregate) and the optional contracts beside it in scim.go, sso.go and
+// ratelimit.go; one file per aggregate (orgs.go, users.go, groups.go, idpgroups.go,
+// directories.go, workspaces.go, resources.go, mappings.go, roles.go, grants.go,
+// tokens.go, sso_sql.go, audit.go), each holding every path that reads or writes its
+// tables, SCIM's and the batch set reads included; access.go the reads decisions make
+// (Facts, FactsMany and the derived memberships); generations.go the per-org change
+// counter; filter.go the SCIM Filter and its compilation to SQL; sql.go, helpers.go
+// and batch.go (SQLite's group commit) the transaction machinery.
+//
 // Memberships through IdP groups are not stored: they are derived, whenever they
 // are read, from IdP group members and the mapping rules, so an IdP's change shows
 // in the very next decision.
 //
+// One write path per table. Whichever edge changes a table (the API, the pages, the
+// CLI, SCIM, SSO logins) goes through the same transaction-level mutators: users
+// through insertUser, lockUser + updateUser and deleteUser; IdP groups through
+// insertIdPGroup, lockIdPGroup + updateIdPGroup (also the one way a group's version
+// moves) and deleteIdPGroup; their members through addIdPMembers, removeIdPMembers
+// and removeAllIdPMembers. The org's last active admin is kept by one rule,
+// keepActiveAdmin, which deactivation, deletion and removal of the role all call, and
+// every read-modify-write locks its row with the one forUpdate.
+//
+// The change log. Every change appends one audit event with the org's next Seq
+// (Changes reads them in order; OrgGeneration is the last Seq). A reader that keeps
+// derived state (the decision index, webhooks) learns from an event what changed
+// without reading the whole object. For memberships this is a contract, written by
+// membersChanged: group.member.add and group.member.remove (a user group's direct
+// members), idp_group.members.change (the API) and idp_group.create and
+// idp_group.update (SCIM, whose PATCH, PUT and create carry members) name the users
+// whose membership in the target group changed in "add_user_ids" and
+// "remove_user_ids" (all of them, up to 1,000), or say "members_reload": true (more
+// than 1,000, or a replacement whose difference was not computed), and the reader
+// then re-reads the group's members. user.idp_groups.set (an SSO login) changes only
+// the memberships of its target user in the groups of its connection_id. Deletions
+// (user.delete, group.delete, idp_group.delete, sso_connection.delete) take every
+// membership of their target with them.
+//
 // Concurrency. On PostgreSQL each change is a READ COMMITTED transaction: read-
-// modify-write locks its row (FOR NO KEY UPDATE, which leaves foreign-key inserts
-// free), org-wide invariants (the last active org admin) lock the org row, and a
+// modify-write locks its row (forUpdate: FOR NO KEY UPDATE, which leaves foreign-key
+// inserts free), org-wide invariants (the last active org admin) lock the org row, and a
 // transaction aborted as a deadlock or serialization failure is run again a few
 // times. SQLite has a single writer connection; changes that arrive while a commit
 // is under way are committed together in the next transaction, each inside its own

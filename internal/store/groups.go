@@ -168,8 +168,8 @@ func (s *SQL) AddGroupMember(ctx context.Context, actor core.Actor, orgID, group
 		if n, _ := res.RowsAffected(); n == 0 {
 			return nil
 		}
-		return t.audit(ctx, orgID, actor, "group.member.add", "group", groupID,
-			map[string]any{"group": g.Name, "user_id": userID, "user_name": u.UserName})
+		return t.audit(ctx, orgID, actor, "group.member.add", "group", groupID, membersChanged(
+			map[string]any{"group": g.Name, "user_id": userID, "user_name": u.UserName}, []string{userID}, nil, false))
 	})
 }
 
@@ -188,8 +188,8 @@ func (s *SQL) RemoveGroupMember(ctx context.Context, actor core.Actor, orgID, gr
 		if n, _ := res.RowsAffected(); n == 0 {
 			return nil
 		}
-		return t.audit(ctx, orgID, actor, "group.member.remove", "group", groupID,
-			map[string]any{"group": g.Name, "user_id": userID, "user_name": u.UserName})
+		return t.audit(ctx, orgID, actor, "group.member.remove", "group", groupID, membersChanged(
+			map[string]any{"group": g.Name, "user_id": userID, "user_name": u.UserName}, nil, []string{userID}, false))
 	})
 }
 

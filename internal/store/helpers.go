@@ -66,14 +66,33 @@ func (s *SQL) wrapf(err error, format string, args ...any) error {
 	return fmt.Errorf(format+": %w", append(args, s.translate(err))...)
 }
 
-// forUpdate locks the rows a read-modify-write reads. SQLite has one writer, so
-// nothing to lock; PostgreSQL takes a row lock that still lets foreign keys reference
-// the row (inserting a member key-share-locks its group and user).
-func (t *tx) forUpdate() string {
-	if t.s.dialect == Postgres {
-		return " FOR NO KEY UPDATE"
+// forUpdate is the one row lock of the store, appended to the SELECT of a
+// read-modify-write (and of lockOrg). SQLite has one writer, so nothing to lock;
+// PostgreSQL takes a row lock that still lets foreign keys reference the row
+// (inserting a member key-share-locks its group and user). In a join, of names the
+// tables whose rows are locked.
+func (t *tx) forUpdate(of ...string) string {
+	if t.s.dialect != Postgres {
+		return ""
 	}
-	return ""
+	if len(of) > 0 {
+		return " FOR NO KEY UPDATE OF " + strings.Join(of, ", ")
+	}
+	return " FOR NO KEY UPDATE"
+}
+
+// execIn runs a statement with IN (?) lists, expanded by sqlx.In, and returns the
+// rows it affected. Its text varies with the lists' lengths, so it is not prepared.
+func (t *tx) execIn(ctx context.Context, query string, args ...any) (int64, error) {
+	q, a, err := sqlx.In(query, args...)
+	if err != nil {
+		return 0, err
+	}
+	res, err := t.execRaw(ctx, q, a...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }
 
 // selIn runs a query with one IN (?) list, expanded by sqlx.In. An empty list selects nothing.
@@ -83,19 +102,6 @@ func (t *tx) selIn(ctx context.Context, dest any, query string, args ...any) err
 		return err
 	}
 	return t.sel(ctx, dest, q, a...)
-}
-
-// execIn runs a statement with IN (?) lists expanded by sqlx.In.
-func (t *tx) execIn(ctx context.Context, query string, args ...any) (int64, error) {
-	q, a, err := sqlx.In(query, args...)
-	if err != nil {
-		return 0, err
-	}
-	res, err := t.exec(ctx, q, a...)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
 }
 
 // nullStr stores an empty string as NULL (optional references and external ids).
@@ -163,6 +169,26 @@ func (s *SQL) readOne(ctx context.Context, dest any, query string, args ...any) 
 		return s.translate(s.rdb.GetContext(ctx, dest, s.rdb.Rebind(query), args...))
 	}
 	return s.translate(st.GetContext(ctx, dest, args...))
+}
+
+// get1 and sel1 run one read statement outside a transaction (readOne's rule): a
+// lone SELECT is consistent by itself, and on SQLite the BEGIN/COMMIT pair around it
+// cost as much as the indexed lookup. On SQLite the statement comes from the
+// reader pool's statement cache (bounded; filter texts of one shape share one entry).
+func (s *SQL) get1(ctx context.Context, dest any, query string, args ...any) error {
+	return s.readOne(ctx, dest, query, args...)
+}
+
+func (s *SQL) sel1(ctx context.Context, dest any, query string, args ...any) error {
+	if s.bound != nil {
+		return s.translate(s.bound.sel(ctx, dest, query, args...))
+	}
+	if s.rstmts != nil {
+		if st, err := s.rstmts.get(ctx, query); err == nil && st != nil {
+			return s.translate(st.SelectContext(ctx, dest, args...))
+		}
+	}
+	return s.translate(s.rdb.SelectContext(ctx, dest, s.rdb.Rebind(query), args...))
 }
 
 // stmtCache keeps prepared statements of a SQLite pool by query text; database/sql

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
@@ -27,9 +29,11 @@ func (r idpGroupRow) idpGroup() core.IdPGroup {
 		UpdatedAt: fromMicros(r.UpdatedAt), Version: r.Version}
 }
 
-// memberChunk bounds the rows of one multi-row statement (4 parameters a row stays
-// far below SQLite's and PostgreSQL's parameter limits).
-const memberChunk = 250
+// idpGroupColsG is idpGroupCols qualified by the alias g.
+const idpGroupColsG = `g.id, g.org_id, g.directory_id, g.connection_id, g.external_id, g.display_name, g.created_at, g.updated_at, g.version`
+
+// memberChunk bounds the ids of one IN list (well below SQLite's bind limit).
+const memberChunk = 500
 
 func validIdPGroup(g core.IdPGroup) error {
 	if (g.DirectoryID == "") == (g.ConnectionID == "") {
@@ -44,31 +48,12 @@ func validIdPGroup(g core.IdPGroup) error {
 	return nil
 }
 
-// CreateIdPGroup creates an IdP group of a directory or connection of the org.
-// Display names are unique per directory (case-insensitively), external ids per connection.
-func (s *SQL) CreateIdPGroup(ctx context.Context, actor core.Actor, g core.IdPGroup) (core.IdPGroup, error) {
-	if err := validIdPGroup(g); err != nil {
-		return core.IdPGroup{}, err
+// validSCIMGroup is SCIM's check of a group: the IdP's values are taken as they come.
+func validSCIMGroup(g SCIMGroup) error {
+	if strings.TrimSpace(g.DisplayName) == "" {
+		return core.Invalidf("displayName is required")
 	}
-	now := s.now()
-	g.ID, g.CreatedAt, g.UpdatedAt, g.Version = s.NewID(), fromMicros(now), fromMicros(now), 1
-	err := s.inTx(ctx, func(t *tx) error {
-		if err := t.insertIdPGroup(ctx, g); err != nil {
-			return err
-		}
-		return t.audit(ctx, g.OrgID, actor, "idp_group.create", "idp_group", g.ID, idpGroupDetails(g))
-	})
-	if err != nil {
-		return core.IdPGroup{}, err
-	}
-	return g, nil
-}
-
-func (t *tx) insertIdPGroup(ctx context.Context, g core.IdPGroup) error {
-	_, err := t.exec(ctx, `INSERT INTO idp_groups (`+idpGroupCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		g.ID, g.OrgID, nullStr(g.DirectoryID), nullStr(g.ConnectionID), nullStr(g.ExternalID), g.DisplayName,
-		micros(g.CreatedAt), micros(g.UpdatedAt), g.Version)
-	return t.s.wrapf(err, "IdP group %q", g.DisplayName)
+	return nil
 }
 
 func idpGroupDetails(g core.IdPGroup) map[string]any {
@@ -85,6 +70,35 @@ func idpGroupDetails(g core.IdPGroup) map[string]any {
 	return d
 }
 
+// The idp_groups and idp_group_members tables have one write path, whichever edge
+// changes them (the API, SCIM, SSO logins): insertIdPGroup, lockIdPGroup +
+// updateIdPGroup (which also bumps the version when only the members changed),
+// deleteIdPGroup, and addIdPMembers, removeIdPMembers and removeAllIdPMembers for
+// the members. Every audit event of a membership change says which memberships
+// changed through membersChanged.
+
+// insertIdPGroup writes a new IdP group and reports whether it did. A group that
+// already exists (the same display name in the directory, external id in the
+// connection) is core.ErrConflict, or with ifAbsent is left alone: concurrent SSO
+// logins creating a connection's group keep one.
+func (t *tx) insertIdPGroup(ctx context.Context, g core.IdPGroup, ifAbsent bool) (bool, error) {
+	res, err := t.exec(ctx, `INSERT INTO idp_groups (`+idpGroupCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		g.ID, g.OrgID, nullStr(g.DirectoryID), nullStr(g.ConnectionID), nullStr(g.ExternalID), g.DisplayName,
+		micros(g.CreatedAt), micros(g.UpdatedAt), g.Version)
+	if err != nil {
+		return false, t.s.wrapf(err, "IdP group %q", g.DisplayName) // a foreign key: the org, directory or connection
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return false, err
+	} else if n == 0 {
+		if ifAbsent {
+			return false, nil
+		}
+		return false, fmt.Errorf("IdP group %q: %w", g.DisplayName, core.ErrConflict)
+	}
+	return true, nil
+}
+
 func (t *tx) getIdPGroup(ctx context.Context, orgID, id string, lock bool) (core.IdPGroup, error) {
 	var r idpGroupRow
 	q := `SELECT ` + idpGroupCols + ` FROM idp_groups WHERE org_id = ? AND id = ?`
@@ -95,6 +109,193 @@ func (t *tx) getIdPGroup(ctx context.Context, orgID, id string, lock bool) (core
 		return core.IdPGroup{}, orNotFound(err, "IdP group", id)
 	}
 	return r.idpGroup(), nil
+}
+
+// lockIdPGroup reads an IdP group for a change of it or of its members, locking its
+// row: changes to one group, members included, run one after the other. A
+// directoryID other than "" must be the group's (a SCIM directory sees only its own
+// groups).
+func (t *tx) lockIdPGroup(ctx context.Context, orgID, directoryID, id string) (core.IdPGroup, error) {
+	g, err := t.getIdPGroup(ctx, orgID, id, true)
+	if err != nil {
+		return core.IdPGroup{}, err
+	}
+	if directoryID != "" && g.DirectoryID != directoryID {
+		return core.IdPGroup{}, notFound("IdP group", id)
+	}
+	return g, nil
+}
+
+// updateIdPGroup writes g's display name and external id over old, the group as
+// lockIdPGroup read it, with the next version: the one UPDATE of idp_groups, and the
+// one way its version (SCIM's meta.version) moves, also when only the members
+// changed (g is then old).
+func (t *tx) updateIdPGroup(ctx context.Context, old core.IdPGroup, g *core.IdPGroup) error {
+	g.CreatedAt, g.UpdatedAt, g.Version = old.CreatedAt, fromMicros(t.s.now()), old.Version+1
+	res, err := t.exec(ctx, `UPDATE idp_groups SET external_id = ?, display_name = ?, updated_at = ?, version = ?
+		WHERE org_id = ? AND id = ? AND version = ?`, nullStr(g.ExternalID), g.DisplayName, micros(g.UpdatedAt), g.Version,
+		old.OrgID, old.ID, old.Version)
+	if err != nil {
+		return t.s.wrapf(err, "IdP group %q", g.DisplayName)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n != 1 {
+		return core.ErrVersion // unreachable with the row lock; kept as a guard
+	}
+	return nil
+}
+
+// deleteIdPGroup deletes a group read by lockIdPGroup; its memberships go with it
+// (foreign keys cascade).
+func (t *tx) deleteIdPGroup(ctx context.Context, g core.IdPGroup) error {
+	_, err := t.exec(ctx, `DELETE FROM idp_groups WHERE org_id = ? AND id = ?`, g.OrgID, g.ID)
+	return err
+}
+
+// addIdPMembers adds users of the org to an IdP group, leaving present members alone,
+// and returns the ids it added. A chunk is one statement when every id is a new
+// member (a one-member PATCH is one round trip); only when some row was not added
+// does a second read tell an existing member from an id that is no user of the org,
+// which is core.ErrNotFound naming it (the transaction then changes nothing).
+func (t *tx) addIdPMembers(ctx context.Context, orgID, groupID string, userIDs []string) ([]string, error) {
+	var added []string
+	now := t.s.now()
+	for _, part := range chunks(dedupe(userIDs), memberChunk) {
+		var got []string
+		if err := t.selIn(ctx, &got, `INSERT INTO idp_group_members (org_id, idp_group_id, user_id, created_at)
+			SELECT ?, ?, u.id, ? FROM users u WHERE u.org_id = ? AND u.id IN (?)
+			ON CONFLICT (idp_group_id, user_id) DO NOTHING RETURNING user_id`, orgID, groupID, now, orgID, part); err != nil {
+			// A user deleted meanwhile: a foreign key.
+			return nil, t.s.wrapf(err, "members of IdP group %q", groupID)
+		}
+		if len(got) < len(part) {
+			if err := t.usersExist(ctx, orgID, part); err != nil {
+				return nil, err
+			}
+		}
+		added = append(added, got...)
+	}
+	return added, nil
+}
+
+// removeIdPMembers removes users from an IdP group and returns the ids it removed;
+// removing a non-member is not an error.
+func (t *tx) removeIdPMembers(ctx context.Context, orgID, groupID string, userIDs []string) ([]string, error) {
+	var removed []string
+	for _, part := range chunks(dedupe(userIDs), memberChunk) {
+		var got []string
+		if err := t.selIn(ctx, &got, `DELETE FROM idp_group_members WHERE org_id = ? AND idp_group_id = ? AND user_id IN (?)
+			RETURNING user_id`, orgID, groupID, part); err != nil {
+			return nil, err
+		}
+		removed = append(removed, got...)
+	}
+	return removed, nil
+}
+
+// removeAllIdPMembers empties an IdP group without reading its members (a group may
+// have 100,000): its audit event says members_reload.
+func (t *tx) removeAllIdPMembers(ctx context.Context, orgID, groupID string) error {
+	_, err := t.exec(ctx, `DELETE FROM idp_group_members WHERE org_id = ? AND idp_group_id = ?`, orgID, groupID)
+	return err
+}
+
+// usersExist checks that every id is a user of the org, naming the first that is not.
+func (t *tx) usersExist(ctx context.Context, orgID string, ids []string) error {
+	for _, part := range chunks(ids, memberChunk) {
+		var found []string
+		if err := t.selIn(ctx, &found, `SELECT id FROM users WHERE org_id = ? AND id IN (?)`, orgID, part); err != nil {
+			return err
+		}
+		if len(found) == len(part) {
+			continue
+		}
+		ok := make(map[string]bool, len(found))
+		for _, id := range found {
+			ok[id] = true
+		}
+		for _, id := range part {
+			if !ok[id] {
+				return notFound("user", id)
+			}
+		}
+	}
+	return nil
+}
+
+// maxMemberIDs is how many user ids an audit event names before it says
+// members_reload instead.
+const maxMemberIDs = 1000
+
+// membersChanged puts into an audit event's details which memberships the change
+// touched. Readers of the change log (Changes: the decision index, webhooks) rely on
+// it, so every event of a membership change uses it: group.member.add and
+// group.member.remove (a user group's direct members), idp_group.members.change (the
+// API), idp_group.create and idp_group.update (SCIM). The event's target is the group;
+// "add_user_ids" and "remove_user_ids" list every user whose membership in it changed,
+// all of them, when at most maxMemberIDs are involved; the lists are disjoint (a user
+// removed and added back by one change, as Okta's remove-then-add does, is in
+// neither: their membership did not change). Beyond maxMemberIDs, or when the change
+// replaced the members without computing the difference (reload), the event says
+// "members_reload": true instead and the reader re-reads the group's members. An
+// event without these keys changed no membership of its target. user.idp_groups.set
+// (an SSO login) needs neither: its target is the one user whose memberships in the
+// groups of its connection_id changed.
+func membersChanged(d map[string]any, added, removed []string, reload bool) map[string]any {
+	if reload || len(added)+len(removed) > maxMemberIDs {
+		d["members_reload"] = true
+		return d
+	}
+	if len(added) > 0 && len(removed) > 0 {
+		both := make(map[string]bool, len(removed))
+		for _, id := range removed {
+			both[id] = true
+		}
+		var net []string
+		for _, id := range added {
+			if both[id] {
+				both[id] = false // toggled: changed twice, so not at all
+			} else {
+				net = append(net, id)
+			}
+		}
+		added = net
+		net = nil
+		for _, id := range removed {
+			if both[id] {
+				net = append(net, id)
+			}
+		}
+		removed = net
+	}
+	if len(added) > 0 {
+		d["add_user_ids"] = added
+	}
+	if len(removed) > 0 {
+		d["remove_user_ids"] = removed
+	}
+	return d
+}
+
+// CreateIdPGroup creates an IdP group of a directory or connection of the org.
+// Display names are unique per directory (case-insensitively), external ids per connection.
+func (s *SQL) CreateIdPGroup(ctx context.Context, actor core.Actor, g core.IdPGroup) (core.IdPGroup, error) {
+	if err := validIdPGroup(g); err != nil {
+		return core.IdPGroup{}, err
+	}
+	now := s.now()
+	g.ID, g.CreatedAt, g.UpdatedAt, g.Version = s.NewID(), fromMicros(now), fromMicros(now), 1
+	err := s.inTx(ctx, func(t *tx) error {
+		if _, err := t.insertIdPGroup(ctx, g, false); err != nil {
+			return err
+		}
+		return t.audit(ctx, g.OrgID, actor, "idp_group.create", "idp_group", g.ID, idpGroupDetails(g))
+	})
+	if err != nil {
+		return core.IdPGroup{}, err
+	}
+	return g, nil
 }
 
 // GetIdPGroup finds an IdP group of the org by id.
@@ -122,18 +323,22 @@ func (s *SQL) ListIdPGroups(ctx context.Context, orgID, sourceID string, p Page)
 	if err := s.read(ctx, func(t *tx) error { return t.sel(ctx, &rows, q, args...) }); err != nil {
 		return nil, err
 	}
+	return idpGroupsOf(rows), nil
+}
+
+func idpGroupsOf(rows []idpGroupRow) []core.IdPGroup {
 	out := make([]core.IdPGroup, len(rows))
 	for i, r := range rows {
 		out[i] = r.idpGroup()
 	}
-	return out, nil
+	return out
 }
 
 // UpdateIdPGroup changes an IdP group's display name or external id through fn.
 func (s *SQL) UpdateIdPGroup(ctx context.Context, actor core.Actor, orgID, id string, fn func(*core.IdPGroup) error) (core.IdPGroup, error) {
 	var out core.IdPGroup
 	err := s.inTx(ctx, func(t *tx) error {
-		old, err := t.getIdPGroup(ctx, orgID, id, true)
+		old, err := t.lockIdPGroup(ctx, orgID, "", id)
 		if err != nil {
 			return err
 		}
@@ -147,10 +352,8 @@ func (s *SQL) UpdateIdPGroup(ctx context.Context, actor core.Actor, orgID, id st
 		if err := validIdPGroup(g); err != nil {
 			return err
 		}
-		g.CreatedAt, g.UpdatedAt, g.Version = old.CreatedAt, fromMicros(t.s.now()), old.Version+1
-		if _, err := t.exec(ctx, `UPDATE idp_groups SET external_id = ?, display_name = ?, updated_at = ?, version = ?
-			WHERE org_id = ? AND id = ?`, nullStr(g.ExternalID), g.DisplayName, micros(g.UpdatedAt), g.Version, orgID, id); err != nil {
-			return s.wrapf(err, "IdP group %q", g.DisplayName)
+		if err := t.updateIdPGroup(ctx, old, &g); err != nil {
+			return err
 		}
 		d := idpGroupDetails(g)
 		if old.DisplayName != g.DisplayName {
@@ -166,11 +369,11 @@ func (s *SQL) UpdateIdPGroup(ctx context.Context, actor core.Actor, orgID, id st
 // they are rules, and match again if the IdP sends the group back.
 func (s *SQL) DeleteIdPGroup(ctx context.Context, actor core.Actor, orgID, id string) error {
 	return s.inTx(ctx, func(t *tx) error {
-		g, err := t.getIdPGroup(ctx, orgID, id, true)
+		g, err := t.lockIdPGroup(ctx, orgID, "", id)
 		if err != nil {
 			return err
 		}
-		if _, err := t.exec(ctx, `DELETE FROM idp_groups WHERE org_id = ? AND id = ?`, orgID, id); err != nil {
+		if err := t.deleteIdPGroup(ctx, g); err != nil {
 			return err
 		}
 		return t.audit(ctx, orgID, actor, "idp_group.delete", "idp_group", id, idpGroupDetails(g))
@@ -179,25 +382,22 @@ func (s *SQL) DeleteIdPGroup(ctx context.Context, actor core.Actor, orgID, id st
 
 // ChangeIdPGroupMembers adds, then removes, members. Its statements touch only the
 // users named, in chunks; an unknown user is core.ErrNotFound and changes nothing.
+// A change that changes nothing neither bumps the version nor writes an event.
 func (s *SQL) ChangeIdPGroupMembers(ctx context.Context, actor core.Actor, orgID, id string, add, remove []string) error {
-	add, remove = dedupe(add), dedupe(remove)
 	return s.inTx(ctx, func(t *tx) error {
-		g, err := t.getIdPGroup(ctx, orgID, id, true) // serializes changes to one group
+		g, err := t.lockIdPGroup(ctx, orgID, "", id)
 		if err != nil {
-			return err
-		}
-		if err := t.usersExist(ctx, orgID, add); err != nil {
 			return err
 		}
 		added, err := t.addIdPMembers(ctx, orgID, id, add)
 		if err != nil {
 			return err
 		}
-		removed, err := t.removeIdPMembers(ctx, id, remove)
+		removed, err := t.removeIdPMembers(ctx, orgID, id, remove)
 		if err != nil {
 			return err
 		}
-		return t.membersChanged(ctx, actor, g, added, removed, add, remove)
+		return t.idpMembersChanged(ctx, actor, g, added, removed)
 	})
 }
 
@@ -206,7 +406,7 @@ func (s *SQL) ChangeIdPGroupMembers(ctx context.Context, actor core.Actor, orgID
 func (s *SQL) ReplaceIdPGroupMembers(ctx context.Context, actor core.Actor, orgID, id string, userIDs []string) error {
 	userIDs = dedupe(userIDs)
 	return s.inTx(ctx, func(t *tx) error {
-		g, err := t.getIdPGroup(ctx, orgID, id, true)
+		g, err := t.lockIdPGroup(ctx, orgID, "", id)
 		if err != nil {
 			return err
 		}
@@ -239,90 +439,26 @@ func (s *SQL) ReplaceIdPGroupMembers(ctx context.Context, actor core.Actor, orgI
 		if err != nil {
 			return err
 		}
-		removed, err := t.removeIdPMembers(ctx, id, remove)
+		removed, err := t.removeIdPMembers(ctx, orgID, id, remove)
 		if err != nil {
 			return err
 		}
-		return t.membersChanged(ctx, actor, g, added, removed, add, remove)
+		return t.idpMembersChanged(ctx, actor, g, added, removed)
 	})
 }
 
-// usersExist checks that every id is a user of the org, naming the first that is not.
-func (t *tx) usersExist(ctx context.Context, orgID string, ids []string) error {
-	for _, part := range chunks(ids, 500) {
-		var found []string
-		if err := t.selIn(ctx, &found, `SELECT id FROM users WHERE org_id = ? AND id IN (?)`, orgID, part); err != nil {
-			return err
-		}
-		if len(found) == len(part) {
-			continue
-		}
-		ok := make(map[string]bool, len(found))
-		for _, id := range found {
-			ok[id] = true
-		}
-		for _, id := range part {
-			if !ok[id] {
-				return notFound("user", id)
-			}
-		}
-	}
-	return nil
-}
-
-func (t *tx) addIdPMembers(ctx context.Context, orgID, groupID string, ids []string) (int64, error) {
-	var n int64
-	now := t.s.now()
-	for _, part := range chunks(ids, memberChunk) {
-		q := `INSERT INTO idp_group_members (org_id, idp_group_id, user_id, created_at) VALUES ` +
-			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?), ", len(part)), ", ") + ` ON CONFLICT DO NOTHING`
-		args := make([]any, 0, 4*len(part))
-		for _, u := range part {
-			args = append(args, orgID, groupID, u, now)
-		}
-		res, err := t.execRaw(ctx, q, args...)
-		if err != nil {
-			// A user deleted since usersExist looked: a foreign key.
-			return n, t.s.wrapf(err, "members of IdP group %q", groupID)
-		}
-		k, _ := res.RowsAffected()
-		n += k
-	}
-	return n, nil
-}
-
-func (t *tx) removeIdPMembers(ctx context.Context, groupID string, ids []string) (int64, error) {
-	var n int64
-	for _, part := range chunks(ids, 500) {
-		k, err := t.execIn(ctx, `DELETE FROM idp_group_members WHERE idp_group_id = ? AND user_id IN (?)`, groupID, part)
-		if err != nil {
-			return n, err
-		}
-		n += k
-	}
-	return n, nil
-}
-
-// membersChanged bumps the group's version (SCIM meta.version) and writes the audit
-// event, when the members did change.
-func (t *tx) membersChanged(ctx context.Context, actor core.Actor, g core.IdPGroup, added, removed int64, add, remove []string) error {
-	if added == 0 && removed == 0 {
+// idpMembersChanged bumps the group's version (SCIM meta.version) and writes the
+// idp_group.members.change event, when the members did change.
+func (t *tx) idpMembersChanged(ctx context.Context, actor core.Actor, g core.IdPGroup, added, removed []string) error {
+	if len(added) == 0 && len(removed) == 0 {
 		return nil
 	}
-	if _, err := t.exec(ctx, `UPDATE idp_groups SET version = version + 1, updated_at = ? WHERE id = ?`, t.s.now(), g.ID); err != nil {
+	bumped := g
+	if err := t.updateIdPGroup(ctx, g, &bumped); err != nil {
 		return err
 	}
-	d := map[string]any{"display_name": g.DisplayName, "added": added, "removed": removed}
-	// The ids themselves only while they stay readable; a bulk sync logs counts.
-	if len(add)+len(remove) <= 100 {
-		if len(add) > 0 {
-			d["add_user_ids"] = add
-		}
-		if len(remove) > 0 {
-			d["remove_user_ids"] = remove
-		}
-	}
-	return t.audit(ctx, g.OrgID, actor, "idp_group.members.change", "idp_group", g.ID, d)
+	d := map[string]any{"display_name": g.DisplayName, "added": len(added), "removed": len(removed)}
+	return t.audit(ctx, g.OrgID, actor, "idp_group.members.change", "idp_group", g.ID, membersChanged(d, added, removed, false))
 }
 
 // IdPGroupMembers lists an IdP group's members by user id.
@@ -365,7 +501,7 @@ func (s *SQL) SetConnectionGroups(ctx context.Context, actor core.Actor, orgID, 
 		// The connection's groups for these values, creating the missing ones.
 		byValue := map[string]string{} // claim value → IdP group id
 		load := func() error {
-			for _, part := range chunks(values, 500) {
+			for _, part := range chunks(values, memberChunk) {
 				var rows []struct {
 					ID         string `db:"id"`
 					ExternalID string `db:"external_id"`
@@ -384,20 +520,19 @@ func (s *SQL) SetConnectionGroups(ctx context.Context, actor core.Actor, orgID, 
 			return err
 		}
 		created := false
-		now := t.s.now()
+		now := fromMicros(t.s.now())
 		for _, v := range values {
 			if _, ok := byValue[v]; ok {
 				continue
 			}
 			g := core.IdPGroup{ID: t.s.NewID(), OrgID: orgID, ConnectionID: connectionID, ExternalID: v, DisplayName: v,
-				CreatedAt: fromMicros(now), UpdatedAt: fromMicros(now), Version: 1}
+				CreatedAt: now, UpdatedAt: now, Version: 1}
 			// Another login may create the same group at once: the unique index keeps one.
-			res, err := t.exec(ctx, `INSERT INTO idp_groups (`+idpGroupCols+`) VALUES (?, ?, NULL, ?, ?, ?, ?, ?, 1) ON CONFLICT DO NOTHING`,
-				g.ID, orgID, connectionID, v, v, now, now)
+			inserted, err := t.insertIdPGroup(ctx, g, true)
 			if err != nil {
 				return err
 			}
-			if k, _ := res.RowsAffected(); k > 0 {
+			if inserted {
 				created = true
 				if err := t.audit(ctx, orgID, actor, "idp_group.create", "idp_group", g.ID, idpGroupDetails(g)); err != nil {
 					return err
@@ -422,11 +557,13 @@ func (s *SQL) SetConnectionGroups(ctx context.Context, actor core.Actor, orgID, 
 			want[id] = true
 		}
 		have := map[string]bool{}
-		var remove, removedNames []string
+		var removedNames []string
 		for _, c := range current {
 			have[c.ID] = true
 			if !want[c.ID] {
-				remove = append(remove, c.ID)
+				if _, err := t.removeIdPMembers(ctx, orgID, c.ID, []string{userID}); err != nil {
+					return err
+				}
 				removedNames = append(removedNames, str(c.ExternalID))
 			}
 		}
@@ -436,18 +573,12 @@ func (s *SQL) SetConnectionGroups(ctx context.Context, actor core.Actor, orgID, 
 			if have[id] {
 				continue
 			}
-			addedNames = append(addedNames, v)
-			if _, err := t.exec(ctx, `INSERT INTO idp_group_members (org_id, idp_group_id, user_id, created_at) VALUES (?, ?, ?, ?)
-				ON CONFLICT DO NOTHING`, orgID, id, userID, now); err != nil {
-				return t.s.wrapf(err, "user %q", userID)
-			}
-		}
-		for _, part := range chunks(remove, 500) {
-			if _, err := t.execIn(ctx, `DELETE FROM idp_group_members WHERE user_id = ? AND idp_group_id IN (?)`, userID, part); err != nil {
+			if _, err := t.addIdPMembers(ctx, orgID, id, []string{userID}); err != nil {
 				return err
 			}
+			addedNames = append(addedNames, v)
 		}
-		if len(addedNames) == 0 && len(remove) == 0 {
+		if len(addedNames) == 0 && len(removedNames) == 0 {
 			return nil
 		}
 		d := map[string]any{"connection_id": connectionID, "user_name": u.UserName}
@@ -459,4 +590,161 @@ func (s *SQL) SetConnectionGroups(ctx context.Context, actor core.Actor, orgID, 
 		}
 		return t.audit(ctx, orgID, actor, "user.idp_groups.set", "user", userID, d)
 	})
+}
+
+// SCIMCreateGroup creates an IdP group of the directory with its first members.
+func (s *SQL) SCIMCreateGroup(ctx context.Context, actor core.Actor, g SCIMGroup, members []string) (SCIMGroup, error) {
+	if err := validSCIMGroup(g); err != nil {
+		return SCIMGroup{}, err
+	}
+	if g.DirectoryID == "" {
+		return SCIMGroup{}, core.Invalidf("a SCIM group needs a directory")
+	}
+	now := fromMicros(s.now())
+	g.ID, g.ConnectionID, g.CreatedAt, g.UpdatedAt, g.Version = s.NewID(), "", now, now, 1
+	err := s.inTx(ctx, func(t *tx) error {
+		if _, err := t.insertIdPGroup(ctx, g, false); err != nil {
+			return err
+		}
+		added, err := t.addIdPMembers(ctx, g.OrgID, g.ID, members)
+		if err != nil {
+			return scimMemberError(err)
+		}
+		d := map[string]any{"directory_id": g.DirectoryID, "display_name": g.DisplayName, "members": len(members)}
+		return t.audit(ctx, g.OrgID, actor, "idp_group.create", "idp_group", g.ID, membersChanged(d, added, nil, false))
+	})
+	if err != nil {
+		return SCIMGroup{}, fmt.Errorf("create group %q: %w", g.DisplayName, err)
+	}
+	return g, nil
+}
+
+// scimMemberError is how SCIM reports a member that is not a user of the org: an
+// invalid value (400), not a missing resource.
+func scimMemberError(err error) error {
+	if errors.Is(err, core.ErrNotFound) {
+		return core.Invalidf("a member is not a user of this organization")
+	}
+	return err
+}
+
+// SCIMGetGroup finds a group of the directory.
+func (s *SQL) SCIMGetGroup(ctx context.Context, orgID, directoryID, id string) (SCIMGroup, error) {
+	var r idpGroupRow
+	err := s.get1(ctx, &r, `SELECT `+idpGroupCols+` FROM idp_groups WHERE org_id = ? AND directory_id = ? AND id = ?`, orgID, directoryID, id)
+	if err != nil {
+		return SCIMGroup{}, fmt.Errorf("group %s: %w", id, err)
+	}
+	return r.idpGroup(), nil
+}
+
+// SCIMUpdateGroup changes a group's attributes and members in one transaction; every
+// call bumps the version (the ETag changes on every write). mc.Replace empties the
+// group first; otherwise the removals run before the additions.
+func (s *SQL) SCIMUpdateGroup(ctx context.Context, actor core.Actor, orgID, directoryID, id string, fn func(*SCIMGroup) error, mc MemberChange) (SCIMGroup, error) {
+	var out SCIMGroup
+	err := s.inTx(ctx, func(t *tx) error {
+		old, err := t.lockIdPGroup(ctx, orgID, directoryID, id)
+		if err != nil {
+			return err
+		}
+		g := old
+		if fn != nil {
+			if err := fn(&g); err != nil {
+				return err
+			}
+		}
+		if err := validSCIMGroup(g); err != nil {
+			return err
+		}
+		g.ID, g.OrgID, g.DirectoryID, g.ConnectionID = old.ID, old.OrgID, old.DirectoryID, old.ConnectionID
+		if err := t.updateIdPGroup(ctx, old, &g); err != nil {
+			return err
+		}
+		var removed []string
+		if mc.Replace {
+			err = t.removeAllIdPMembers(ctx, orgID, id)
+		} else {
+			removed, err = t.removeIdPMembers(ctx, orgID, id, mc.Remove)
+		}
+		if err != nil {
+			return err
+		}
+		added, err := t.addIdPMembers(ctx, orgID, id, mc.Add)
+		if err != nil {
+			return scimMemberError(err)
+		}
+		out = g
+		d := map[string]any{"directory_id": directoryID, "display_name": g.DisplayName, "version": g.Version}
+		if !mc.Empty() {
+			d["members_added"] = len(mc.Add)
+			d["members_removed"] = len(mc.Remove)
+			d["members_replaced"] = mc.Replace
+		}
+		return t.audit(ctx, orgID, actor, "idp_group.update", "idp_group", id, membersChanged(d, added, removed, mc.Replace))
+	})
+	if err != nil {
+		return SCIMGroup{}, fmt.Errorf("update group %s: %w", id, err)
+	}
+	return out, nil
+}
+
+// SCIMDeleteGroup removes a group of the directory and its memberships.
+func (s *SQL) SCIMDeleteGroup(ctx context.Context, actor core.Actor, orgID, directoryID, id string) error {
+	err := s.inTx(ctx, func(t *tx) error {
+		g, err := t.lockIdPGroup(ctx, orgID, directoryID, id)
+		if err != nil {
+			return err
+		}
+		if err := t.deleteIdPGroup(ctx, g); err != nil {
+			return err
+		}
+		return t.audit(ctx, orgID, actor, "idp_group.delete", "idp_group", id, map[string]any{"directory_id": directoryID, "display_name": g.DisplayName})
+	})
+	if err != nil {
+		return fmt.Errorf("delete group %s: %w", id, err)
+	}
+	return nil
+}
+
+// SCIMListGroups lists the directory's groups matching q.Filter, in id order.
+func (s *SQL) SCIMListGroups(ctx context.Context, orgID, directoryID string, q SCIMQuery) ([]SCIMGroup, int, error) {
+	normalizeQuery(&q)
+	where, args, err := s.withFilter("g.org_id = ? AND g.directory_id = ?", []any{orgID, directoryID}, &groupFilterSchema, orgID, q)
+	if err != nil {
+		return nil, 0, err
+	}
+	var rows []idpGroupRow
+	total, err := s.listPage(ctx, "idp_groups g", where, args, idpGroupColsG, s.orderBy("g.id", q), q, &rows, func() int { return len(rows) })
+	if err != nil {
+		return nil, 0, fmt.Errorf("list groups: %w", err)
+	}
+	return idpGroupsOf(rows), total, nil
+}
+
+// SCIMGroupMembers pages through a group's members by user id (keyset paging).
+func (s *SQL) SCIMGroupMembers(ctx context.Context, orgID, groupID, after string, limit int) ([]SCIMMember, error) {
+	if limit <= 0 || limit > MaxLimit {
+		limit = MaxLimit
+	}
+	var rows []struct {
+		ID          string `db:"id"`
+		UserName    string `db:"user_name"`
+		DisplayName string `db:"display_name"`
+	}
+	err := s.sel1(ctx, &rows, `SELECT u.id, u.user_name, u.display_name FROM idp_group_members m
+		JOIN users u ON u.org_id = m.org_id AND u.id = m.user_id
+		WHERE m.org_id = ? AND m.idp_group_id = ? AND m.user_id > ? ORDER BY m.user_id LIMIT ?`, orgID, groupID, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("group %s members: %w", groupID, err)
+	}
+	out := make([]SCIMMember, len(rows))
+	for i, r := range rows {
+		d := r.DisplayName
+		if d == "" {
+			d = r.UserName
+		}
+		out[i] = SCIMMember{ID: r.ID, Display: d}
+	}
+	return out, nil
 }

@@ -46,7 +46,7 @@ func (s *SQL) CreateOrg(ctx context.Context, actor core.Actor, slug, name, admin
 			o.ID, o.Slug, o.Name, o.CreatedAt, o.Version); err != nil {
 			return s.wrapf(err, "organization slug %q", slug)
 		}
-		if err := t.insertUser(ctx, toUserRow(u)); err != nil {
+		if err := t.insertUser(ctx, SCIMUser{User: u}); err != nil {
 			return err
 		}
 		if _, err := t.exec(ctx, `INSERT INTO org_admins (org_id, user_id, created_at) VALUES (?, ?, ?)`, o.ID, u.ID, now); err != nil {
@@ -117,35 +117,42 @@ func (s *SQL) AddOrgAdmin(ctx context.Context, actor core.Actor, orgID, userID s
 // Removing a user who is not an admin is a no-op.
 func (s *SQL) RemoveOrgAdmin(ctx context.Context, actor core.Actor, orgID, userID string) error {
 	return s.inTx(ctx, func(t *tx) error {
-		if err := t.lockOrg(ctx, orgID); err != nil {
-			return err
-		}
 		u, err := t.getUser(ctx, orgID, userID, false)
 		if err != nil {
 			return err
 		}
-		admin, err := t.isOrgAdmin(ctx, orgID, userID)
-		if err != nil || !admin {
-			return err
-		}
 		if u.Active {
-			if err := t.keepsAnAdmin(ctx, orgID, userID); err != nil {
+			if err := t.keepActiveAdmin(ctx, orgID, userID); err != nil {
 				return err
 			}
 		}
-		if _, err := t.exec(ctx, `DELETE FROM org_admins WHERE org_id = ? AND user_id = ?`, orgID, userID); err != nil {
+		res, err := t.exec(ctx, `DELETE FROM org_admins WHERE org_id = ? AND user_id = ?`, orgID, userID)
+		if err != nil {
 			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil // not an admin
 		}
 		return t.audit(ctx, orgID, actor, "org_admin.remove", "user", userID, map[string]any{"user_name": u.UserName})
 	})
 }
 
-// keepsAnAdmin refuses with core.ErrLastAdmin unless the org has an active org admin
-// other than userID. The caller holds the org lock (lockOrg), so two such checks
-// cannot both pass on a stale count.
-func (t *tx) keepsAnAdmin(ctx context.Context, orgID, userID string) error {
+// keepActiveAdmin is the one last-admin rule, which every path that can take an
+// active org admin away (deactivation, deletion, removal of the role; the API, SCIM,
+// the CLI) calls: userID, an active user, is about to stop being an active org admin,
+// and if they are one the org must keep another, else core.ErrLastAdmin. The org row
+// is locked before counting (lockOrg), so two such changes cannot both pass on a
+// stale count.
+func (t *tx) keepActiveAdmin(ctx context.Context, orgID, userID string) error {
+	admin, err := t.isOrgAdmin(ctx, orgID, userID)
+	if err != nil || !admin {
+		return err
+	}
+	if err := t.lockOrg(ctx, orgID); err != nil {
+		return err
+	}
 	var n int
-	if err := t.get(ctx, &n, `SELECT COUNT(*) FROM org_admins a JOIN users u ON u.id = a.user_id
+	if err := t.get(ctx, &n, `SELECT COUNT(*) FROM org_admins a JOIN users u ON u.org_id = a.org_id AND u.id = a.user_id
 		WHERE a.org_id = ? AND a.user_id <> ? AND u.active = TRUE`, orgID, userID); err != nil {
 		return err
 	}

@@ -106,8 +106,8 @@ func (t *tx) resourcePlace(ctx context.Context, r core.Resource) error {
 func (t *tx) getResource(ctx context.Context, orgID, id string, lock bool) (core.Resource, error) {
 	var r resourceRow
 	q := `SELECT ` + resourceColsR + ` FROM resources r JOIN workspaces w ON w.id = r.workspace_id WHERE w.org_id = ? AND r.id = ?`
-	if lock && t.s.dialect == Postgres {
-		q += ` FOR NO KEY UPDATE OF r`
+	if lock {
+		q += t.forUpdate("r")
 	}
 	if err := t.get(ctx, &r, q, orgID, id); err != nil {
 		return core.Resource{}, orNotFound(err, "resource", id)
@@ -221,4 +221,44 @@ func (s *SQL) ListResources(ctx context.Context, orgID, workspaceID string, q Re
 		out[i] = r.resource()
 	}
 	return out, nil
+}
+
+// ResourcesByExternalID implements Batches. The keys are joined as a VALUES
+// table, so that each is one probe of resources_external_key (workspace, type,
+// external id); IN lists per column would read every resource of each workspace.
+func (s *SQL) ResourcesByExternalID(ctx context.Context, orgID string, keys []ResourceKey) (map[ResourceKey]core.Resource, error) {
+	out := map[ResourceKey]core.Resource{}
+	seen := map[ResourceKey]bool{}
+	var uniq []ResourceKey
+	for _, k := range keys {
+		if !seen[k] {
+			seen[k] = true
+			uniq = append(uniq, k)
+		}
+	}
+	const perQuery = 300 // 3 parameters each
+	err := s.read(ctx, func(t *tx) error {
+		for len(uniq) > 0 {
+			part := uniq[:min(perQuery, len(uniq))]
+			uniq = uniq[len(part):]
+			args := make([]any, 0, 3*len(part)+1)
+			for _, k := range part {
+				args = append(args, k.WorkspaceID, string(k.Type), k.ExternalID)
+			}
+			args = append(args, orgID)
+			var rows []resourceRow
+			if err := t.sel(ctx, &rows, `SELECT `+resourceColsR+` FROM (VALUES `+strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", len(part)), ", ")+`) k
+				JOIN resources r ON r.workspace_id = k.column1 AND r.type = k.column2 AND r.external_id = k.column3
+				JOIN workspaces w ON w.id = r.workspace_id
+				WHERE w.org_id = ?`, args...); err != nil {
+				return err
+			}
+			for _, r := range rows {
+				res := r.resource()
+				out[ResourceKey{res.WorkspaceID, res.Type, res.ExternalID}] = res
+			}
+		}
+		return nil
+	})
+	return out, err
 }

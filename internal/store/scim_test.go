@@ -3,37 +3,17 @@ package store_test
 import (
 	"context"
 	"net/url"
-	"reflect"
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
-	"github.com/scim2/filter-parser/v2"
 )
 
 var (
 	scimCtx = context.Background()
 	scimSys = core.Actor{Kind: core.ActorSystem, Name: "test"}
 )
-
-// TestSCIMFilterParse covers the two Entra rewrites and refusals.
-func TestSCIMFilterParse(t *testing.T) {
-	for raw, ok := range map[string]bool{
-		`externalId eq jyoung`:                                  true,
-		`externalId eq 0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef`:    true,
-		`emails[type eq "work"].value eq "user@contoso.com"`:    true,
-		`emails[type eq "work" or type eq "home"].value eq "u"`: true,
-		`userName eq`: false,
-		``:            false,
-		`(((`:         false,
-	} {
-		_, err := store.ParseSCIMFilter(raw)
-		if (err == nil) != ok {
-			t.Errorf("%q: %v", raw, err)
-		}
-	}
-}
 
 // TestSCIMMemberChangeCost: a one-member change on a large group touches one row,
 // and the version and audit trail follow every change.
@@ -90,22 +70,5 @@ func TestSCIMMembers(t *testing.T) {
 				t.Fatalf("%d members after replace with none", n)
 			}
 		})
-	}
-}
-
-// TestFastEqMatchesParser: the fast path builds the parser's AST, or declines.
-func TestFastEqMatchesParser(t *testing.T) {
-	for _, raw := range []string{`userName eq "a@b.c"`, `userName EQ "A B"`, `name.givenName eq "x"`, `externalId eq ""`, `emails.value eq "é@x"`} {
-		fast, err := store.ParseSCIMFilter(raw)
-		if err != nil {
-			t.Fatal(raw, err)
-		}
-		slow, err := filter.ParseFilter([]byte(raw))
-		if err != nil {
-			t.Fatal(raw, err)
-		}
-		if !reflect.DeepEqual(fast, slow) {
-			t.Errorf("%s: fast %#v, parser %#v", raw, fast, slow)
-		}
 	}
 }

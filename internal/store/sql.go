@@ -483,7 +483,7 @@ func (t *tx) lockOrg(ctx context.Context, orgID string) error {
 		return nil
 	}
 	var id string
-	err := t.get(ctx, &id, `SELECT id FROM organizations WHERE id = ? FOR NO KEY UPDATE`, orgID)
+	err := t.get(ctx, &id, `SELECT id FROM organizations WHERE id = ?`+t.forUpdate(), orgID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("organization %s: %w", orgID, core.ErrNotFound)
 	}

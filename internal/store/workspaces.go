@@ -106,6 +106,23 @@ func (t *tx) environments(ctx context.Context, workspaceIDs ...string) (map[stri
 	return out, nil
 }
 
+// workspacesOf completes workspace rows with their environments, in one query.
+func (t *tx) workspacesOf(ctx context.Context, rows []workspaceRow) ([]core.Workspace, error) {
+	ids := make([]string, len(rows))
+	for i, r := range rows {
+		ids[i] = r.ID
+	}
+	envs, err := t.environments(ctx, ids...)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]core.Workspace, len(rows))
+	for i, r := range rows {
+		out[i] = r.workspace(envs[r.ID])
+	}
+	return out, nil
+}
+
 // getWorkspace reads a workspace of the org by id or slug, with its environments,
 // in one query.
 func (t *tx) getWorkspace(ctx context.Context, orgID, idOrSlug string) (core.Workspace, error) {
@@ -176,19 +193,9 @@ func (s *SQL) ListWorkspaces(ctx context.Context, orgID string, p Page) ([]core.
 			orgID, p.After, p.limit()); err != nil {
 			return err
 		}
-		ids := make([]string, len(rows))
-		for i, r := range rows {
-			ids[i] = r.ID
-		}
-		envs, err := t.environments(ctx, ids...)
-		if err != nil {
-			return err
-		}
-		out = make([]core.Workspace, len(rows))
-		for i, r := range rows {
-			out[i] = r.workspace(envs[r.ID])
-		}
-		return nil
+		var err error
+		out, err = t.workspacesOf(ctx, rows)
+		return err
 	})
 	return out, err
 }
@@ -430,4 +437,58 @@ func (s *SQL) SpaceGroups(ctx context.Context, orgID, workspaceID, spaceID strin
 		return nil, err
 	}
 	return groupsOf(rows), nil
+}
+
+// WorkspacesByRef implements Batches: ids and slugs each in IN lists (both are
+// index probes), an id winning over a slug as in GetWorkspace.
+func (s *SQL) WorkspacesByRef(ctx context.Context, orgID string, refs []string) (map[string]core.Workspace, error) {
+	refs = dedupe(refs)
+	out := map[string]core.Workspace{}
+	err := s.read(ctx, func(t *tx) error {
+		byID := map[string]workspaceRow{}
+		bySlug := map[string]workspaceRow{}
+		for _, part := range chunks(refs, batchChunk) {
+			var rows []workspaceRow
+			if err := t.selIn(ctx, &rows, `SELECT `+workspaceCols+` FROM workspaces WHERE org_id = ? AND id IN (?)`, orgID, part); err != nil {
+				return err
+			}
+			for _, r := range rows {
+				byID[r.ID] = r
+			}
+			rows = nil
+			if err := t.selIn(ctx, &rows, `SELECT `+workspaceCols+` FROM workspaces WHERE org_id = ? AND slug IN (?)`, orgID, part); err != nil {
+				return err
+			}
+			for _, r := range rows {
+				bySlug[r.Slug] = r
+			}
+		}
+		found := map[string]workspaceRow{}
+		for _, ref := range refs {
+			if r, ok := byID[ref]; ok {
+				found[ref] = r
+			} else if r, ok := bySlug[ref]; ok {
+				found[ref] = r
+			}
+		}
+		var ids []string
+		for _, r := range found {
+			ids = append(ids, r.ID)
+		}
+		envs := map[string][]core.Environment{}
+		for _, part := range chunks(dedupe(ids), batchChunk) {
+			es, err := t.environments(ctx, part...)
+			if err != nil {
+				return err
+			}
+			for id, e := range es {
+				envs[id] = e
+			}
+		}
+		for ref, r := range found {
+			out[ref] = r.workspace(envs[r.ID])
+		}
+		return nil
+	})
+	return out, err
 }

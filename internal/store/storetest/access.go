@@ -9,14 +9,16 @@ import (
 )
 
 var auditTests = []test{
-	{"Audit/List", func(t *testing.T, s *store.SQL) {
+	{"Audit/List", func(t *testing.T, s subject) {
 		now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-		s.Now = func() time.Time { return now }
+		s.clock.set(now)
 		o, _ := newOrg(t, s, "acme") // org.create, user.create, org_admin.add at 12:00
 		now = now.Add(time.Hour)
+		s.clock.set(now)
 		scim := core.Actor{Kind: core.ActorSCIM, ID: "dir-1", Name: "okta"}
 		u := must[core.User](t)(s.CreateUser(ctx, scim, core.User{OrgID: o.ID, UserName: "jane", Active: true, Source: core.SourceSCIM}))
 		now = now.Add(time.Hour)
+		s.clock.set(now)
 		must[core.User](t)(s.UpdateUser(ctx, adm, o.ID, u.ID, func(x *core.User) error { x.Active = false; return nil }))
 		newGroup(t, s, o.ID, "eng") // 14:00, by sys
 
@@ -84,7 +86,7 @@ var auditTests = []test{
 }
 
 var accessTests = []test{
-	{"Access/MembershipsThroughMappings", func(t *testing.T, s *store.SQL) {
+	{"Access/MembershipsThroughMappings", func(t *testing.T, s subject) {
 		o, _ := newOrg(t, s, "acme")
 		d := newDirectory(t, s, o.ID, "okta")
 		d2 := newDirectory(t, s, o.ID, "entra")
@@ -167,7 +169,7 @@ var accessTests = []test{
 			t.Fatalf("ops members after mapping delete = %+v", m)
 		}
 	}},
-	{"Access/Facts", func(t *testing.T, s *store.SQL) {
+	{"Access/Facts", func(t *testing.T, s subject) {
 		o, _ := newOrg(t, s, "acme")
 		d := newDirectory(t, s, o.ID, "okta")
 		u := newUser(t, s, o.ID, "jane")

@@ -13,7 +13,7 @@ import (
 // changeLogTests cover the org's ordered change log (Changes) and WithTx, the one
 // transaction of an operation of several steps.
 var changeLogTests = []test{
-	{"ChangeLog/OrderedAndPaged", func(t *testing.T, s *store.SQL) {
+	{"ChangeLog/OrderedAndPaged", func(t *testing.T, s subject) {
 		o, _ := newOrg(t, s, "acme")
 		other, _ := newOrg(t, s, "other")
 		newGroup(t, s, o.ID, "eng")
@@ -56,7 +56,7 @@ var changeLogTests = []test{
 			t.Fatalf("after a failed change: %+v", next)
 		}
 	}},
-	{"ChangeLog/ConcurrentWritersGapless", func(t *testing.T, s *store.SQL) {
+	{"ChangeLog/ConcurrentWritersGapless", func(t *testing.T, s subject) {
 		o, _ := newOrg(t, s, "acme")
 		const workers, each = 8, 10
 		var wg sync.WaitGroup
@@ -95,7 +95,7 @@ var changeLogTests = []test{
 			t.Fatalf("last seq %d, want %d", seen, 3+workers*each)
 		}
 	}},
-	{"WithTx/AllOrNothing", func(t *testing.T, s *store.SQL) {
+	{"WithTx/AllOrNothing", func(t *testing.T, s subject) {
 		o, _ := newOrg(t, s, "acme")
 		before := must[int64](t)(s.OrgGeneration(ctx, o.ID))
 		boom := errors.New("boom")

@@ -14,14 +14,14 @@ import (
 // RunConcurrencyTests runs concurrent writers against the backend and checks that
 // nothing is lost and no invariant breaks.
 func RunConcurrencyTests(t *testing.T, newStore NewStore) {
-	t.Run("WritersLoseNothing", func(t *testing.T) { writersLoseNothing(t, newStore(t)) })
-	t.Run("LastAdminUnderRace", func(t *testing.T) { lastAdminUnderRace(t, newStore(t)) })
-	t.Run("ConflictsUnderRace", func(t *testing.T) { conflictsUnderRace(t, newStore(t)) })
+	t.Run("WritersLoseNothing", func(t *testing.T) { writersLoseNothing(t, newStore.open(t)) })
+	t.Run("LastAdminUnderRace", func(t *testing.T) { lastAdminUnderRace(t, newStore.open(t)) })
+	t.Run("ConflictsUnderRace", func(t *testing.T) { conflictsUnderRace(t, newStore.open(t)) })
 }
 
 // writersLoseNothing: 16 goroutines each create users and add them to, then remove
 // some from, the same user group and the same IdP group, all at once.
-func writersLoseNothing(t *testing.T, s *store.SQL) {
+func writersLoseNothing(t *testing.T, s Contract) {
 	const workers, perWorker = 16, 12
 	o, _ := newOrg(t, s, "acme")
 	d := newDirectory(t, s, o.ID, "okta")
@@ -123,7 +123,7 @@ func writersLoseNothing(t *testing.T, s *store.SQL) {
 }
 
 // countAll counts audit events of an action across pages.
-func countAll(t *testing.T, s *store.SQL, orgID, action string) int {
+func countAll(t *testing.T, s Contract, orgID, action string) int {
 	t.Helper()
 	n, after := 0, ""
 	for {
@@ -141,7 +141,7 @@ func countAll(t *testing.T, s *store.SQL, orgID, action string) int {
 
 // lastAdminUnderRace: two admins take each other away at once, in every way the
 // invariant can be attacked; exactly one must succeed each round.
-func lastAdminUnderRace(t *testing.T, s *store.SQL) {
+func lastAdminUnderRace(t *testing.T, s Contract) {
 	ops := map[string]func(orgID, userID string) error{
 		"remove": func(orgID, userID string) error { return s.RemoveOrgAdmin(ctx, adm, orgID, userID) },
 		"deactivate": func(orgID, userID string) error {
@@ -206,7 +206,7 @@ func lastAdminUnderRace(t *testing.T, s *store.SQL) {
 // conflictsUnderRace: 16 goroutines create the same userNames at once, each beside a
 // userName of its own. Every name is created once; every loser gets ErrConflict and
 // leaves nothing behind; the winners and the distinct creates all stay.
-func conflictsUnderRace(t *testing.T, s *store.SQL) {
+func conflictsUnderRace(t *testing.T, s Contract) {
 	const workers, names = 16, 10
 	o, _ := newOrg(t, s, "acme")
 	var (

@@ -8,7 +8,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
-func newWorkspace(t *testing.T, s *store.SQL, orgID, slug string, envs ...string) core.Workspace {
+func newWorkspace(t *testing.T, s Contract, orgID, slug string, envs ...string) core.Workspace {
 	t.Helper()
 	w, err := s.CreateWorkspace(ctx, adm, orgID, slug, "Workspace "+slug, envs)
 	if err != nil {
@@ -18,7 +18,7 @@ func newWorkspace(t *testing.T, s *store.SQL, orgID, slug string, envs ...string
 }
 
 var workspaceTests = []test{
-	{"Workspace/CRUD", func(t *testing.T, s *store.SQL) {
+	{"Workspace/CRUD", func(t *testing.T, s subject) {
 		o, _ := newOrg(t, s, "acme")
 		w := newWorkspace(t, s, o.ID, "marketing", "development", "staging", "production")
 		if len(w.Environments) != 3 {
@@ -83,7 +83,7 @@ var workspaceTests = []test{
 		}
 		newWorkspace(t, s, b.ID, "marketing") // slugs are per org
 	}},
-	{"Workspace/Spaces", func(t *testing.T, s *store.SQL) {
+	{"Workspace/Spaces", func(t *testing.T, s subject) {
 		o, _ := newOrg(t, s, "acme")
 		w := newWorkspace(t, s, o.ID, "marketing", "production")
 		sp := must[core.Space](t)(s.CreateSpace(ctx, adm, o.ID, w.ID, "Finance"))
@@ -135,7 +135,7 @@ var workspaceTests = []test{
 }
 
 var resourceTests = []test{
-	{"Resource/CRUD", func(t *testing.T, s *store.SQL) {
+	{"Resource/CRUD", func(t *testing.T, s subject) {
 		o, _ := newOrg(t, s, "acme")
 		w := newWorkspace(t, s, o.ID, "marketing", "development", "production")
 		dev, prod := w.Environments[0], w.Environments[1]
@@ -210,7 +210,7 @@ var resourceTests = []test{
 }
 
 var mappingTests = []test{
-	{"Mapping/CRUD", func(t *testing.T, s *store.SQL) {
+	{"Mapping/CRUD", func(t *testing.T, s subject) {
 		o, _ := newOrg(t, s, "acme")
 		d := newDirectory(t, s, o.ID, "okta")
 		conn := newConnection(t, s, o.ID, "entra-saml")
@@ -266,7 +266,7 @@ var mappingTests = []test{
 }
 
 var roleTests = []test{
-	{"CustomRole/CRUD", func(t *testing.T, s *store.SQL) {
+	{"CustomRole/CRUD", func(t *testing.T, s subject) {
 		o, _ := newOrg(t, s, "acme")
 		rules := []core.Rule{
 			{Actions: []core.Action{core.ActionView}, ResourceType: core.AnyType},
@@ -325,7 +325,7 @@ var roleTests = []test{
 }
 
 var grantTests = []test{
-	{"Grant/CRUD", func(t *testing.T, s *store.SQL) {
+	{"Grant/CRUD", func(t *testing.T, s subject) {
 		o, _ := newOrg(t, s, "acme")
 		w := newWorkspace(t, s, o.ID, "marketing", "development", "staging", "production")
 		w2 := newWorkspace(t, s, o.ID, "sales", "production")

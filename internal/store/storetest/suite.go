@@ -4,43 +4,96 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
-// NewStore makes a fresh, migrated, empty store for one test.
-type NewStore func(t testing.TB) *store.SQL
+// Contract is what the conformance suite runs over: the Store contract and the
+// contracts a backend serves beside it (SCIM, SSO, the batch set reads, generations,
+// rate limits). *store.SQL implements it; the cases know nothing else of the backend.
+type Contract interface {
+	store.Store
+	store.SCIM
+	store.SSO
+	store.Batches
+	store.Generations
+	store.RateLimits
+	store.Webhooks
+}
+
+var _ Contract = (*store.SQL)(nil)
+
+// NewStore opens a fresh, migrated, empty store for one test, whose clock is now
+// (dex's conformance shape, with the clock the cases drive).
+type NewStore func(t testing.TB, now func() time.Time) Contract
+
+// WithClock makes a NewStore of a helper that opens a *store.SQL (NewSQLite,
+// NewSQLiteMemory, NewPostgres).
+func WithClock(open func(testing.TB) *store.SQL) NewStore {
+	return func(t testing.TB, now func() time.Time) Contract {
+		s := open(t)
+		s.Now = now
+		return s
+	}
+}
 
 // test is one conformance case. Each gets its own empty store.
 type test struct {
 	name string
-	run  func(t *testing.T, s *store.SQL)
+	run  func(t *testing.T, s subject)
 }
 
-// RunTests runs every Store behaviour against the backend newStore opens.
+// subject is the store a case runs against, with the clock it was opened with.
+type subject struct {
+	Contract
+	clock *clock
+}
+
+// clock is a case's clock: the real time until a case sets it.
+type clock struct {
+	mu sync.Mutex
+	at time.Time
+}
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.at.IsZero() {
+		return time.Now()
+	}
+	return c.at
+}
+
+func (c *clock) set(at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.at = at
+}
+
+// open gives a case a fresh store and its clock.
+func (newStore NewStore) open(t *testing.T) subject {
+	c := &clock{}
+	return subject{Contract: newStore(t, c.now), clock: c}
+}
+
+// RunTests runs every behaviour of the contract against the backend newStore opens.
 func RunTests(t *testing.T, newStore NewStore) {
 	var tests []test
-	tests = append(tests, orgTests...)
-	tests = append(tests, userTests...)
-	tests = append(tests, directoryTests...)
-	tests = append(tests, tokenTests...)
-	tests = append(tests, groupTests...)
-	tests = append(tests, idpGroupTests...)
-	tests = append(tests, workspaceTests...)
-	tests = append(tests, resourceTests...)
-	tests = append(tests, mappingTests...)
-	tests = append(tests, roleTests...)
-	tests = append(tests, grantTests...)
-	tests = append(tests, auditTests...)
-	tests = append(tests, accessTests...)
-	tests = append(tests, changeLogTests...)
-	tests = append(tests, webhookTests...)
+	for _, ts := range [][]test{
+		orgTests, userTests, directoryTests, tokenTests, groupTests, idpGroupTests, workspaceTests,
+		resourceTests, mappingTests, roleTests, grantTests, auditTests, accessTests, changeLogTests,
+		scimTests, ssoTests, batchTests, generationTests, rateLimitTests, webhookTests,
+	} {
+		tests = append(tests, ts...)
+	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			tc.run(t, newStore(t))
+			tc.run(t, newStore.open(t))
 		})
 	}
 }
@@ -88,7 +141,7 @@ func ok(t *testing.T, err error) {
 }
 
 // newOrg creates an org with its admin.
-func newOrg(t *testing.T, s *store.SQL, slug string) (core.Org, core.User) {
+func newOrg(t *testing.T, s Contract, slug string) (core.Org, core.User) {
 	t.Helper()
 	o, u, err := s.CreateOrg(ctx, sys, slug, "Org "+slug, "admin@"+slug+".example.com")
 	if err != nil {
@@ -97,7 +150,7 @@ func newOrg(t *testing.T, s *store.SQL, slug string) (core.Org, core.User) {
 	return o, u
 }
 
-func newUser(t *testing.T, s *store.SQL, orgID, userName string) core.User {
+func newUser(t *testing.T, s Contract, orgID, userName string) core.User {
 	t.Helper()
 	u, err := s.CreateUser(ctx, sys, core.User{OrgID: orgID, UserName: userName, Email: userName, Active: true, Source: core.SourceSCIM})
 	if err != nil {
@@ -106,7 +159,7 @@ func newUser(t *testing.T, s *store.SQL, orgID, userName string) core.User {
 	return u
 }
 
-func newGroup(t *testing.T, s *store.SQL, orgID, name string) core.UserGroup {
+func newGroup(t *testing.T, s Contract, orgID, name string) core.UserGroup {
 	t.Helper()
 	g, err := s.CreateGroup(ctx, sys, core.UserGroup{OrgID: orgID, Name: name})
 	if err != nil {
@@ -115,7 +168,7 @@ func newGroup(t *testing.T, s *store.SQL, orgID, name string) core.UserGroup {
 	return g
 }
 
-func newDirectory(t *testing.T, s *store.SQL, orgID, name string) core.Directory {
+func newDirectory(t *testing.T, s Contract, orgID, name string) core.Directory {
 	t.Helper()
 	d, err := s.EnsureDirectory(ctx, sys, orgID, name)
 	if err != nil {
@@ -124,21 +177,23 @@ func newDirectory(t *testing.T, s *store.SQL, orgID, name string) core.Directory
 	return d
 }
 
-// newConnection inserts an SSO connection row directly: SSO connections are
-// managed by the sso package, the store only needs one to point at.
-func newConnection(t *testing.T, s *store.SQL, orgID, name string) string {
+// newConnection creates an OIDC connection of the org and returns its id.
+func newConnection(t *testing.T, s Contract, orgID, name string, domains ...string) string {
 	t.Helper()
-	id := store.NewID()
-	_, err := s.DB().ExecContext(ctx, s.DB().Rebind(`INSERT INTO sso_connections (id, org_id, name, kind, created_at, updated_at) VALUES (?, ?, ?, 'oidc', 0, 0)`),
-		id, orgID, name)
+	c, err := s.CreateSSOConnection(ctx, sys, oidcConnection(orgID, name, domains...))
 	if err != nil {
-		t.Fatalf("insert sso connection: %v", err)
+		t.Fatalf("create sso connection %s: %v", name, err)
 	}
-	return id
+	return c.ID
+}
+
+func oidcConnection(orgID, name string, domains ...string) store.SSOConnection {
+	return store.SSOConnection{OrgID: orgID, Name: name, Kind: store.KindOIDC, JIT: true, Domains: domains,
+		OIDC: &store.OIDCConfig{Issuer: "https://idp.example", ClientID: "c", ClientSecretSealed: "v1:x"}}
 }
 
 // audits lists the org's audit events with an action (exact, or prefix ending in ".").
-func audits(t *testing.T, s *store.SQL, orgID, action string) []core.AuditEvent {
+func audits(t *testing.T, s Contract, orgID, action string) []core.AuditEvent {
 	t.Helper()
 	es, err := s.ListAudit(ctx, orgID, store.AuditQuery{Action: action})
 	if err != nil {
@@ -148,13 +203,13 @@ func audits(t *testing.T, s *store.SQL, orgID, action string) []core.AuditEvent 
 }
 
 // auditCount counts every audit event of the org.
-func auditCount(t *testing.T, s *store.SQL, orgID string) int {
+func auditCount(t *testing.T, s Contract, orgID string) int {
 	t.Helper()
 	return len(audits(t, s, orgID, ""))
 }
 
 // unchanged runs a failing change and checks it wrote no audit event.
-func unchanged(t *testing.T, s *store.SQL, orgID string, want error, change func() error) {
+func unchanged(t *testing.T, s Contract, orgID string, want error, change func() error) {
 	t.Helper()
 	before := auditCount(t, s, orgID)
 	wantErr(t, change(), want)

@@ -1,0 +1,385 @@
+package storetest
+
+import (
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/core"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+// scimTests cover the SCIM contract: users and groups as a SCIM directory provisions
+// them, typed filters, paging with exact totals, member changes, a version that
+// moves on every write, and nothing of another org or directory.
+var scimTests = []test{
+	{"SCIM/Users", func(t *testing.T, s subject) {
+		o, admin := newOrg(t, s, "acme")
+		d := newDirectory(t, s, o.ID, "okta")
+		dir := scimActor(d)
+		in := scimUser(o.ID, d.ID, "Jane.Doe@acme.example.com")
+		in.Title, in.Department = "Engineer", "R&D"
+		in.Emails = []store.SCIMEmail{{Value: "jane@acme.example.com", Type: "work", Primary: true}, {Value: "jd@home.example", Type: "home"}}
+		// The SCIM edge stores the resource with its emails; the store reads them from it.
+		in.Doc = []byte(`{"userName":"Jane.Doe@acme.example.com","title":"Engineer","emails":[` +
+			`{"value":"jane@acme.example.com","type":"work","primary":true},{"value":"jd@home.example","type":"home"}]}`)
+		u := must[store.SCIMUser](t)(s.SCIMCreateUser(ctx, dir, in))
+		if u.ID == "" || u.Version != 1 || u.Source != core.SourceSCIM || u.DirectoryID != d.ID || u.CreatedAt.IsZero() {
+			t.Fatalf("created = %+v", u)
+		}
+		got := must[store.SCIMUser](t)(s.SCIMGetUser(ctx, o.ID, u.ID))
+		if got.UserName != in.UserName || got.Title != "Engineer" || got.Department != "R&D" || string(got.Doc) != string(in.Doc) || got.Version != 1 {
+			t.Fatalf("get = %+v", got)
+		}
+		// The core sees the same row.
+		if cu := must[core.User](t)(s.GetUserByUserName(ctx, o.ID, "jane.doe@ACME.example.com")); cu.ID != u.ID {
+			t.Fatalf("core lookup = %+v", cu)
+		}
+		// Every write moves the version; the closure sees the stored emails.
+		up := must[store.SCIMUser](t)(s.SCIMUpdateUser(ctx, dir, o.ID, u.ID, func(x *store.SCIMUser) error {
+			if len(x.Emails) != 2 || x.Emails[1].Value != "jd@home.example" {
+				t.Errorf("emails seen by fn = %+v", x.Emails)
+			}
+			x.Title = "Lead"
+			x.Emails = x.Emails[:1]
+			x.Doc = []byte(`{"userName":"Jane.Doe@acme.example.com","title":"Lead","emails":[{"value":"jane@acme.example.com","type":"work","primary":true}]}`)
+			return nil
+		}))
+		if up.Version != 2 || up.Title != "Lead" || up.CreatedAt != u.CreatedAt {
+			t.Fatalf("updated = %+v", up)
+		}
+		if n := scimTotal(t, s, o.ID, store.SCIMQuery{Filter: emailIs("jd@home.example")}); n != 0 {
+			t.Fatalf("the removed email still matches (%d)", n)
+		}
+		// A change through the core path keeps the SCIM attributes and moves the version too.
+		must[core.User](t)(s.UpdateUser(ctx, adm, o.ID, u.ID, func(x *core.User) error { x.DisplayName = "Jane"; return nil }))
+		got = must[store.SCIMUser](t)(s.SCIMGetUser(ctx, o.ID, u.ID))
+		if got.Version != 3 || got.DisplayName != "Jane" || got.Title != "Lead" || string(got.Doc) != string(up.Doc) {
+			t.Fatalf("after a core update = %+v", got)
+		}
+		if n := scimTotal(t, s, o.ID, store.SCIMQuery{Filter: emailIs("JANE@acme.example.com")}); n != 1 {
+			t.Fatalf("emails after a core update match %d", n)
+		}
+		// fn refusing (a stale If-Match) changes nothing.
+		unchanged(t, s, o.ID, core.ErrVersion, func() error {
+			return second(s.SCIMUpdateUser(ctx, dir, o.ID, u.ID, func(x *store.SCIMUser) error { x.Title = "x"; return core.ErrVersion }))
+		})
+		unchanged(t, s, o.ID, core.ErrConflict, func() error {
+			return second(s.SCIMCreateUser(ctx, dir, scimUser(o.ID, d.ID, "JANE.DOE@acme.example.com")))
+		})
+		unchanged(t, s, o.ID, core.ErrInvalid, func() error { return second(s.SCIMCreateUser(ctx, dir, scimUser(o.ID, d.ID, " "))) })
+		// The last active admin cannot be deactivated or deleted through SCIM either.
+		deactivate := func(x *store.SCIMUser) error { x.Active = false; return nil }
+		unchanged(t, s, o.ID, core.ErrLastAdmin, func() error { return second(s.SCIMUpdateUser(ctx, dir, o.ID, admin.ID, deactivate)) })
+		unchanged(t, s, o.ID, core.ErrLastAdmin, func() error { return s.SCIMDeleteUser(ctx, dir, o.ID, admin.ID) })
+		deact := must[store.SCIMUser](t)(s.SCIMUpdateUser(ctx, dir, o.ID, u.ID, deactivate))
+		react := must[store.SCIMUser](t)(s.SCIMUpdateUser(ctx, dir, o.ID, u.ID, func(x *store.SCIMUser) error { x.Active = true; return nil }))
+		if deact.Active || !react.Active || react.Version != 5 {
+			t.Fatalf("deactivated %+v, reactivated %+v", deact, react)
+		}
+		if len(audits(t, s, o.ID, "user.deactivate")) != 1 || len(audits(t, s, o.ID, "user.activate")) != 1 {
+			t.Fatal("want one user.deactivate and one user.activate event")
+		}
+		// Nothing of another org.
+		b, _ := newOrg(t, s, "b")
+		wantErr(t, second(s.SCIMGetUser(ctx, b.ID, u.ID)), core.ErrNotFound)
+		wantErr(t, second(s.SCIMUpdateUser(ctx, dir, b.ID, u.ID, func(*store.SCIMUser) error { return nil })), core.ErrNotFound)
+		wantErr(t, s.SCIMDeleteUser(ctx, dir, b.ID, u.ID), core.ErrNotFound)
+		if n := scimTotal(t, s, b.ID, store.SCIMQuery{Filter: cmp(store.AttrUserName, store.OpEq, u.UserName)}); n != 0 {
+			t.Fatalf("b finds %d", n)
+		}
+		ok(t, s.SCIMDeleteUser(ctx, dir, o.ID, u.ID))
+		wantErr(t, second(s.SCIMGetUser(ctx, o.ID, u.ID)), core.ErrNotFound)
+		wantErr(t, s.SCIMDeleteUser(ctx, dir, o.ID, u.ID), core.ErrNotFound)
+		if n := scimTotal(t, s, o.ID, store.SCIMQuery{Filter: emailIs("jane@acme.example.com")}); n != 0 {
+			t.Fatalf("a deleted user's email still matches (%d)", n)
+		}
+	}},
+	{"SCIM/Filters", func(t *testing.T, s subject) {
+		o, admin := newOrg(t, s, "acme")
+		d := newDirectory(t, s, o.ID, "okta")
+		dir := scimActor(d)
+		mk := func(name, title, ext string, active bool, emails ...store.SCIMEmail) store.SCIMUser {
+			u := scimUser(o.ID, d.ID, name)
+			u.Title, u.ExternalID, u.Active, u.Emails = title, ext, active, emails
+			return must[store.SCIMUser](t)(s.SCIMCreateUser(ctx, dir, u))
+		}
+		alice := mk("Alice@Example.com", "Engineer", "ext-A", true,
+			store.SCIMEmail{Value: "alice@example.com", Type: "work", Primary: true}, store.SCIMEmail{Value: "alice@home.org", Type: "home"})
+		bob := mk("bob@example.com", "Manager", "", false, store.SCIMEmail{Value: "bob@corp.example.com", Type: "work"})
+		carol := mk("carol@other.org", "", "", true, store.SCIMEmail{Value: "carol@other.org", Type: "home"})
+		long := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+		for _, c := range []struct {
+			name string
+			f    store.Filter
+			want []string
+		}{
+			{"userName eq, any case", cmp(store.AttrUserName, store.OpEq, "ALICE@example.COM"), []string{alice.ID}},
+			{"userName ne", cmp(store.AttrUserName, store.OpNe, "alice@example.com"), []string{admin.ID, bob.ID, carol.ID}},
+			{"userName co", cmp(store.AttrUserName, store.OpCo, "EXAMPLE"), []string{admin.ID, alice.ID, bob.ID}},
+			{"userName sw", cmp(store.AttrUserName, store.OpSw, "BOB"), []string{bob.ID}},
+			{"userName ew", cmp(store.AttrUserName, store.OpEw, ".ORG"), []string{carol.ID}},
+			{"userName gt", cmp(store.AttrUserName, store.OpGt, "bob"), []string{bob.ID, carol.ID}},
+			{"userName le", cmp(store.AttrUserName, store.OpLe, "alice@example.com"), []string{admin.ID, alice.ID}},
+			{"externalId is case-exact", cmp(store.AttrExternalID, store.OpEq, "EXT-A"), nil},
+			{"externalId eq", cmp(store.AttrExternalID, store.OpEq, "ext-A"), []string{alice.ID}},
+			{"externalId ne keeps users without one", cmp(store.AttrExternalID, store.OpNe, "ext-A"), []string{admin.ID, bob.ID, carol.ID}},
+			{"title pr", cmp(store.AttrTitle, store.OpPresent, nil), []string{alice.ID, bob.ID}},
+			{"not title pr", &store.FilterNot{Filter: cmp(store.AttrTitle, store.OpPresent, nil)}, []string{admin.ID, carol.ID}},
+			{"active eq false", cmp(store.AttrActive, store.OpEq, false), []string{bob.ID}},
+			{"active ne true", cmp(store.AttrActive, store.OpNe, true), []string{bob.ID}},
+			{"and / or", &store.FilterAnd{
+				Left:  &store.FilterOr{Left: cmp(store.AttrTitle, store.OpEq, "engineer"), Right: cmp(store.AttrTitle, store.OpEq, "manager")},
+				Right: cmp(store.AttrActive, store.OpEq, true)}, []string{alice.ID}},
+			{"meta.created", cmp(store.AttrCreated, store.OpGt, long), []string{admin.ID, alice.ID, bob.ID, carol.ID}},
+			{"meta.lastModified", cmp(store.AttrLastModified, store.OpLt, long), nil},
+			{"meta.resourceType", cmp(store.AttrResourceType, store.OpEq, "User"), []string{admin.ID, alice.ID, bob.ID, carol.ID}},
+			{"emails value", emailIs("BOB@corp.example.com"), []string{bob.ID}},
+			{"emails value path", &store.FilterValuePath{Attr: store.AttrEmails, Filter: &store.FilterAnd{
+				Left: cmp(store.AttrEmailType, store.OpEq, "work"), Right: cmp(store.AttrEmailValue, store.OpCo, "@corp")}}, []string{bob.ID}},
+			{"emails value path, no entry matches both", &store.FilterValuePath{Attr: store.AttrEmails, Filter: &store.FilterAnd{
+				Left: cmp(store.AttrEmailType, store.OpEq, "work"), Right: cmp(store.AttrEmailValue, store.OpEq, "alice@home.org")}}, nil},
+			{"emails primary", &store.FilterValuePath{Attr: store.AttrEmails, Filter: cmp(store.AttrEmailPrimary, store.OpEq, true)}, []string{alice.ID}},
+			{"emails pr", &store.FilterValuePath{Attr: store.AttrEmails, Filter: cmp(store.AttrEmailValue, store.OpPresent, nil)}, []string{alice.ID, bob.ID, carol.ID}},
+			{"a value stays a value", cmp(store.AttrUserName, store.OpEq, `x' OR 1=1 --`), nil},
+		} {
+			q := store.SCIMQuery{Filter: c.f, StartIndex: 1, Count: 100}
+			users, total := must2[store.SCIMUser](t, c.name)(s.SCIMListUsers(ctx, o.ID, q))
+			got := ids(users, func(u store.SCIMUser) string { return u.ID })
+			if !sameSet(got, c.want) || total != len(c.want) {
+				t.Errorf("%s: got %v (total %d), want %v", c.name, got, total, c.want)
+			}
+		}
+		// What the store cannot express for the resource is core.ErrInvalid, never SQL.
+		for name, f := range map[string]store.Filter{
+			"a group attribute":                  cmp(store.AttrMemberValue, store.OpEq, "x"),
+			"a sub-attribute out of its path":    cmp(store.AttrEmailType, store.OpEq, "work"),
+			"an attribute that is not multi":     &store.FilterValuePath{Attr: store.AttrTitle, Filter: cmp(store.AttrEmailType, store.OpEq, "x")},
+			"another attribute's sub-attribute":  &store.FilterValuePath{Attr: store.AttrEmails, Filter: cmp(store.AttrMemberValue, store.OpEq, "x")},
+			"a nested value path":                &store.FilterValuePath{Attr: store.AttrEmails, Filter: &store.FilterValuePath{Attr: store.AttrEmails, Filter: cmp(store.AttrEmailType, store.OpEq, "x")}},
+			"a string for a boolean":             cmp(store.AttrActive, store.OpEq, "True"),
+			"a string for a dateTime":            cmp(store.AttrCreated, store.OpGt, "2000-01-01T00:00:00Z"),
+			"a boolean for a string":             cmp(store.AttrTitle, store.OpEq, true),
+			"gt on a boolean":                    cmp(store.AttrActive, store.OpGt, true),
+			"co on a dateTime":                   cmp(store.AttrCreated, store.OpCo, long),
+			"an unknown operator":                cmp(store.AttrTitle, "xx", "a"),
+			"no value":                           cmp(store.AttrTitle, store.OpEq, nil),
+			"a value with pr":                    cmp(store.AttrTitle, store.OpPresent, "a"),
+			"an unknown attribute":               cmp("password", store.OpEq, "a"),
+			"an empty node":                      &store.FilterAnd{Left: cmp(store.AttrTitle, store.OpPresent, nil)},
+			"a nil compare":                      (*store.FilterCompare)(nil),
+			"deeper than a filter can be nested": deep(40),
+		} {
+			_, _, err := s.SCIMListUsers(ctx, o.ID, store.SCIMQuery{Filter: f, StartIndex: 1, Count: 10})
+			if err == nil {
+				t.Errorf("%s: no error", name)
+				continue
+			}
+			wantErr(t, err, core.ErrInvalid)
+		}
+		// Groups: their own attributes, members as a value path.
+		g := must[store.SCIMGroup](t)(s.SCIMCreateGroup(ctx, dir, store.SCIMGroup{OrgID: o.ID, DirectoryID: d.ID, DisplayName: "Engineering"}, []string{alice.ID}))
+		must[store.SCIMGroup](t)(s.SCIMCreateGroup(ctx, dir, store.SCIMGroup{OrgID: o.ID, DirectoryID: d.ID, DisplayName: "Sales", ExternalID: "s-1"}, nil))
+		for _, c := range []struct {
+			name string
+			f    store.Filter
+			want int
+		}{
+			{"displayName eq", cmp(store.AttrDisplayName, store.OpEq, "engineering"), 1},
+			{"displayName co", cmp(store.AttrDisplayName, store.OpCo, "e"), 2},
+			{"members value", &store.FilterValuePath{Attr: store.AttrMembers, Filter: cmp(store.AttrMemberValue, store.OpEq, alice.ID)}, 1},
+			{"not members pr", &store.FilterNot{Filter: &store.FilterValuePath{Attr: store.AttrMembers, Filter: cmp(store.AttrMemberValue, store.OpPresent, nil)}}, 1},
+			{"id eq", cmp(store.AttrID, store.OpEq, g.ID), 1},
+			{"externalId pr", cmp(store.AttrExternalID, store.OpPresent, nil), 1},
+		} {
+			_, total := must2[store.SCIMGroup](t, c.name)(s.SCIMListGroups(ctx, o.ID, d.ID, store.SCIMQuery{Filter: c.f, StartIndex: 1, Count: 10}))
+			if total != c.want {
+				t.Errorf("groups %s: %d, want %d", c.name, total, c.want)
+			}
+		}
+		_, _, err := s.SCIMListGroups(ctx, o.ID, d.ID, store.SCIMQuery{Filter: cmp(store.AttrUserName, store.OpEq, "x"), StartIndex: 1, Count: 10})
+		wantErr(t, err, core.ErrInvalid)
+	}},
+	{"SCIM/PagingExactTotals", func(t *testing.T, s subject) {
+		o, _ := newOrg(t, s, "acme")
+		d := newDirectory(t, s, o.ID, "okta")
+		want := []string{}
+		for i := range 7 {
+			u := scimUser(o.ID, d.ID, "user"+strconv.Itoa(i)+"@acme.example.com")
+			u.Title = "t"
+			want = append(want, must[store.SCIMUser](t)(s.SCIMCreateUser(ctx, scimActor(d), u)).ID)
+		}
+		titled := cmp(store.AttrTitle, store.OpEq, "T")
+		var got []string
+		for start := 1; start <= 9; start += 3 {
+			page, total := must2[store.SCIMUser](t, "page")(s.SCIMListUsers(ctx, o.ID, store.SCIMQuery{Filter: titled, StartIndex: start, Count: 3}))
+			if total != 7 {
+				t.Fatalf("startIndex %d: total %d, want 7", start, total)
+			}
+			got = append(got, ids(page, func(u store.SCIMUser) string { return u.ID })...)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("paged = %v, want %v (id order)", got, want)
+		}
+		for _, q := range []store.SCIMQuery{
+			{Filter: titled, StartIndex: 1, Count: 0},    // the total only
+			{Filter: titled, StartIndex: 50, Count: 3},   // past the end
+			{Filter: titled, StartIndex: 0, Count: 1000}, // startIndex < 1 is 1
+			{StartIndex: 1, Count: 2},                    // no filter: the org's 8 users
+		} {
+			page, total := must2[store.SCIMUser](t, "edge")(s.SCIMListUsers(ctx, o.ID, q))
+			wantTotal := 7
+			if q.Filter == nil {
+				wantTotal = 8
+			}
+			if total != wantTotal {
+				t.Errorf("%+v: total %d, want %d", q, total, wantTotal)
+			}
+			if (q.Count == 0 || q.StartIndex == 50) && len(page) != 0 {
+				t.Errorf("%+v: %d resources, want none", q, len(page))
+			}
+		}
+	}},
+	{"SCIM/GroupMembers", func(t *testing.T, s subject) {
+		o, _ := newOrg(t, s, "acme")
+		d := newDirectory(t, s, o.ID, "okta")
+		dir := scimActor(d)
+		var us []string
+		for i := range 5 {
+			us = append(us, must[store.SCIMUser](t)(s.SCIMCreateUser(ctx, dir, scimUser(o.ID, d.ID, "m"+strconv.Itoa(i)))).ID)
+		}
+		g := must[store.SCIMGroup](t)(s.SCIMCreateGroup(ctx, dir, store.SCIMGroup{OrgID: o.ID, DirectoryID: d.ID, DisplayName: "Eng"}, us[:2]))
+		if g.Version != 1 {
+			t.Fatalf("group = %+v", g)
+		}
+		members := func() []string {
+			var out []string
+			after := ""
+			for {
+				page := must[[]store.SCIMMember](t)(s.SCIMGroupMembers(ctx, o.ID, g.ID, after, 2))
+				out = append(out, ids(page, func(m store.SCIMMember) string { return m.ID })...)
+				if len(page) < 2 {
+					return out
+				}
+				after = page[len(page)-1].ID
+			}
+		}
+		version := int64(1)
+		patch := func(mc store.MemberChange, fn func(*store.SCIMGroup) error, want []string) {
+			t.Helper()
+			up := must[store.SCIMGroup](t)(s.SCIMUpdateGroup(ctx, dir, o.ID, d.ID, g.ID, fn, mc))
+			version++
+			if up.Version != version {
+				t.Fatalf("%+v: version %d, want %d", mc, up.Version, version)
+			}
+			if got := must[store.SCIMGroup](t)(s.SCIMGetGroup(ctx, o.ID, d.ID, g.ID)); got.Version != version {
+				t.Fatalf("%+v: stored version %d", mc, got.Version)
+			}
+			if m := members(); !sameSet(m, want) {
+				t.Fatalf("%+v: members %v, want %v", mc, m, want)
+			}
+		}
+		if m := members(); !sameSet(m, us[:2]) {
+			t.Fatalf("first members = %v", m)
+		}
+		patch(store.MemberChange{Add: []string{us[2], us[2], us[0]}}, nil, us[:3])
+		patch(store.MemberChange{Remove: []string{us[0], us[4]}}, nil, us[1:3])
+		// Okta's delta: remove, then add, in one request; the added member stays.
+		patch(store.MemberChange{Remove: []string{us[1]}, Add: []string{us[1], us[3]}}, nil, us[1:4])
+		patch(store.MemberChange{Replace: true, Add: []string{us[4], us[0]}}, nil, []string{us[0], us[4]})
+		// Attributes only, and even a change of nothing: the version still moves.
+		patch(store.MemberChange{}, func(x *store.SCIMGroup) error { x.DisplayName = "Engineering"; return nil }, []string{us[0], us[4]})
+		patch(store.MemberChange{Add: []string{us[0]}}, nil, []string{us[0], us[4]})
+		patch(store.MemberChange{Replace: true}, nil, nil)
+		// A member that is no user of the org is invalid and changes nothing.
+		b, _ := newOrg(t, s, "b")
+		db := newDirectory(t, s, b.ID, "okta")
+		ub := must[store.SCIMUser](t)(s.SCIMCreateUser(ctx, scimActor(db), scimUser(b.ID, db.ID, "x")))
+		for _, bad := range [][]string{{"missing"}, {us[1], ub.ID}} {
+			unchanged(t, s, o.ID, core.ErrInvalid, func() error {
+				return second(s.SCIMUpdateGroup(ctx, dir, o.ID, d.ID, g.ID, nil, store.MemberChange{Add: bad}))
+			})
+			unchanged(t, s, o.ID, core.ErrInvalid, func() error {
+				return second(s.SCIMCreateGroup(ctx, dir, store.SCIMGroup{OrgID: o.ID, DirectoryID: d.ID, DisplayName: "New"}, bad))
+			})
+		}
+		if got := must[store.SCIMGroup](t)(s.SCIMGetGroup(ctx, o.ID, d.ID, g.ID)); got.Version != version || len(members()) != 0 {
+			t.Fatalf("a refused change changed the group: %+v, %v", got, members())
+		}
+		unchanged(t, s, o.ID, core.ErrConflict, func() error {
+			return second(s.SCIMCreateGroup(ctx, dir, store.SCIMGroup{OrgID: o.ID, DirectoryID: d.ID, DisplayName: "ENGINEERING"}, nil))
+		})
+		unchanged(t, s, o.ID, core.ErrInvalid, func() error {
+			return second(s.SCIMUpdateGroup(ctx, dir, o.ID, d.ID, g.ID, func(x *store.SCIMGroup) error { x.DisplayName = " "; return nil }, store.MemberChange{}))
+		})
+		// Another directory of the org, and another org, see nothing of the group.
+		d2 := newDirectory(t, s, o.ID, "entra")
+		wantErr(t, second(s.SCIMGetGroup(ctx, o.ID, d2.ID, g.ID)), core.ErrNotFound)
+		wantErr(t, second(s.SCIMUpdateGroup(ctx, scimActor(d2), o.ID, d2.ID, g.ID, nil, store.MemberChange{Add: us[:1]})), core.ErrNotFound)
+		wantErr(t, s.SCIMDeleteGroup(ctx, scimActor(d2), o.ID, d2.ID, g.ID), core.ErrNotFound)
+		if _, total := must2[store.SCIMGroup](t, "entra")(s.SCIMListGroups(ctx, o.ID, d2.ID, store.SCIMQuery{StartIndex: 1, Count: 10})); total != 0 {
+			t.Fatalf("entra lists %d groups", total)
+		}
+		wantErr(t, second(s.SCIMGetGroup(ctx, b.ID, db.ID, g.ID)), core.ErrNotFound)
+		wantErr(t, second(s.SCIMUpdateGroup(ctx, scimActor(db), b.ID, db.ID, g.ID, nil, store.MemberChange{})), core.ErrNotFound)
+		wantErr(t, s.SCIMDeleteGroup(ctx, scimActor(db), b.ID, db.ID, g.ID), core.ErrNotFound)
+		if m := must[[]store.SCIMMember](t)(s.SCIMGroupMembers(ctx, b.ID, g.ID, "", 10)); len(m) != 0 {
+			t.Fatalf("b reads members %v", m)
+		}
+		ok(t, s.SCIMDeleteGroup(ctx, dir, o.ID, d.ID, g.ID))
+		wantErr(t, second(s.SCIMGetGroup(ctx, o.ID, d.ID, g.ID)), core.ErrNotFound)
+		if n := len(audits(t, s, o.ID, "idp_group.update")); int64(n) != version-1 {
+			t.Fatalf("idp_group.update events = %d, want one per write (%d)", n, version-1)
+		}
+	}},
+}
+
+func scimActor(d core.Directory) core.Actor {
+	return core.Actor{Kind: core.ActorSCIM, ID: d.ID, Name: d.Name}
+}
+
+func scimUser(orgID, dirID, userName string) store.SCIMUser {
+	u := store.SCIMUser{}
+	u.OrgID, u.DirectoryID, u.UserName, u.Active = orgID, dirID, userName, true
+	return u
+}
+
+func cmp(a store.FilterAttr, op store.FilterOp, v any) *store.FilterCompare {
+	return &store.FilterCompare{Attr: a, Op: op, Value: v}
+}
+
+func emailIs(v string) store.Filter {
+	return &store.FilterValuePath{Attr: store.AttrEmails, Filter: cmp(store.AttrEmailValue, store.OpEq, v)}
+}
+
+// deep nests n NOTs around a comparison.
+func deep(n int) store.Filter {
+	var f store.Filter = cmp(store.AttrTitle, store.OpPresent, nil)
+	for range n {
+		f = &store.FilterNot{Filter: f}
+	}
+	return f
+}
+
+// scimTotal is the number of the org's users q matches.
+func scimTotal(t *testing.T, s Contract, orgID string, q store.SCIMQuery) int {
+	t.Helper()
+	q.StartIndex, q.Count = 1, 0
+	_, total, err := s.SCIMListUsers(ctx, orgID, q)
+	if err != nil {
+		t.Fatalf("list users: %v", err)
+	}
+	return total
+}
+
+// must2 is must for a list and its total.
+func must2[T any](t *testing.T, what string) func([]T, int, error) ([]T, int) {
+	return func(v []T, n int, err error) ([]T, int) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		return v, n
+	}
+}
