@@ -1,0 +1,229 @@
+package index
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
+
+	"github.com/gatehouse-dev/gatehouse/internal/core"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+// epochs numbers builders: the parts of a persistent structure a builder owns
+// carry its epoch (see persist.go). Only uniqueness matters, so one counter
+// serves every index in the process.
+var epochs atomic.Uint64
+
+// errInconsistent means rows or changes did not fit the view (a change the log
+// does not describe): the caller loads the org afresh.
+type errInconsistent struct{ what string }
+
+func (e errInconsistent) Error() string { return "index: inconsistent change: " + e.what }
+
+func inconsistent(format string, args ...any) error {
+	return errInconsistent{fmt.Sprintf(format, args...)}
+}
+
+func sourceLabel(s store.OrgSource) string {
+	if s.Connection {
+		return "SSO connection " + s.Name
+	}
+	return "SCIM directory " + s.Name
+}
+
+func newWorkspace(ws core.Workspace) *workspace {
+	ws.Environments = slices.Clip(ws.Environments)
+	return &workspace{ws: ws, spaces: map[string]core.Space{}, spaceGroups: map[int32][]string{},
+		grants: map[int32][]core.Grant{}, resources: map[resKey]resource{}}
+}
+
+// load builds a view of the org from all its rows, read at seq.
+func load(orgID string, seq int64, unicode bool, rows *store.OrgRows) (*View, error) {
+	ep := epochs.Add(1)
+	v := &View{orgID: orgID, seq: seq, version: seq, unicode: unicode,
+		mappings: map[string]*core.Mapping{}, sources: map[string]string{}, roles: map[string]core.CustomRole{}}
+	for _, s := range rows.Sources {
+		v.sources[s.ID] = sourceLabel(s)
+	}
+	for _, g := range rows.Groups {
+		v.groupByID.set(ep, g.ID, v.groups.push(ep, &group{id: g.ID, name: g.Name}))
+	}
+	for i := range rows.IdPGroups {
+		v.idpByID.set(ep, rows.IdPGroups[i].ID, v.idps.push(ep, &rows.IdPGroups[i]))
+	}
+	users := make([]*user, 0, len(rows.Users))
+	for _, r := range rows.Users {
+		u := &user{id: r.ID, userName: r.UserName, email: r.Email, active: r.Active, admin: r.OrgAdmin}
+		users = append(users, u)
+		v.userByID.set(ep, u.id, v.users.push(ep, u))
+	}
+	v.liveUsers = len(users)
+	for _, m := range rows.Members {
+		ui, ok1 := v.userByID.get(m.UserID)
+		gi, ok2 := v.groupByID.get(m.GroupID)
+		if !ok1 || !ok2 {
+			return nil, inconsistent("membership of %s in %s", m.UserID, m.GroupID)
+		}
+		users[ui].direct = append(users[ui].direct, gi)
+	}
+	for _, m := range rows.IdPMembers {
+		ui, ok1 := v.userByID.get(m.UserID)
+		ii, ok2 := v.idpByID.get(m.GroupID)
+		if !ok1 || !ok2 {
+			return nil, inconsistent("membership of %s in IdP group %s", m.UserID, m.GroupID)
+		}
+		users[ui].idp = append(users[ui].idp, ii)
+	}
+	for i, u := range users {
+		u.direct, u.idp = sortedSet(u.direct), sortedSet(u.idp)
+		v.indexUserKeys(ep, int32(i), u)
+	}
+	for i := range rows.Mappings {
+		v.mappings[rows.Mappings[i].ID] = &rows.Mappings[i]
+	}
+	for _, r := range rows.Roles {
+		v.roles[r.ID] = r
+	}
+	wss := map[string]*workspace{}
+	for _, ws := range rows.Workspaces {
+		w := newWorkspace(ws)
+		wss[ws.ID] = w
+		v.wsBySlug.set(ep, ws.Slug, ws.ID)
+	}
+	for _, sp := range rows.Spaces {
+		if w := wss[sp.WorkspaceID]; w != nil {
+			w.spaces[sp.ID] = sp
+		}
+	}
+	for _, sg := range rows.SpaceGroups {
+		w, gi, ok := wss[sg.WorkspaceID], int32(0), false
+		if w != nil {
+			gi, ok = v.groupByID.get(sg.GroupID)
+		}
+		if !ok {
+			return nil, inconsistent("space group %s of %s", sg.GroupID, sg.SpaceID)
+		}
+		w.spaceGroups[gi] = append(w.spaceGroups[gi], sg.SpaceID)
+	}
+	grantWS := map[int32][]string{}
+	for _, g := range rows.Grants {
+		w := wss[g.WorkspaceID]
+		gi, ok := v.groupByID.get(g.UserGroupID)
+		if w == nil || !ok {
+			return nil, inconsistent("grant %s", g.ID)
+		}
+		g.EnvironmentIDs = slices.Clip(g.EnvironmentIDs)
+		w.grants[gi] = append(w.grants[gi], g)
+		v.grantLoc.set(ep, g.ID, grantLoc{ws: g.WorkspaceID, group: gi})
+		grantWS[gi] = append(grantWS[gi], g.WorkspaceID)
+	}
+	for gi, ws := range grantWS {
+		v.groups.get(gi).grantWS = slices.Compact(slices.Sorted(slices.Values(ws)))
+	}
+	for i := range rows.Resources {
+		r := &rows.Resources[i]
+		w := wss[r.WorkspaceID]
+		if w == nil {
+			return nil, inconsistent("resource %s", r.ID)
+		}
+		k := resKey{r.Type, r.ExternalID}
+		w.resources[k] = resource{id: r.ID, env: r.EnvironmentID, space: r.SpaceID}
+		v.resLoc.set(ep, r.ID, resLoc{ws: r.WorkspaceID, key: k})
+	}
+	for id, w := range wss {
+		for gi, sps := range w.spaceGroups {
+			w.spaceGroups[gi] = slices.Clip(slices.Compact(slices.Sorted(slices.Values(sps))))
+		}
+		for gi, gs := range w.grants {
+			slices.SortFunc(gs, func(a, b core.Grant) int { return strings.Compare(a.ID, b.ID) })
+			w.grants[gi] = slices.Clip(gs)
+		}
+		v.workspaces.set(ep, id, w)
+	}
+	v.remap()
+	return v, nil
+}
+
+// indexUserKeys adds a user's email and userName to the lookups.
+func (v *View) indexUserKeys(ep uint64, i int32, u *user) {
+	v.userByName.set(ep, v.fold(u.userName), i)
+	if strings.TrimSpace(u.email) == "" {
+		return
+	}
+	k := v.fold(u.email)
+	us, _ := v.userByEmail.get(k)
+	// Oldest (smallest id) first, as GetUserByEmail's ORDER BY id.
+	at, _ := slices.BinarySearchFunc(us, u.id, func(j int32, id string) int { return strings.Compare(v.users.get(j).id, id) })
+	v.userByEmail.set(ep, k, slices.Insert(slices.Clip(us), at, i))
+}
+
+// unindexUserKeys removes a user's email and userName from the lookups.
+func (v *View) unindexUserKeys(ep uint64, i int32, u *user) {
+	if k := v.fold(u.userName); func() bool { j, ok := v.userByName.get(k); return ok && j == i }() {
+		v.userByName.del(ep, k)
+	}
+	if strings.TrimSpace(u.email) == "" {
+		return
+	}
+	k := v.fold(u.email)
+	us, _ := v.userByEmail.get(k)
+	if at := slices.Index(us, i); at >= 0 {
+		if len(us) == 1 {
+			v.userByEmail.del(ep, k)
+		} else {
+			v.userByEmail.set(ep, k, slices.Delete(slices.Clone(us), at, at+1))
+		}
+	}
+}
+
+// sortedSet sorts ids and drops repeats.
+func sortedSet(ids []int32) []int32 {
+	slices.Sort(ids)
+	return slices.Clip(slices.Compact(ids))
+}
+
+// remap derives, for every IdP group, the mappings that match it: a mapping of the
+// group's own directory or connection that names it by id, by external id, or by
+// display name case-insensitively (store's mappingMatch).
+func (v *View) remap() {
+	type srcKey struct{ src, key string }
+	byExt := map[srcKey][]int32{}
+	byName := map[srcKey][]int32{}
+	v.idps.all(func(i int32, ig *core.IdPGroup) {
+		if ig == nil {
+			return
+		}
+		src := sourceOf(ig)
+		if ig.ExternalID != "" {
+			byExt[srcKey{src, ig.ExternalID}] = append(byExt[srcKey{src, ig.ExternalID}], i)
+		}
+		k := srcKey{src, v.fold(ig.DisplayName)}
+		byName[k] = append(byName[k], i)
+	})
+	out := make([][]mapRef, v.idps.len())
+	ms := make([]*core.Mapping, 0, len(v.mappings))
+	for _, m := range v.mappings {
+		ms = append(ms, m)
+	}
+	slices.SortFunc(ms, func(a, b *core.Mapping) int { return strings.Compare(a.ID, b.ID) })
+	var hit []int32
+	for _, m := range ms {
+		gi, ok := v.groupByID.get(m.UserGroupID)
+		if !ok {
+			continue
+		}
+		src := m.DirectoryID + m.ConnectionID
+		hit = hit[:0]
+		if i, ok := v.idpByID.get(m.IdPGroup); ok && sourceOf(v.idps.get(i)) == src {
+			hit = append(hit, i)
+		}
+		hit = append(hit, byExt[srcKey{src, m.IdPGroup}]...)
+		hit = append(hit, byName[srcKey{src, v.fold(m.IdPGroup)}]...)
+		slices.Sort(hit)
+		for _, i := range slices.Compact(hit) {
+			out[i] = append(out[i], mapRef{m: m, group: gi})
+		}
+	}
+	v.idpMaps = out
+}
