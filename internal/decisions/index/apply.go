@@ -86,7 +86,7 @@ func (b *builder) groups(keys []string, rows []core.UserGroup) {
 				b.changed = true
 			}
 		case present:
-			b.v.groupByID.set(b.ep, id, b.v.groups.push(b.ep, &group{id: id, name: row.Name}))
+			b.v.internGroup(b.ep, &group{id: id, name: row.Name})
 			b.changed = true
 		case known:
 			b.deadGroups[gi] = true
@@ -109,7 +109,7 @@ func (b *builder) idpGroups(keys []string, rows []core.IdPGroup) {
 				b.changed, b.remap = true, true
 			}
 		case present:
-			b.v.idpByID.set(b.ep, id, b.v.idps.push(b.ep, row))
+			b.v.internIdP(b.ep, row)
 			b.changed, b.remap = true, true
 		case known:
 			b.deadIdPs[ii] = true

@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/core"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
+	"github.com/google/uuid"
 )
 
 // TestEquivalence changes random worlds through the real store and checks, after
@@ -33,6 +34,10 @@ func TestEquivalence(t *testing.T) {
 				t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 					t.Parallel()
 					st := b.New(t)
+					if seed == 1 {
+						// Random (v4) ids: interning order is not id order.
+						st.NewID = uuid.NewString
+					}
 					equivalence(t, st, seed, steps)
 				})
 			}

@@ -41,16 +41,16 @@ func newWorkspace(ws core.Workspace) *workspace {
 // load builds a view of the org from all its rows, read at seq.
 func load(orgID string, seq int64, unicode bool, rows *store.OrgRows) (*View, error) {
 	ep := epochs.Add(1)
-	v := &View{orgID: orgID, seq: seq, version: seq, unicode: unicode,
+	v := &View{orgID: orgID, seq: seq, version: seq, unicode: unicode, groupsOrdered: true, idpsOrdered: true,
 		mappings: map[string]*core.Mapping{}, sources: map[string]string{}, roles: map[string]core.CustomRole{}}
 	for _, s := range rows.Sources {
 		v.sources[s.ID] = sourceLabel(s)
 	}
 	for _, g := range rows.Groups {
-		v.groupByID.set(ep, g.ID, v.groups.push(ep, &group{id: g.ID, name: g.Name}))
+		v.internGroup(ep, &group{id: g.ID, name: g.Name})
 	}
 	for i := range rows.IdPGroups {
-		v.idpByID.set(ep, rows.IdPGroups[i].ID, v.idps.push(ep, &rows.IdPGroups[i]))
+		v.internIdP(ep, &rows.IdPGroups[i])
 	}
 	users := make([]*user, 0, len(rows.Users))
 	for _, r := range rows.Users {

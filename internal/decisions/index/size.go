@@ -134,7 +134,8 @@ func (v *View) estimate() int64 {
 func (v *View) clone() *View {
 	return &View{orgID: v.orgID, seq: v.seq, version: v.version, unicode: v.unicode, users: v.users, userByID: v.userByID,
 		userByEmail: v.userByEmail, userByName: v.userByName, liveUsers: v.liveUsers, groups: v.groups,
-		groupByID: v.groupByID, idps: v.idps, idpByID: v.idpByID, mappings: v.mappings, sources: v.sources,
+		groupByID: v.groupByID, idps: v.idps, idpByID: v.idpByID, groupsOrdered: v.groupsOrdered, idpsOrdered: v.idpsOrdered,
+		maxGroup: v.maxGroup, maxIdP: v.maxIdP, mappings: v.mappings, sources: v.sources,
 		roles: v.roles, idpMaps: v.idpMaps, workspaces: v.workspaces, wsBySlug: v.wsBySlug,
 		grantLoc: v.grantLoc, resLoc: v.resLoc}
 }

@@ -31,6 +31,12 @@ type View struct {
 	idps    vec[*core.IdPGroup]
 	idpByID smap[int32]
 
+	// While ids were interned in increasing order (loads read in id order; UUIDv7
+	// ids grow), index order is id order and memberships sort by index without
+	// reading the records. maxGroup and maxIdP are the greatest ids interned.
+	groupsOrdered, idpsOrdered bool
+	maxGroup, maxIdP           string
+
 	// The small collections are copied whole when a batch changes them.
 	mappings map[string]*core.Mapping
 	sources  map[string]string // directory or connection id → "SCIM directory okta"
@@ -288,8 +294,15 @@ func (v *View) GrantWorkspaces(userID string) ([]string, error) {
 
 // memberVia is one path of a user into a user group.
 type memberVia struct {
-	group int32
-	via   core.Via
+	group, idp int32
+	via        core.Via
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // memberships builds a user's memberships as store.UserMemberships orders them:
@@ -310,7 +323,7 @@ func (v *View) memberships(u *user, gis []int32) ([]core.Membership, []int32) {
 		}
 		src := v.sources[sourceOf(ig)]
 		for _, r := range v.idpMaps[ii] {
-			paths = append(paths, memberVia{group: r.group, via: core.Via{IdPGroup: ig, Mapping: r.m, Source: src}})
+			paths = append(paths, memberVia{group: r.group, idp: ii, via: core.Via{IdPGroup: ig, Mapping: r.m, Source: src}})
 		}
 	}
 	if len(paths) == 0 {
@@ -318,18 +331,22 @@ func (v *View) memberships(u *user, gis []int32) ([]core.Membership, []int32) {
 	}
 	slices.SortFunc(paths, func(a, b memberVia) int {
 		if a.group != b.group {
+			if v.groupsOrdered {
+				return cmp.Compare(a.group, b.group)
+			}
 			return strings.Compare(v.groups.get(a.group).id, v.groups.get(b.group).id)
 		}
-		if (a.via.IdPGroup == nil) != (b.via.IdPGroup == nil) {
-			if a.via.IdPGroup == nil {
-				return -1
+		// The direct membership first, then by IdP group id and mapping id.
+		if a.via.IdPGroup == nil || b.via.IdPGroup == nil {
+			return cmp.Compare(boolInt(a.via.IdPGroup != nil), boolInt(b.via.IdPGroup != nil))
+		}
+		if a.via.IdPGroup != b.via.IdPGroup {
+			if v.idpsOrdered {
+				return cmp.Compare(a.idp, b.idp)
 			}
-			return 1
+			return strings.Compare(a.via.IdPGroup.ID, b.via.IdPGroup.ID)
 		}
-		if a.via.IdPGroup == nil {
-			return 0
-		}
-		return cmp.Or(strings.Compare(a.via.IdPGroup.ID, b.via.IdPGroup.ID), strings.Compare(a.via.Mapping.ID, b.via.Mapping.ID))
+		return strings.Compare(a.via.Mapping.ID, b.via.Mapping.ID)
 	})
 	vias := make([]core.Via, len(paths))
 	n := 1
@@ -351,6 +368,30 @@ func (v *View) memberships(u *user, gis []int32) ([]core.Membership, []int32) {
 		}
 	}
 	return ms, gis
+}
+
+// internGroup adds a user group, keeping track of whether index order is id order.
+func (v *View) internGroup(ep uint64, g *group) int32 {
+	if g.id < v.maxGroup {
+		v.groupsOrdered = false
+	} else {
+		v.maxGroup = g.id
+	}
+	i := v.groups.push(ep, g)
+	v.groupByID.set(ep, g.id, i)
+	return i
+}
+
+// internIdP adds an IdP group likewise.
+func (v *View) internIdP(ep uint64, g *core.IdPGroup) int32 {
+	if g.ID < v.maxIdP {
+		v.idpsOrdered = false
+	} else {
+		v.maxIdP = g.ID
+	}
+	i := v.idps.push(ep, g)
+	v.idpByID.set(ep, g.ID, i)
+	return i
 }
 
 // sourceOf is the directory or SSO connection an IdP group comes from.
