@@ -280,8 +280,7 @@ func (b *builder) users(keys []string, rows *store.OrgRows) error {
 			}
 			continue
 		}
-		u := &user{id: id, userName: row.UserName, email: row.Email, active: row.Active, admin: row.OrgAdmin,
-			direct: sortedSet(direct[id]), idp: sortedSet(idp[id])}
+		u := newUser(id, row.UserName, row.Email, row.Active, row.OrgAdmin, sortedSet(direct[id]), sortedSet(idp[id]))
 		if known && sameUser(old, u) {
 			continue
 		}
@@ -304,7 +303,7 @@ func (b *builder) users(keys []string, rows *store.OrgRows) error {
 
 func sameUser(a, b *user) bool {
 	return a.id == b.id && a.userName == b.userName && a.email == b.email && a.active == b.active && a.admin == b.admin &&
-		slices.Equal(a.direct, b.direct) && slices.Equal(a.idp, b.idp)
+		a.nDirect == b.nDirect && slices.Equal(a.groups, b.groups)
 }
 
 // reloadMembers makes the members of each group (IdP groups when idp) exactly
@@ -354,9 +353,9 @@ func (b *builder) reloadMembers(keys []string, rows []store.OrgMember, idp bool)
 		want[gi][ui] = true
 	}
 	fix := func(i int32, u *user) {
-		list := u.direct
+		list := u.direct()
 		if idp {
-			list = u.idp
+			list = u.idp()
 		}
 		nl := list
 		for gi, members := range want {
@@ -372,13 +371,11 @@ func (b *builder) reloadMembers(keys []string, rows []store.OrgMember, idp bool)
 		if len(nl) == len(list) && slices.Equal(nl, list) {
 			return
 		}
-		nu := *u
+		nu := u.withLists(nl, u.idp())
 		if idp {
-			nu.idp = nl
-		} else {
-			nu.direct = nl
+			nu = u.withLists(u.direct(), nl)
 		}
-		b.v.users.set(b.ep, i, &nu)
+		b.v.users.set(b.ep, i, nu)
 		b.changed = true
 	}
 	if scan {
@@ -688,16 +685,22 @@ func (b *builder) resources(keys []string, rows []core.Resource) error {
 		row, present := byID[id]
 		k := resKey{row.Type, row.ExternalID}
 		nr := resource{id: id, env: row.EnvironmentID, space: row.SpaceID}
-		loc, known := b.v.resLoc.get(id)
-		if known && present && loc.ws == row.WorkspaceID && loc.key == k {
-			if w, ok := b.v.workspaces.get(loc.ws); ok && w.resources[k] == nr {
+		ws, known := b.v.resLoc.get(id)
+		if known && present && ws == row.WorkspaceID {
+			if w, ok := b.v.workspaces.get(ws); ok && w.resources[k] == nr {
 				continue
 			}
 		}
 		if known {
 			b.v.resLoc.del(b.ep, id)
-			if o := b.wsFor(loc.ws); o != nil {
-				delete(o.resourcesW(), loc.key)
+			if o := b.wsFor(ws); o != nil {
+				// A resource's key does not change, but find it by id all the same.
+				for key, r := range o.w.resources {
+					if r.id == id {
+						delete(o.resourcesW(), key)
+						break
+					}
+				}
 			}
 			b.changed = true
 		}
@@ -709,7 +712,7 @@ func (b *builder) resources(keys []string, rows []core.Resource) error {
 			return inconsistent("resource %s in unknown workspace %s", id, row.WorkspaceID)
 		}
 		o.resourcesW()[k] = nr
-		b.v.resLoc.set(b.ep, id, resLoc{ws: row.WorkspaceID, key: k})
+		b.v.resLoc.set(b.ep, id, row.WorkspaceID)
 		b.changed = true
 	}
 	return nil
@@ -731,12 +734,10 @@ func (b *builder) cascade() {
 		if u == nil {
 			return
 		}
-		direct := slices.DeleteFunc(slices.Clone(u.direct), func(gi int32) bool { return b.deadGroups[gi] })
-		idp := slices.DeleteFunc(slices.Clone(u.idp), func(ii int32) bool { return b.deadIdPs[ii] })
-		if len(direct) != len(u.direct) || len(idp) != len(u.idp) {
-			nu := *u
-			nu.direct, nu.idp = slices.Clip(direct), slices.Clip(idp)
-			b.v.users.set(b.ep, i, &nu)
+		direct := slices.DeleteFunc(slices.Clone(u.direct()), func(gi int32) bool { return b.deadGroups[gi] })
+		idp := slices.DeleteFunc(slices.Clone(u.idp()), func(ii int32) bool { return b.deadIdPs[ii] })
+		if len(direct)+len(idp) != len(u.groups) {
+			b.v.users.set(b.ep, i, u.withLists(direct, idp))
 		}
 	})
 	for ii := range b.deadIdPs {

@@ -15,9 +15,7 @@ import (
 )
 
 // Source is the store as the index reads it (store.SQL is one).
-type Source interface {
-	ReadOrg(ctx context.Context, orgID string, fn func(*store.OrgReader) error) error
-}
+type Source = store.OrgSnapshots
 
 // Options tune an Index. The zero value keeps every org it loads.
 type Options struct {
@@ -125,46 +123,48 @@ func (ix *Index) org(orgID string, now time.Time) *org {
 	return o
 }
 
-// update brings base (nil: nothing loaded) up to the database's current state.
-func (ix *Index) update(ctx context.Context, orgID string, base *View) (v *View, loaded bool, err error) {
-	err = ix.src.ReadOrg(ctx, orgID, func(r *store.OrgReader) error {
-		seq := r.Seq()
-		if base != nil && seq <= base.seq {
-			v = base
-			return nil
-		}
-		if base != nil && seq-base.seq <= ix.opts.MaxCatchUp {
-			nv, err := ix.catchUp(ctx, r, base)
-			var inc errInconsistent
-			if !errors.As(err, &inc) {
-				v = nv
-				return err
+// update brings base (nil: nothing loaded) up to the database's current state:
+// change by change when it can, else by a full load.
+func (ix *Index) update(ctx context.Context, orgID string, base *View) (*View, bool, error) {
+	if base != nil {
+		var v *View
+		reload := false
+		err := ix.src.ReadOrg(ctx, orgID, func(r *store.OrgReader) error {
+			switch seq := r.Seq(); {
+			case seq <= base.seq:
+				v = base
+				return nil
+			case seq-base.seq > ix.opts.MaxCatchUp:
+				reload = true
+				return nil
 			}
-			// A change the index cannot apply: a full load covers whatever it did.
-		}
-		rows, err := r.All(ctx)
-		if err != nil {
+			nv, err := ix.catchUp(ctx, r, base)
+			if errors.As(err, new(errInconsistent)) {
+				// A change the index cannot apply: a full load covers whatever it did.
+				reload = true
+				return nil
+			}
+			v = nv
 			return err
-		}
-		unicode, err := r.LowerFoldsUnicode(ctx)
+		})
 		if err != nil {
-			return err
+			return nil, false, fmt.Errorf("index: bring org %s up to date: %w", orgID, err)
 		}
-		v, err = load(orgID, seq, unicode, rows)
-		if err != nil {
-			return err
+		if !reload {
+			return v, false, nil
 		}
-		loaded = true
-		if base != nil {
-			ix.reloads.Add(1)
-		}
-		ix.loads.Add(1)
-		return nil
-	})
-	if err != nil {
-		return nil, false, fmt.Errorf("index: bring org %s up to date: %w", orgID, err)
+		ix.reloads.Add(1)
 	}
-	return v, loaded, nil
+	rows, seq, err := ix.src.ReadOrgAll(ctx, orgID)
+	if err != nil {
+		return nil, false, fmt.Errorf("index: load org %s: %w", orgID, err)
+	}
+	v, err := load(orgID, seq, rows.FoldsUnicode, rows)
+	if err != nil {
+		return nil, false, fmt.Errorf("index: load org %s: %w", orgID, err)
+	}
+	ix.loads.Add(1)
+	return v, true, nil
 }
 
 // catchUp applies the changes after base up to the reader's snapshot.

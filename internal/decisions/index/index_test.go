@@ -402,8 +402,8 @@ func TestActionsKnown(t *testing.T) {
 	}
 }
 
-// TestSnapshotAgrees: the rows ReadOrg reads belong to the state its Seq names,
-// while changes commit beside it.
+// TestSnapshotAgrees: the rows ReadOrg and ReadOrgAll read belong to the state
+// their seq names, while changes to both halves of the graph commit beside them.
 func TestSnapshotAgrees(t *testing.T) {
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
@@ -414,11 +414,36 @@ func TestSnapshotAgrees(t *testing.T) {
 			go func() {
 				var err error
 				for i := 0; i < 60 && err == nil; i++ {
-					_, err = st.CreateUser(ctx, sys, core.User{OrgID: w.org, UserName: fmt.Sprint("c", i), Active: true, Source: core.SourceInvited})
+					if i%2 == 0 {
+						_, err = st.CreateUser(ctx, sys, core.User{OrgID: w.org, UserName: fmt.Sprint("c", i), Active: true, Source: core.SourceInvited})
+					} else {
+						_, err = st.CreateWorkspace(ctx, sys, w.org, fmt.Sprint("w", i), "W", []string{"dev"})
+					}
 				}
 				done <- err
 			}()
-			for running := true; running; {
+			// agree checks rows read at seq against the log up to seq.
+			agree := func(rows *store.OrgRows, seq int64) error {
+				events, err := st.Changes(ctx, w.org, 0, 0)
+				if err != nil {
+					return err
+				}
+				users, wss := 0, 0
+				for _, e := range events {
+					switch {
+					case e.Seq > seq:
+					case e.Action == "user.create":
+						users++
+					case e.Action == "workspace.create":
+						wss++
+					}
+				}
+				if users != len(rows.Users) || wss != len(rows.Workspaces) {
+					return fmt.Errorf("seq %d: %d users and %d workspaces created, %d and %d read", seq, users, wss, len(rows.Users), len(rows.Workspaces))
+				}
+				return nil
+			}
+			for running, reads := true, 0; running || reads < 3; reads++ {
 				select {
 				case err := <-done:
 					if err != nil {
@@ -432,21 +457,15 @@ func TestSnapshotAgrees(t *testing.T) {
 					if err != nil {
 						return err
 					}
-					events, err := r.Changes(ctx, 0, 0)
-					if err != nil {
-						return err
-					}
-					created := 0
-					for _, e := range events {
-						if e.Action == "user.create" {
-							created++
-						}
-					}
-					if int64(len(events)) != r.Seq() || created != len(rows.Users) {
-						return fmt.Errorf("seq %d: %d events, %d users created, %d users read", r.Seq(), len(events), created, len(rows.Users))
-					}
-					return nil
+					return agree(rows, r.Seq())
 				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				rows, seq, err := st.ReadOrgAll(ctx, w.org)
+				if err == nil {
+					err = agree(rows, seq)
+				}
 				if err != nil {
 					t.Fatal(err)
 				}

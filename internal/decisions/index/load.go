@@ -52,33 +52,32 @@ func load(orgID string, seq int64, unicode bool, rows *store.OrgRows) (*View, er
 	for i := range rows.IdPGroups {
 		v.internIdP(ep, &rows.IdPGroups[i])
 	}
-	users := make([]*user, 0, len(rows.Users))
-	for _, r := range rows.Users {
-		u := &user{id: r.ID, userName: r.UserName, email: r.Email, active: r.Active, admin: r.OrgAdmin}
-		users = append(users, u)
-		v.userByID.set(ep, u.id, v.users.push(ep, u))
-	}
-	v.liveUsers = len(users)
+	v.userByID.grow(ep, len(rows.Users))
+	v.userByName.grow(ep, len(rows.Users))
+	v.userByEmail.grow(ep, len(rows.Users))
+	// Rows read by All number their memberships by position in Users, Groups and
+	// IdPGroups, which are the indexes interned above and below.
+	direct := make([][]int32, len(rows.Users))
+	idp := make([][]int32, len(rows.Users))
 	for _, m := range rows.Members {
-		ui, ok1 := v.userByID.get(m.UserID)
-		gi, ok2 := v.groupByID.get(m.GroupID)
-		if !ok1 || !ok2 {
+		if m.User < 0 || int(m.User) >= len(rows.Users) || m.Group < 0 || int(m.Group) >= len(rows.Groups) {
 			return nil, inconsistent("membership of %s in %s", m.UserID, m.GroupID)
 		}
-		users[ui].direct = append(users[ui].direct, gi)
+		direct[m.User] = append(direct[m.User], m.Group)
 	}
 	for _, m := range rows.IdPMembers {
-		ui, ok1 := v.userByID.get(m.UserID)
-		ii, ok2 := v.idpByID.get(m.GroupID)
-		if !ok1 || !ok2 {
+		if m.User < 0 || int(m.User) >= len(rows.Users) || m.Group < 0 || int(m.Group) >= len(rows.IdPGroups) {
 			return nil, inconsistent("membership of %s in IdP group %s", m.UserID, m.GroupID)
 		}
-		users[ui].idp = append(users[ui].idp, ii)
+		idp[m.User] = append(idp[m.User], m.Group)
 	}
-	for i, u := range users {
-		u.direct, u.idp = sortedSet(u.direct), sortedSet(u.idp)
-		v.indexUserKeys(ep, int32(i), u)
+	for i, r := range rows.Users {
+		u := newUser(r.ID, r.UserName, r.Email, r.Active, r.OrgAdmin, sortedSet(direct[i]), sortedSet(idp[i]))
+		ui := v.users.push(ep, u)
+		v.userByID.set(ep, u.id, ui)
+		v.indexUserKeys(ep, ui, u)
 	}
+	v.liveUsers = len(rows.Users)
 	for i := range rows.Mappings {
 		v.mappings[rows.Mappings[i].ID] = &rows.Mappings[i]
 	}
@@ -129,7 +128,7 @@ func load(orgID string, seq int64, unicode bool, rows *store.OrgRows) (*View, er
 		}
 		k := resKey{r.Type, r.ExternalID}
 		w.resources[k] = resource{id: r.ID, env: r.EnvironmentID, space: r.SpaceID}
-		v.resLoc.set(ep, r.ID, resLoc{ws: r.WorkspaceID, key: k})
+		v.resLoc.set(ep, r.ID, r.WorkspaceID)
 	}
 	for id, w := range wss {
 		for gi, sps := range w.spaceGroups {
@@ -152,10 +151,21 @@ func (v *View) indexUserKeys(ep uint64, i int32, u *user) {
 		return
 	}
 	k := v.fold(u.email)
-	us, _ := v.userByEmail.get(k)
-	// Oldest (smallest id) first, as GetUserByEmail's ORDER BY id.
+	first, ok := v.userByEmail.get(k)
+	if !ok {
+		v.userByEmail.set(ep, k, i)
+		return
+	}
+	// Several users share the email: the oldest (smallest id) answers, as
+	// GetUserByEmail's ORDER BY id.
+	us, ok := v.emailShared.get(k)
+	if !ok {
+		us = []int32{first}
+	}
 	at, _ := slices.BinarySearchFunc(us, u.id, func(j int32, id string) int { return strings.Compare(v.users.get(j).id, id) })
-	v.userByEmail.set(ep, k, slices.Insert(slices.Clip(us), at, i))
+	us = slices.Insert(slices.Clip(us), at, i)
+	v.emailShared.set(ep, k, us)
+	v.userByEmail.set(ep, k, us[0])
 }
 
 // unindexUserKeys removes a user's email and userName from the lookups.
@@ -167,14 +177,24 @@ func (v *View) unindexUserKeys(ep uint64, i int32, u *user) {
 		return
 	}
 	k := v.fold(u.email)
-	us, _ := v.userByEmail.get(k)
-	if at := slices.Index(us, i); at >= 0 {
-		if len(us) == 1 {
+	us, shared := v.emailShared.get(k)
+	if !shared {
+		if j, ok := v.userByEmail.get(k); ok && j == i {
 			v.userByEmail.del(ep, k)
-		} else {
-			v.userByEmail.set(ep, k, slices.Delete(slices.Clone(us), at, at+1))
 		}
+		return
 	}
+	at := slices.Index(us, i)
+	if at < 0 {
+		return
+	}
+	us = slices.Delete(slices.Clone(us), at, at+1)
+	if len(us) == 1 {
+		v.emailShared.del(ep, k)
+	} else {
+		v.emailShared.set(ep, k, us)
+	}
+	v.userByEmail.set(ep, k, us[0])
 }
 
 // sortedSet sorts ids and drops repeats.

@@ -170,6 +170,18 @@ func (m *smap[V]) own(ep uint64, k string) *smapShard[V] {
 	return sh
 }
 
+// grow sizes an empty map's shards for about n keys, so that a load does not
+// grow them step by step.
+func (m *smap[V]) grow(ep uint64, n int) {
+	if m.top != nil {
+		return
+	}
+	m.top = &smapTop[V]{owner: ep}
+	for i := range m.top.shards {
+		m.top.shards[i] = &smapShard[V]{owner: ep, m: make(map[string]V, n/smapShards+n/smapShards/8+1)}
+	}
+}
+
 func (m *smap[V]) set(ep uint64, k string, v V) {
 	sh := m.own(ep, k)
 	if _, ok := sh.m[k]; !ok {

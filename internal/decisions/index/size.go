@@ -19,7 +19,7 @@ func (v *View) Counts() Counts {
 		Workspaces: v.workspaces.len(), Grants: v.grantLoc.len(), Resources: v.resLoc.len()}
 	v.users.all(func(_ int32, u *user) {
 		if u != nil {
-			c.Memberships += len(u.direct) + len(u.idp)
+			c.Memberships += len(u.groups)
 		}
 	})
 	return c
@@ -72,13 +72,15 @@ func (v *View) estimate() int64 {
 		if u == nil {
 			return
 		}
-		n += alloc(int64(unsafe.Sizeof(user{}))) + strBytes(u.id) + strBytes(u.userName) + strBytes(u.email) +
-			alloc(int64(cap(u.direct))*4) + alloc(int64(cap(u.idp))*4)
-		// The lookup keys are the folded names: shared when already lower case.
-		n += mapEntry(strHdr, 4) * 2
-		if u.email != "" {
-			n += mapEntry(strHdr, sliceHdr) + 16
+		n += alloc(int64(unsafe.Sizeof(user{}))) + strBytes(u.id) + strBytes(u.email) + alloc(int64(cap(u.groups))*4)
+		if unsafe.StringData(u.userName) != unsafe.StringData(u.email) {
+			n += strBytes(u.userName)
 		}
+		// The lookup keys are the folded names: shared when already lower case.
+		n += mapEntry(strHdr, 4) * 3
+	})
+	v.emailShared.all(func(_ string, us []int32) {
+		n += mapEntry(strHdr, sliceHdr) + alloc(int64(cap(us))*4)
 	})
 	n += int64(v.groups.len()) * ptrSize
 	v.groups.all(func(_ int32, g *group) {
@@ -124,7 +126,7 @@ func (v *View) estimate() int64 {
 		}
 		for k, r := range w.resources {
 			n += mapEntry(unsafe.Sizeof(k), unsafe.Sizeof(r)) + strBytes(k.ext) + strBytes(r.id) +
-				mapEntry(strHdr, unsafe.Sizeof(resLoc{}))
+				mapEntry(strHdr, strHdr)
 		}
 	})
 	return n
@@ -133,7 +135,7 @@ func (v *View) estimate() int64 {
 // clone is a shallow copy: the new view shares every structure with v.
 func (v *View) clone() *View {
 	return &View{orgID: v.orgID, seq: v.seq, version: v.version, unicode: v.unicode, users: v.users, userByID: v.userByID,
-		userByEmail: v.userByEmail, userByName: v.userByName, liveUsers: v.liveUsers, groups: v.groups,
+		userByEmail: v.userByEmail, emailShared: v.emailShared, userByName: v.userByName, liveUsers: v.liveUsers, groups: v.groups,
 		groupByID: v.groupByID, idps: v.idps, idpByID: v.idpByID, groupsOrdered: v.groupsOrdered, idpsOrdered: v.idpsOrdered,
 		maxGroup: v.maxGroup, maxIdP: v.maxIdP, mappings: v.mappings, sources: v.sources,
 		roles: v.roles, idpMaps: v.idpMaps, workspaces: v.workspaces, wsBySlug: v.wsBySlug,

@@ -21,7 +21,8 @@ type View struct {
 
 	users       vec[*user]
 	userByID    smap[int32]
-	userByEmail smap[[]int32] // folded email → users, oldest (smallest id) first
+	userByEmail smap[int32]   // folded email → its oldest (smallest id) user
+	emailShared smap[[]int32] // folded email of several users → them, oldest first
 	userByName  smap[int32]   // folded userName → user
 	liveUsers   int
 
@@ -48,17 +49,38 @@ type View struct {
 	workspaces smap[*workspace]
 	wsBySlug   smap[string]
 	grantLoc   smap[grantLoc]
-	resLoc     smap[resLoc]
+	resLoc     smap[string] // resource id → workspace id
 
 	size atomic.Int64 // estimate in bytes, computed on first use
 }
 
-// user is a user as decisions see them, with their memberships.
+// user is a user as decisions see them, with their memberships: one slice holds
+// both lists (one allocation per user, not two).
 type user struct {
-	id, userName, email string
+	id, userName, email string // userName and email share one string when equal
 	active, admin       bool
-	direct              []int32 // user groups, ascending
-	idp                 []int32 // IdP groups, ascending
+	nDirect             int32
+	groups              []int32 // user groups (ascending), then IdP groups (ascending)
+}
+
+func newUser(id, userName, email string, active, admin bool, direct, idp []int32) *user {
+	if userName == email {
+		userName = email
+	}
+	u := &user{id: id, userName: userName, email: email, active: active, admin: admin, nDirect: int32(len(direct))}
+	if n := len(direct) + len(idp); n > 0 {
+		u.groups = append(append(make([]int32, 0, n), direct...), idp...)
+	}
+	return u
+}
+
+// direct is the user's user groups; idp their IdP groups.
+func (u *user) direct() []int32 { return u.groups[:u.nDirect:u.nDirect] }
+func (u *user) idp() []int32    { return u.groups[u.nDirect:] }
+
+// withLists is u with other memberships.
+func (u *user) withLists(direct, idp []int32) *user {
+	return newUser(u.id, u.userName, u.email, u.active, u.admin, direct, idp)
 }
 
 type group struct {
@@ -93,11 +115,6 @@ type resKey struct {
 type grantLoc struct {
 	ws    string
 	group int32
-}
-
-type resLoc struct {
-	ws  string
-	key resKey
 }
 
 // OrgID is the org the view is of.
@@ -163,8 +180,8 @@ func (v *View) User(ref string) (core.User, bool) {
 		return v.coreUser(u), true
 	}
 	if strings.Contains(ref, "@") && strings.TrimSpace(ref) != "" {
-		if us, ok := v.userByEmail.get(v.fold(ref)); ok && len(us) > 0 {
-			return v.coreUser(v.users.get(us[0])), true
+		if i, ok := v.userByEmail.get(v.fold(ref)); ok {
+			return v.coreUser(v.users.get(i)), true
 		}
 	}
 	if i, ok := v.userByName.get(v.fold(ref)); ok {
@@ -311,12 +328,12 @@ func boolInt(b bool) int {
 func (v *View) memberships(u *user, gis []int32) ([]core.Membership, []int32) {
 	var buf [16]memberVia
 	paths := buf[:0]
-	for _, gi := range u.direct {
+	for _, gi := range u.direct() {
 		if v.groups.at(gi) != nil {
 			paths = append(paths, memberVia{group: gi})
 		}
 	}
-	for _, ii := range u.idp {
+	for _, ii := range u.idp() {
 		ig := v.idps.at(ii)
 		if ig == nil || int(ii) >= len(v.idpMaps) {
 			continue
