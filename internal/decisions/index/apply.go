@@ -133,7 +133,7 @@ func (b *builder) sources(keys []string, rows []store.OrgSource) {
 		if !b.ownSources {
 			b.v.sources, b.ownSources = maps.Clone(b.v.sources), true
 		}
-		b.changed = true
+		b.changed, b.remap = true, true
 		if present {
 			b.v.sources[id] = label
 			continue

@@ -31,6 +31,7 @@ var bench struct {
 	org   string
 	err   error
 	qs    []question
+	ix    *Index
 	ready *View
 }
 
@@ -221,25 +222,17 @@ func questions(v *View, n int) []question {
 // answer is what a check does with a view: resolve the references, gather the
 // facts, decide.
 func answer(v *View, q *question) (core.Decision, error) {
-	u, ok := v.User(q.user)
-	if !ok {
-		return core.Decision{}, errors.New("no user " + q.user)
-	}
-	ws, ok := v.Workspace(q.ws)
-	if !ok {
-		return core.Decision{}, errors.New("no workspace " + q.ws)
+	f, err := v.FactsOf(q.user, q.ws)
+	if err != nil {
+		return core.Decision{}, err
 	}
 	req := q.req
 	if q.ext != "" {
-		res, ok := v.Resource(ws.ID, req.ResourceType, q.ext)
+		res, ok := v.Resource(f.Workspace.ID, req.ResourceType, q.ext)
 		if !ok {
 			return core.Decision{}, errors.New("no resource " + q.ext)
 		}
 		req.Resource = &res
-	}
-	f, err := v.Facts(u.ID, ws.ID)
-	if err != nil {
-		return core.Decision{}, err
 	}
 	return core.Decide(f, req), nil
 }
@@ -247,7 +240,7 @@ func answer(v *View, q *question) (core.Decision, error) {
 func benchQuestions(b *testing.B) (*View, []question) {
 	st, org := benchStore(b)
 	if bench.ready == nil {
-		_, bench.ready = loadView(b, st, org)
+		bench.ix, bench.ready = loadView(b, st, org)
 		bench.qs = questions(bench.ready, 100_000)
 	}
 	return bench.ready, bench.qs
@@ -308,6 +301,23 @@ func BenchmarkCheck(b *testing.B) {
 				b.Fatal(err)
 			}
 			i++
+		}
+	})
+}
+
+// BenchmarkAt is the cost of At for a view already current, the common case.
+func BenchmarkAt(b *testing.B) {
+	_, org := benchStore(b)
+	v, _ := benchQuestions(b)
+	ix := bench.ix
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := ix.At(ctx, org, v.Seq()); err != nil {
+				b.Error(err)
+				return
+			}
 		}
 	})
 }

@@ -166,6 +166,18 @@ func compareViews(t *testing.T, step string, v, fresh *View, w *world) {
 		if okA != okB || a != b {
 			t.Errorf("%s: User(%q) = %+v %v, fresh %+v %v", step, ref, a, okA, b, okB)
 		}
+		for _, ws := range w.wsRefs(fresh) {
+			fa, ea := v.FactsOf(ref, ws)
+			fb, eb := fresh.FactsOf(ref, ws)
+			if ea != eb || !reflect.DeepEqual(fa, fb) {
+				t.Errorf("%s: FactsOf(%q, %q) = %s %v, fresh %s %v", step, ref, ws, show(fa), ea, show(fb), eb)
+			}
+			if ea == nil {
+				if f, _ := v.Facts(a.ID, fa.Workspace.ID); !reflect.DeepEqual(f, fa) {
+					t.Errorf("%s: FactsOf(%q, %q) is not Facts of the user and workspace", step, ref, ws)
+				}
+			}
+		}
 	}
 	for _, ref := range w.wsRefs(fresh) {
 		a, okA := v.Workspace(ref)

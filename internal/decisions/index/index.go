@@ -39,9 +39,9 @@ type Index struct {
 	src  Source
 	opts Options
 
-	mu        sync.Mutex
+	mu        sync.RWMutex
 	orgs      map[string]*org
-	lastSweep time.Time
+	lastSweep atomic.Int64 // UnixNano of the last MaxIdle sweep
 
 	loads, reloads, applies, evictions atomic.Int64
 }
@@ -105,22 +105,35 @@ func (ix *Index) At(ctx context.Context, orgID string, gen int64) (*View, error)
 }
 
 func (ix *Index) org(orgID string, now time.Time) *org {
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	if d := ix.opts.MaxIdle; d > 0 && now.Sub(ix.lastSweep) > d/4 {
-		ix.lastSweep = now
-		for id, o := range ix.orgs {
-			if id != orgID && now.Sub(time.Unix(0, o.used.Load())) > d {
-				ix.evictLocked(o)
-			}
+	if d := ix.opts.MaxIdle; d > 0 {
+		if last := ix.lastSweep.Load(); now.UnixNano()-last > int64(d/4) && ix.lastSweep.CompareAndSwap(last, now.UnixNano()) {
+			ix.sweep(orgID, now)
 		}
 	}
+	ix.mu.RLock()
 	o := ix.orgs[orgID]
-	if o == nil {
+	ix.mu.RUnlock()
+	if o != nil {
+		return o
+	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if o = ix.orgs[orgID]; o == nil {
 		o = &org{id: orgID, sem: make(chan struct{}, 1)}
 		ix.orgs[orgID] = o
 	}
 	return o
+}
+
+// sweep evicts the orgs other than keep not asked about for MaxIdle.
+func (ix *Index) sweep(keep string, now time.Time) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	for id, o := range ix.orgs {
+		if id != keep && now.Sub(time.Unix(0, o.used.Load())) > ix.opts.MaxIdle {
+			ix.evictLocked(o)
+		}
+	}
 }
 
 // update brings base (nil: nothing loaded) up to the database's current state:
@@ -290,12 +303,12 @@ type OrgStats struct {
 
 // Stats reports the loaded orgs, by id.
 func (ix *Index) Stats() Stats {
-	ix.mu.Lock()
+	ix.mu.RLock()
 	orgs := make([]*org, 0, len(ix.orgs))
 	for _, o := range ix.orgs {
 		orgs = append(orgs, o)
 	}
-	ix.mu.Unlock()
+	ix.mu.RUnlock()
 	s := Stats{Loads: ix.loads.Load(), Reloads: ix.reloads.Load(), Applies: ix.applies.Load(), Evictions: ix.evictions.Load()}
 	for _, o := range orgs {
 		v := o.cur.Load()

@@ -222,6 +222,12 @@ func (v *View) remap() {
 		byName[k] = append(byName[k], i)
 	})
 	out := make([][]mapRef, v.idps.len())
+	v.idpSource = make([]string, v.idps.len())
+	v.idps.all(func(i int32, ig *core.IdPGroup) {
+		if ig != nil {
+			v.idpSource[i] = v.sources[sourceOf(ig)]
+		}
+	})
 	ms := make([]*core.Mapping, 0, len(v.mappings))
 	for _, m := range v.mappings {
 		ms = append(ms, m)

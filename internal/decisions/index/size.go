@@ -138,6 +138,6 @@ func (v *View) clone() *View {
 		userByEmail: v.userByEmail, emailShared: v.emailShared, userByName: v.userByName, liveUsers: v.liveUsers, groups: v.groups,
 		groupByID: v.groupByID, idps: v.idps, idpByID: v.idpByID, groupsOrdered: v.groupsOrdered, idpsOrdered: v.idpsOrdered,
 		maxGroup: v.maxGroup, maxIdP: v.maxIdP, mappings: v.mappings, sources: v.sources,
-		roles: v.roles, idpMaps: v.idpMaps, workspaces: v.workspaces, wsBySlug: v.wsBySlug,
+		roles: v.roles, idpMaps: v.idpMaps, idpSource: v.idpSource, workspaces: v.workspaces, wsBySlug: v.wsBySlug,
 		grantLoc: v.grantLoc, resLoc: v.resLoc}
 }

@@ -43,8 +43,11 @@ type View struct {
 	sources  map[string]string // directory or connection id → "SCIM directory okta"
 	roles    map[string]core.CustomRole
 	// idpMaps is derived from mappings and IdP groups: for each IdP group, the
-	// mappings that match it, by mapping id. It is rebuilt when either changes.
-	idpMaps [][]mapRef
+	// mappings that match it, by mapping id; idpSource names each group's source
+	// ("SCIM directory okta"). Both are rebuilt when mappings, IdP groups or
+	// sources change.
+	idpMaps   [][]mapRef
+	idpSource []string
 
 	workspaces smap[*workspace]
 	wsBySlug   smap[string]
@@ -155,6 +158,28 @@ func (v *View) coreUser(u *user) core.User {
 	return core.User{ID: u.id, OrgID: v.orgID, UserName: u.userName, Email: u.email, Active: u.active}
 }
 
+// Errors of FactsOf: which reference found nothing. Both wrap core.ErrNotFound.
+var (
+	ErrNoUser      = fmt.Errorf("no such user: %w", core.ErrNotFound)
+	ErrNoWorkspace = fmt.Errorf("no such workspace: %w", core.ErrNotFound)
+)
+
+// userByRef finds a user as User does.
+func (v *View) userByRef(ref string) *user {
+	if u := v.userOf(ref); u != nil {
+		return u
+	}
+	if strings.Contains(ref, "@") && strings.TrimSpace(ref) != "" {
+		if i, ok := v.userByEmail.get(v.fold(ref)); ok {
+			return v.users.get(i)
+		}
+	}
+	if i, ok := v.userByName.get(v.fold(ref)); ok {
+		return v.users.get(i)
+	}
+	return nil
+}
+
 func (v *View) userOf(id string) *user {
 	i, ok := v.userByID.get(id)
 	if !ok {
@@ -176,16 +201,8 @@ func (v *View) UserByID(id string) (core.User, bool) {
 // @ (case-insensitively; with several, the oldest user), else by userName
 // (case-insensitively). The user carries ID, OrgID, UserName, Email and Active.
 func (v *View) User(ref string) (core.User, bool) {
-	if u := v.userOf(ref); u != nil {
+	if u := v.userByRef(ref); u != nil {
 		return v.coreUser(u), true
-	}
-	if strings.Contains(ref, "@") && strings.TrimSpace(ref) != "" {
-		if i, ok := v.userByEmail.get(v.fold(ref)); ok {
-			return v.coreUser(v.users.get(i)), true
-		}
-	}
-	if i, ok := v.userByName.get(v.fold(ref)); ok {
-		return v.coreUser(v.users.get(i)), true
 	}
 	return core.User{}, false
 }
@@ -245,6 +262,25 @@ func (v *View) Facts(userID, workspaceID string) (*core.Facts, error) {
 	if !ok {
 		return nil, fmt.Errorf("workspace %q: %w", workspaceID, core.ErrNotFound)
 	}
+	return v.facts(u, w), nil
+}
+
+// FactsOf is Facts for a user and a workspace named as the API names them (User,
+// Workspace): one lookup each, for a check. The error is ErrNoUser or
+// ErrNoWorkspace.
+func (v *View) FactsOf(userRef, workspaceRef string) (*core.Facts, error) {
+	u := v.userByRef(userRef)
+	if u == nil {
+		return nil, ErrNoUser
+	}
+	w := v.workspaceOf(workspaceRef)
+	if w == nil {
+		return nil, ErrNoWorkspace
+	}
+	return v.facts(u, w), nil
+}
+
+func (v *View) facts(u *user, w *workspace) *core.Facts {
 	var buf [32]int32
 	ms, gis := v.memberships(u, buf[:0])
 	f := &core.Facts{User: v.coreUser(u), Workspace: w.ws, Memberships: ms, Spaces: w.spaces}
@@ -278,7 +314,7 @@ func (v *View) Facts(userID, workspaceID string) (*core.Facts, error) {
 			f.CustomRoles[cr.ID] = cr
 		}
 	}
-	return f, nil
+	return f
 }
 
 // Memberships lists a user's user groups by group id, each with every path to it
@@ -338,7 +374,7 @@ func (v *View) memberships(u *user, gis []int32) ([]core.Membership, []int32) {
 		if ig == nil || int(ii) >= len(v.idpMaps) {
 			continue
 		}
-		src := v.sources[sourceOf(ig)]
+		src := v.idpSource[ii]
 		for _, r := range v.idpMaps[ii] {
 			paths = append(paths, memberVia{group: r.group, idp: ii, via: core.Via{IdPGroup: ig, Mapping: r.m, Source: src}})
 		}
