@@ -105,14 +105,21 @@ func BenchmarkLoad(b *testing.B) {
 	})
 	if os.Getenv(storetest.PostgresEnv) != "" {
 		b.Run("postgres", func(b *testing.B) {
-			st := storetest.NewPostgres(b)
-			org, err := seedOrg(ctx, st, "bench", fullSize)
-			if err != nil {
-				b.Fatal(err)
-			}
+			st, org := pgStore(b)
 			benchLoad(b, st, org)
 		})
 	}
+}
+
+// pgStore seeds the full-size org into a fresh PostgreSQL schema (about ten
+// seconds), dropped when the benchmark ends.
+func pgStore(b *testing.B) (*store.SQL, string) {
+	st := storetest.NewPostgres(b)
+	org, err := seedOrg(ctx, st, "bench", fullSize)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return st, org
 }
 
 func benchLoad(b *testing.B, st *store.SQL, org string) {
@@ -325,7 +332,19 @@ func BenchmarkAt(b *testing.B) {
 // BenchmarkApply measures At after one change committed elsewhere: reading the
 // change and its rows in one snapshot and making the next view.
 func BenchmarkApply(b *testing.B) {
-	st, org := benchStore(b)
+	b.Run("sqlite", func(b *testing.B) {
+		st, org := benchStore(b)
+		benchApply(b, st, org)
+	})
+	if os.Getenv(storetest.PostgresEnv) != "" {
+		b.Run("postgres", func(b *testing.B) {
+			st, org := pgStore(b)
+			benchApply(b, st, org)
+		})
+	}
+}
+
+func benchApply(b *testing.B, st *store.SQL, org string) {
 	ix, v := loadView(b, st, org)
 	var users []string
 	v.users.all(func(_ int32, u *user) {

@@ -52,9 +52,14 @@ type org struct {
 	cur atomic.Pointer[View]
 	// sem is held by the one goroutine bringing the org up to date; the others
 	// wait for it, then use what it published.
-	sem  chan struct{}
-	used atomic.Int64 // UnixNano of the last At
+	sem     chan struct{}
+	used    atomic.Int64 // UnixNano of the last At
+	applies int          // catch-ups since the last fit; guarded by sem
 }
+
+// fitEvery is how many catch-ups of an org pass between two checks of MaxBytes:
+// an org grows by its changes too, and a check costs a walk of the new view.
+const fitEvery = 1024
 
 // New returns an empty index over src.
 func New(src Source, opts Options) *Index {
@@ -98,7 +103,8 @@ func (ix *Index) At(ctx context.Context, orgID string, gen int64) (*View, error)
 	if v.seq < gen {
 		return nil, fmt.Errorf("index: org %s is at change %d of the database, asked for %d: %w", orgID, v.seq, gen, core.ErrUnavailable)
 	}
-	if loaded {
+	if o.applies++; loaded || o.applies >= fitEvery {
+		o.applies = 0
 		ix.fit(o)
 	}
 	return v, nil
@@ -222,20 +228,25 @@ func (ix *Index) catchUp(ctx context.Context, r *store.OrgReader, base *View) (*
 }
 
 // fit evicts the least recently used orgs other than keep until the loaded orgs
-// fit MaxBytes.
+// fit MaxBytes. It runs after a load and every fitEvery catch-ups.
 func (ix *Index) fit(keep *org) {
 	if ix.opts.MaxBytes <= 0 {
 		return
 	}
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
 	type sized struct {
 		o    *org
 		size int64
 	}
+	ix.mu.RLock()
+	orgs := make([]*org, 0, len(ix.orgs))
+	for _, o := range ix.orgs {
+		orgs = append(orgs, o)
+	}
+	ix.mu.RUnlock()
+	// Sizes are computed (once per view) without the lock: checks go on meanwhile.
 	var all []sized
 	var total int64
-	for _, o := range ix.orgs {
+	for _, o := range orgs {
 		if v := o.cur.Load(); v != nil {
 			s := v.SizeBytes()
 			total += s
@@ -245,11 +256,13 @@ func (ix *Index) fit(keep *org) {
 		}
 	}
 	slices.SortFunc(all, func(a, b sized) int { return cmp.Compare(a.o.used.Load(), b.o.used.Load()) })
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
 	for _, s := range all {
 		if total <= ix.opts.MaxBytes {
 			return
 		}
-		if ix.evictLocked(s.o) {
+		if ix.orgs[s.o.id] == s.o && ix.evictLocked(s.o) {
 			total -= s.size
 		}
 	}
