@@ -22,6 +22,14 @@ type builder struct {
 	ownMappings, ownSources, ownRoles bool
 	ws                                map[string]*wsOwn
 	deadGroups, deadIdPs              map[int32]bool
+	// ownRev marks the member lists (by group; IdP groups when idp) this builder
+	// allocated, which it may change in place.
+	ownRev map[revKey]bool
+}
+
+type revKey struct {
+	idp   bool
+	group int32
 }
 
 // wsOwn is a workspace record the builder copied, with the maps it copied so far.
@@ -34,7 +42,7 @@ type wsOwn struct {
 // read in the snapshot at seq. The new view shares all the base does not change.
 func (base *View) apply(seq int64, k store.OrgKeys, rows *store.OrgRows) (*View, error) {
 	b := &builder{base: base, ep: epochs.Add(1), ws: map[string]*wsOwn{},
-		deadGroups: map[int32]bool{}, deadIdPs: map[int32]bool{}}
+		deadGroups: map[int32]bool{}, deadIdPs: map[int32]bool{}, ownRev: map[revKey]bool{}}
 	nv := base.clone()
 	b.v = nv
 	// Referenced rows first: groups before the memberships, grants and space
@@ -273,7 +281,7 @@ func (b *builder) users(keys []string, rows *store.OrgRows) error {
 		if !present {
 			if known {
 				b.v.unindexUserKeys(b.ep, i, old)
-				b.v.users.set(b.ep, i, nil)
+				b.setUser(i, old, nil)
 				b.v.userByID.del(b.ep, id)
 				b.v.liveUsers--
 				b.changed = true
@@ -287,12 +295,12 @@ func (b *builder) users(keys []string, rows *store.OrgRows) error {
 		b.changed = true
 		if known {
 			b.v.unindexUserKeys(b.ep, i, old)
-			b.v.users.set(b.ep, i, u)
 		} else {
-			i = b.v.users.push(b.ep, u)
+			i = b.v.users.push(b.ep, nil)
 			b.v.userByID.set(b.ep, id, i)
 			b.v.liveUsers++
 		}
+		b.setUser(i, old, u)
 		nexts = append(nexts, next{i, old, u})
 	}
 	for _, n := range nexts {
@@ -306,11 +314,78 @@ func sameUser(a, b *user) bool {
 		a.nDirect == b.nDirect && slices.Equal(a.groups, b.groups)
 }
 
+// setUser replaces user i's record (nil: deleted; old nil: new), keeping the
+// groups' member lists in step.
+func (b *builder) setUser(i int32, old, u *user) {
+	var oldD, oldI, newD, newI []int32
+	if old != nil {
+		oldD, oldI = old.direct(), old.idp()
+	}
+	if u != nil {
+		newD, newI = u.direct(), u.idp()
+	}
+	diff(oldD, newD, func(gi int32, on bool) { b.setMember(false, gi, i, on) })
+	diff(oldI, newI, func(gi int32, on bool) { b.setMember(true, gi, i, on) })
+	b.v.users.set(b.ep, i, u)
+}
+
+// diff calls fn for each element of one sorted set and not the other: on for
+// those only in b.
+func diff(a, b []int32, fn func(x int32, on bool)) {
+	for len(a) > 0 || len(b) > 0 {
+		switch {
+		case len(b) == 0 || len(a) > 0 && a[0] < b[0]:
+			fn(a[0], false)
+			a = a[1:]
+		case len(a) == 0 || b[0] < a[0]:
+			fn(b[0], true)
+			b = b[1:]
+		default:
+			a, b = a[1:], b[1:]
+		}
+	}
+}
+
+// members is a group's member list (an IdP group's when idp).
+func (b *builder) members(idp bool, gi int32) []int32 {
+	if idp {
+		return b.v.idpMembers.at(gi)
+	}
+	return b.v.groupMembers.at(gi)
+}
+
+func (b *builder) setMembers(idp bool, gi int32, us []int32) {
+	if idp {
+		b.v.idpMembers.set(b.ep, gi, us)
+	} else {
+		b.v.groupMembers.set(b.ep, gi, us)
+	}
+}
+
+// setMember adds user ui to (or removes them from) group gi's member list.
+func (b *builder) setMember(idp bool, gi, ui int32, on bool) {
+	us := b.members(idp, gi)
+	at, has := slices.BinarySearch(us, ui)
+	if has == on {
+		return
+	}
+	if k := (revKey{idp, gi}); !b.ownRev[k] {
+		us = slices.Clone(us)
+		b.ownRev[k] = true
+	}
+	if on {
+		us = slices.Insert(us, at, ui)
+	} else {
+		us = slices.Delete(us, at, at+1)
+	}
+	b.setMembers(idp, gi, us)
+}
+
 // reloadMembers makes the members of each group (IdP groups when idp) exactly
-// those rows name: every user is looked at once, whatever the group's size.
+// those rows name. It looks only at the group's old and new members.
 func (b *builder) reloadMembers(keys []string, rows []store.OrgMember, idp bool) error {
-	want := map[int32]map[int32]bool{} // group → members
-	scan := false                      // a group the base knew may lose members
+	want := map[int32][]int32{} // group → members, as read
+	wantID := map[string]int32{}
 	for _, id := range dedupe(keys) {
 		var gi int32
 		var ok bool
@@ -322,24 +397,10 @@ func (b *builder) reloadMembers(keys []string, rows []store.OrgMember, idp bool)
 		if !ok || (idp && b.deadIdPs[gi]) || (!idp && b.deadGroups[gi]) {
 			continue // deleted: the cascade drops its members
 		}
-		want[gi] = map[int32]bool{}
-		if idp {
-			_, ok = b.base.idpByID.get(id)
-		} else {
-			_, ok = b.base.groupByID.get(id)
-		}
-		scan = scan || ok
+		want[gi], wantID[id] = []int32{}, gi
 	}
 	if len(want) == 0 {
 		return nil
-	}
-	wantID := map[string]int32{}
-	for gi := range want {
-		if idp {
-			wantID[b.v.idps.get(gi).ID] = gi
-		} else {
-			wantID[b.v.groups.get(gi).id] = gi
-		}
 	}
 	for _, m := range rows {
 		gi, ok := wantID[m.GroupID]
@@ -350,53 +411,53 @@ func (b *builder) reloadMembers(keys []string, rows []store.OrgMember, idp bool)
 		if !ok {
 			return inconsistent("member %s of %s is no user", m.UserID, m.GroupID)
 		}
-		want[gi][ui] = true
+		want[gi] = append(want[gi], ui)
 	}
-	fix := func(i int32, u *user) {
-		list := u.direct()
-		if idp {
-			list = u.idp()
-		}
-		nl := list
-		for gi, members := range want {
-			_, has := slices.BinarySearch(nl, gi)
-			if has != members[i] {
-				if has {
-					nl = slices.DeleteFunc(slices.Clone(nl), func(x int32) bool { return x == gi })
-				} else {
-					nl = sortedSet(append(slices.Clone(nl), gi))
-				}
+	// Each user whose memberships change is written once, however many groups.
+	type edit struct{ add, remove []int32 }
+	edits := map[int32]*edit{}
+	for gi, us := range want {
+		us = sortedSet(us)
+		diff(b.members(idp, gi), us, func(ui int32, on bool) {
+			e := edits[ui]
+			if e == nil {
+				e = &edit{}
+				edits[ui] = e
 			}
-		}
-		if len(nl) == len(list) && slices.Equal(nl, list) {
-			return
-		}
-		nu := u.withLists(nl, u.idp())
-		if idp {
-			nu = u.withLists(u.direct(), nl)
-		}
-		b.v.users.set(b.ep, i, nu)
-		b.changed = true
-	}
-	if scan {
-		b.v.users.all(func(i int32, u *user) {
-			if u != nil {
-				fix(i, u)
+			if on {
+				e.add = append(e.add, gi)
+			} else {
+				e.remove = append(e.remove, gi)
 			}
 		})
-		return nil
+		b.setMembers(idp, gi, us)
+		b.ownRev[revKey{idp, gi}] = true
 	}
-	// Groups new in this batch had no members before it: visit only the new ones.
-	seen := map[int32]bool{}
-	for _, members := range want {
-		for i := range members {
-			if !seen[i] {
-				seen[i] = true
-				fix(i, b.v.users.get(i))
-			}
-		}
+	for ui, e := range edits {
+		b.editUser(ui, idp, e.add, e.remove)
 	}
 	return nil
+}
+
+// editUser adds and removes groups (IdP groups when idp) of user ui's record; the
+// member lists are the caller's to keep.
+func (b *builder) editUser(ui int32, idp bool, add, remove []int32) {
+	u := b.v.users.get(ui)
+	list := u.direct()
+	if idp {
+		list = u.idp()
+	}
+	nl := slices.DeleteFunc(slices.Clone(list), func(gi int32) bool { return slices.Contains(remove, gi) })
+	nl = sortedSet(append(nl, add...))
+	if slices.Equal(nl, list) {
+		return
+	}
+	nu := u.withLists(nl, u.idp())
+	if idp {
+		nu = u.withLists(u.direct(), nl)
+	}
+	b.v.users.set(b.ep, ui, nu)
+	b.changed = true
 }
 
 // ---- workspaces, spaces, grants, resources ----
@@ -730,16 +791,23 @@ func (b *builder) cascade() {
 	if len(b.deadIdPs) > 0 {
 		b.remap = true
 	}
-	b.v.users.all(func(i int32, u *user) {
-		if u == nil {
-			return
+	// The dead groups' own member lists name exactly the users to change.
+	for _, idp := range []bool{false, true} {
+		dead := b.deadGroups
+		if idp {
+			dead = b.deadIdPs
 		}
-		direct := slices.DeleteFunc(slices.Clone(u.direct()), func(gi int32) bool { return b.deadGroups[gi] })
-		idp := slices.DeleteFunc(slices.Clone(u.idp()), func(ii int32) bool { return b.deadIdPs[ii] })
-		if len(direct)+len(idp) != len(u.groups) {
-			b.v.users.set(b.ep, i, u.withLists(direct, idp))
+		edits := map[int32][]int32{}
+		for gi := range dead {
+			for _, ui := range b.members(idp, gi) {
+				edits[ui] = append(edits[ui], gi)
+			}
+			b.setMembers(idp, gi, nil)
 		}
-	})
+		for ui, gis := range edits {
+			b.editUser(ui, idp, nil, gis)
+		}
+	}
 	for ii := range b.deadIdPs {
 		b.v.idpByID.del(b.ep, b.v.idps.get(ii).ID)
 		b.v.idps.set(b.ep, ii, nil)

@@ -160,6 +160,9 @@ func compareViews(t *testing.T, step string, v, fresh *View, w *world) {
 	if v.Counts() != fresh.Counts() {
 		t.Errorf("%s: counts %+v, fresh %+v", step, v.Counts(), fresh.Counts())
 	}
+	if a, b := memberIDs(v), memberIDs(fresh); !reflect.DeepEqual(a, b) {
+		t.Errorf("%s: member lists\n got %v\nfresh %v", step, a, b)
+	}
 	for _, ref := range w.refs(fresh) {
 		a, okA := v.User(ref)
 		b, okB := fresh.User(ref)
@@ -335,6 +338,32 @@ func (w *world) requests(f *core.Facts, res []core.Resource) []core.Request {
 			out = append(out, core.Request{Action: a, Resource: &r, Environment: pick(w, []string{"", r.EnvironmentID})})
 		}
 	}
+	return out
+}
+
+// memberIDs is the view's member lists by group id (user groups and IdP groups),
+// as user ids: what the lists hold, whatever the interning order.
+func memberIDs(v *View) map[string][]string {
+	out := map[string][]string{}
+	add := func(id string, us []int32) {
+		if len(us) == 0 {
+			return
+		}
+		for _, ui := range us {
+			out[id] = append(out[id], v.users.get(ui).id)
+		}
+		slices.Sort(out[id])
+	}
+	v.groups.all(func(i int32, g *group) {
+		if g != nil {
+			add(g.id, v.groupMembers.at(i))
+		}
+	})
+	v.idps.all(func(i int32, g *core.IdPGroup) {
+		if g != nil {
+			add(g.ID, v.idpMembers.at(i))
+		}
+	})
 	return out
 }
 

@@ -19,9 +19,10 @@ type Source = store.OrgSnapshots
 
 // Options tune an Index. The zero value keeps every org it loads.
 type Options struct {
-	// MaxBytes bounds the estimated size of all loaded orgs (View.SizeBytes): after
-	// a load takes them past it, the least recently used other orgs are evicted
-	// until they fit. An org bigger than the bound alone stays loaded. 0: no bound.
+	// MaxBytes bounds the estimated size of all loaded orgs (View.SizeBytes): when
+	// a load (or an org's growth, looked at every fitEvery catch-ups) takes them
+	// past it, the least recently used other orgs are evicted until they fit. An
+	// org bigger than the bound alone stays loaded. 0: no bound.
 	MaxBytes int64
 	// MaxIdle evicts an org not asked about for this long. 0: never.
 	MaxIdle time.Duration

@@ -289,6 +289,48 @@ func TestReloads(t *testing.T) {
 	check("backlog past MaxCatchUp", 3)
 }
 
+// TestMemberReloads: an event that names a group but not which members changed
+// (a bulk change, or one written before the log named them) makes the index read
+// the group's members again, adding and removing whom it must.
+func TestMemberReloads(t *testing.T) {
+	st := storetest.NewSQLite(t)
+	w := newWorld(t, st, 6)
+	w.seed()
+	ix := New(st, Options{})
+	at(t, st, ix, w.org)
+	exec := func(q string, args ...any) {
+		t.Helper()
+		if _, err := st.DB().ExecContext(ctx, st.DB().Rebind(q), args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for round := range 6 {
+		g, idp := w.groups[round%len(w.groups)], w.idps[round%len(w.idps)]
+		// Members change behind the store's back; an event then says which group.
+		exec(`DELETE FROM user_group_members WHERE group_id = ?`, g)
+		exec(`DELETE FROM idp_group_members WHERE idp_group_id = ? AND user_id = ?`, idp, w.users[round%len(w.users)])
+		for _, u := range w.users[round%3:] {
+			if w.rng.IntN(2) == 0 {
+				exec(`INSERT INTO user_group_members (org_id, group_id, user_id, created_at) VALUES (?, ?, ?, 0) ON CONFLICT DO NOTHING`, w.org, g, u)
+			} else {
+				exec(`INSERT INTO idp_group_members (org_id, idp_group_id, user_id, created_at) VALUES (?, ?, ?, 0) ON CONFLICT DO NOTHING`, w.org, idp, u)
+			}
+		}
+		if err := st.RecordSSOEvent(ctx, w.org, sys, "group.member.add", "group", g, map[string]any{"added": 3}); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.RecordSSOEvent(ctx, w.org, sys, "idp_group.members.change", "idp_group", idp, map[string]any{"members_reload": true}); err != nil {
+			t.Fatal(err)
+		}
+		v := at(t, st, ix, w.org)
+		compareViews(t, fmt.Sprint("round ", round), v, at(t, st, New(st, Options{}), w.org), w)
+		compareStore(t, fmt.Sprint("round ", round), st, v, w)
+	}
+	if s := ix.Stats(); s.Reloads != 0 {
+		t.Fatalf("%d full reloads: the member reloads should have been applied", s.Reloads)
+	}
+}
+
 // TestEviction: MaxBytes keeps the most recently used orgs that fit, MaxIdle
 // drops cold ones, Evict drops one; an evicted org is loaded again on next use.
 func TestEviction(t *testing.T) {

@@ -71,11 +71,25 @@ func load(orgID string, seq int64, unicode bool, rows *store.OrgRows) (*View, er
 		}
 		idp[m.User] = append(idp[m.User], m.Group)
 	}
+	groupMembers := make([][]int32, len(rows.Groups))
+	idpMembers := make([][]int32, len(rows.IdPGroups))
 	for i, r := range rows.Users {
 		u := newUser(r.ID, r.UserName, r.Email, r.Active, r.OrgAdmin, sortedSet(direct[i]), sortedSet(idp[i]))
 		ui := v.users.push(ep, u)
 		v.userByID.set(ep, u.id, ui)
 		v.indexUserKeys(ep, ui, u)
+		for _, gi := range u.direct() {
+			groupMembers[gi] = append(groupMembers[gi], ui)
+		}
+		for _, ii := range u.idp() {
+			idpMembers[ii] = append(idpMembers[ii], ui)
+		}
+	}
+	for gi, us := range groupMembers {
+		v.groupMembers.set(ep, int32(gi), slices.Clip(us))
+	}
+	for ii, us := range idpMembers {
+		v.idpMembers.set(ep, int32(ii), slices.Clip(us))
 	}
 	v.liveUsers = len(rows.Users)
 	for i := range rows.Mappings {

@@ -82,6 +82,10 @@ func (v *View) estimate() int64 {
 	v.emailShared.all(func(_ string, us []int32) {
 		n += mapEntry(strHdr, sliceHdr) + alloc(int64(cap(us))*4)
 	})
+	for _, rev := range []vec[[]int32]{v.groupMembers, v.idpMembers} {
+		n += int64(rev.len()) * sliceHdr
+		rev.all(func(_ int32, us []int32) { n += alloc(int64(cap(us)) * 4) })
+	}
 	n += int64(v.groups.len()) * ptrSize
 	v.groups.all(func(_ int32, g *group) {
 		if g != nil {
@@ -137,6 +141,7 @@ func (v *View) clone() *View {
 	return &View{orgID: v.orgID, seq: v.seq, version: v.version, unicode: v.unicode, users: v.users, userByID: v.userByID,
 		userByEmail: v.userByEmail, emailShared: v.emailShared, userByName: v.userByName, liveUsers: v.liveUsers, groups: v.groups,
 		groupByID: v.groupByID, idps: v.idps, idpByID: v.idpByID, groupsOrdered: v.groupsOrdered, idpsOrdered: v.idpsOrdered,
+		groupMembers: v.groupMembers, idpMembers: v.idpMembers,
 		maxGroup: v.maxGroup, maxIdP: v.maxIdP, mappings: v.mappings, sources: v.sources,
 		roles: v.roles, idpMaps: v.idpMaps, idpSource: v.idpSource, workspaces: v.workspaces, wsBySlug: v.wsBySlug,
 		grantLoc: v.grantLoc, resLoc: v.resLoc}

@@ -38,6 +38,11 @@ type View struct {
 	groupsOrdered, idpsOrdered bool
 	maxGroup, maxIdP           string
 
+	// The memberships the other way round: each user group's direct members and
+	// each IdP group's members, as ascending user indexes, so that reading a
+	// group's members again, or deleting a group, costs the group's size.
+	groupMembers, idpMembers vec[[]int32]
+
 	// The small collections are copied whole when a batch changes them.
 	mappings map[string]*core.Mapping
 	sources  map[string]string // directory or connection id → "SCIM directory okta"
@@ -431,6 +436,7 @@ func (v *View) internGroup(ep uint64, g *group) int32 {
 		v.maxGroup = g.id
 	}
 	i := v.groups.push(ep, g)
+	v.groupMembers.push(ep, nil)
 	v.groupByID.set(ep, g.id, i)
 	return i
 }
@@ -443,6 +449,7 @@ func (v *View) internIdP(ep uint64, g *core.IdPGroup) int32 {
 		v.maxIdP = g.ID
 	}
 	i := v.idps.push(ep, g)
+	v.idpMembers.push(ep, nil)
 	v.idpByID.set(ep, g.ID, i)
 	return i
 }
