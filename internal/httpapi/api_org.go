@@ -9,13 +9,14 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
+	"github.com/gatehouse-dev/gatehouse/internal/decisions"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
 // ---- references: an id, or a slug / name / email ----
 
 func (h *Handler) userRef(ctx context.Context, c *caller, ref string) (core.User, error) {
-	u, err := resolveUser(ctx, h.Store, c.OrgID, ref)
+	u, err := decisions.ResolveUser(ctx, h.Store, c.OrgID, ref)
 	return u, notFound(err, "user", ref)
 }
 
@@ -25,10 +26,11 @@ func (h *Handler) selfOrAdmin(ctx context.Context, c *caller, ref string) (core.
 	if err != nil {
 		return u, err
 	}
-	if !c.Admin && u.ID != c.UserID {
-		return u, fail(http.StatusNotFound, "user "+quote(ref)+" not found", nil)
+	d, err := h.engine.Authorize(ctx, *c, decisions.ReadUser(u.ID))
+	if err != nil {
+		return u, err
 	}
-	return u, nil
+	return u, refusal(d, "user "+quote(ref)+" not found")
 }
 
 func (h *Handler) groupRef(ctx context.Context, c *caller, ref string) (core.UserGroup, error) {

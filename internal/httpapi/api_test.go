@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
+	"github.com/gatehouse-dev/gatehouse/internal/decisions"
 	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
 )
 
@@ -87,10 +88,10 @@ func TestCheckExplainsAndFollowsChanges(t *testing.T) {
 		if d := w.check(w.ann.ID, "create", "model", "m-new", "development"); d.str("decision") != "allow" {
 			t.Fatalf("create unregistered: %s", d.raw)
 		}
-		if d := w.check(w.ann.ID, "edit", "model", "m-new"); d.str("reason") != reasonUnknownResource || !strings.Contains(d.str("message"), "not registered") {
+		if d := w.check(w.ann.ID, "edit", "model", "m-new"); d.str("reason") != decisions.ReasonUnknownResource || !strings.Contains(d.str("message"), "not registered") {
 			t.Fatalf("edit unregistered: %s", d.raw)
 		}
-		if d := w.check("nobody@acme.test", "view", "", ""); d.str("reason") != reasonUnknownUser {
+		if d := w.check("nobody@acme.test", "view", "", ""); d.str("reason") != decisions.ReasonUnknownUser {
 			t.Fatalf("unknown user: %s", d.raw)
 		}
 
@@ -200,7 +201,7 @@ func TestCheckBatch(t *testing.T) {
 		if !slices.Equal(got, []string{"allow", "deny", "deny"}) {
 			t.Fatalf("batch: %v (%s)", got, r.raw)
 		}
-		many := make([]any, maxBatch+1)
+		many := make([]any, decisions.MaxBatch+1)
 		for i := range many {
 			many[i] = q("view", "model", "m-1")
 		}

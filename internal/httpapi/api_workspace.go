@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
+	"github.com/gatehouse-dev/gatehouse/internal/decisions"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
@@ -18,10 +19,11 @@ func (h *Handler) workspaceRef(ctx context.Context, c *caller, ref string) (core
 	if err != nil {
 		return ws, notFound(err, "workspace", ref)
 	}
-	if ok, err := h.mayView(ctx, c, ws); err != nil || !ok {
-		if err == nil {
-			err = failf(http.StatusNotFound, "workspace %s not found", quote(ref))
-		}
+	d, err := h.engine.Authorize(ctx, *c, decisions.ViewWorkspace(ws))
+	if err == nil {
+		err = refusal(d, "workspace "+quote(ref)+" not found")
+	}
+	if err != nil {
 		return core.Workspace{}, err
 	}
 	return ws, nil
@@ -29,7 +31,7 @@ func (h *Handler) workspaceRef(ctx context.Context, c *caller, ref string) (core
 
 // manageAccess requires the workspace's manage_access: org admins and workspace Admins.
 func (h *Handler) manageAccess(ctx context.Context, c *caller, ws core.Workspace) error {
-	return h.require(ctx, c, ws, core.Request{Action: core.ActionManageAccess})
+	return h.require(ctx, c, decisions.InWorkspace(ws, core.Request{Action: core.ActionManageAccess}))
 }
 
 // ---- workspaces and environments ----
@@ -45,18 +47,12 @@ func (h *Handler) listWorkspaces(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := list[core.Workspace]{Items: []core.Workspace{}}
+	out := list[core.Workspace]{}
 	if len(wss) == p.Limit {
 		out.Next = wss[len(wss)-1].ID // from the unfiltered page, so paging goes on
 	}
-	for _, ws := range wss {
-		ok, err := h.mayView(ctx, c, ws)
-		if err != nil {
-			return err
-		}
-		if ok {
-			out.Items = append(out.Items, ws)
-		}
+	if out.Items, err = h.engine.VisibleWorkspaces(ctx, *c, wss); err != nil {
+		return err
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
@@ -312,9 +308,9 @@ func (h *Handler) resourceRef(ctx context.Context, c *caller, ws core.Workspace,
 	return res, notFound(err, "resource", ref)
 }
 
-// resourceAllowed asks core.Decide about an action on an existing resource.
-func (h *Handler) resourceAllowed(ctx context.Context, c *caller, ws core.Workspace, a core.Action, res core.Resource) (core.Decision, error) {
-	return h.decideFor(ctx, c, ws, core.Request{Action: a, ResourceType: res.Type, Resource: &res})
+// resourceAllowed asks the authorizer about an action on an existing resource.
+func (h *Handler) resourceAllowed(ctx context.Context, c *caller, ws core.Workspace, a core.Action, res core.Resource) (decisions.Decision, error) {
+	return h.engine.Authorize(ctx, *c, decisions.InWorkspace(ws, core.Request{Action: a, ResourceType: res.Type, Resource: &res}))
 }
 
 func (h *Handler) listResources(w http.ResponseWriter, r *http.Request) error {
@@ -436,7 +432,7 @@ func (h *Handler) createResource(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	req := core.Request{Action: core.ActionCreate, ResourceType: res.Type, SpaceID: res.SpaceID, Environment: res.EnvironmentID}
-	if err := h.require(ctx, c, ws, req); err != nil {
+	if err := h.require(ctx, c, decisions.InWorkspace(ws, req)); err != nil {
 		return err
 	}
 	res, err = h.Store.CreateResource(ctx, c.Actor, c.OrgID, res)
@@ -503,7 +499,7 @@ func (h *Handler) updateResource(w http.ResponseWriter, r *http.Request) error {
 	}
 	if moved.SpaceID != res.SpaceID || moved.EnvironmentID != res.EnvironmentID {
 		req := core.Request{Action: core.ActionCreate, ResourceType: res.Type, SpaceID: moved.SpaceID, Environment: moved.EnvironmentID}
-		if err := h.require(ctx, c, ws, req); err != nil {
+		if err := h.require(ctx, c, decisions.InWorkspace(ws, req)); err != nil {
 			return err
 		}
 	}
@@ -666,13 +662,11 @@ func (h *Handler) grantRef(ctx context.Context, c *caller, id string) (core.Gran
 	if err != nil {
 		return gr, ws, err
 	}
-	if ok, err := h.mayView(ctx, c, ws); err != nil || !ok {
-		if err == nil {
-			err = failf(http.StatusNotFound, "grant %s not found", quote(id))
-		}
-		return gr, ws, err
+	d, err := h.engine.Authorize(ctx, *c, decisions.ViewWorkspace(ws))
+	if err == nil {
+		err = refusal(d, "grant "+quote(id)+" not found")
 	}
-	return gr, ws, nil
+	return gr, ws, err
 }
 
 func (h *Handler) getGrant(w http.ResponseWriter, r *http.Request) error {

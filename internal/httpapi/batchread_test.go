@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
+	"github.com/gatehouse-dev/gatehouse/internal/decisions"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
 )
@@ -68,7 +69,7 @@ func TestSetReadsEqualSingleReads(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, ref := range refs {
-			u, err := resolveUser(ctx, w.st, w.org.ID, ref)
+			u, err := decisions.ResolveUser(ctx, w.st, w.org.ID, ref)
 			if g, ok := got[ref]; ok != (err == nil) || (ok && !reflect.DeepEqual(g, u)) {
 				t.Fatalf("UsersByRef(%q) = %v, %v; single lookup %v, %v", ref, g, ok, u, err)
 			}

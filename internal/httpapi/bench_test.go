@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
+	"github.com/gatehouse-dev/gatehouse/internal/decisions"
 	"github.com/gatehouse-dev/gatehouse/internal/httpapi/benchdata"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
@@ -85,13 +86,13 @@ func benchSetup(b *testing.B) *benchWorld {
 
 // question is the n-th check of the load: a user, a workspace where they hold a
 // grant, and one of its resources.
-func (w *benchWorld) question(n int) checkRequest {
+func (w *benchWorld) question(n int) decisions.Question {
 	u := (n * 7919) % len(w.org.Users)
 	ws := w.org.UserWS[u]
 	t, ext := w.org.Resource(ws, n%w.org.PerWS)
 	actions := []core.Action{core.ActionView, core.ActionEdit, core.ActionRun, core.ActionDelete}
-	return checkRequest{User: w.org.Users[u], Workspace: w.org.WSSlugs[ws], Action: actions[n%len(actions)],
-		Resource: &checkResource{Type: t, ID: ext}}
+	return decisions.Question{User: w.org.Users[u], Workspace: w.org.WSSlugs[ws], Action: actions[n%len(actions)],
+		Resource: &decisions.QuestionResource{Type: t, ID: ext}}
 }
 
 // BenchmarkDecide is the core decision function alone, on facts the store gathered
@@ -189,7 +190,7 @@ func BenchmarkCheckHandler(b *testing.B) {
 func BenchmarkCheckBatch1000(b *testing.B) {
 	w := benchSetup(b)
 	var in struct {
-		Checks []checkRequest `json:"checks"`
+		Checks []decisions.Question `json:"checks"`
 	}
 	for n := range 1000 {
 		in.Checks = append(in.Checks, w.question(n+50_000))

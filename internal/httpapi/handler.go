@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/decisions"
 	"github.com/gatehouse-dev/gatehouse/internal/server"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
@@ -53,8 +54,8 @@ type Handler struct {
 	// Metrics, when set, counts decisions by outcome and reason.
 	Metrics *metrics.Metrics
 
-	once  sync.Once
-	cache *decisionCache
+	once   sync.Once
+	engine *decisions.Engine
 }
 
 // maxBody caps JSON request bodies: a batch of 1,000 checks fits with room to spare.
@@ -68,7 +69,7 @@ func (h *Handler) init() {
 		if h.Now == nil {
 			h.Now = time.Now
 		}
-		h.cache = newDecisionCache(h.Store, h.Generations)
+		h.engine = decisions.New(h.Store, h.Generations)
 	})
 }
 
@@ -153,8 +154,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route) error 
 	if err != nil {
 		return err
 	}
-	if rt.access == orgAdmin && !c.Admin {
-		return forbidden("only org admins may do this")
+	if rt.access == orgAdmin {
+		if err := h.require(r.Context(), c, decisions.ManageOrg()); err != nil {
+			return err
+		}
 	}
 	return rt.fn(w, r.WithContext(context.WithValue(r.Context(), callerKey, c)))
 }

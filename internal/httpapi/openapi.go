@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"net/http"
+
+	"github.com/gatehouse-dev/gatehouse/internal/decisions"
 	"regexp"
 	"strconv"
 	"strings"
@@ -138,7 +140,7 @@ func schemas() map[string]any {
 			"user": map[string]any{"type": "string", "description": "user id, email or user name"}, "workspace": map[string]any{"type": "string", "description": "workspace id or slug"},
 			"environment": str, "action": actions, "space": map[string]any{"type": "string", "description": "for create: the space the resource would go in"},
 			"resource": obj([]string{"type"}, map[string]any{"type": types, "id": map[string]any{"type": "string", "description": "the application's own id; omit to ask about the type"}})}),
-		"CheckBatchRequest":  obj([]string{"checks"}, map[string]any{"checks": map[string]any{"type": "array", "maxItems": maxBatch, "items": ref("CheckRequest")}}),
+		"CheckBatchRequest":  obj([]string{"checks"}, map[string]any{"checks": map[string]any{"type": "array", "maxItems": decisions.MaxBatch, "items": ref("CheckRequest")}}),
 		"CheckBatchResponse": obj([]string{"results"}, map[string]any{"results": map[string]any{"type": "array", "items": ref("Decision")}}),
 		"Decision": obj([]string{"decision", "reason", "explanation"}, map[string]any{"decision": enum("allow", "deny", "draft_only"), "reason": str, "message": str,
 			"explanation": map[string]any{"type": "array", "items": ref("Step")}}),

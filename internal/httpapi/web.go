@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
+	"github.com/gatehouse-dev/gatehouse/internal/decisions"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
@@ -168,9 +169,14 @@ func (h *Handler) browser(rt webRoute) http.Handler {
 				return
 			}
 		}
-		if rt.admin && !c.Admin {
-			h.renderError(w, r, forbidden("This page is for org admins."))
-			return
+		if rt.admin {
+			if d, err := h.engine.Authorize(r.Context(), *c, decisions.ManageOrg()); err != nil || !d.Allowed() {
+				if err == nil {
+					err = forbidden("This page is for org admins.")
+				}
+				h.renderError(w, r, err)
+				return
+			}
 		}
 		if err := rt.fn(w, r.WithContext(context.WithValue(r.Context(), callerKey, c)), c, pd); err != nil {
 			h.renderError(w, r, err)
@@ -275,13 +281,9 @@ func (h *Handler) pageOverview(w http.ResponseWriter, r *http.Request, c *caller
 	if err != nil {
 		return err
 	}
-	var visible []core.Workspace
-	for _, ws := range wss {
-		if ok, err := h.mayView(ctx, c, ws); err != nil {
-			return err
-		} else if ok {
-			visible = append(visible, ws)
-		}
+	visible, err := h.engine.VisibleWorkspaces(ctx, *c, wss)
+	if err != nil {
+		return err
 	}
 	data := struct {
 		Users, Groups, Mappings, Directories int
@@ -540,7 +542,7 @@ func (h *Handler) pageUser(w http.ResponseWriter, r *http.Request, c *caller, pd
 		return err
 	}
 	p := store.Page{After: r.URL.Query().Get("after"), Limit: 100}
-	am, err := h.accessMatrix(ctx, c, u, p)
+	am, err := h.engine.Access(ctx, *c, u, p)
 	if err != nil {
 		return err
 	}
@@ -554,7 +556,7 @@ func (h *Handler) pageUser(w http.ResponseWriter, r *http.Request, c *caller, pd
 		User        core.User
 		IsAdmin     bool
 		Memberships []core.Membership
-		Access      accessMatrix
+		Access      decisions.AccessMatrix
 		AccessNext  string
 		Workspaces  []core.Workspace
 		Actions     []core.Action
@@ -566,22 +568,18 @@ func (h *Handler) pageUser(w http.ResponseWriter, r *http.Request, c *caller, pd
 		data.AccessNext = "/admin/users/" + url.PathEscape(u.ID) + "?after=" + url.QueryEscape(am.Next)
 	}
 	if why.Action != "" && why.Workspace != "" {
-		cq := checkRequest{User: u.ID, Workspace: why.Workspace, Environment: why.Environment, Action: core.Action(why.Action)}
+		q := decisions.Question{User: u.ID, Workspace: why.Workspace, Environment: why.Environment, Action: core.Action(why.Action)}
 		if why.Type != "" {
-			cq.Resource = &checkResource{Type: core.ResourceType(why.Type), ID: strings.TrimSpace(why.Resource)}
+			q.Resource = &decisions.QuestionResource{Type: core.ResourceType(why.Type), ID: strings.TrimSpace(why.Resource)}
 		}
-		if err := cq.validate(); err != nil {
+		if err := q.Validate(); err != nil {
 			return fail(http.StatusBadRequest, err.Error(), nil)
 		}
-		oc, err := h.cache.snapshot(ctx, c.OrgID, c.gen)
+		a, err := h.engine.Check(ctx, *c, q)
 		if err != nil {
-			return err
+			return refused(err)
 		}
-		d, err := h.answer(ctx, c, oc, cq)
-		if err != nil {
-			return err
-		}
-		data.Answer = &d
+		data.Answer = &a.Decision
 	}
 	pd.Title, pd.Nav, pd.Data = u.Label(), "users", data
 	return h.render(w, http.StatusOK, "user", pd)
