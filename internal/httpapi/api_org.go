@@ -80,10 +80,7 @@ func (h *Handler) addOrgAdmin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if !u.Active {
-		return failf(http.StatusUnprocessableEntity, "user %s is deactivated; reactivate them first", u.Label())
-	}
-	if err := h.Store.AddOrgAdmin(r.Context(), c.Actor, c.OrgID, u.ID); err != nil {
+	if u, err = h.ops.AddOrgAdmin(r.Context(), c.Actor, c.OrgID, u.ID); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, u)
@@ -102,9 +99,8 @@ func (h *Handler) removeOrgAdmin(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// transferOrgAdmin makes "to" an org admin, then removes "from" (the calling person
-// by default). The grant comes first so the org is never left without an admin; if
-// the removal fails, both remain admins and the error says why.
+// transferOrgAdmin makes "to" an org admin and removes "from" (the calling person
+// by default), in one transaction.
 func (h *Handler) transferOrgAdmin(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
 	var in struct {
@@ -129,19 +125,7 @@ func (h *Handler) transferOrgAdmin(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	if to.ID == from.ID {
-		return failf(http.StatusUnprocessableEntity, "cannot transfer org admin to the same user")
-	}
-	if !to.Active {
-		return failf(http.StatusUnprocessableEntity, "user %s is deactivated", to.Label())
-	}
-	if err := h.Store.AddOrgAdmin(ctx, c.Actor, c.OrgID, to.ID); err != nil {
-		return err
-	}
-	if err := h.Store.RemoveOrgAdmin(ctx, c.Actor, c.OrgID, from.ID); err != nil {
-		return err
-	}
-	admins, err := h.Store.ListOrgAdmins(ctx, c.OrgID)
+	admins, err := h.ops.TransferOrgAdmin(ctx, c.Actor, c.OrgID, from.ID, to.ID)
 	if err != nil {
 		return err
 	}
@@ -272,11 +256,23 @@ func (h *Handler) changeUser(w http.ResponseWriter, r *http.Request, c *caller, 
 }
 
 func (h *Handler) deactivateUser(w http.ResponseWriter, r *http.Request) error {
-	return h.changeUser(w, r, callerOf(r), func(u *core.User) error { u.Active = false; return nil })
+	return h.setUserActive(w, r, false)
 }
 
 func (h *Handler) reactivateUser(w http.ResponseWriter, r *http.Request) error {
-	return h.changeUser(w, r, callerOf(r), func(u *core.User) error { u.Active = true; return nil })
+	return h.setUserActive(w, r, true)
+}
+
+func (h *Handler) setUserActive(w http.ResponseWriter, r *http.Request, active bool) error {
+	c := callerOf(r)
+	u, err := h.userRef(r.Context(), c, r.PathValue("user"))
+	if err != nil {
+		return err
+	}
+	if u, err = h.ops.SetUserActive(r.Context(), c.Actor, c.OrgID, u.ID, active); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, u)
 }
 
 func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request) error {
@@ -334,11 +330,11 @@ func (h *Handler) createGroup(w http.ResponseWriter, r *http.Request) error {
 	if in.Name == nil || strings.TrimSpace(*in.Name) == "" {
 		return failf(http.StatusUnprocessableEntity, `"name" is required`)
 	}
-	g := core.UserGroup{OrgID: c.OrgID, Name: strings.TrimSpace(*in.Name)}
+	desc := ""
 	if in.Description != nil {
-		g.Description = *in.Description
+		desc = *in.Description
 	}
-	g, err := h.Store.CreateGroup(r.Context(), c.Actor, g)
+	g, err := h.ops.CreateGroup(r.Context(), c.Actor, c.OrgID, *in.Name, desc)
 	if errors.Is(err, core.ErrConflict) {
 		return fail(http.StatusConflict, "a group named "+quote(*in.Name)+" already exists", err)
 	}
@@ -446,12 +442,6 @@ func (h *Handler) removeGroupMember(w http.ResponseWriter, r *http.Request) erro
 
 // ---- SCIM directories and their tokens ----
 
-// newToken is a token's record with its secret, which is shown this once.
-type newToken struct {
-	store.Token
-	Secret string `json:"secret"`
-}
-
 func (h *Handler) listDirectories(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
 	ds, err := h.Store.ListDirectories(r.Context(), c.OrgID)
@@ -474,22 +464,14 @@ func (h *Handler) createDirectory(w http.ResponseWriter, r *http.Request) error 
 	if in.Name == "" {
 		return failf(http.StatusUnprocessableEntity, `"name" is required`)
 	}
-	ctx := r.Context()
-	if _, err := h.Store.GetDirectory(ctx, c.OrgID, in.Name); err == nil {
-		return failf(http.StatusConflict, "a directory named %s already exists", quote(in.Name))
+	dt, err := h.ops.CreateDirectory(r.Context(), c.Actor, c.OrgID, in.Name)
+	if errors.Is(err, core.ErrConflict) {
+		return fail(http.StatusConflict, "a directory named "+quote(in.Name)+" already exists", err)
 	}
-	d, err := h.Store.EnsureDirectory(ctx, c.Actor, c.OrgID, in.Name)
 	if err != nil {
 		return err
 	}
-	tok, secret, err := h.Store.CreateToken(ctx, c.Actor, c.OrgID, store.TokenSCIM, in.Name+" token", d.ID)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusCreated, struct {
-		Directory core.Directory `json:"directory"`
-		Token     newToken       `json:"token"`
-	}{d, newToken{tok, secret}})
+	return writeJSON(w, http.StatusCreated, dt)
 }
 
 func (h *Handler) getDirectory(w http.ResponseWriter, r *http.Request) error {
@@ -539,14 +521,11 @@ func (h *Handler) createDirectoryToken(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
-	if in.Name == "" {
-		in.Name = d.Name + " token " + h.Now().UTC().Format(time.DateOnly)
-	}
-	tok, secret, err := h.Store.CreateToken(r.Context(), c.Actor, c.OrgID, store.TokenSCIM, in.Name, d.ID)
+	nt, err := h.ops.RotateDirectoryToken(r.Context(), c.Actor, d, in.Name)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusCreated, newToken{tok, secret})
+	return writeJSON(w, http.StatusCreated, nt)
 }
 
 func (h *Handler) revokeDirectoryToken(w http.ResponseWriter, r *http.Request) error {
@@ -555,20 +534,13 @@ func (h *Handler) revokeDirectoryToken(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
-	return h.revokeToken(w, r, c, func(t store.Token) bool { return t.DirectoryID == d.ID })
+	return revoked(w, r, h.ops.RevokeDirectoryToken(r.Context(), c.Actor, c.OrgID, d.ID, r.PathValue("token")))
 }
 
-func (h *Handler) revokeToken(w http.ResponseWriter, r *http.Request, c *caller, keep func(store.Token) bool) error {
-	id := r.PathValue("token")
-	ts, err := h.tokensOf(r.Context(), c.OrgID, func(t store.Token) bool { return t.ID == id && keep(t) })
+// revoked answers a token revocation.
+func revoked(w http.ResponseWriter, r *http.Request, err error) error {
 	if err != nil {
-		return err
-	}
-	if len(ts) == 0 {
-		return failf(http.StatusNotFound, "token %s not found", quote(id))
-	}
-	if err := h.Store.RevokeToken(r.Context(), c.Actor, c.OrgID, id); err != nil {
-		return err
+		return notFound(err, "token", r.PathValue("token"))
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -596,15 +568,16 @@ func (h *Handler) createAPIToken(w http.ResponseWriter, r *http.Request) error {
 	if strings.TrimSpace(in.Name) == "" {
 		return failf(http.StatusUnprocessableEntity, `"name" is required`)
 	}
-	tok, secret, err := h.Store.CreateToken(r.Context(), c.Actor, c.OrgID, store.TokenAPI, strings.TrimSpace(in.Name), "")
+	nt, err := h.ops.CreateAPIToken(r.Context(), c.Actor, c.OrgID, in.Name)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusCreated, newToken{tok, secret})
+	return writeJSON(w, http.StatusCreated, nt)
 }
 
 func (h *Handler) revokeAPIToken(w http.ResponseWriter, r *http.Request) error {
-	return h.revokeToken(w, r, callerOf(r), func(t store.Token) bool { return t.Kind == store.TokenAPI })
+	c := callerOf(r)
+	return revoked(w, r, h.ops.RevokeAPIToken(r.Context(), c.Actor, c.OrgID, r.PathValue("token")))
 }
 
 // ---- IdP groups ----
@@ -692,7 +665,7 @@ func (h *Handler) createMapping(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := r.Context()
-	m := core.Mapping{OrgID: c.OrgID, IdPGroup: strings.TrimSpace(in.IdPGroup)}
+	m := core.Mapping{OrgID: c.OrgID, IdPGroup: in.IdPGroup}
 	switch {
 	case (in.Directory == "") == (in.Connection == ""):
 		return failf(http.StatusUnprocessableEntity, `give exactly one of "directory" and "connection"`)
@@ -709,7 +682,7 @@ func (h *Handler) createMapping(w http.ResponseWriter, r *http.Request) error {
 		}
 		m.ConnectionID = id
 	}
-	if m.IdPGroup == "" {
+	if strings.TrimSpace(m.IdPGroup) == "" {
 		return failf(http.StatusUnprocessableEntity, `"idp_group" is required: the IdP group's id or display name`)
 	}
 	if in.Group == "" {
@@ -720,7 +693,7 @@ func (h *Handler) createMapping(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	m.UserGroupID = g.ID
-	m, err = h.Store.CreateMapping(ctx, c.Actor, m)
+	m, err = h.ops.CreateMapping(ctx, c.Actor, m)
 	if errors.Is(err, core.ErrConflict) {
 		return fail(http.StatusConflict, "this mapping already exists", err)
 	}
@@ -744,7 +717,7 @@ func (h *Handler) getMapping(w http.ResponseWriter, r *http.Request) error {
 
 func (h *Handler) deleteMapping(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	if err := h.Store.DeleteMapping(r.Context(), c.Actor, c.OrgID, r.PathValue("mapping")); err != nil {
+	if err := h.ops.DeleteMapping(r.Context(), c.Actor, c.OrgID, r.PathValue("mapping")); err != nil {
 		return notFound(err, "mapping", r.PathValue("mapping"))
 	}
 	w.WriteHeader(http.StatusNoContent)

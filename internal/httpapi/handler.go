@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/decisions"
+	"github.com/gatehouse-dev/gatehouse/internal/ops"
 	"github.com/gatehouse-dev/gatehouse/internal/server"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
@@ -56,6 +57,7 @@ type Handler struct {
 
 	once   sync.Once
 	engine *decisions.Engine
+	ops    *ops.Ops
 }
 
 // maxBody caps JSON request bodies: a batch of 1,000 checks fits with room to spare.
@@ -70,6 +72,7 @@ func (h *Handler) init() {
 			h.Now = time.Now
 		}
 		h.engine = decisions.New(h.Store, h.Generations)
+		h.ops = &ops.Ops{Store: h.Store, Now: h.Now}
 	})
 }
 

@@ -480,7 +480,7 @@ func (h *Handler) formAddMapping(w http.ResponseWriter, r *http.Request, c *call
 	if idp == "" {
 		return failf(http.StatusUnprocessableEntity, "Name the IdP group by its display name or id.")
 	}
-	_, err = h.Store.CreateMapping(ctx, c.Actor, core.Mapping{OrgID: c.OrgID, DirectoryID: d.ID, IdPGroup: idp, UserGroupID: g.ID})
+	_, err = h.ops.CreateMapping(ctx, c.Actor, core.Mapping{OrgID: c.OrgID, DirectoryID: d.ID, IdPGroup: idp, UserGroupID: g.ID})
 	if errors.Is(err, core.ErrConflict) {
 		return fail(http.StatusConflict, "That mapping already exists.", err)
 	}
@@ -491,7 +491,7 @@ func (h *Handler) formAddMapping(w http.ResponseWriter, r *http.Request, c *call
 }
 
 func (h *Handler) formDeleteMapping(w http.ResponseWriter, r *http.Request, c *caller, pd *pageData) error {
-	if err := h.Store.DeleteMapping(r.Context(), c.Actor, c.OrgID, r.PathValue("mapping")); err != nil {
+	if err := h.ops.DeleteMapping(r.Context(), c.Actor, c.OrgID, r.PathValue("mapping")); err != nil {
 		return notFound(err, "mapping", r.PathValue("mapping"))
 	}
 	return redirectDone(w, r, "/admin/mappings", "mapping-removed")
@@ -591,7 +591,7 @@ func (h *Handler) formUserActive(active bool) pageFunc {
 		if err != nil {
 			return err
 		}
-		if _, err := h.Store.UpdateUser(r.Context(), c.Actor, c.OrgID, u.ID, func(x *core.User) error { x.Active = active; return nil }); err != nil {
+		if _, err := h.ops.SetUserActive(r.Context(), c.Actor, c.OrgID, u.ID, active); err != nil {
 			return err
 		}
 		return redirectDone(w, r, "/admin/users/"+url.PathEscape(u.ID), "user-changed")
@@ -622,7 +622,7 @@ func (h *Handler) formCreateGroup(w http.ResponseWriter, r *http.Request, c *cal
 	if name == "" {
 		return failf(http.StatusUnprocessableEntity, "A group needs a name.")
 	}
-	_, err := h.Store.CreateGroup(r.Context(), c.Actor, core.UserGroup{OrgID: c.OrgID, Name: name, Description: r.PostFormValue("description")})
+	_, err := h.ops.CreateGroup(r.Context(), c.Actor, c.OrgID, name, r.PostFormValue("description"))
 	if errors.Is(err, core.ErrConflict) {
 		return fail(http.StatusConflict, "A group named "+quote(name)+" already exists.", err)
 	}
@@ -741,19 +741,15 @@ func (h *Handler) formCreateDirectory(w http.ResponseWriter, r *http.Request, c 
 	if name == "" {
 		return failf(http.StatusUnprocessableEntity, "A directory needs a name.")
 	}
-	if _, err := h.Store.GetDirectory(ctx, c.OrgID, name); err == nil {
-		return failf(http.StatusConflict, "A directory named %s already exists.", quote(name))
+	dt, err := h.ops.CreateDirectory(ctx, c.Actor, c.OrgID, name)
+	if errors.Is(err, core.ErrConflict) {
+		return fail(http.StatusConflict, "A directory named "+quote(name)+" already exists.", err)
 	}
-	d, err := h.Store.EnsureDirectory(ctx, c.Actor, c.OrgID, name)
-	if err != nil {
-		return err
-	}
-	_, secret, err := h.Store.CreateToken(ctx, c.Actor, c.OrgID, store.TokenSCIM, name+" token", d.ID)
 	if err != nil {
 		return err
 	}
 	pd.Flash = &flash{Text: "Directory " + name + " was created."}
-	return h.scimPage(w, r, c, pd, http.StatusCreated, secret)
+	return h.scimPage(w, r, c, pd, http.StatusCreated, dt.Token.Secret)
 }
 
 func (h *Handler) formRotateToken(w http.ResponseWriter, r *http.Request, c *caller, pd *pageData) error {
@@ -761,12 +757,12 @@ func (h *Handler) formRotateToken(w http.ResponseWriter, r *http.Request, c *cal
 	if err != nil {
 		return err
 	}
-	_, secret, err := h.Store.CreateToken(r.Context(), c.Actor, c.OrgID, store.TokenSCIM, d.Name+" token "+h.Now().UTC().Format("2006-01-02 15:04"), d.ID)
+	nt, err := h.ops.RotateDirectoryToken(r.Context(), c.Actor, d, "")
 	if err != nil {
 		return err
 	}
 	pd.Flash = &flash{Text: "A new token was added to " + d.Name + "."}
-	return h.scimPage(w, r, c, pd, http.StatusCreated, secret)
+	return h.scimPage(w, r, c, pd, http.StatusCreated, nt.Secret)
 }
 
 func (h *Handler) formRevokeToken(w http.ResponseWriter, r *http.Request, c *caller, pd *pageData) error {
@@ -775,15 +771,11 @@ func (h *Handler) formRevokeToken(w http.ResponseWriter, r *http.Request, c *cal
 	if err != nil {
 		return err
 	}
-	id := r.PathValue("token")
-	ts, err := h.tokensOf(ctx, c.OrgID, func(t store.Token) bool { return t.ID == id && t.DirectoryID == d.ID })
+	err = h.ops.RevokeDirectoryToken(ctx, c.Actor, c.OrgID, d.ID, r.PathValue("token"))
+	if errors.Is(err, core.ErrNotFound) {
+		return fail(http.StatusNotFound, "That token does not exist.", err)
+	}
 	if err != nil {
-		return err
-	}
-	if len(ts) == 0 {
-		return failf(http.StatusNotFound, "That token does not exist.")
-	}
-	if err := h.Store.RevokeToken(ctx, c.Actor, c.OrgID, id); err != nil {
 		return err
 	}
 	return redirectDone(w, r, "/admin/scim", "token-revoked")
