@@ -769,18 +769,6 @@ type roleInput struct {
 	Rules       *[]core.Rule `json:"rules"`
 }
 
-func validateRules(rules []core.Rule) error {
-	if len(rules) == 0 {
-		return core.Invalidf("a custom role needs at least one rule")
-	}
-	for _, rl := range rules {
-		if err := rl.Validate(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 func (h *Handler) createRole(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
 	var in roleInput
@@ -790,12 +778,7 @@ func (h *Handler) createRole(w http.ResponseWriter, r *http.Request) error {
 	if in.Name == nil || strings.TrimSpace(*in.Name) == "" || in.Rules == nil {
 		return failf(http.StatusUnprocessableEntity, `"name" and "rules" are required`)
 	}
-	if core.IsBuiltinRole(strings.ToLower(strings.TrimSpace(*in.Name))) {
-		return failf(http.StatusUnprocessableEntity, "%s is a pre-built role's name", quote(*in.Name))
-	}
-	if err := validateRules(*in.Rules); err != nil {
-		return err
-	}
+	// The store checks the role: a name that is no pre-built role's, valid rules.
 	cr := core.CustomRole{OrgID: c.OrgID, Name: strings.TrimSpace(*in.Name), Rules: *in.Rules}
 	if in.Description != nil {
 		cr.Description = *in.Description
@@ -842,20 +825,14 @@ func (h *Handler) updateRole(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	cr, err = h.Store.UpdateCustomRole(r.Context(), c.Actor, c.OrgID, cr.ID, func(cr *core.CustomRole) error {
+		// The store checks the role (a name that is no pre-built role's, valid rules).
 		if in.Name != nil {
-			n := strings.TrimSpace(*in.Name)
-			if n == "" || core.IsBuiltinRole(strings.ToLower(n)) {
-				return core.Invalidf("a custom role needs a name that is not a pre-built role's")
-			}
-			cr.Name = n
+			cr.Name = strings.TrimSpace(*in.Name)
 		}
 		if in.Description != nil {
 			cr.Description = *in.Description
 		}
 		if in.Rules != nil {
-			if err := validateRules(*in.Rules); err != nil {
-				return err
-			}
 			cr.Rules = *in.Rules
 		}
 		return nil
