@@ -307,3 +307,35 @@ func ResolveUser(ctx context.Context, st store.Users, orgID, ref string) (core.U
 	}
 	return st.GetUserByUserName(ctx, orgID, ref)
 }
+
+// User resolves a user reference (ResolveUser) for p to read: one p may not read
+// (another person's) is core.ErrNotFound, as if it did not exist.
+func (e *Engine) User(ctx context.Context, p Principal, ref string) (core.User, error) {
+	u, err := ResolveUser(ctx, e.Store, p.OrgID, ref)
+	if err != nil {
+		return u, err
+	}
+	if d, err := e.Authorize(ctx, p, ReadUser(u.ID)); err != nil || !d.Allowed() {
+		if err == nil {
+			err = fmt.Errorf("user %q: %w", ref, core.ErrNotFound)
+		}
+		return core.User{}, err
+	}
+	return u, nil
+}
+
+// Workspace resolves a workspace reference (id or slug) for p: one p cannot see is
+// core.ErrNotFound, as if it did not exist.
+func (e *Engine) Workspace(ctx context.Context, p Principal, ref string) (core.Workspace, error) {
+	ws, err := e.Store.GetWorkspace(ctx, p.OrgID, ref)
+	if err != nil {
+		return ws, err
+	}
+	if d, err := e.Authorize(ctx, p, ViewWorkspace(ws)); err != nil || !d.Allowed() {
+		if err == nil {
+			err = fmt.Errorf("workspace %q: %w", ref, core.ErrNotFound)
+		}
+		return core.Workspace{}, err
+	}
+	return ws, nil
+}
