@@ -28,11 +28,11 @@ var operations = map[string]op{
 
 	"GET /api/v1/me": {tag: "me", summary: "The signed-in person (browser session only): their user, org, session, user groups with the IdP groups that bring them in, and their roles and workspace-level decisions per environment", resp: "Me"},
 
-	"POST /api/v1/check":       {tag: "checks", summary: "Decide one question: may the user do the action on the resource? Answers allow, deny or draft_only with the explanation chain", body: "CheckRequest", resp: "Decision"},
+	"POST /api/v1/check":       {tag: "checks", summary: "Decide one question: may the user do the action on the resource? Answers allow, deny or draft_only with the explanation chain. A person (session) asks about themselves only, and a workspace where they hold no role is answered exactly as one that does not exist (unknown_workspace)", body: "CheckRequest", resp: "Decision"},
 	"POST /api/v1/check/batch": {tag: "checks", summary: "Decide up to 1,000 questions at one consistent state of the organization", body: "CheckBatchRequest", resp: "CheckBatchResponse"},
 
 	"GET /api/v1/org":                  {tag: "org", summary: "The caller's organization", resp: "Org"},
-	"GET /api/v1/org/admins":           {tag: "org", summary: "List org admins", resp: "UserList"},
+	"GET /api/v1/org/admins":           {tag: "org", summary: "List org admins with their emails: org admins (and API tokens) only; other members get 403", resp: "UserList"},
 	"PUT /api/v1/org/admins/{user}":    {tag: "org", summary: "Make a user an org admin", resp: "User"},
 	"DELETE /api/v1/org/admins/{user}": {tag: "org", summary: "Revoke org admin; refused (409) for the last active admin"},
 	"POST /api/v1/org/admins/transfer": {tag: "org", summary: "Transfer org admin from one user (the caller by default) to another", body: "TransferRequest", resp: "UserList"},
@@ -45,7 +45,7 @@ var operations = map[string]op{
 	"POST /api/v1/users/{user}/deactivate": {tag: "users", summary: "Deactivate a user: no access, no sessions", resp: "User"},
 	"POST /api/v1/users/{user}/reactivate": {tag: "users", summary: "Reactivate a user", resp: "User"},
 	"GET /api/v1/users/{user}/groups":      {tag: "users", summary: "A user's user groups, with every path to each", resp: "MembershipList"},
-	"GET /api/v1/users/{user}/access":      {tag: "users", summary: "Effective access matrix: every workspace and environment with the roles held and where each came from", resp: "AccessMatrix", query: pageQuery},
+	"GET /api/v1/users/{user}/access":      {tag: "users", summary: "Effective access matrix: each workspace and environment with the roles held and where each came from. Org admins see every workspace; a person reads their own matrix, which lists only the workspaces where they hold a role", resp: "AccessMatrix", query: pageQuery},
 
 	"GET /api/v1/groups":                           {tag: "groups", summary: "List user groups", resp: "GroupList", query: pageQuery},
 	"POST /api/v1/groups":                          {tag: "groups", summary: "Create a user group", body: "GroupInput", resp: "Group", status: 201},

@@ -34,7 +34,7 @@ func (h *Handler) routes() []route {
 		{"POST /api/v1/check/batch", member, h.checkBatch},
 
 		{"GET /api/v1/org", member, h.getOrg},
-		{"GET /api/v1/org/admins", member, h.listOrgAdmins},
+		{"GET /api/v1/org/admins", orgAdmin, h.listOrgAdmins},
 		{"PUT /api/v1/org/admins/{user}", orgAdmin, h.addOrgAdmin},
 		{"DELETE /api/v1/org/admins/{user}", orgAdmin, h.removeOrgAdmin},
 		{"POST /api/v1/org/admins/transfer", orgAdmin, h.transferOrgAdmin},

@@ -133,8 +133,10 @@ func matrixOf(f *core.Facts) WorkspaceAccess {
 	return wa
 }
 
-// Access is u's access matrix over a page of the org's workspaces, as p may see it.
-// The caller has checked that p may read u's records (ReadUser).
+// Access is u's access matrix over a page of the org's workspaces, as p may see it:
+// an org admin sees every workspace; a person (who reads only their own matrix,
+// ReadUser) sees the workspaces where they hold a role. The caller has checked
+// ReadUser.
 func (e *Engine) Access(ctx context.Context, p Principal, u core.User, pg store.Page) (AccessMatrix, error) {
 	out := AccessMatrix{User: u, Workspaces: []WorkspaceAccess{}}
 	wss, err := e.Store.ListWorkspaces(ctx, p.OrgID, pg)
@@ -152,6 +154,9 @@ func (e *Engine) Access(ctx context.Context, p Principal, u core.User, pg store.
 		f, err := v.Facts(ctx, u.ID, ws.ID)
 		if err != nil {
 			return out, err
+		}
+		if !p.Admin && !holdsRole(f) { // u is p: their own visibility
+			continue
 		}
 		out.Workspaces = append(out.Workspaces, matrixOf(f))
 	}

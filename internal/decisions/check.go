@@ -175,9 +175,10 @@ func (e *Engine) answer(ctx context.Context, p Principal, v View, q Question) (c
 	if err := e.askAbout(ctx, p, u.ID); err != nil {
 		return core.Decision{}, err
 	}
+	unknownWorkspace := denyBecause(ReasonUnknownWorkspace, fmt.Sprintf("no workspace %q in this organization", q.Workspace))
 	ws, err := v.Workspace(ctx, q.Workspace)
 	if errors.Is(err, core.ErrNotFound) {
-		return denyBecause(ReasonUnknownWorkspace, fmt.Sprintf("no workspace %q in this organization", q.Workspace)), nil
+		return unknownWorkspace, nil
 	}
 	if err != nil {
 		return core.Decision{}, err
@@ -185,6 +186,11 @@ func (e *Engine) answer(ctx context.Context, p Principal, v View, q Question) (c
 	f, err := v.Facts(ctx, u.ID, ws.ID)
 	if err != nil {
 		return core.Decision{}, err
+	}
+	if !p.Admin && !holdsRole(f) {
+		// A person asks about themselves (f is theirs): a workspace they cannot see
+		// gets the very answer a workspace that does not exist gets.
+		return unknownWorkspace, nil
 	}
 	req := core.Request{Action: q.Action, Environment: q.Environment}
 	if q.Resource != nil {

@@ -265,7 +265,8 @@ func (e *Engine) facts(ctx context.Context, p Principal, ws core.Workspace) (*co
 }
 
 // visible is the one visibility rule of workspaces: org admins see every workspace
-// of their org; a person sees one where core.Decide lets them view it.
+// of their org; a person sees those where they hold a role (holdsRole). Whatever a
+// person cannot see behaves as if it did not exist.
 func (e *Engine) visible(ctx context.Context, p Principal, ws core.Workspace) (bool, error) {
 	if p.Admin {
 		return true, nil
@@ -274,7 +275,22 @@ func (e *Engine) visible(ctx context.Context, p Principal, ws core.Workspace) (b
 	if err != nil || f == nil {
 		return false, err
 	}
-	return core.Decide(f, core.Request{Action: core.ActionView}).Effect == core.Allow, nil
+	return holdsRole(f), nil
+}
+
+// holdsRole reports whether f's user holds a role in f's workspace: whether
+// core.Decide lets them view it, as a whole or in one of its environments (a grant
+// narrowed to development shows the workspace too).
+func holdsRole(f *core.Facts) bool {
+	if core.Decide(f, core.Request{Action: core.ActionView}).Effect == core.Allow {
+		return true
+	}
+	for _, env := range f.Workspace.Environments {
+		if core.Decide(f, core.Request{Action: core.ActionView, Environment: env.ID}).Effect == core.Allow {
+			return true
+		}
+	}
+	return false
 }
 
 // VisibleWorkspaces keeps the workspaces p may see, in order.

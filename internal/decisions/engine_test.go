@@ -116,6 +116,8 @@ func TestAuthorize(t *testing.T) {
 			{"a viewer sees the workspace", o.asVic, ViewWorkspace(o.marketing), true, false, ""},
 			{"a member without a role does not see it", o.asVic, ViewWorkspace(o.sales), false, true, ReasonNotVisible},
 			{"an org admin sees every workspace", o.asAdmin, ViewWorkspace(o.sales), true, false, ""},
+			{"a role in one environment shows the workspace", o.asAnn, ViewWorkspace(o.marketing), true, false, ""},
+			{"and no other", o.asAnn, ViewWorkspace(o.sales), false, true, ReasonNotVisible},
 			{"a viewer views", o.asVic, InWorkspace(o.marketing, view), true, false, ""},
 			{"a viewer does not manage access", o.asVic, InWorkspace(o.marketing, manage), false, false, core.ReasonRoleForbids},
 			{"an org admin manages access everywhere", o.asAdmin, InWorkspace(o.sales, manage), true, false, ""},

@@ -66,7 +66,7 @@ type MeEnvironment struct {
 	Decisions map[core.Action]core.Effect `json:"decisions"`
 }
 
-// Me describes the signed-in person p of session s.
+// Me describes the signed-in person p of session s, with the workspaces p may see.
 func (e *Engine) Me(ctx context.Context, p Principal, s store.Session) (*Me, error) {
 	u, err := e.Store.GetUser(ctx, p.OrgID, p.UserID)
 	if err != nil {
@@ -113,7 +113,9 @@ func (e *Engine) Me(ctx context.Context, p Principal, s store.Session) (*Me, err
 			if err != nil {
 				return nil, err
 			}
-			me.Workspaces = append(me.Workspaces, meWorkspace(f))
+			if p.Admin || holdsRole(f) { // the workspaces they may see
+				me.Workspaces = append(me.Workspaces, meWorkspace(f))
+			}
 		}
 		if len(wss) < pg.Limit {
 			return me, nil
