@@ -187,7 +187,7 @@ func (e *Engine) answer(ctx context.Context, p Principal, v View, q Question) (c
 	if err != nil {
 		return core.Decision{}, err
 	}
-	if !p.Admin && !holdsRole(f) {
+	if !sees(p, f) {
 		// A person asks about themselves (f is theirs): a workspace they cannot see
 		// gets the very answer a workspace that does not exist gets.
 		return unknownWorkspace, nil

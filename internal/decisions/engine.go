@@ -264,18 +264,24 @@ func (e *Engine) facts(ctx context.Context, p Principal, ws core.Workspace) (*co
 	return v.Facts(ctx, p.UserID, ws.ID)
 }
 
-// visible is the one visibility rule of workspaces: org admins see every workspace
-// of their org; a person sees those where they hold a role (holdsRole). Whatever a
-// person cannot see behaves as if it did not exist.
+// visible says whether p may see ws, by sees.
 func (e *Engine) visible(ctx context.Context, p Principal, ws core.Workspace) (bool, error) {
 	if p.Admin {
-		return true, nil
+		return true, nil // no facts to read
 	}
 	f, err := e.facts(ctx, p, ws)
-	if err != nil || f == nil {
+	if err != nil {
 		return false, err
 	}
-	return holdsRole(f), nil
+	return sees(p, f), nil
+}
+
+// sees is the one visibility rule of workspaces: an org admin sees every workspace
+// of their org; a person sees those where they hold a role (holdsRole), f being
+// their own facts there. Whatever a person cannot see behaves as if it did not
+// exist.
+func sees(p Principal, f *core.Facts) bool {
+	return p.Admin || (f != nil && holdsRole(f))
 }
 
 // holdsRole reports whether f's user holds a role in f's workspace: whether

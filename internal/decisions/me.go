@@ -113,7 +113,7 @@ func (e *Engine) Me(ctx context.Context, p Principal, s store.Session) (*Me, err
 			if err != nil {
 				return nil, err
 			}
-			if p.Admin || holdsRole(f) { // the workspaces they may see
+			if sees(p, f) {
 				me.Workspaces = append(me.Workspaces, meWorkspace(f))
 			}
 		}

@@ -21,7 +21,7 @@ func (h *Handler) pageOverview(w http.ResponseWriter, r *http.Request, c *caller
 		Users, Groups, Mappings, Directories int
 		Workspaces                           []core.Workspace
 	}{Workspaces: visible}
-	if c.Admin {
+	if pd.Admin {
 		if data.Users, err = h.Store.CountUsers(ctx, c.OrgID); err != nil {
 			return err
 		}

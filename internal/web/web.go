@@ -72,7 +72,9 @@ type caller = decisions.Principal
 
 // pageData is what every page template gets.
 type pageData struct {
-	Title, Nav   string
+	Title, Nav string
+	// Admin: the authorizer lets the person manage the org (decisions.ManageOrg),
+	// so the org admins' pages and counts are shown.
 	Admin        bool
 	Who, OrgName string
 	UserID       string
@@ -104,7 +106,7 @@ type pageFunc func(w http.ResponseWriter, r *http.Request, c *caller, pd *pageDa
 type ctxKey int
 
 const (
-	callerKey ctxKey = iota
+	pageKey ctxKey = iota // the page's *pageData, for the error page's header
 	requestIDKey
 )
 
@@ -171,7 +173,12 @@ func (h *Handler) browser(rt route) http.Handler {
 			return
 		}
 		c := &p
-		pd := &pageData{Admin: c.Admin, Who: c.Actor.Name, UserID: c.UserID, CSRF: csrfToken(w, r)}
+		admin, err := h.Decisions.Authorize(r.Context(), *c, decisions.ManageOrg())
+		if err != nil {
+			h.renderError(w, r, err)
+			return
+		}
+		pd := &pageData{Admin: admin.Allowed(), Who: c.Actor.Name, UserID: c.UserID, CSRF: csrfToken(w, r)}
 		if o, err := h.Store.GetOrg(r.Context(), c.OrgID); err == nil {
 			pd.OrgName = o.Name
 		}
@@ -184,15 +191,10 @@ func (h *Handler) browser(rt route) http.Handler {
 				return
 			}
 		}
-		r = r.WithContext(context.WithValue(r.Context(), callerKey, c))
-		if rt.requires == orgAdmin {
-			if d, err := h.Decisions.Authorize(r.Context(), *c, decisions.ManageOrg()); err != nil || !d.Allowed() {
-				if err == nil {
-					err = httpx.Forbidden("This page is for org admins.")
-				}
-				h.renderError(w, r, err)
-				return
-			}
+		r = r.WithContext(context.WithValue(r.Context(), pageKey, pd))
+		if rt.requires == orgAdmin && !admin.Allowed() {
+			h.renderError(w, r, httpx.Forbidden("This page is for org admins."))
+			return
 		}
 		if err := rt.fn(w, r, c, pd); err != nil {
 			h.renderError(w, r, err)
@@ -246,8 +248,8 @@ func (h *Handler) renderError(w http.ResponseWriter, r *http.Request, err error)
 		detail = "Something went wrong on our side (request " + rid + ")."
 	}
 	pd := &pageData{Title: http.StatusText(status), Data: detail}
-	if c, ok := r.Context().Value(callerKey).(*caller); ok {
-		pd.Admin, pd.Who = c.Admin, c.Actor.Name
+	if page, ok := r.Context().Value(pageKey).(*pageData); ok {
+		pd.Admin, pd.Who = page.Admin, page.Who
 	}
 	if rerr := h.render(w, status, "error", pd); rerr != nil {
 		http.Error(w, http.StatusText(status), status)
