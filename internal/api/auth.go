@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/gatehouse-dev/gatehouse/internal/core"
 	"github.com/gatehouse-dev/gatehouse/internal/decisions"
 	"github.com/gatehouse-dev/gatehouse/internal/httpx"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -52,4 +53,9 @@ func (h *Handler) require(ctx context.Context, c *caller, req decisions.Request)
 		return err
 	}
 	return httpx.Refusal(d, "not found")
+}
+
+// manageAccess requires the workspace's manage_access: org admins and workspace Admins.
+func (h *Handler) manageAccess(ctx context.Context, c *caller, ws core.Workspace) error {
+	return h.require(ctx, c, decisions.InWorkspace(ws, core.Request{Action: core.ActionManageAccess}))
 }

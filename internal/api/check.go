@@ -76,7 +76,7 @@ func (h *Handler) userAccess(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := r.Context()
-	u, err := h.selfOrAdmin(ctx, c, r.PathValue("user"))
+	u, err := h.refs.OwnUser(ctx, *c, r.PathValue("user"))
 	if err != nil {
 		return err
 	}

@@ -45,7 +45,7 @@ func (h *Handler) createDirectory(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (h *Handler) getDirectory(w http.ResponseWriter, r *http.Request) error {
-	d, err := h.directoryRef(r.Context(), callerOf(r), r.PathValue("directory"))
+	d, err := h.refs.Directory(r.Context(), *callerOf(r), r.PathValue("directory"))
 	if err != nil {
 		return err
 	}
@@ -64,7 +64,7 @@ func (h *Handler) tokensOf(ctx context.Context, orgID string, keep func(store.To
 
 func (h *Handler) listDirectoryTokens(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	d, err := h.directoryRef(r.Context(), c, r.PathValue("directory"))
+	d, err := h.refs.Directory(r.Context(), *c, r.PathValue("directory"))
 	if err != nil {
 		return err
 	}
@@ -87,7 +87,7 @@ func (h *Handler) createDirectoryToken(w http.ResponseWriter, r *http.Request) e
 			return err
 		}
 	}
-	d, err := h.directoryRef(r.Context(), c, r.PathValue("directory"))
+	d, err := h.refs.Directory(r.Context(), *c, r.PathValue("directory"))
 	if err != nil {
 		return err
 	}
@@ -100,7 +100,7 @@ func (h *Handler) createDirectoryToken(w http.ResponseWriter, r *http.Request) e
 
 func (h *Handler) revokeDirectoryToken(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	d, err := h.directoryRef(r.Context(), c, r.PathValue("directory"))
+	d, err := h.refs.Directory(r.Context(), *c, r.PathValue("directory"))
 	if err != nil {
 		return err
 	}

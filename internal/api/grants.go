@@ -1,14 +1,12 @@
 package api
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"slices"
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
-	"github.com/gatehouse-dev/gatehouse/internal/decisions"
 	"github.com/gatehouse-dev/gatehouse/internal/httpx"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
@@ -23,14 +21,14 @@ func (h *Handler) listGrants(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	var gq store.GrantQuery
 	if ref := q.Get("workspace"); ref != "" {
-		ws, err := h.workspaceRef(ctx, c, ref)
+		ws, err := h.refs.Workspace(ctx, *c, ref)
 		if err != nil {
 			return err
 		}
 		gq.WorkspaceID = ws.ID
 	}
 	if ref := q.Get("group"); ref != "" {
-		g, err := h.groupRef(ctx, c, ref)
+		g, err := h.refs.Group(ctx, *c, ref)
 		if err != nil {
 			return err
 		}
@@ -54,7 +52,7 @@ func (h *Handler) listWorkspaceGrants(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	ws, err := h.workspaceRef(r.Context(), c, r.PathValue("workspace"))
+	ws, err := h.refs.Workspace(r.Context(), *c, r.PathValue("workspace"))
 	if err != nil {
 		return err
 	}
@@ -82,14 +80,14 @@ func (h *Handler) createGrant(w http.ResponseWriter, r *http.Request) error {
 		return httpx.Failf(http.StatusUnprocessableEntity, `"group", "workspace" and "role" are required`)
 	}
 	ctx := r.Context()
-	ws, err := h.workspaceRef(ctx, c, in.Workspace)
+	ws, err := h.refs.Workspace(ctx, *c, in.Workspace)
 	if err != nil {
 		return err
 	}
 	if err := h.manageAccess(ctx, c, ws); err != nil {
 		return err
 	}
-	g, err := h.groupRef(ctx, c, in.Group)
+	g, err := h.refs.Group(ctx, *c, in.Group)
 	if err != nil {
 		return err
 	}
@@ -97,14 +95,14 @@ func (h *Handler) createGrant(w http.ResponseWriter, r *http.Request) error {
 	if core.IsBuiltinRole(strings.ToLower(in.Role)) {
 		gr.Role = strings.ToLower(in.Role)
 	} else {
-		cr, err := h.roleRef(ctx, c, in.Role)
+		cr, err := h.refs.Role(ctx, *c, in.Role)
 		if err != nil {
 			return httpx.Fail(http.StatusUnprocessableEntity, "role "+httpx.Quote(in.Role)+" is neither a pre-built role ("+strings.Join(core.BuiltinRoles, ", ")+") nor a custom role", err)
 		}
 		gr.CustomRoleID = cr.ID
 	}
 	for _, e := range in.Environments {
-		env, err := environmentOf(ws, e)
+		env, err := httpx.Environment(ws, e)
 		if err != nil {
 			return err
 		}
@@ -122,25 +120,8 @@ func (h *Handler) createGrant(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusCreated, gr)
 }
 
-// grantRef finds a grant the caller can see (org admin, or view on its workspace).
-func (h *Handler) grantRef(ctx context.Context, c *caller, id string) (core.Grant, core.Workspace, error) {
-	gr, err := h.Store.GetGrant(ctx, c.OrgID, id)
-	if err != nil {
-		return gr, core.Workspace{}, httpx.NotFound(err, "grant", id)
-	}
-	ws, err := h.Store.GetWorkspace(ctx, c.OrgID, gr.WorkspaceID)
-	if err != nil {
-		return gr, ws, err
-	}
-	d, err := h.Decisions.Authorize(ctx, *c, decisions.ViewWorkspace(ws))
-	if err == nil {
-		err = httpx.Refusal(d, "grant "+httpx.Quote(id)+" not found")
-	}
-	return gr, ws, err
-}
-
 func (h *Handler) getGrant(w http.ResponseWriter, r *http.Request) error {
-	gr, _, err := h.grantRef(r.Context(), callerOf(r), r.PathValue("grant"))
+	gr, _, err := h.refs.Grant(r.Context(), *callerOf(r), r.PathValue("grant"))
 	if err != nil {
 		return err
 	}
@@ -150,7 +131,7 @@ func (h *Handler) getGrant(w http.ResponseWriter, r *http.Request) error {
 func (h *Handler) deleteGrant(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
 	ctx := r.Context()
-	gr, ws, err := h.grantRef(ctx, c, r.PathValue("grant"))
+	gr, ws, err := h.refs.Grant(ctx, *c, r.PathValue("grant"))
 	if err != nil {
 		return err
 	}

@@ -53,7 +53,7 @@ func (h *Handler) createGroup(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handler) getGroup(w http.ResponseWriter, r *http.Request) error {
-	g, err := h.groupRef(r.Context(), callerOf(r), r.PathValue("group"))
+	g, err := h.refs.Group(r.Context(), *callerOf(r), r.PathValue("group"))
 	if err != nil {
 		return err
 	}
@@ -66,7 +66,7 @@ func (h *Handler) updateGroup(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	g, err := h.groupRef(r.Context(), c, r.PathValue("group"))
+	g, err := h.refs.Group(r.Context(), *c, r.PathValue("group"))
 	if err != nil {
 		return err
 	}
@@ -90,7 +90,7 @@ func (h *Handler) updateGroup(w http.ResponseWriter, r *http.Request) error {
 
 func (h *Handler) deleteGroup(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	g, err := h.groupRef(r.Context(), c, r.PathValue("group"))
+	g, err := h.refs.Group(r.Context(), *c, r.PathValue("group"))
 	if err != nil {
 		return err
 	}
@@ -107,7 +107,7 @@ func (h *Handler) listGroupMembers(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	g, err := h.groupRef(r.Context(), c, r.PathValue("group"))
+	g, err := h.refs.Group(r.Context(), *c, r.PathValue("group"))
 	if err != nil {
 		return err
 	}
@@ -121,11 +121,11 @@ func (h *Handler) listGroupMembers(w http.ResponseWriter, r *http.Request) error
 func (h *Handler) groupMember(r *http.Request, change func(ctx context.Context, a core.Actor, orgID, groupID, userID string) error) error {
 	c := callerOf(r)
 	ctx := r.Context()
-	g, err := h.groupRef(ctx, c, r.PathValue("group"))
+	g, err := h.refs.Group(ctx, *c, r.PathValue("group"))
 	if err != nil {
 		return err
 	}
-	u, err := h.userRef(ctx, c, r.PathValue("user"))
+	u, err := h.refs.User(ctx, *c, r.PathValue("user"))
 	if err != nil {
 		return err
 	}

@@ -41,6 +41,7 @@ type Handler struct {
 	Metrics *metrics.Metrics
 
 	once sync.Once
+	refs httpx.Refs
 }
 
 // MaxBody caps JSON request bodies: a batch of 1,000 checks fits with room to spare.
@@ -60,6 +61,7 @@ func (h *Handler) init() {
 		if h.Ops == nil {
 			h.Ops = &ops.Ops{Store: h.Store, Now: h.Now}
 		}
+		h.refs = httpx.Refs{Store: h.Store, Decisions: h.Decisions, SSO: h.SSO}
 	})
 }
 

@@ -20,13 +20,13 @@ func (h *Handler) listIdPGroups(w http.ResponseWriter, r *http.Request) error {
 	case q.Get("directory") != "" && q.Get("connection") != "":
 		return httpx.Failf(http.StatusBadRequest, "filter by directory or by connection, not both")
 	case q.Get("directory") != "":
-		d, err := h.directoryRef(ctx, c, q.Get("directory"))
+		d, err := h.refs.Directory(ctx, *c, q.Get("directory"))
 		if err != nil {
 			return err
 		}
 		source = d.ID
 	case q.Get("connection") != "":
-		if source, err = h.connectionRef(ctx, c, q.Get("connection")); err != nil {
+		if source, err = h.refs.Connection(ctx, *c, q.Get("connection")); err != nil {
 			return err
 		}
 	}

@@ -43,13 +43,13 @@ func (h *Handler) createMapping(w http.ResponseWriter, r *http.Request) error {
 	case (in.Directory == "") == (in.Connection == ""):
 		return httpx.Failf(http.StatusUnprocessableEntity, `give exactly one of "directory" and "connection"`)
 	case in.Directory != "":
-		d, err := h.directoryRef(ctx, c, in.Directory)
+		d, err := h.refs.Directory(ctx, *c, in.Directory)
 		if err != nil {
 			return err
 		}
 		m.DirectoryID = d.ID
 	default:
-		id, err := h.connectionRef(ctx, c, in.Connection)
+		id, err := h.refs.Connection(ctx, *c, in.Connection)
 		if err != nil {
 			return err
 		}
@@ -61,7 +61,7 @@ func (h *Handler) createMapping(w http.ResponseWriter, r *http.Request) error {
 	if in.Group == "" {
 		return httpx.Failf(http.StatusUnprocessableEntity, `"group" is required: the user group's id or name`)
 	}
-	g, err := h.groupRef(ctx, c, in.Group)
+	g, err := h.refs.Group(ctx, *c, in.Group)
 	if err != nil {
 		return err
 	}

@@ -27,7 +27,7 @@ func (h *Handler) listOrgAdmins(w http.ResponseWriter, r *http.Request) error {
 
 func (h *Handler) addOrgAdmin(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	u, err := h.userRef(r.Context(), c, r.PathValue("user"))
+	u, err := h.refs.User(r.Context(), *c, r.PathValue("user"))
 	if err != nil {
 		return err
 	}
@@ -39,7 +39,7 @@ func (h *Handler) addOrgAdmin(w http.ResponseWriter, r *http.Request) error {
 
 func (h *Handler) removeOrgAdmin(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	u, err := h.userRef(r.Context(), c, r.PathValue("user"))
+	u, err := h.refs.User(r.Context(), *c, r.PathValue("user"))
 	if err != nil {
 		return err
 	}
@@ -68,11 +68,11 @@ func (h *Handler) transferOrgAdmin(w http.ResponseWriter, r *http.Request) error
 		return httpx.Failf(http.StatusUnprocessableEntity, `"to" is required, and "from" too when an API token calls`)
 	}
 	ctx := r.Context()
-	to, err := h.userRef(ctx, c, in.To)
+	to, err := h.refs.User(ctx, *c, in.To)
 	if err != nil {
 		return err
 	}
-	from, err := h.userRef(ctx, c, in.From)
+	from, err := h.refs.User(ctx, *c, in.From)
 	if err != nil {
 		return err
 	}

@@ -12,19 +12,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
-// resourceRef resolves {resource}: a Gatehouse id, or "type:external id".
-func (h *Handler) resourceRef(ctx context.Context, c *caller, ws core.Workspace, ref string) (core.Resource, error) {
-	if t, ext, ok := strings.Cut(ref, ":"); ok && core.ResourceType(t).Valid() {
-		res, err := h.Store.GetResourceByExternalID(ctx, c.OrgID, ws.ID, core.ResourceType(t), ext)
-		return res, httpx.NotFound(err, "resource", ref)
-	}
-	res, err := h.Store.GetResource(ctx, c.OrgID, ref)
-	if err == nil && res.WorkspaceID != ws.ID {
-		err = core.ErrNotFound
-	}
-	return res, httpx.NotFound(err, "resource", ref)
-}
-
 // resourceAllowed asks the authorizer about an action on an existing resource.
 func (h *Handler) resourceAllowed(ctx context.Context, c *caller, ws core.Workspace, a core.Action, res core.Resource) (decisions.Decision, error) {
 	return h.Decisions.Authorize(ctx, *c, decisions.InWorkspace(ws, core.Request{Action: a, ResourceType: res.Type, Resource: &res}))
@@ -37,7 +24,7 @@ func (h *Handler) listResources(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := r.Context()
-	ws, err := h.workspaceRef(ctx, c, r.PathValue("workspace"))
+	ws, err := h.refs.Workspace(ctx, *c, r.PathValue("workspace"))
 	if err != nil {
 		return err
 	}
@@ -47,14 +34,14 @@ func (h *Handler) listResources(w http.ResponseWriter, r *http.Request) error {
 		return httpx.Failf(http.StatusBadRequest, "type must be one of %v", core.ResourceTypes)
 	}
 	if e := q.Get("environment"); e != "" {
-		env, err := environmentOf(ws, e)
+		env, err := httpx.Environment(ws, e)
 		if err != nil {
 			return err
 		}
 		rq.EnvironmentID = env.ID
 	}
 	if s := q.Get("space"); s != "" {
-		sp, err := h.spaceRef(ctx, c, ws, s)
+		sp, err := h.refs.Space(ctx, *c, ws, s)
 		if err != nil {
 			return err
 		}
@@ -80,15 +67,6 @@ func (h *Handler) listResources(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, out)
 }
 
-func environmentOf(ws core.Workspace, ref string) (core.Environment, error) {
-	for _, e := range ws.Environments {
-		if e.ID == ref || strings.EqualFold(e.Name, ref) {
-			return e, nil
-		}
-	}
-	return core.Environment{}, httpx.Failf(http.StatusUnprocessableEntity, "workspace %s has no environment %s", ws.Slug, httpx.Quote(ref))
-}
-
 type resourceInput struct {
 	Type        *string `json:"type"`
 	ID          *string `json:"id"`
@@ -102,7 +80,7 @@ func (h *Handler) placement(ctx context.Context, c *caller, ws core.Workspace, i
 	if in.Environment != nil {
 		res.EnvironmentID = ""
 		if *in.Environment != "" {
-			env, err := environmentOf(ws, *in.Environment)
+			env, err := httpx.Environment(ws, *in.Environment)
 			if err != nil {
 				return err
 			}
@@ -112,7 +90,7 @@ func (h *Handler) placement(ctx context.Context, c *caller, ws core.Workspace, i
 	if in.Space != nil {
 		res.SpaceID = ""
 		if *in.Space != "" {
-			sp, err := h.spaceRef(ctx, c, ws, *in.Space)
+			sp, err := h.refs.Space(ctx, *c, ws, *in.Space)
 			if err != nil {
 				return httpx.Fail(http.StatusUnprocessableEntity, "space "+httpx.Quote(*in.Space)+" not found in workspace "+ws.Slug, err)
 			}
@@ -131,7 +109,7 @@ func (h *Handler) createResource(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := r.Context()
-	ws, err := h.workspaceRef(ctx, c, r.PathValue("workspace"))
+	ws, err := h.refs.Workspace(ctx, *c, r.PathValue("workspace"))
 	if err != nil {
 		return err
 	}
@@ -165,11 +143,11 @@ func (h *Handler) createResource(w http.ResponseWriter, r *http.Request) error {
 func (h *Handler) getResource(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
 	ctx := r.Context()
-	ws, err := h.workspaceRef(ctx, c, r.PathValue("workspace"))
+	ws, err := h.refs.Workspace(ctx, *c, r.PathValue("workspace"))
 	if err != nil {
 		return err
 	}
-	res, err := h.resourceRef(ctx, c, ws, r.PathValue("resource"))
+	res, err := h.refs.Resource(ctx, *c, ws, r.PathValue("resource"))
 	if err != nil {
 		return err
 	}
@@ -195,11 +173,11 @@ func (h *Handler) updateResource(w http.ResponseWriter, r *http.Request) error {
 		return httpx.Failf(http.StatusUnprocessableEntity, "a resource's type and id cannot change; delete it and register a new one")
 	}
 	ctx := r.Context()
-	ws, err := h.workspaceRef(ctx, c, r.PathValue("workspace"))
+	ws, err := h.refs.Workspace(ctx, *c, r.PathValue("workspace"))
 	if err != nil {
 		return err
 	}
-	res, err := h.resourceRef(ctx, c, ws, r.PathValue("resource"))
+	res, err := h.refs.Resource(ctx, *c, ws, r.PathValue("resource"))
 	if err != nil {
 		return err
 	}
@@ -236,11 +214,11 @@ func (h *Handler) updateResource(w http.ResponseWriter, r *http.Request) error {
 func (h *Handler) deleteResource(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
 	ctx := r.Context()
-	ws, err := h.workspaceRef(ctx, c, r.PathValue("workspace"))
+	ws, err := h.refs.Workspace(ctx, *c, r.PathValue("workspace"))
 	if err != nil {
 		return err
 	}
-	res, err := h.resourceRef(ctx, c, ws, r.PathValue("resource"))
+	res, err := h.refs.Resource(ctx, *c, ws, r.PathValue("resource"))
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -77,17 +76,12 @@ func (h *Handler) createRole(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusCreated, customView(cr))
 }
 
-func (h *Handler) roleRef(ctx context.Context, c *caller, ref string) (core.CustomRole, error) {
-	cr, err := h.Store.GetCustomRole(ctx, c.OrgID, ref)
-	return cr, httpx.NotFound(err, "role", ref)
-}
-
 func (h *Handler) getRole(w http.ResponseWriter, r *http.Request) error {
 	ref := r.PathValue("role")
 	if core.IsBuiltinRole(ref) {
 		return writeJSON(w, http.StatusOK, roleView{ID: ref, Name: ref, Builtin: true, Description: builtinDescriptions[ref]})
 	}
-	cr, err := h.roleRef(r.Context(), callerOf(r), ref)
+	cr, err := h.refs.Role(r.Context(), *callerOf(r), ref)
 	if err != nil {
 		return err
 	}
@@ -104,7 +98,7 @@ func (h *Handler) updateRole(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	cr, err := h.roleRef(r.Context(), c, ref)
+	cr, err := h.refs.Role(r.Context(), *c, ref)
 	if err != nil {
 		return err
 	}
@@ -133,7 +127,7 @@ func (h *Handler) deleteRole(w http.ResponseWriter, r *http.Request) error {
 	if core.IsBuiltinRole(ref) {
 		return httpx.Failf(http.StatusUnprocessableEntity, "pre-built roles cannot be deleted")
 	}
-	cr, err := h.roleRef(r.Context(), c, ref)
+	cr, err := h.refs.Role(r.Context(), *c, ref)
 	if err != nil {
 		return err
 	}

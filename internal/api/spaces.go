@@ -10,14 +10,9 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/httpx"
 )
 
-func (h *Handler) spaceRef(ctx context.Context, c *caller, ws core.Workspace, ref string) (core.Space, error) {
-	sp, err := h.Store.GetSpace(ctx, c.OrgID, ws.ID, ref)
-	return sp, httpx.NotFound(err, "space", ref)
-}
-
 func (h *Handler) listSpaces(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	ws, err := h.workspaceRef(r.Context(), c, r.PathValue("workspace"))
+	ws, err := h.refs.Workspace(r.Context(), *c, r.PathValue("workspace"))
 	if err != nil {
 		return err
 	}
@@ -37,7 +32,7 @@ func (h *Handler) createSpace(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := r.Context()
-	ws, err := h.workspaceRef(ctx, c, r.PathValue("workspace"))
+	ws, err := h.refs.Workspace(ctx, *c, r.PathValue("workspace"))
 	if err != nil {
 		return err
 	}
@@ -59,11 +54,11 @@ func (h *Handler) createSpace(w http.ResponseWriter, r *http.Request) error {
 
 func (h *Handler) getSpace(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	ws, err := h.workspaceRef(r.Context(), c, r.PathValue("workspace"))
+	ws, err := h.refs.Workspace(r.Context(), *c, r.PathValue("workspace"))
 	if err != nil {
 		return err
 	}
-	sp, err := h.spaceRef(r.Context(), c, ws, r.PathValue("space"))
+	sp, err := h.refs.Space(r.Context(), *c, ws, r.PathValue("space"))
 	if err != nil {
 		return err
 	}
@@ -74,14 +69,14 @@ func (h *Handler) getSpace(w http.ResponseWriter, r *http.Request) error {
 func (h *Handler) spaceChange(r *http.Request) (*caller, core.Workspace, core.Space, error) {
 	c := callerOf(r)
 	ctx := r.Context()
-	ws, err := h.workspaceRef(ctx, c, r.PathValue("workspace"))
+	ws, err := h.refs.Workspace(ctx, *c, r.PathValue("workspace"))
 	if err != nil {
 		return c, ws, core.Space{}, err
 	}
 	if err := h.manageAccess(ctx, c, ws); err != nil {
 		return c, ws, core.Space{}, err
 	}
-	sp, err := h.spaceRef(ctx, c, ws, r.PathValue("space"))
+	sp, err := h.refs.Space(ctx, *c, ws, r.PathValue("space"))
 	return c, ws, sp, err
 }
 
@@ -99,11 +94,11 @@ func (h *Handler) deleteSpace(w http.ResponseWriter, r *http.Request) error {
 
 func (h *Handler) listSpaceGroups(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	ws, err := h.workspaceRef(r.Context(), c, r.PathValue("workspace"))
+	ws, err := h.refs.Workspace(r.Context(), *c, r.PathValue("workspace"))
 	if err != nil {
 		return err
 	}
-	sp, err := h.spaceRef(r.Context(), c, ws, r.PathValue("space"))
+	sp, err := h.refs.Space(r.Context(), *c, ws, r.PathValue("space"))
 	if err != nil {
 		return err
 	}
@@ -127,7 +122,7 @@ func (h *Handler) spaceGroup(w http.ResponseWriter, r *http.Request, change func
 	if err != nil {
 		return err
 	}
-	g, err := h.groupRef(r.Context(), c, r.PathValue("group"))
+	g, err := h.refs.Group(r.Context(), *c, r.PathValue("group"))
 	if err != nil {
 		return err
 	}

@@ -96,7 +96,7 @@ func (h *Handler) inviteUser(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handler) getUser(w http.ResponseWriter, r *http.Request) error {
-	u, err := h.selfOrAdmin(r.Context(), callerOf(r), r.PathValue("user"))
+	u, err := h.refs.OwnUser(r.Context(), *callerOf(r), r.PathValue("user"))
 	if err != nil {
 		return err
 	}
@@ -120,7 +120,7 @@ func (h *Handler) updateUser(w http.ResponseWriter, r *http.Request) error {
 
 func (h *Handler) changeUser(w http.ResponseWriter, r *http.Request, c *caller, fn func(*core.User) error) error {
 	ctx := r.Context()
-	u, err := h.userRef(ctx, c, r.PathValue("user"))
+	u, err := h.refs.User(ctx, *c, r.PathValue("user"))
 	if err != nil {
 		return err
 	}
@@ -141,7 +141,7 @@ func (h *Handler) reactivateUser(w http.ResponseWriter, r *http.Request) error {
 
 func (h *Handler) setUserActive(w http.ResponseWriter, r *http.Request, active bool) error {
 	c := callerOf(r)
-	u, err := h.userRef(r.Context(), c, r.PathValue("user"))
+	u, err := h.refs.User(r.Context(), *c, r.PathValue("user"))
 	if err != nil {
 		return err
 	}
@@ -153,7 +153,7 @@ func (h *Handler) setUserActive(w http.ResponseWriter, r *http.Request, active b
 
 func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	u, err := h.userRef(r.Context(), c, r.PathValue("user"))
+	u, err := h.refs.User(r.Context(), *c, r.PathValue("user"))
 	if err != nil {
 		return err
 	}
@@ -166,7 +166,7 @@ func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request) error {
 
 func (h *Handler) userGroups(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	u, err := h.selfOrAdmin(r.Context(), c, r.PathValue("user"))
+	u, err := h.refs.OwnUser(r.Context(), *c, r.PathValue("user"))
 	if err != nil {
 		return err
 	}

@@ -61,7 +61,7 @@ func (h *Handler) createWorkspace(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (h *Handler) getWorkspace(w http.ResponseWriter, r *http.Request) error {
-	ws, err := h.workspaceRef(r.Context(), callerOf(r), r.PathValue("workspace"))
+	ws, err := h.refs.Workspace(r.Context(), *callerOf(r), r.PathValue("workspace"))
 	if err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func (h *Handler) renameWorkspace(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	ctx := r.Context()
-	ws, err := h.workspaceRef(ctx, c, r.PathValue("workspace"))
+	ws, err := h.refs.Workspace(ctx, *c, r.PathValue("workspace"))
 	if err != nil {
 		return err
 	}
@@ -96,7 +96,7 @@ func (h *Handler) renameWorkspace(w http.ResponseWriter, r *http.Request) error 
 
 func (h *Handler) deleteWorkspace(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	ws, err := h.workspaceRef(r.Context(), c, r.PathValue("workspace"))
+	ws, err := h.refs.Workspace(r.Context(), *c, r.PathValue("workspace"))
 	if err != nil {
 		return err
 	}
@@ -116,7 +116,7 @@ func (h *Handler) addEnvironment(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := r.Context()
-	ws, err := h.workspaceRef(ctx, c, r.PathValue("workspace"))
+	ws, err := h.refs.Workspace(ctx, *c, r.PathValue("workspace"))
 	if err != nil {
 		return err
 	}

@@ -319,47 +319,47 @@ func (oc *orgCache) Prefetch(ctx context.Context, p Principal, qs []Question) {
 	wg.Wait()
 }
 
+// fillRefs looks up, in one set read, the references not yet in m, and keeps each
+// answer, "not found" included. It reports false when the read failed.
+func fillRefs[T any](oc *orgCache, m map[string]lookup[T], refs []string, kind string, read func([]string) (map[string]T, error)) bool {
+	var missing []string
+	for _, ref := range refs {
+		if !has(oc, m, ref) {
+			missing = append(missing, ref)
+		}
+	}
+	if len(missing) == 0 {
+		return true
+	}
+	found, err := read(missing)
+	if err != nil {
+		return false
+	}
+	for _, ref := range missing {
+		if v, ok := found[ref]; ok {
+			put(oc, m, ref, v, nil)
+		} else {
+			var zero T
+			put(oc, m, ref, zero, fmt.Errorf("%s %q: %w", kind, ref, core.ErrNotFound))
+		}
+	}
+	return true
+}
+
 // prefetchWorkers gathers facts in parallel when the store has no set reads.
 const prefetchWorkers = 4
 
 func (oc *orgCache) prefetchSets(ctx context.Context, p Principal, b store.Batches, qs []Question) {
-	var refs []string
-	for _, q := range qs {
-		if !has(oc, oc.users, q.User) {
-			refs = append(refs, q.User)
-		}
+	users := make([]string, len(qs))
+	wss := make([]string, len(qs))
+	for i, q := range qs {
+		users[i], wss[i] = q.User, q.Workspace
 	}
-	if len(refs) > 0 {
-		users, err := b.UsersByRef(ctx, oc.orgID, refs)
-		if err != nil {
-			return
-		}
-		for _, ref := range refs {
-			if u, ok := users[ref]; ok {
-				put(oc, oc.users, ref, u, nil)
-			} else {
-				put(oc, oc.users, ref, core.User{}, fmt.Errorf("user %q: %w", ref, core.ErrNotFound))
-			}
-		}
-	}
-	var wsRefs []string
-	for _, q := range qs {
-		if !has(oc, oc.workspaces, q.Workspace) {
-			wsRefs = append(wsRefs, q.Workspace)
-		}
-	}
-	if len(wsRefs) > 0 {
-		wss, err := b.WorkspacesByRef(ctx, oc.orgID, wsRefs)
-		if err != nil {
-			return
-		}
-		for _, ref := range wsRefs {
-			if ws, ok := wss[ref]; ok {
-				put(oc, oc.workspaces, ref, ws, nil)
-			} else {
-				put(oc, oc.workspaces, ref, core.Workspace{}, fmt.Errorf("workspace %q: %w", ref, core.ErrNotFound))
-			}
-		}
+	if !fillRefs(oc, oc.users, users, "user", func(refs []string) (map[string]core.User, error) { return b.UsersByRef(ctx, oc.orgID, refs) }) ||
+		!fillRefs(oc, oc.workspaces, wss, "workspace", func(refs []string) (map[string]core.Workspace, error) {
+			return b.WorkspacesByRef(ctx, oc.orgID, refs)
+		}) {
+		return
 	}
 	var keys []store.FactsKey
 	var resKeys []store.ResourceKey

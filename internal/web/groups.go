@@ -45,7 +45,7 @@ func (h *Handler) formCreateGroup(w http.ResponseWriter, r *http.Request, c *cal
 
 func (h *Handler) pageGroup(w http.ResponseWriter, r *http.Request, c *caller, pd *pageData) error {
 	ctx := r.Context()
-	g, err := h.groupRef(ctx, c, r.PathValue("group"))
+	g, err := h.refs.Group(ctx, *c, r.PathValue("group"))
 	if err != nil {
 		return err
 	}

@@ -169,11 +169,11 @@ func envNames(ws core.Workspace, g core.Grant) string {
 
 func (h *Handler) formAddMapping(w http.ResponseWriter, r *http.Request, c *caller, pd *pageData) error {
 	ctx := r.Context()
-	d, err := h.directoryRef(ctx, c, r.PostFormValue("directory"))
+	d, err := h.refs.Directory(ctx, *c, r.PostFormValue("directory"))
 	if err != nil {
 		return err
 	}
-	g, err := h.groupRef(ctx, c, r.PostFormValue("group"))
+	g, err := h.refs.Group(ctx, *c, r.PostFormValue("group"))
 	if err != nil {
 		return err
 	}

@@ -70,7 +70,7 @@ func (h *Handler) formCreateDirectory(w http.ResponseWriter, r *http.Request, c 
 }
 
 func (h *Handler) formRotateToken(w http.ResponseWriter, r *http.Request, c *caller, pd *pageData) error {
-	d, err := h.directoryRef(r.Context(), c, r.PathValue("directory"))
+	d, err := h.refs.Directory(r.Context(), *c, r.PathValue("directory"))
 	if err != nil {
 		return err
 	}
@@ -84,7 +84,7 @@ func (h *Handler) formRotateToken(w http.ResponseWriter, r *http.Request, c *cal
 
 func (h *Handler) formRevokeToken(w http.ResponseWriter, r *http.Request, c *caller, pd *pageData) error {
 	ctx := r.Context()
-	d, err := h.directoryRef(ctx, c, r.PathValue("directory"))
+	d, err := h.refs.Directory(ctx, *c, r.PathValue("directory"))
 	if err != nil {
 		return err
 	}

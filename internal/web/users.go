@@ -43,8 +43,7 @@ type whyQuery struct{ Action, Workspace, Environment, Type, Resource string }
 
 func (h *Handler) pageUser(w http.ResponseWriter, r *http.Request, c *caller, pd *pageData) error {
 	ctx := r.Context()
-	u, err := h.Decisions.User(ctx, *c, r.PathValue("user"))
-	err = httpx.NotFound(err, "user", r.PathValue("user"))
+	u, err := h.refs.OwnUser(ctx, *c, r.PathValue("user"))
 	if err != nil {
 		return err
 	}
@@ -102,7 +101,7 @@ func (h *Handler) pageUser(w http.ResponseWriter, r *http.Request, c *caller, pd
 
 func (h *Handler) formUserActive(active bool) pageFunc {
 	return func(w http.ResponseWriter, r *http.Request, c *caller, pd *pageData) error {
-		u, err := h.userRef(r.Context(), c, r.PathValue("user"))
+		u, err := h.refs.User(r.Context(), *c, r.PathValue("user"))
 		if err != nil {
 			return err
 		}

@@ -18,7 +18,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/internal/core"
 	"github.com/gatehouse-dev/gatehouse/internal/decisions"
 	"github.com/gatehouse-dev/gatehouse/internal/httpx"
 	"github.com/gatehouse-dev/gatehouse/internal/ops"
@@ -48,6 +47,7 @@ type Handler struct {
 	ExternalURL string
 
 	once sync.Once
+	refs httpx.Refs
 }
 
 func (h *Handler) init() {
@@ -64,6 +64,7 @@ func (h *Handler) init() {
 		if h.Ops == nil {
 			h.Ops = &ops.Ops{Store: h.Store, Now: h.Now}
 		}
+		h.refs = httpx.Refs{Store: h.Store, Decisions: h.Decisions, SSO: h.SSO}
 	})
 }
 
@@ -280,20 +281,4 @@ func all[T any](list func(store.Page) ([]T, error), id func(T) string) ([]T, err
 		}
 		p.After = id(items[len(items)-1])
 	}
-}
-
-// userRef resolves a user by id, email or user name.
-func (h *Handler) userRef(ctx context.Context, c *caller, ref string) (core.User, error) {
-	u, err := decisions.ResolveUser(ctx, h.Store, c.OrgID, ref)
-	return u, httpx.NotFound(err, "user", ref)
-}
-
-func (h *Handler) groupRef(ctx context.Context, c *caller, ref string) (core.UserGroup, error) {
-	g, err := h.Store.GetGroup(ctx, c.OrgID, ref)
-	return g, httpx.NotFound(err, "group", ref)
-}
-
-func (h *Handler) directoryRef(ctx context.Context, c *caller, ref string) (core.Directory, error) {
-	d, err := h.Store.GetDirectory(ctx, c.OrgID, ref)
-	return d, httpx.NotFound(err, "directory", ref)
 }
