@@ -212,21 +212,21 @@ func (oc *orgCache) Facts(ctx context.Context, userID, wsID string) (*core.Facts
 	return f, nil
 }
 
-// cached answers ref from m, or reads it with load and keeps the answer, "not found"
-// included; a failure of the database is not kept.
-func cached[K comparable, T any](oc *orgCache, m map[K]lookup[T], k K, load func() (T, error)) (T, error) {
+// get is a kept lookup of k in m.
+func get[K comparable, T any](oc *orgCache, m map[K]lookup[T], k K) (lookup[T], bool) {
 	oc.mu.RLock()
+	defer oc.mu.RUnlock()
 	l, ok := m[k]
-	oc.mu.RUnlock()
-	if ok {
-		return l.v, l.err
+	return l, ok
+}
+
+// keep keeps the answer of a lookup, "not found" included, and returns its error; a
+// failure of the database is not kept. (No closures here: lookups are the hot path.)
+func keep[K comparable, T any](oc *orgCache, m map[K]lookup[T], k K, v T, err error) error {
+	if err == nil || errors.Is(err, core.ErrNotFound) {
+		put(oc, m, k, v, err)
 	}
-	v, err := load()
-	if err != nil && !errors.Is(err, core.ErrNotFound) {
-		return v, err
-	}
-	put(oc, m, k, v, err)
-	return v, err
+	return err
 }
 
 func put[K comparable, T any](oc *orgCache, m map[K]lookup[T], k K, v T, err error) {
@@ -239,27 +239,36 @@ func put[K comparable, T any](oc *orgCache, m map[K]lookup[T], k K, v T, err err
 }
 
 func has[K comparable, T any](oc *orgCache, m map[K]lookup[T], k K) bool {
-	oc.mu.RLock()
-	defer oc.mu.RUnlock()
-	_, ok := m[k]
+	_, ok := get(oc, m, k)
 	return ok
 }
 
 // User resolves a user by id, email or userName (ResolveUser).
 func (oc *orgCache) User(ctx context.Context, ref string) (core.User, error) {
-	return cached(oc, oc.users, ref, func() (core.User, error) { return ResolveUser(ctx, oc.st, oc.orgID, ref) })
+	if l, ok := get(oc, oc.users, ref); ok {
+		return l.v, l.err
+	}
+	u, err := ResolveUser(ctx, oc.st, oc.orgID, ref)
+	return u, keep(oc, oc.users, ref, u, err)
 }
 
 // Workspace resolves a workspace by id or slug.
 func (oc *orgCache) Workspace(ctx context.Context, ref string) (core.Workspace, error) {
-	return cached(oc, oc.workspaces, ref, func() (core.Workspace, error) { return oc.st.GetWorkspace(ctx, oc.orgID, ref) })
+	if l, ok := get(oc, oc.workspaces, ref); ok {
+		return l.v, l.err
+	}
+	ws, err := oc.st.GetWorkspace(ctx, oc.orgID, ref)
+	return ws, keep(oc, oc.workspaces, ref, ws, err)
 }
 
 // Resource finds a resource by the application's id.
 func (oc *orgCache) Resource(ctx context.Context, wsID string, t core.ResourceType, ext string) (core.Resource, error) {
-	return cached(oc, oc.resources, resKey{wsID, string(t), ext}, func() (core.Resource, error) {
-		return oc.st.GetResourceByExternalID(ctx, oc.orgID, wsID, t, ext)
-	})
+	k := resKey{wsID, string(t), ext}
+	if l, ok := get(oc, oc.resources, k); ok {
+		return l.v, l.err
+	}
+	res, err := oc.st.GetResourceByExternalID(ctx, oc.orgID, wsID, t, ext)
+	return res, keep(oc, oc.resources, k, res, err)
 }
 
 func (oc *orgCache) hasFacts(userID, wsID string) bool {

@@ -175,10 +175,12 @@ func (e *Engine) answer(ctx context.Context, p Principal, v View, q Question) (c
 	if err := e.askAbout(ctx, p, u.ID); err != nil {
 		return core.Decision{}, err
 	}
-	unknownWorkspace := denyBecause(ReasonUnknownWorkspace, fmt.Sprintf("no workspace %q in this organization", q.Workspace))
+	unknownWorkspace := func() core.Decision {
+		return denyBecause(ReasonUnknownWorkspace, fmt.Sprintf("no workspace %q in this organization", q.Workspace))
+	}
 	ws, err := v.Workspace(ctx, q.Workspace)
 	if errors.Is(err, core.ErrNotFound) {
-		return unknownWorkspace, nil
+		return unknownWorkspace(), nil
 	}
 	if err != nil {
 		return core.Decision{}, err
@@ -190,7 +192,7 @@ func (e *Engine) answer(ctx context.Context, p Principal, v View, q Question) (c
 	if !sees(p, f) {
 		// A person asks about themselves (f is theirs): a workspace they cannot see
 		// gets the very answer a workspace that does not exist gets.
-		return unknownWorkspace, nil
+		return unknownWorkspace(), nil
 	}
 	req := core.Request{Action: q.Action, Environment: q.Environment}
 	if q.Resource != nil {
