@@ -130,10 +130,14 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route) error 
 		if c, err = h.authenticate(r); err != nil {
 			return err
 		}
+		// Every route asks the authorizer; a member route's handler then asks about
+		// the very object it touches.
+		req := decisions.ReadOrg()
 		if rt.requires == orgAdmin {
-			if err := h.require(ctx, c, decisions.ManageOrg()); err != nil {
-				return err
-			}
+			req = decisions.ManageOrg()
+		}
+		if err := h.require(ctx, c, req); err != nil {
+			return err
 		}
 	}
 	return rt.fn(w, r.WithContext(context.WithValue(ctx, callerKey, c)))

@@ -193,9 +193,19 @@ func (h *Handler) browser(rt route) http.Handler {
 			}
 		}
 		r = r.WithContext(context.WithValue(r.Context(), pageKey, pd))
-		if rt.requires == orgAdmin && !admin.Allowed() {
+		switch {
+		case rt.requires == orgAdmin && !admin.Allowed():
 			h.renderError(w, r, httpx.Forbidden("This page is for org admins."))
 			return
+		case rt.requires == member:
+			d, err := h.Decisions.Authorize(r.Context(), *c, decisions.ReadOrg())
+			if err == nil {
+				err = d.Err()
+			}
+			if err != nil {
+				h.renderError(w, r, err)
+				return
+			}
 		}
 		if err := rt.fn(w, r, c, pd); err != nil {
 			h.renderError(w, r, err)
