@@ -15,7 +15,10 @@
 //	GET  /sso/oidc/{connection}/login        authorization code request with state, nonce, PKCE S256
 //	GET  /sso/oidc/{connection}/callback     code exchange and ID token check
 //	GET  /sso/logout                         asks to confirm; POST /sso/logout ends the session (then SAML single logout)
-//	GET  /api/v1/me                          the session's user, groups, and roles per workspace/environment
+//
+// Handler.Session authenticates a request's session for the other edges: the stack
+// hands the handler to the JSON API (whose GET /api/v1/me shows the session's user,
+// groups and roles) and to the admin pages.
 //
 // # State machine of a login
 //

@@ -31,9 +31,6 @@ type Store interface {
 	GetUserByEmail(ctx context.Context, orgID, email string) (core.User, error)
 	CreateUser(ctx context.Context, actor core.Actor, u core.User) (core.User, error)
 	SetConnectionGroups(ctx context.Context, actor core.Actor, orgID, connectionID, userID string, claimValues []string) error
-	UserMemberships(ctx context.Context, orgID, userID string) ([]core.Membership, error)
-	ListWorkspaces(ctx context.Context, orgID string, p store.Page) ([]core.Workspace, error)
-	Facts(ctx context.Context, orgID, userID, workspaceID string) (*core.Facts, error)
 }
 
 // Defaults for the zero values of Handler's settings.
@@ -45,8 +42,9 @@ const (
 	maxPOSTBytes           = 1 << 20
 )
 
-// Handler serves the SSO endpoints and GET /api/v1/me. Build it with its
-// dependencies and call Mount once.
+// Handler serves the SSO endpoints. Build it with its dependencies and call Mount
+// once. Its Session method authenticates a request's browser session; the stack
+// hands the handler to the API and the admin pages for that (httpx.Sessions).
 type Handler struct {
 	Store  Store
 	Logger *slog.Logger
@@ -120,7 +118,6 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 	mux.Handle("POST /sso/saml/{connection}/slo", h.browser(h.serveSAMLSLO))
 	mux.Handle("GET /sso/oidc/{connection}/login", h.browser(h.serveOIDCLogin))
 	mux.Handle("GET /sso/oidc/{connection}/callback", h.browser(h.serveOIDCCallback))
-	mux.Handle("GET /api/v1/me", http.HandlerFunc(h.serveMe))
 }
 
 func (h *Handler) now() time.Time {

@@ -25,7 +25,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/api"
 	"github.com/gatehouse-dev/gatehouse/internal/core"
+	"github.com/gatehouse-dev/gatehouse/internal/decisions"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
 	"github.com/gatehouse-dev/gatehouse/sso"
@@ -129,6 +131,7 @@ func newGatehouseWith(t *testing.T, st *store.SQL, n int, useTLS bool) *gatehous
 	}
 	mux := http.NewServeMux()
 	g.h.Mount(mux)
+	mountAPI(mux, st, g.h)
 	srv.Config.Handler = mux
 	if useTLS {
 		srv.StartTLS()
@@ -255,10 +258,10 @@ func (b *browser) submit(p page, set map[string]string) page {
 }
 
 // me fetches /api/v1/me with the browser's session.
-func (b *browser) me(g *gatehouse) (int, sso.Me) {
+func (b *browser) me(g *gatehouse) (int, decisions.Me) {
 	b.t.Helper()
 	p := b.get(g.url.String() + "/api/v1/me")
-	var me sso.Me
+	var me decisions.Me
 	if p.status == http.StatusOK {
 		if err := json.Unmarshal([]byte(p.body), &me); err != nil {
 			b.t.Fatalf("decode /me: %v: %s", err, p.body)
@@ -328,6 +331,13 @@ func fatalIf(t *testing.T, err error, what string, args ...any) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// mountAPI serves the JSON API next to the sso handler, as the server does: its
+// GET /api/v1/me is where logins land and what they show, and the sso handler
+// authenticates its sessions.
+func mountAPI(mux *http.ServeMux, st *store.SQL, h *sso.Handler) {
+	(&api.Handler{Store: st, Sessions: h}).Mount(mux)
+}
 
 // newServer serves h on loopback and returns its URL.
 func newServer(t *testing.T, h http.Handler) string {

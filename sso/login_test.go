@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
+	"github.com/gatehouse-dev/gatehouse/internal/decisions"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/sso"
 )
@@ -71,7 +72,7 @@ func mustLogin(t *testing.T, g *gatehouse, p page) {
 }
 
 // groupsOf summarizes /me's groups as "Name<-idpgroup,…" or "Name(direct)".
-func groupsOf(me sso.Me) []string {
+func groupsOf(me decisions.Me) []string {
 	var out []string
 	for _, g := range me.Groups {
 		s := g.Name
@@ -93,7 +94,7 @@ func groupsOf(me sso.Me) []string {
 }
 
 // rolesOf summarizes /me's workspaces as "ws/env=role".
-func rolesOf(me sso.Me) []string {
+func rolesOf(me decisions.Me) []string {
 	var out []string
 	for _, w := range me.Workspaces {
 		for _, e := range w.Environments {
@@ -366,6 +367,7 @@ func TestSessions(t *testing.T) {
 			other := &sso.Handler{Store: st, Now: g.clock.Now, ExternalURL: g.url, Box: g.box}
 			mux := http.NewServeMux()
 			other.Mount(mux)
+			mountAPI(mux, st, other)
 			srv := newServer(t, mux)
 			b := newBrowser(t)
 			login(b)

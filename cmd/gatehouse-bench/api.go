@@ -16,8 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/api/benchdata"
 	"github.com/gatehouse-dev/gatehouse/internal/core"
-	"github.com/gatehouse-dev/gatehouse/internal/httpapi/benchdata"
 	"github.com/gatehouse-dev/gatehouse/internal/metrics"
 	"github.com/gatehouse-dev/gatehouse/internal/server"
 	"github.com/gatehouse-dev/gatehouse/internal/server/stack"

@@ -10,6 +10,7 @@ import (
 	"os"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
+	"github.com/gatehouse-dev/gatehouse/internal/ops"
 	"github.com/gatehouse-dev/gatehouse/internal/server"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/scim"
@@ -41,15 +42,11 @@ func runHarness(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	dir, err := s.EnsureDirectory(ctx, sys, org.ID, "bench")
+	dt, err := ops.New(s).ProvisionDirectory(ctx, sys, org.ID, "bench", "bench")
 	if err != nil {
 		return err
 	}
-	_, secret, err := s.CreateToken(ctx, sys, org.ID, store.TokenSCIM, "bench", dir.ID)
-	if err != nil {
-		return err
-	}
-	fmt.Println(secret)
+	fmt.Println(dt.Token.Secret)
 	if *pprofAddr != "" {
 		go func() { _ = http.ListenAndServe(*pprofAddr, nil) }() // DefaultServeMux: pprof only
 	}

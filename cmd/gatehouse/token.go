@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/gatehouse-dev/gatehouse/internal/ops"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
@@ -47,20 +48,20 @@ func runTokenCreate(ctx context.Context, stdout, stderr io.Writer, args []string
 		if err != nil {
 			return friendly(err, fmt.Sprintf("organization %q does not exist", *orgSlug), "")
 		}
-		dirID := ""
+		o := ops.New(st)
+		var nt ops.NewToken
 		if k == store.TokenSCIM {
-			dir, err := st.EnsureDirectory(ctx, cliActor, org.ID, *name)
+			dt, err := o.ProvisionDirectory(ctx, cliActor, org.ID, *name, *name)
 			if err != nil {
 				return friendly(err, "", "")
 			}
-			dirID = dir.ID
-			fmt.Fprintf(stdout, "SCIM directory %q of organization %s (id %s)\n", dir.Name, org.Slug, dir.ID)
+			fmt.Fprintf(stdout, "SCIM directory %q of organization %s (id %s)\n", dt.Directory.Name, org.Slug, dt.Directory.ID)
 			fmt.Fprintf(stdout, "SCIM base URL: %s\n", scimBase)
-		}
-		tok, secret, err := st.CreateToken(ctx, cliActor, org.ID, k, *name, dirID)
-		if err != nil {
+			nt = dt.Token
+		} else if nt, err = o.CreateAPIToken(ctx, cliActor, org.ID, *name); err != nil {
 			return friendly(err, "", "")
 		}
+		tok, secret := nt.Token, nt.Secret
 		fmt.Fprintf(stdout, "%s token %q created, id %s\n", strings.ToUpper(string(k)), tok.Name, tok.ID)
 		fmt.Fprintln(stdout, "secret (shown only this once; send it as \"Authorization: Bearer <secret>\"):")
 		fmt.Fprintln(stdout, secret)

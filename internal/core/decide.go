@@ -175,7 +175,7 @@ func Decide(f *Facts, req Request) Decision {
 			c.admin = g.Role == RoleAdmin
 			c.effect, _ = builtinEffect(g.Role, req.Action, rtype, false)
 		}
-		if !coversEnvironment(f.Workspace, *g, env) {
+		if !CoversEnvironment(f.Workspace, *g, env) {
 			if !anyNarrowed {
 				narrowed, anyNarrowed = c, true
 			}
@@ -305,10 +305,11 @@ func resolveEnvironment(ws Workspace, req Request) (*Environment, error) {
 	return env, nil
 }
 
-// coversEnvironment reports whether grant g applies to a question about env (nil: the
+// CoversEnvironment reports whether grant g applies to a question about env (nil: the
 // whole workspace). A grant narrowed to environments answers only questions about
-// those; one narrowed to every environment of the workspace is workspace-wide.
-func coversEnvironment(ws Workspace, g Grant, env *Environment) bool {
+// those; one narrowed to every environment of the workspace is workspace-wide. It is
+// the one statement of that rule: the access matrix and /me list roles with it.
+func CoversEnvironment(ws Workspace, g Grant, env *Environment) bool {
 	if len(g.EnvironmentIDs) == 0 {
 		return true
 	}

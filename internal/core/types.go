@@ -199,6 +199,26 @@ var BuiltinRoles = []RoleName{RoleAdmin, RoleEditor, RoleViewer, RoleDraftContri
 // IsBuiltinRole reports whether name is a pre-built role.
 func IsBuiltinRole(name string) bool { return slices.Contains(BuiltinRoles, name) }
 
+// rolesByStrength orders the pre-built roles from strongest to weakest.
+var rolesByStrength = []RoleName{RoleAdmin, RoleEditor, RoleDraftContributor, RoleViewer}
+
+// RoleRank ranks a pre-built role by strength: 0 for Admin, the strongest, up to
+// Viewer; -1 for anything else (a custom role's name).
+func RoleRank(role string) int { return slices.Index(rolesByStrength, role) }
+
+// RoleOfRank is the pre-built role of a rank RoleRank returned.
+func RoleOfRank(rank int) RoleName { return rolesByStrength[rank] }
+
+// StrongestRole is the strongest pre-built role among roles, or "" when there is none.
+func StrongestRole(roles []string) RoleName {
+	for _, r := range rolesByStrength {
+		if slices.Contains(roles, r) {
+			return r
+		}
+	}
+	return ""
+}
+
 // Rule is one grant of actions inside a custom role: on every resource of a type
 // (ResourceID empty), on one resource (its external id), or on every type (AnyType).
 type Rule struct {

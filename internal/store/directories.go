@@ -22,16 +22,30 @@ const directoryCols = `id, org_id, name, created_at`
 // EnsureDirectory returns the org's directory of that name, creating it if needed.
 // Two callers racing to create it both get the same directory.
 func (s *SQL) EnsureDirectory(ctx context.Context, actor core.Actor, orgID, name string) (core.Directory, error) {
+	return s.addDirectory(ctx, actor, orgID, name, true)
+}
+
+// CreateDirectory creates a directory; a name the org already uses is
+// core.ErrConflict (the unique constraint says so, not a read before the insert).
+func (s *SQL) CreateDirectory(ctx context.Context, actor core.Actor, orgID, name string) (core.Directory, error) {
+	return s.addDirectory(ctx, actor, orgID, name, false)
+}
+
+func (s *SQL) addDirectory(ctx context.Context, actor core.Actor, orgID, name string, ensure bool) (core.Directory, error) {
 	if err := validName("directory name", name, 200); err != nil {
 		return core.Directory{}, err
+	}
+	onConflict := ""
+	if ensure {
+		onConflict = " ON CONFLICT DO NOTHING"
 	}
 	var r directoryRow
 	err := s.inTx(ctx, func(t *tx) error {
 		id := t.s.NewID()
-		res, err := t.exec(ctx, `INSERT INTO scim_directories (`+directoryCols+`) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		res, err := t.exec(ctx, `INSERT INTO scim_directories (`+directoryCols+`) VALUES (?, ?, ?, ?)`+onConflict,
 			id, orgID, name, t.s.now())
 		if err != nil {
-			return s.wrapf(err, "organization %q", orgID)
+			return s.wrapf(err, "organization %q, directory %q", orgID, name)
 		}
 		if err := t.get(ctx, &r, `SELECT `+directoryCols+` FROM scim_directories WHERE org_id = ? AND name = ?`, orgID, name); err != nil {
 			return err

@@ -173,6 +173,8 @@ type UserGroups interface {
 type Directories interface {
 	// EnsureDirectory returns the org's directory of that name, creating it if needed.
 	EnsureDirectory(ctx context.Context, actor core.Actor, orgID, name string) (core.Directory, error)
+	// CreateDirectory creates a directory; a name the org already uses is core.ErrConflict.
+	CreateDirectory(ctx context.Context, actor core.Actor, orgID, name string) (core.Directory, error)
 	GetDirectory(ctx context.Context, orgID, idOrName string) (core.Directory, error)
 	ListDirectories(ctx context.Context, orgID string) ([]core.Directory, error)
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gatehouse-dev/gatehouse/internal/api"
 	"github.com/gatehouse-dev/gatehouse/internal/core"
 	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
 	"github.com/gatehouse-dev/gatehouse/sso"
@@ -39,6 +40,8 @@ func TestLoginWithoutIdP(t *testing.T) {
 	h := &sso.Handler{Store: st, ExternalURL: base, Box: box, Connectors: ssotest.Connectors(c)}
 	mux := http.NewServeMux()
 	h.Mount(mux)
+	// The JSON API, where the login lands (GET /api/v1/me), with h's sessions.
+	(&api.Handler{Store: st, Sessions: h}).Mount(mux)
 	srv.Config.Handler = mux
 
 	client := srv.Client()

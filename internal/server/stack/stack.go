@@ -8,11 +8,14 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/internal/httpapi"
+	"github.com/gatehouse-dev/gatehouse/internal/api"
+	"github.com/gatehouse-dev/gatehouse/internal/decisions"
 	"github.com/gatehouse-dev/gatehouse/internal/metrics"
+	"github.com/gatehouse-dev/gatehouse/internal/ops"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/server"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/web"
 	"github.com/gatehouse-dev/gatehouse/scim"
 	"github.com/gatehouse-dev/gatehouse/sso"
 )
@@ -60,17 +63,18 @@ func Build(ctx context.Context, s *store.SQL, logger *slog.Logger, o Options) (*
 		return nil, nil, err
 	}
 	ssoHandler := &sso.Handler{Store: s, Logger: logger, Now: time.Now, ExternalURL: o.ExternalURL, Box: o.Box, Metrics: m}
+	// One authorizer (and its cache) and one set of operations for the API and the
+	// pages; the sso handler authenticates their browser sessions.
+	engine := decisions.New(s, gens)
+	operations := &ops.Ops{Store: s, Now: time.Now}
+	setup := SSOSetup{Store: s, ExternalURL: o.ExternalURL}
 	mounts := []server.Mounter{
 		ssoHandler,
 		&scim.Handler{Store: s, Logger: logger, Now: time.Now, BaseURL: o.ExternalURL.String(), Metrics: m},
-		&httpapi.Handler{
-			Store: s, Logger: logger, Now: time.Now, Metrics: m,
-			SessionAuth: httpapi.SSOSessions{H: ssoHandler},
-			Generations: gens,
-			Connections: httpapi.SSOConnectionNames{Store: s},
-			ExternalURL: o.ExternalURL.String(),
-			SSO:         httpapi.SSOConnectionsFrom{Store: s, ExternalURL: o.ExternalURL},
-		},
+		&api.Handler{Store: s, Logger: logger, Now: time.Now, Metrics: m,
+			Decisions: engine, Ops: operations, Sessions: ssoHandler, SSO: setup},
+		&web.Handler{Store: s, Logger: logger, Now: time.Now,
+			Decisions: engine, Ops: operations, Sessions: ssoHandler, SSO: setup, ExternalURL: o.ExternalURL.String()},
 	}
 	mounts = append(mounts, o.Extra...)
 	stopRefresh := func() {}

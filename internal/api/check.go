@@ -1,0 +1,88 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/gatehouse-dev/gatehouse/internal/core"
+	"github.com/gatehouse-dev/gatehouse/internal/decisions"
+	"github.com/gatehouse-dev/gatehouse/internal/httpx"
+)
+
+func (h *Handler) check(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	var q decisions.Question
+	if err := decode(r, &q); err != nil {
+		return err
+	}
+	if err := q.Validate(); err != nil {
+		return httpx.Fail(http.StatusBadRequest, err.Error(), nil)
+	}
+	a, err := h.Decisions.Check(r.Context(), *c, q)
+	if err != nil {
+		return err
+	}
+	body, err := a.JSON()
+	if err != nil {
+		return err
+	}
+	h.Metrics.Decision(string(a.Decision.Effect), a.Decision.Reason)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	_, err = w.Write(body)
+	return err
+}
+
+// checkBatch answers up to decisions.MaxBatch questions, all at one generation of the org.
+func (h *Handler) checkBatch(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	var in struct {
+		Checks []decisions.Question `json:"checks"`
+	}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if len(in.Checks) == 0 {
+		return httpx.Failf(http.StatusBadRequest, `"checks" needs at least one question`)
+	}
+	if len(in.Checks) > decisions.MaxBatch {
+		return httpx.Failf(http.StatusBadRequest, "a batch holds at most %d questions, not %d", decisions.MaxBatch, len(in.Checks))
+	}
+	for i, q := range in.Checks {
+		if err := q.Validate(); err != nil {
+			return httpx.Failf(http.StatusBadRequest, "checks[%d]: %v", i, err)
+		}
+	}
+	results, err := h.Decisions.CheckBatch(r.Context(), *c, in.Checks)
+	if err != nil {
+		return err
+	}
+	for _, d := range results {
+		h.Metrics.Decision(string(d.Effect), d.Reason)
+	}
+	return writeJSON(w, http.StatusOK, struct {
+		Results []core.Decision `json:"results"`
+	}{results})
+}
+
+// userAccess is the effective access matrix: every workspace (a page of them) and
+// environment, with the roles held there and the path to each.
+func (h *Handler) userAccess(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	p, err := page(r)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	u, err := h.refs.OwnUser(ctx, *c, r.PathValue("user"))
+	if err != nil {
+		return err
+	}
+	m, err := h.Decisions.Access(ctx, *c, u, p)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, m)
+}

@@ -1,0 +1,146 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/internal/core"
+	"github.com/gatehouse-dev/gatehouse/internal/httpx"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+func (h *Handler) listGrants(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	p, err := page(r)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	q := r.URL.Query()
+	var gq store.GrantQuery
+	if ref := q.Get("workspace"); ref != "" {
+		ws, err := h.refs.Workspace(ctx, *c, ref)
+		if err != nil {
+			return err
+		}
+		gq.WorkspaceID = ws.ID
+	}
+	if ref := q.Get("group"); ref != "" {
+		g, err := h.refs.Group(ctx, *c, ref)
+		if err != nil {
+			return err
+		}
+		gq.GroupID = g.ID
+	}
+	gs, err := h.Store.ListGrants(ctx, c.OrgID, gq)
+	if err != nil {
+		return err
+	}
+	return h.writeGrants(w, gs, p)
+}
+
+func (h *Handler) writeGrants(w http.ResponseWriter, gs []core.Grant, p store.Page) error {
+	slices.SortFunc(gs, func(a, b core.Grant) int { return strings.Compare(a.ID, b.ID) })
+	return writeList(w, pageOf(gs, p, func(g core.Grant) string { return g.ID }), p, func(g core.Grant) string { return g.ID })
+}
+
+func (h *Handler) listWorkspaceGrants(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	p, err := page(r)
+	if err != nil {
+		return err
+	}
+	ws, err := h.refs.Workspace(r.Context(), *c, r.PathValue("workspace"))
+	if err != nil {
+		return err
+	}
+	gs, err := h.Store.ListGrants(r.Context(), c.OrgID, store.GrantQuery{WorkspaceID: ws.ID})
+	if err != nil {
+		return err
+	}
+	return h.writeGrants(w, gs, p)
+}
+
+// createGrant binds a user group to a role in a workspace: org admins and the
+// workspace's Admins (manage_access) may.
+func (h *Handler) createGrant(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	var in struct {
+		Group        string   `json:"group"`
+		Workspace    string   `json:"workspace"`
+		Role         string   `json:"role"`
+		Environments []string `json:"environments"`
+	}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if in.Group == "" || in.Workspace == "" || in.Role == "" {
+		return httpx.Failf(http.StatusUnprocessableEntity, `"group", "workspace" and "role" are required`)
+	}
+	ctx := r.Context()
+	ws, err := h.refs.Workspace(ctx, *c, in.Workspace)
+	if err != nil {
+		return err
+	}
+	if err := h.manageAccess(ctx, c, ws); err != nil {
+		return err
+	}
+	g, err := h.refs.Group(ctx, *c, in.Group)
+	if err != nil {
+		return err
+	}
+	gr := core.Grant{OrgID: c.OrgID, UserGroupID: g.ID, WorkspaceID: ws.ID}
+	if core.IsBuiltinRole(strings.ToLower(in.Role)) {
+		gr.Role = strings.ToLower(in.Role)
+	} else {
+		cr, err := h.refs.Role(ctx, *c, in.Role)
+		if err != nil {
+			return httpx.Fail(http.StatusUnprocessableEntity, "role "+httpx.Quote(in.Role)+" is neither a pre-built role ("+strings.Join(core.BuiltinRoles, ", ")+") nor a custom role", err)
+		}
+		gr.CustomRoleID = cr.ID
+	}
+	for _, e := range in.Environments {
+		env, err := httpx.Environment(ws, e)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(gr.EnvironmentIDs, env.ID) {
+			gr.EnvironmentIDs = append(gr.EnvironmentIDs, env.ID)
+		}
+	}
+	gr, err = h.Store.CreateGrant(ctx, c.Actor, gr)
+	if errors.Is(err, core.ErrConflict) {
+		return httpx.Fail(http.StatusConflict, "group "+g.Name+" already has that role in "+ws.Slug, err)
+	}
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, gr)
+}
+
+func (h *Handler) getGrant(w http.ResponseWriter, r *http.Request) error {
+	gr, _, err := h.refs.Grant(r.Context(), *callerOf(r), r.PathValue("grant"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, gr)
+}
+
+func (h *Handler) deleteGrant(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	ctx := r.Context()
+	gr, ws, err := h.refs.Grant(ctx, *c, r.PathValue("grant"))
+	if err != nil {
+		return err
+	}
+	if err := h.manageAccess(ctx, c, ws); err != nil {
+		return err
+	}
+	if err := h.Store.DeleteGrant(ctx, c.Actor, c.OrgID, gr.ID); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

@@ -1,0 +1,253 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/decisions"
+	"github.com/gatehouse-dev/gatehouse/internal/httpx"
+	"github.com/gatehouse-dev/gatehouse/internal/metrics"
+	"github.com/gatehouse-dev/gatehouse/internal/ops"
+	"github.com/gatehouse-dev/gatehouse/internal/server"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+// Handler serves the JSON API. Its fields are its dependencies; set them, then call
+// Mount once.
+type Handler struct {
+	Store  store.Store
+	Logger *slog.Logger
+	Now    func() time.Time
+	// Decisions is the authorizer. Give the API and the admin pages the same one, so
+	// that they share its cache. Without it, one without a cache is built over Store.
+	Decisions *decisions.Engine
+	// Ops runs the shared operations; built over Store when nil.
+	Ops *ops.Ops
+	// Sessions authenticates browser sessions; nil accepts bearer tokens only.
+	Sessions httpx.Sessions
+	// SSO lists SSO connections with their setup values, and resolves connection
+	// names in mappings and IdP-group lists; optional (then a connection is
+	// referred to by its id only).
+	SSO httpx.SSOSetup
+	// Metrics, when set, counts decisions by outcome and reason.
+	Metrics *metrics.Metrics
+
+	once sync.Once
+	refs httpx.Refs
+}
+
+// MaxBody caps JSON request bodies: a batch of 1,000 checks fits with room to spare.
+const MaxBody = 2 << 20
+
+func (h *Handler) init() {
+	h.once.Do(func() {
+		if h.Logger == nil {
+			h.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		}
+		if h.Now == nil {
+			h.Now = time.Now
+		}
+		if h.Decisions == nil {
+			h.Decisions = decisions.New(h.Store, nil)
+		}
+		if h.Ops == nil {
+			h.Ops = &ops.Ops{Store: h.Store, Now: h.Now}
+		}
+		h.refs = httpx.Refs{Store: h.Store, Decisions: h.Decisions, SSO: h.SSO}
+	})
+}
+
+// Mount registers every route of the route table on mux.
+func (h *Handler) Mount(mux *http.ServeMux) {
+	h.init()
+	for _, rt := range h.routes() {
+		mux.Handle(rt.pattern, h.adapt(rt))
+	}
+}
+
+// apiFunc is the shape of every API handler.
+type apiFunc func(w http.ResponseWriter, r *http.Request) error
+
+type ctxKey int
+
+const (
+	callerKey ctxKey = iota
+	sessionKey
+	requestIDKey
+)
+
+// adapt wraps a route: request id, content-type rules, authentication, what the
+// route requires of the caller, and the one place errors become problem+json.
+func (h *Handler) adapt(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Behind the server the request already has the id its log line and
+		// response header carry; standalone (tests), it gets its own.
+		rid := server.RequestID(r.Context())
+		if rid == "" {
+			rid = httpx.RequestID(r.Header.Get("X-Request-Id"))
+			w.Header().Set("X-Request-Id", rid)
+		}
+		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, rid))
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		err := h.serve(w, r, rt)
+		if err != nil {
+			writeProblem(w, r, h.Logger, err)
+		}
+	})
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route) error {
+	if r.Body != nil && r.Method != http.MethodGet && r.Method != http.MethodHead && r.ContentLength != 0 {
+		// The API takes JSON only: refusing form types shuts out cross-site form posts.
+		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if err != nil || (mt != "application/json" && mt != "application/merge-patch+json") {
+			return httpx.Failf(http.StatusUnsupportedMediaType, "request bodies must be application/json")
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
+	}
+	ctx := r.Context()
+	var c *caller
+	switch rt.requires {
+	case public:
+		return rt.fn(w, r)
+	case person:
+		// A person's own view (/me): the browser session alone, never a token.
+		p, s, err := httpx.SessionPrincipal(r, h.Sessions, h.Decisions)
+		if err != nil {
+			return err
+		}
+		c, ctx = &p, context.WithValue(ctx, sessionKey, s)
+	default:
+		var err error
+		if c, err = h.authenticate(r); err != nil {
+			return err
+		}
+		// Every route asks the authorizer; a member route's handler then asks about
+		// the very object it touches.
+		req := decisions.ReadOrg()
+		if rt.requires == orgAdmin {
+			req = decisions.ManageOrg()
+		}
+		if err := h.require(ctx, c, req); err != nil {
+			return err
+		}
+	}
+	return rt.fn(w, r.WithContext(context.WithValue(ctx, callerKey, c)))
+}
+
+func requestID(r *http.Request) string {
+	s, _ := r.Context().Value(requestIDKey).(string)
+	return s
+}
+
+// decode reads one JSON object into v, refusing unknown fields and trailing data.
+func decode(r *http.Request, v any) error {
+	if r.Body == nil {
+		return httpx.Failf(http.StatusBadRequest, "a JSON body is required")
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			return httpx.Failf(http.StatusRequestEntityTooLarge, "the body is larger than %d bytes", mbe.Limit)
+		case errors.Is(err, io.EOF):
+			return httpx.Failf(http.StatusBadRequest, "a JSON body is required")
+		}
+		return httpx.Fail(http.StatusBadRequest, "malformed JSON: "+jsonErrorText(err), err)
+	}
+	if dec.More() {
+		return httpx.Failf(http.StatusBadRequest, "the body must hold one JSON object")
+	}
+	return nil
+}
+
+// jsonErrorText keeps decoder messages short and free of Go type names where it can.
+func jsonErrorText(err error) string {
+	var ute *json.UnmarshalTypeError
+	if errors.As(err, &ute) {
+		return "field " + strconv.Quote(ute.Field) + " has the wrong type (" + ute.Value + ")"
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return "syntax error at byte " + strconv.FormatInt(se.Offset, 10)
+	}
+	return err.Error()
+}
+
+// writeJSON writes v with status.
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	return json.NewEncoder(w).Encode(v)
+}
+
+// list is the envelope of every list response: Next is the cursor for the next
+// page (pass it as ?after=), empty on the last page.
+type list[T any] struct {
+	Items []T    `json:"items"`
+	Next  string `json:"next,omitempty"`
+}
+
+// page reads ?after= and ?limit= (default 100, at most store.MaxLimit).
+func page(r *http.Request) (store.Page, error) {
+	p := store.Page{After: r.URL.Query().Get("after"), Limit: 100}
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > store.MaxLimit {
+			return p, httpx.Failf(http.StatusBadRequest, "limit must be a number from 1 to %d", store.MaxLimit)
+		}
+		p.Limit = n
+	}
+	return p, nil
+}
+
+// writeList writes one page; id gives each item's cursor.
+func writeList[T any](w http.ResponseWriter, items []T, p store.Page, id func(T) string) error {
+	out := list[T]{Items: items}
+	if out.Items == nil {
+		out.Items = []T{}
+	}
+	if len(items) == p.Limit && len(items) > 0 {
+		out.Next = id(items[len(items)-1])
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// pageOf pages a small in-memory list (ordered by id) the store returns whole.
+func pageOf[T any](items []T, p store.Page, id func(T) string) []T {
+	start := 0
+	if p.After != "" {
+		start = len(items)
+		for i, it := range items {
+			if id(it) > p.After {
+				start = i
+				break
+			}
+		}
+	}
+	items = items[start:]
+	if len(items) > p.Limit {
+		items = items[:p.Limit]
+	}
+	return items
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,280 @@
+package api
+
+import (
+	"net/http"
+
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/internal/decisions"
+)
+
+// op documents one operation of the API. The table below is written by hand, apart
+// from the route table, so that a route added without documentation fails
+// TestOpenAPICoversEveryRoute.
+type op struct {
+	tag, summary string
+	body         string   // request schema name, if any
+	resp         string   // response schema name; "" for 204 No Content
+	status       int      // success status; 200 by default
+	query        []string // query parameters
+}
+
+var pageQuery = []string{"after", "limit"}
+
+var operations = map[string]op{
+	"GET /api/v1/openapi.json": {tag: "meta", summary: "This OpenAPI document", resp: "Object"},
+
+	"GET /api/v1/me": {tag: "me", summary: "The signed-in person (browser session only): their user, org, session, user groups with the IdP groups that bring them in, and their roles and workspace-level decisions per environment", resp: "Me"},
+
+	"POST /api/v1/check":       {tag: "checks", summary: "Decide one question: may the user do the action on the resource? Answers allow, deny or draft_only with the explanation chain. A person (session) asks about themselves only, and a workspace where they hold no role is answered exactly as one that does not exist (unknown_workspace)", body: "CheckRequest", resp: "Decision"},
+	"POST /api/v1/check/batch": {tag: "checks", summary: "Decide up to 1,000 questions at one consistent state of the organization", body: "CheckBatchRequest", resp: "CheckBatchResponse"},
+
+	"GET /api/v1/org":                  {tag: "org", summary: "The caller's organization", resp: "Org"},
+	"GET /api/v1/org/admins":           {tag: "org", summary: "List org admins with their emails: org admins (and API tokens) only; other members get 403", resp: "UserList"},
+	"PUT /api/v1/org/admins/{user}":    {tag: "org", summary: "Make a user an org admin", resp: "User"},
+	"DELETE /api/v1/org/admins/{user}": {tag: "org", summary: "Revoke org admin; refused (409) for the last active admin"},
+	"POST /api/v1/org/admins/transfer": {tag: "org", summary: "Transfer org admin from one user (the caller by default) to another", body: "TransferRequest", resp: "UserList"},
+
+	"GET /api/v1/users":                    {tag: "users", summary: "Search users", resp: "UserList", query: append([]string{"q", "email", "status"}, pageQuery...)},
+	"POST /api/v1/users":                   {tag: "users", summary: "Invite a user", body: "UserInput", resp: "User", status: 201},
+	"GET /api/v1/users/{user}":             {tag: "users", summary: "Get a user by id, email or user name", resp: "User"},
+	"PATCH /api/v1/users/{user}":           {tag: "users", summary: "Change a user's attributes", body: "UserInput", resp: "User"},
+	"DELETE /api/v1/users/{user}":          {tag: "users", summary: "Delete a user and their memberships"},
+	"POST /api/v1/users/{user}/deactivate": {tag: "users", summary: "Deactivate a user: no access, no sessions", resp: "User"},
+	"POST /api/v1/users/{user}/reactivate": {tag: "users", summary: "Reactivate a user", resp: "User"},
+	"GET /api/v1/users/{user}/groups":      {tag: "users", summary: "A user's user groups, with every path to each", resp: "MembershipList"},
+	"GET /api/v1/users/{user}/access":      {tag: "users", summary: "Effective access matrix: each workspace and environment with the roles held and where each came from. Org admins see every workspace; a person reads their own matrix, which lists only the workspaces where they hold a role", resp: "AccessMatrix", query: pageQuery},
+
+	"GET /api/v1/groups":                           {tag: "groups", summary: "List user groups", resp: "GroupList", query: pageQuery},
+	"POST /api/v1/groups":                          {tag: "groups", summary: "Create a user group", body: "GroupInput", resp: "Group", status: 201},
+	"GET /api/v1/groups/{group}":                   {tag: "groups", summary: "Get a user group by id or name", resp: "Group"},
+	"PATCH /api/v1/groups/{group}":                 {tag: "groups", summary: "Rename or describe a user group", body: "GroupInput", resp: "Group"},
+	"DELETE /api/v1/groups/{group}":                {tag: "groups", summary: "Delete a user group, its grants and mappings"},
+	"GET /api/v1/groups/{group}/members":           {tag: "groups", summary: "Members, direct and through mapped IdP groups", resp: "MemberList", query: pageQuery},
+	"PUT /api/v1/groups/{group}/members/{user}":    {tag: "groups", summary: "Add a direct member"},
+	"DELETE /api/v1/groups/{group}/members/{user}": {tag: "groups", summary: "Remove a direct member"},
+
+	"GET /api/v1/directories":                               {tag: "scim", summary: "List SCIM directories", resp: "DirectoryList"},
+	"POST /api/v1/directories":                              {tag: "scim", summary: "Create a SCIM directory and its first token (secret shown once)", body: "NameInput", resp: "DirectoryCreated", status: 201},
+	"GET /api/v1/directories/{directory}":                   {tag: "scim", summary: "Get a directory by id or name", resp: "Directory"},
+	"GET /api/v1/directories/{directory}/tokens":            {tag: "scim", summary: "List a directory's tokens (never their secrets)", resp: "TokenList"},
+	"POST /api/v1/directories/{directory}/tokens":           {tag: "scim", summary: "Rotate: add a token (secret shown once); older tokens stay valid until revoked", body: "NameInput", resp: "NewToken", status: 201},
+	"DELETE /api/v1/directories/{directory}/tokens/{token}": {tag: "scim", summary: "Revoke a directory token"},
+
+	"GET /api/v1/idp-groups":                    {tag: "idp groups", summary: "IdP groups of the org, a directory or an SSO connection", resp: "IdPGroupList", query: append([]string{"directory", "connection"}, pageQuery...)},
+	"GET /api/v1/idp-groups/{idpgroup}":         {tag: "idp groups", summary: "Get an IdP group", resp: "IdPGroup"},
+	"GET /api/v1/idp-groups/{idpgroup}/members": {tag: "idp groups", summary: "Members of an IdP group", resp: "UserList", query: pageQuery},
+
+	"GET /api/v1/mappings":              {tag: "mappings", summary: "List group mappings", resp: "MappingList", query: pageQuery},
+	"POST /api/v1/mappings":             {tag: "mappings", summary: "Map an IdP group of a directory or SSO connection onto a user group", body: "MappingInput", resp: "Mapping", status: 201},
+	"GET /api/v1/mappings/{mapping}":    {tag: "mappings", summary: "Get a mapping", resp: "Mapping"},
+	"DELETE /api/v1/mappings/{mapping}": {tag: "mappings", summary: "Delete a mapping"},
+
+	"GET /api/v1/roles":           {tag: "roles", summary: "Pre-built and custom roles", resp: "RoleList"},
+	"POST /api/v1/roles":          {tag: "roles", summary: "Create a custom role", body: "RoleInput", resp: "Role", status: 201},
+	"GET /api/v1/roles/{role}":    {tag: "roles", summary: "Get a role by id or name", resp: "Role"},
+	"PATCH /api/v1/roles/{role}":  {tag: "roles", summary: "Change a custom role", body: "RoleInput", resp: "Role"},
+	"DELETE /api/v1/roles/{role}": {tag: "roles", summary: "Delete a custom role and its grants"},
+
+	"GET /api/v1/tokens":            {tag: "tokens", summary: "List API tokens (never their secrets)", resp: "TokenList"},
+	"POST /api/v1/tokens":           {tag: "tokens", summary: "Create an API token (secret shown once); it acts as an org admin", body: "NameInput", resp: "NewToken", status: 201},
+	"DELETE /api/v1/tokens/{token}": {tag: "tokens", summary: "Revoke an API token"},
+
+	"GET /api/v1/sso/connections": {tag: "sso", summary: "SSO connections with the values to paste into Okta or Entra (created with gatehouse sso add-saml / add-oidc)", resp: "SSOConnectionList"},
+
+	"GET /api/v1/audit": {tag: "audit", summary: "Audit events, newest first", resp: "AuditList", query: append([]string{"actor", "action", "since", "until"}, pageQuery...)},
+
+	"GET /api/v1/workspaces":                           {tag: "workspaces", summary: "Workspaces the caller can see", resp: "WorkspaceList", query: pageQuery},
+	"POST /api/v1/workspaces":                          {tag: "workspaces", summary: "Create a workspace with its environments in promotion order", body: "WorkspaceInput", resp: "Workspace", status: 201},
+	"GET /api/v1/workspaces/{workspace}":               {tag: "workspaces", summary: "Get a workspace by id or slug", resp: "Workspace"},
+	"PATCH /api/v1/workspaces/{workspace}":             {tag: "workspaces", summary: "Rename a workspace", body: "NameInput", resp: "Workspace"},
+	"DELETE /api/v1/workspaces/{workspace}":            {tag: "workspaces", summary: "Delete a workspace and everything in it"},
+	"POST /api/v1/workspaces/{workspace}/environments": {tag: "workspaces", summary: "Append an environment to the promotion path", body: "NameInput", resp: "Environment", status: 201},
+
+	"GET /api/v1/workspaces/{workspace}/spaces":                           {tag: "spaces", summary: "List spaces", resp: "SpaceList"},
+	"POST /api/v1/workspaces/{workspace}/spaces":                          {tag: "spaces", summary: "Create a space", body: "NameInput", resp: "Space", status: 201},
+	"GET /api/v1/workspaces/{workspace}/spaces/{space}":                   {tag: "spaces", summary: "Get a space by id or name", resp: "Space"},
+	"DELETE /api/v1/workspaces/{workspace}/spaces/{space}":                {tag: "spaces", summary: "Delete a space"},
+	"GET /api/v1/workspaces/{workspace}/spaces/{space}/groups":            {tag: "spaces", summary: "User groups assigned to a space", resp: "GroupList"},
+	"PUT /api/v1/workspaces/{workspace}/spaces/{space}/groups/{group}":    {tag: "spaces", summary: "Assign a user group to a space"},
+	"DELETE /api/v1/workspaces/{workspace}/spaces/{space}/groups/{group}": {tag: "spaces", summary: "Unassign a user group from a space"},
+
+	"GET /api/v1/workspaces/{workspace}/resources":               {tag: "resources", summary: "Resources the caller can see", resp: "ResourceList", query: append([]string{"type", "environment", "space"}, pageQuery...)},
+	"POST /api/v1/workspaces/{workspace}/resources":              {tag: "resources", summary: "Register a resource of the application", body: "ResourceInput", resp: "Resource", status: 201},
+	"GET /api/v1/workspaces/{workspace}/resources/{resource}":    {tag: "resources", summary: "Get a resource by id or type:external-id", resp: "Resource"},
+	"PATCH /api/v1/workspaces/{workspace}/resources/{resource}":  {tag: "resources", summary: "Rename or move a resource (environment, space)", body: "ResourceInput", resp: "Resource"},
+	"DELETE /api/v1/workspaces/{workspace}/resources/{resource}": {tag: "resources", summary: "Delete a resource"},
+
+	"GET /api/v1/workspaces/{workspace}/grants": {tag: "grants", summary: "Grants in a workspace", resp: "GrantList", query: pageQuery},
+	"GET /api/v1/grants":                        {tag: "grants", summary: "Grants of the org", resp: "GrantList", query: append([]string{"workspace", "group"}, pageQuery...)},
+	"POST /api/v1/grants":                       {tag: "grants", summary: "Grant a role to a user group in a workspace, optionally in some environments", body: "GrantInput", resp: "Grant", status: 201},
+	"GET /api/v1/grants/{grant}":                {tag: "grants", summary: "Get a grant", resp: "Grant"},
+	"DELETE /api/v1/grants/{grant}":             {tag: "grants", summary: "Delete a grant"},
+}
+
+// schemas are the component schemas the operations name.
+func schemas() map[string]any {
+	str := map[string]any{"type": "string"}
+	strs := map[string]any{"type": "array", "items": str}
+	boolean := map[string]any{"type": "boolean"}
+	integer := map[string]any{"type": "integer"}
+	when := map[string]any{"type": "string", "format": "date-time"}
+	ref := func(n string) map[string]any { return map[string]any{"$ref": "#/components/schemas/" + n} }
+	obj := func(required []string, props map[string]any) map[string]any {
+		o := map[string]any{"type": "object", "properties": props}
+		if len(required) > 0 {
+			o["required"] = required
+		}
+		return o
+	}
+	listOf := func(item string) map[string]any {
+		return obj([]string{"items"}, map[string]any{"items": map[string]any{"type": "array", "items": ref(item)},
+			"next": map[string]any{"type": "string", "description": "cursor of the next page: pass it as ?after="}})
+	}
+	enum := func(vals ...string) map[string]any { return map[string]any{"type": "string", "enum": vals} }
+	actions := enum("view", "create", "edit", "delete", "run", "publish", "manage_access")
+	types := enum("source", "destination", "model", "parent_model", "sync", "audience")
+	return map[string]any{
+		"Object":  map[string]any{"type": "object"},
+		"Problem": obj([]string{"type", "title", "status"}, map[string]any{"type": str, "title": str, "status": integer, "detail": str, "request_id": str}),
+		"CheckRequest": obj([]string{"user", "workspace", "action"}, map[string]any{
+			"user": map[string]any{"type": "string", "description": "user id, email or user name"}, "workspace": map[string]any{"type": "string", "description": "workspace id or slug"},
+			"environment": str, "action": actions, "space": map[string]any{"type": "string", "description": "for create: the space the resource would go in"},
+			"resource": obj([]string{"type"}, map[string]any{"type": types, "id": map[string]any{"type": "string", "description": "the application's own id; omit to ask about the type"}})}),
+		"CheckBatchRequest":  obj([]string{"checks"}, map[string]any{"checks": map[string]any{"type": "array", "maxItems": decisions.MaxBatch, "items": ref("CheckRequest")}}),
+		"CheckBatchResponse": obj([]string{"results"}, map[string]any{"results": map[string]any{"type": "array", "items": ref("Decision")}}),
+		"Decision": obj([]string{"decision", "reason", "explanation"}, map[string]any{"decision": enum("allow", "deny", "draft_only"), "reason": str, "message": str,
+			"explanation": map[string]any{"type": "array", "items": ref("Step")}}),
+		"Me": obj(nil, map[string]any{"user": ref("User"), "org": ref("Org"),
+			"session": obj(nil, map[string]any{"connection_id": str, "created_at": when, "expires_at": when}),
+			"groups": map[string]any{"type": "array", "items": obj(nil, map[string]any{"id": str, "name": str, "direct": boolean,
+				"via": map[string]any{"type": "array", "items": obj(nil, map[string]any{"idp_group_id": str, "idp_group": str, "directory_id": str, "connection_id": str, "mapping_id": str})}})},
+			"workspaces": map[string]any{"type": "array", "items": obj(nil, map[string]any{"id": str, "slug": str, "name": str,
+				"role": map[string]any{"type": "string", "description": "the pre-built role held at least in every environment"},
+				"environments": map[string]any{"type": "array", "items": obj(nil, map[string]any{"id": str, "name": str, "role": str, "roles": strs,
+					"decisions": map[string]any{"type": "object", "additionalProperties": enum("allow", "deny", "draft_only")}})}})}}),
+		"Step":            obj([]string{"kind"}, map[string]any{"kind": str, "id": str, "name": str, "detail": str}),
+		"Org":             obj(nil, map[string]any{"id": str, "slug": str, "name": str, "created_at": when, "version": integer}),
+		"User":            obj(nil, map[string]any{"id": str, "user_name": str, "email": str, "display_name": str, "given_name": str, "family_name": str, "active": boolean, "source": enum("scim", "sso", "invited"), "directory_id": str, "created_at": when, "updated_at": when, "version": integer}),
+		"UserList":        listOf("User"),
+		"UserInput":       obj(nil, map[string]any{"email": str, "user_name": str, "display_name": str, "given_name": str, "family_name": str, "active": boolean}),
+		"TransferRequest": obj([]string{"to"}, map[string]any{"to": str, "from": str}),
+		"Membership":      obj(nil, map[string]any{"group": ref("Group"), "via": map[string]any{"type": "array", "items": ref("Object")}}),
+		"MembershipList":  listOf("Membership"),
+		"AccessMatrix": obj(nil, map[string]any{"user": ref("User"), "next": str, "workspaces": map[string]any{"type": "array", "items": obj(nil, map[string]any{
+			"workspace": ref("Object"), "environments": map[string]any{"type": "array", "items": obj(nil, map[string]any{"environment": str,
+				"roles": map[string]any{"type": "array", "items": obj(nil, map[string]any{"role": str, "custom": boolean, "grant_id": str, "group": ref("Object"), "via": map[string]any{"type": "array", "items": ref("Object")}})}})}})}}),
+		"Group":            obj(nil, map[string]any{"id": str, "name": str, "description": str, "created_at": when, "version": integer}),
+		"GroupList":        listOf("Group"),
+		"GroupInput":       obj(nil, map[string]any{"name": str, "description": str}),
+		"Member":           obj(nil, map[string]any{"user": ref("User"), "direct": boolean, "via": map[string]any{"type": "array", "items": ref("Object")}}),
+		"MemberList":       listOf("Member"),
+		"NameInput":        obj(nil, map[string]any{"name": str}),
+		"Directory":        obj(nil, map[string]any{"id": str, "name": str, "created_at": when}),
+		"DirectoryList":    listOf("Directory"),
+		"DirectoryCreated": obj(nil, map[string]any{"directory": ref("Directory"), "token": ref("NewToken")}),
+		"Token":            obj(nil, map[string]any{"id": str, "kind": enum("scim", "api"), "name": str, "directory_id": str, "created_at": when, "last_used_at": when, "revoked_at": when}),
+		"TokenList":        listOf("Token"),
+		"NewToken":         obj(nil, map[string]any{"id": str, "kind": str, "name": str, "directory_id": str, "created_at": when, "secret": map[string]any{"type": "string", "description": "shown once, never again"}}),
+		"IdPGroup":         obj(nil, map[string]any{"id": str, "directory_id": str, "connection_id": str, "external_id": str, "display_name": str, "created_at": when, "updated_at": when, "version": integer}),
+		"IdPGroupList":     listOf("IdPGroup"),
+		"Mapping":          obj(nil, map[string]any{"id": str, "directory_id": str, "connection_id": str, "idp_group": str, "group_id": str, "created_at": when}),
+		"MappingList":      listOf("Mapping"),
+		"MappingInput": obj([]string{"idp_group", "group"}, map[string]any{"directory": map[string]any{"type": "string", "description": "SCIM directory id or name (or give connection)"},
+			"connection": map[string]any{"type": "string", "description": "SSO connection id"}, "idp_group": map[string]any{"type": "string", "description": "IdP group id or display name"}, "group": map[string]any{"type": "string", "description": "user group id or name"}}),
+		"Rule":      obj([]string{"actions", "resource_type"}, map[string]any{"actions": map[string]any{"type": "array", "items": actions}, "resource_type": str, "resource_id": str}),
+		"Role":      obj(nil, map[string]any{"id": str, "name": str, "builtin": boolean, "description": str, "rules": map[string]any{"type": "array", "items": ref("Rule")}, "version": integer}),
+		"RoleList":  listOf("Role"),
+		"RoleInput": obj(nil, map[string]any{"name": str, "description": str, "rules": map[string]any{"type": "array", "items": ref("Rule")}}),
+		"AuditEvent": obj(nil, map[string]any{"id": str, "at": when, "actor": obj(nil, map[string]any{"kind": str, "id": str, "name": str}), "action": str,
+			"target_kind": str, "target_id": str, "details": ref("Object")}),
+		"AuditList": listOf("AuditEvent"),
+		"SSOConnection": obj(nil, map[string]any{"id": str, "name": str, "kind": enum("saml", "oidc"), "entity_id": str, "acs_url": str,
+			"metadata_url": str, "login_url": str, "redirect_uri": str}),
+		"SSOConnectionList": listOf("SSOConnection"),
+		"Environment":       obj(nil, map[string]any{"id": str, "workspace_id": str, "name": str, "position": integer}),
+		"Workspace":         obj(nil, map[string]any{"id": str, "slug": str, "name": str, "environments": map[string]any{"type": "array", "items": ref("Environment")}, "created_at": when, "version": integer}),
+		"WorkspaceList":     listOf("Workspace"),
+		"WorkspaceInput":    obj([]string{"slug", "environments"}, map[string]any{"slug": str, "name": str, "environments": strs}),
+		"Space":             obj(nil, map[string]any{"id": str, "workspace_id": str, "name": str, "created_at": when}),
+		"SpaceList":         listOf("Space"),
+		"Resource": obj(nil, map[string]any{"id": str, "workspace_id": str, "type": types, "external_id": str, "name": str, "environment_id": str, "space_id": str,
+			"created_at": when, "updated_at": when, "version": integer}),
+		"ResourceList":  listOf("Resource"),
+		"ResourceInput": obj(nil, map[string]any{"type": types, "id": map[string]any{"type": "string", "description": "the application's own id"}, "name": str, "environment": str, "space": str}),
+		"Grant":         obj(nil, map[string]any{"id": str, "group_id": str, "workspace_id": str, "role": str, "custom_role_id": str, "environment_ids": strs, "created_at": when}),
+		"GrantList":     listOf("Grant"),
+		"GrantInput": obj([]string{"group", "workspace", "role"}, map[string]any{"group": str, "workspace": str,
+			"role": map[string]any{"type": "string", "description": "admin, editor, viewer, draft_contributor, or a custom role's id or name"}, "environments": strs}),
+	}
+}
+
+var pathParam = regexp.MustCompile(`\{([a-z]+)\}`)
+
+// openAPIDoc builds the document from the operations table.
+func openAPIDoc() map[string]any {
+	paths := map[string]any{}
+	problem := map[string]any{"description": "an error (RFC 9457)", "content": map[string]any{"application/problem+json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Problem"}}}}
+	for key, o := range operations {
+		method, path, _ := strings.Cut(key, " ")
+		item, _ := paths[path].(map[string]any)
+		if item == nil {
+			item = map[string]any{}
+			paths[path] = item
+		}
+		var params []any
+		for _, m := range pathParam.FindAllStringSubmatch(path, -1) {
+			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]any{"type": "string"},
+				"description": "id, or the object's slug or name"})
+		}
+		for _, q := range o.query {
+			params = append(params, map[string]any{"name": q, "in": "query", "schema": map[string]any{"type": "string"}})
+		}
+		status := o.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		responses := map[string]any{"default": problem}
+		if o.resp == "" {
+			responses["204"] = map[string]any{"description": "done"}
+		} else {
+			responses[strconv.Itoa(status)] = map[string]any{"description": http.StatusText(status),
+				"content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/" + o.resp}}}}
+		}
+		operation := map[string]any{"tags": []string{o.tag}, "summary": o.summary, "operationId": operationID(method, path), "responses": responses}
+		if params != nil {
+			operation["parameters"] = params
+		}
+		if o.body != "" {
+			operation["requestBody"] = map[string]any{"required": true, "content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/" + o.body}}}}
+		}
+		if path == "/api/v1/openapi.json" {
+			operation["security"] = []any{}
+		}
+		item[strings.ToLower(method)] = operation
+	}
+	return map[string]any{
+		"openapi": "3.0.3",
+		"info": map[string]any{"title": "Gatehouse API", "version": "1",
+			"description": "Admin and application API of Gatehouse. Authenticate with an API token (`Authorization: Bearer …`, created with `gatehouse token create --kind api` or POST /api/v1/tokens): a token belongs to one organization and acts as an org admin of it. A browser session from SSO login works too; then the person's own rights apply: org admins manage the org, a workspace Admin manages that workspace's grants, spaces and resources, and everyone else reads what they can see. Every list takes ?after=<cursor>&limit=<1..1000> and answers {items, next}. Errors are application/problem+json."},
+		"paths":      paths,
+		"security":   []any{map[string]any{"bearer": []any{}}},
+		"components": map[string]any{"schemas": schemas(), "securitySchemes": map[string]any{"bearer": map[string]any{"type": "http", "scheme": "bearer"}}},
+	}
+}
+
+func operationID(method, path string) string {
+	parts := []string{strings.ToLower(method)}
+	for _, seg := range strings.Split(strings.TrimPrefix(path, "/api/v1/"), "/") {
+		seg = strings.NewReplacer("{", "", "}", "", ".", "_", "-", "_").Replace(seg)
+		parts = append(parts, seg)
+	}
+	return strings.Join(parts, "_")
+}
+
+func (h *Handler) openAPI(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	return writeJSON(w, http.StatusOK, openAPIDoc())
+}

@@ -1,0 +1,52 @@
+package core
+
+import "testing"
+
+func TestRoleStrength(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		roles []string
+		want  string
+	}{
+		{nil, ""},
+		{[]string{"Sync Operator"}, ""},
+		{[]string{RoleViewer, RoleDraftContributor}, RoleDraftContributor},
+		{[]string{RoleViewer, "Sync Operator", RoleEditor}, RoleEditor},
+		{[]string{RoleEditor, RoleAdmin, RoleViewer}, RoleAdmin},
+	} {
+		if got := StrongestRole(c.roles); got != c.want {
+			t.Errorf("StrongestRole(%v) = %q, want %q", c.roles, got, c.want)
+		}
+	}
+	for rank, role := range []string{RoleAdmin, RoleEditor, RoleDraftContributor, RoleViewer} {
+		if RoleRank(role) != rank || RoleOfRank(rank) != role {
+			t.Errorf("%s: rank %d, want %d", role, RoleRank(role), rank)
+		}
+	}
+	if RoleRank("Sync Operator") != -1 {
+		t.Error("a custom role has a pre-built rank")
+	}
+}
+
+func TestCoversEnvironment(t *testing.T) {
+	t.Parallel()
+	ws := Workspace{ID: "w", Environments: []Environment{{ID: "dev", Name: "development"}, {ID: "prod", Name: "production"}}}
+	dev, prod := &ws.Environments[0], &ws.Environments[1]
+	for _, c := range []struct {
+		name string
+		envs []string
+		env  *Environment
+		want bool
+	}{
+		{"every environment, asked about one", nil, prod, true},
+		{"every environment, asked about the workspace", nil, nil, true},
+		{"narrowed, asked about its environment", []string{"dev"}, dev, true},
+		{"narrowed, asked about another", []string{"dev"}, prod, false},
+		{"narrowed, asked about the workspace", []string{"dev"}, nil, false},
+		{"narrowed to all, asked about the workspace", []string{"dev", "prod"}, nil, true},
+	} {
+		if got := CoversEnvironment(ws, Grant{EnvironmentIDs: c.envs}, c.env); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}

@@ -1,0 +1,226 @@
+package decisions
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/gatehouse-dev/gatehouse/internal/core"
+)
+
+// MaxBatch caps the questions of one batch (POST /api/v1/check/batch).
+const MaxBatch = 1000
+
+// Reason codes the engine adds to the core's, for questions about things it cannot
+// find.
+const (
+	ReasonUnknownUser      = "unknown_user"
+	ReasonUnknownWorkspace = "unknown_workspace"
+	ReasonUnknownResource  = "unknown_resource"
+)
+
+// Question is one question an application asks: may User do Action (on Resource)
+// in Workspace? References are as the caller wrote them.
+type Question struct {
+	User        string            `json:"user"`        // id, email or user name
+	Workspace   string            `json:"workspace"`   // id or slug
+	Environment string            `json:"environment"` // name or id, optional
+	Action      core.Action       `json:"action"`
+	Resource    *QuestionResource `json:"resource,omitempty"`
+	// Space is where a resource would be created (create on a type), optional.
+	Space string `json:"space,omitempty"`
+}
+
+// QuestionResource names the resource of a question.
+type QuestionResource struct {
+	Type core.ResourceType `json:"type"`
+	ID   string            `json:"id"` // the application's own id; empty asks about the type
+}
+
+// Validate refuses malformed questions; questions about things that do not exist
+// are answered (deny, with the reason), not refused.
+func (q Question) Validate() error {
+	switch {
+	case q.User == "":
+		return errors.New(`"user" is required`)
+	case q.Workspace == "":
+		return errors.New(`"workspace" is required`)
+	case !q.Action.Valid():
+		return fmt.Errorf(`"action" must be one of %v`, core.Actions)
+	case q.Resource != nil && !q.Resource.Type.Valid():
+		return fmt.Errorf(`"resource.type" must be one of %v`, core.ResourceTypes)
+	}
+	return nil
+}
+
+// MemoKey is a question as asked (references unresolved), by whom: an org admin's
+// answer and a member's may differ, so they are remembered apart.
+type MemoKey struct {
+	user, workspace, environment, space string
+	action                              core.Action
+	resType                             core.ResourceType
+	resID                               string
+	hasResource                         bool
+	admin                               bool
+}
+
+func memoKey(p Principal, q Question) MemoKey {
+	k := MemoKey{user: q.User, workspace: q.Workspace, environment: q.Environment, space: q.Space, action: q.Action, admin: p.Admin}
+	if q.Resource != nil {
+		k.hasResource, k.resType, k.resID = true, q.Resource.Type, q.Resource.ID
+	}
+	return k
+}
+
+// Answer is a decision with its JSON encoding, made once. userID is the user asked
+// about ("" when there is none), for the own-access rule of a remembered answer.
+type Answer struct {
+	Decision core.Decision
+	userID   string
+
+	once sync.Once
+	body []byte
+	err  error
+}
+
+// JSON is the decision encoded as its response body (with a trailing newline).
+func (a *Answer) JSON() ([]byte, error) {
+	a.once.Do(func() {
+		var buf bytes.Buffer
+		a.err = json.NewEncoder(&buf).Encode(a.Decision)
+		a.body = buf.Bytes()
+	})
+	return a.body, a.err
+}
+
+func denyBecause(reason, msg string) core.Decision {
+	return core.Decision{Effect: core.Deny, Reason: reason, Message: msg, Chain: []core.Step{{Kind: "reason", Detail: msg}}}
+}
+
+// Check answers one question for p, remembering the answer for the org's current
+// state: asked again before anything changes, it costs a map lookup. A person asking
+// about someone else is refused (*Refused).
+func (e *Engine) Check(ctx context.Context, p Principal, q Question) (*Answer, error) {
+	v, err := e.view(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	k := memoKey(p, q)
+	if a := v.Memo(k); a != nil {
+		// The own-access rule, for a question first asked by someone else.
+		if err := e.askAbout(ctx, p, a.userID); err != nil {
+			return nil, err
+		}
+		return a, nil
+	}
+	d, err := e.answer(ctx, p, v, q)
+	if err != nil {
+		return nil, err
+	}
+	a := &Answer{Decision: d}
+	if u, err := v.User(ctx, q.User); err == nil {
+		a.userID = u.ID // remembered by answer: no read
+	}
+	v.Remember(k, a)
+	return a, nil
+}
+
+// CheckBatch answers up to MaxBatch questions, all at one generation of the org. A
+// refused question fails the batch with an error naming its index.
+func (e *Engine) CheckBatch(ctx context.Context, p Principal, qs []Question) ([]core.Decision, error) {
+	v, err := e.view(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	if pf, ok := v.(prefetcher); ok {
+		pf.Prefetch(ctx, p, qs)
+	}
+	out := make([]core.Decision, len(qs))
+	for i, q := range qs {
+		if out[i], err = e.answer(ctx, p, v, q); err != nil {
+			var r *Refused
+			if errors.As(err, &r) {
+				r.Decision.Message = fmt.Sprintf("checks[%d]: %s", i, r.Decision.Message)
+			}
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (e *Engine) askAbout(ctx context.Context, p Principal, userID string) error {
+	d, err := e.Authorize(ctx, p, AskAbout(userID))
+	if err != nil {
+		return err
+	}
+	return d.Err()
+}
+
+// answer decides one question from the view.
+func (e *Engine) answer(ctx context.Context, p Principal, v View, q Question) (core.Decision, error) {
+	u, err := v.User(ctx, q.User)
+	if errors.Is(err, core.ErrNotFound) {
+		if err := e.askAbout(ctx, p, ""); err != nil {
+			return core.Decision{}, err
+		}
+		return denyBecause(ReasonUnknownUser, fmt.Sprintf("no user %q in this organization", q.User)), nil
+	}
+	if err != nil {
+		return core.Decision{}, err
+	}
+	if err := e.askAbout(ctx, p, u.ID); err != nil {
+		return core.Decision{}, err
+	}
+	unknownWorkspace := func() core.Decision {
+		return denyBecause(ReasonUnknownWorkspace, fmt.Sprintf("no workspace %q in this organization", q.Workspace))
+	}
+	ws, err := v.Workspace(ctx, q.Workspace)
+	if errors.Is(err, core.ErrNotFound) {
+		return unknownWorkspace(), nil
+	}
+	if err != nil {
+		return core.Decision{}, err
+	}
+	f, err := v.Facts(ctx, u.ID, ws.ID)
+	if err != nil {
+		return core.Decision{}, err
+	}
+	if !sees(p, f) {
+		// A person asks about themselves (f is theirs): a workspace they cannot see
+		// gets the very answer a workspace that does not exist gets.
+		return unknownWorkspace(), nil
+	}
+	req := core.Request{Action: q.Action, Environment: q.Environment}
+	if q.Resource != nil {
+		req.ResourceType = q.Resource.Type
+		if q.Resource.ID != "" {
+			res, err := v.Resource(ctx, ws.ID, q.Resource.Type, q.Resource.ID)
+			switch {
+			case err == nil:
+				req.Resource = &res
+			case !errors.Is(err, core.ErrNotFound):
+				return core.Decision{}, err
+			case q.Action != core.ActionCreate:
+				return denyBecause(ReasonUnknownResource, fmt.Sprintf(
+					"%s %q is not registered in workspace %s: register it (POST /api/v1/workspaces/%s/resources) before asking about %s",
+					q.Resource.Type, q.Resource.ID, ws.Slug, ws.Slug, q.Action)), nil
+			}
+			// create of a not-yet-registered resource: the question is about its type.
+		}
+	}
+	if q.Space != "" {
+		for id, sp := range f.Spaces {
+			if id == q.Space || strings.EqualFold(sp.Name, q.Space) {
+				req.SpaceID = id
+			}
+		}
+		if req.SpaceID == "" {
+			return denyBecause(core.ReasonBadRequest, fmt.Sprintf("workspace %s has no space %q", ws.Slug, q.Space)), nil
+		}
+	}
+	return core.Decide(f, req), nil
+}

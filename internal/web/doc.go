@@ -1,0 +1,16 @@
+// Package web serves Gatehouse's admin pages under /admin/: server-rendered HTML
+// (html/template, no script) for people signed in through SSO. An overview, the
+// mappings table (IdP group → user group → workspace/environment → role) with
+// filters, users with their effective access and a "why" form that explains any
+// decision, user groups, the SCIM and SSO setup values to paste into Okta and Entra
+// (a new token's secret shown once), and the audit log.
+//
+// Every page is a row of one table (routes.go) saying what it requires of the
+// person; handlers live in one file per area and render templates/*.html inside
+// layout.html. The adapter (web.go) authenticates the browser session
+// (httpx.Sessions; bearer tokens do not open pages), checks forms' CSRF token
+// (double submit) on top of http.CrossOriginProtection, sets a strict CSP and the
+// other browser headers, and renders errors as a page. Pages ask the same
+// authorizer as the API (decisions.Engine) and change things through the same
+// operations (package ops).
+package web

@@ -1,0 +1,199 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/internal/core"
+	"github.com/gatehouse-dev/gatehouse/internal/httpx"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+)
+
+type mappingRow struct {
+	MappingID, IdPGroup, Source string
+	GroupID, Group              string
+	Workspace, Envs, Role       string
+	First                       bool // first row of its mapping: carries the remove button
+}
+
+type source struct{ ID, Name string }
+
+const mappingRowsPerPage = 100
+
+func (h *Handler) pageMappings(w http.ResponseWriter, r *http.Request, c *caller, pd *pageData) error {
+	ctx := r.Context()
+	q := r.URL.Query()
+	type filters struct{ Directory, Group, Workspace, Role string }
+	f := filters{q.Get("directory"), q.Get("group"), q.Get("workspace"), q.Get("role")}
+	ms, err := all(func(p store.Page) ([]core.Mapping, error) { return h.Store.ListMappings(ctx, c.OrgID, p) }, func(m core.Mapping) string { return m.ID })
+	if err != nil {
+		return err
+	}
+	gs, err := all(func(p store.Page) ([]core.UserGroup, error) { return h.Store.ListGroups(ctx, c.OrgID, p) }, func(g core.UserGroup) string { return g.ID })
+	if err != nil {
+		return err
+	}
+	wss, err := all(func(p store.Page) ([]core.Workspace, error) { return h.Store.ListWorkspaces(ctx, c.OrgID, p) }, func(w core.Workspace) string { return w.ID })
+	if err != nil {
+		return err
+	}
+	ds, err := h.Store.ListDirectories(ctx, c.OrgID)
+	if err != nil {
+		return err
+	}
+	grants, err := h.Store.ListGrants(ctx, c.OrgID, store.GrantQuery{})
+	if err != nil {
+		return err
+	}
+	crs, err := h.Store.ListCustomRoles(ctx, c.OrgID)
+	if err != nil {
+		return err
+	}
+	sources := []source{}
+	srcName := map[string]string{}
+	for _, d := range ds {
+		sources = append(sources, source{d.ID, "SCIM " + d.Name})
+		srcName[d.ID] = "SCIM " + d.Name
+	}
+	if h.SSO != nil {
+		conns, err := h.SSO.SSOConnections(ctx, c.OrgID)
+		if err != nil {
+			return err
+		}
+		for _, cn := range conns {
+			sources = append(sources, source{cn.ID, "SSO " + cn.Name})
+			srcName[cn.ID] = "SSO " + cn.Name
+		}
+	}
+	groupName := map[string]string{}
+	for _, g := range gs {
+		groupName[g.ID] = g.Name
+	}
+	wsByID := map[string]core.Workspace{}
+	for _, ws := range wss {
+		wsByID[ws.ID] = ws
+	}
+	roleName := map[string]string{}
+	roles := slices.Clone(core.BuiltinRoles)
+	for _, cr := range crs {
+		roleName[cr.ID] = cr.Name
+		roles = append(roles, cr.Name)
+	}
+	grantsOf := map[string][]core.Grant{}
+	for _, g := range grants {
+		grantsOf[g.UserGroupID] = append(grantsOf[g.UserGroupID], g)
+	}
+	var rows []mappingRow
+	for _, m := range ms {
+		src := m.DirectoryID + m.ConnectionID
+		if (f.Directory != "" && src != f.Directory) || (f.Group != "" && m.UserGroupID != f.Group) {
+			continue
+		}
+		name := srcName[src]
+		if name == "" {
+			name = "SSO " + src
+		}
+		base := mappingRow{MappingID: m.ID, IdPGroup: m.IdPGroup, Source: name, GroupID: m.UserGroupID, Group: groupName[m.UserGroupID]}
+		first := true
+		matched := false
+		for _, g := range grantsOf[m.UserGroupID] {
+			role := g.Role
+			if g.CustomRoleID != "" {
+				role = roleName[g.CustomRoleID]
+			}
+			if (f.Workspace != "" && g.WorkspaceID != f.Workspace) || (f.Role != "" && role != f.Role) {
+				continue
+			}
+			ws := wsByID[g.WorkspaceID]
+			row := base
+			row.Workspace, row.Envs, row.Role, row.First = ws.Slug, envNames(ws, g), role, first
+			first, matched = false, true
+			rows = append(rows, row)
+		}
+		if !matched && f.Workspace == "" && f.Role == "" {
+			base.First, base.Role = true, "—"
+			rows = append(rows, base)
+		}
+	}
+	// Paging by row offset: the table joins three lists, so there is no single id.
+	off := 0
+	fmt.Sscan(q.Get("offset"), &off)
+	off = max(0, min(off, len(rows)))
+	end := min(len(rows), off+mappingRowsPerPage)
+	link := func(o int) string {
+		v := url.Values{}
+		for k, s := range map[string]string{"directory": f.Directory, "group": f.Group, "workspace": f.Workspace, "role": f.Role} {
+			if s != "" {
+				v.Set(k, s)
+			}
+		}
+		v.Set("offset", fmt.Sprint(o))
+		return "/admin/mappings?" + v.Encode()
+	}
+	data := struct {
+		F           filters
+		Rows        []mappingRow
+		Sources     []source
+		Directories []core.Directory
+		Groups      []core.UserGroup
+		Workspaces  []core.Workspace
+		Roles       []string
+		Prev, Next  string
+	}{F: f, Rows: rows[off:end], Sources: sources, Directories: ds, Groups: gs, Workspaces: wss, Roles: roles}
+	if off > 0 {
+		data.Prev = link(max(0, off-mappingRowsPerPage))
+	}
+	if end < len(rows) {
+		data.Next = link(end)
+	}
+	pd.Title, pd.Nav, pd.Data = "Mappings", "mappings", data
+	return h.render(w, http.StatusOK, "mappings", pd)
+}
+
+func envNames(ws core.Workspace, g core.Grant) string {
+	if len(g.EnvironmentIDs) == 0 {
+		return "(every environment)"
+	}
+	var names []string
+	for _, e := range ws.Environments {
+		if slices.Contains(g.EnvironmentIDs, e.ID) {
+			names = append(names, e.Name)
+		}
+	}
+	return "(" + strings.Join(names, ", ") + ")"
+}
+
+func (h *Handler) formAddMapping(w http.ResponseWriter, r *http.Request, c *caller, pd *pageData) error {
+	ctx := r.Context()
+	d, err := h.refs.Directory(ctx, *c, r.PostFormValue("directory"))
+	if err != nil {
+		return err
+	}
+	g, err := h.refs.Group(ctx, *c, r.PostFormValue("group"))
+	if err != nil {
+		return err
+	}
+	idp := strings.TrimSpace(r.PostFormValue("idp_group"))
+	if idp == "" {
+		return httpx.Failf(http.StatusUnprocessableEntity, "Name the IdP group by its display name or id.")
+	}
+	_, err = h.Ops.CreateMapping(ctx, c.Actor, core.Mapping{OrgID: c.OrgID, DirectoryID: d.ID, IdPGroup: idp, UserGroupID: g.ID})
+	if errors.Is(err, core.ErrConflict) {
+		return httpx.Fail(http.StatusConflict, "That mapping already exists.", err)
+	}
+	if err != nil {
+		return err
+	}
+	return redirectDone(w, r, "/admin/mappings", "mapping-added")
+}
+
+func (h *Handler) formDeleteMapping(w http.ResponseWriter, r *http.Request, c *caller, pd *pageData) error {
+	if err := h.Ops.DeleteMapping(r.Context(), c.Actor, c.OrgID, r.PathValue("mapping")); err != nil {
+		return httpx.NotFound(err, "mapping", r.PathValue("mapping"))
+	}
+	return redirectDone(w, r, "/admin/mappings", "mapping-removed")
+}

@@ -1,0 +1,43 @@
+package web
+
+// requires says what a page requires of the signed-in person before its handler
+// runs; pages for members ask the authorizer about what they show.
+type requires int
+
+const (
+	member   requires = iota // any signed-in person of the org
+	orgAdmin                 // org admins only
+)
+
+// route is one row of the page table.
+type route struct {
+	pattern  string // Go 1.22 mux pattern
+	requires requires
+	fn       pageFunc
+}
+
+// routes is the one route table of the admin pages: one row a page or form, with
+// what it requires of the person. Adding a page: a row here, its handler in the
+// file of its area (users.go, groups.go, …) and its template in templates/.
+// Forms (POST) carry the CSRF token every page gets in pageData.
+func (h *Handler) routes() []route {
+	return []route{
+		{"GET /admin/{$}", member, h.pageOverview},
+		{"GET /admin/mappings", orgAdmin, h.pageMappings},
+		{"POST /admin/mappings", orgAdmin, h.formAddMapping},
+		{"POST /admin/mappings/{mapping}/delete", orgAdmin, h.formDeleteMapping},
+		{"GET /admin/users", orgAdmin, h.pageUsers},
+		{"GET /admin/users/{user}", member, h.pageUser},
+		{"POST /admin/users/{user}/deactivate", orgAdmin, h.formUserActive(false)},
+		{"POST /admin/users/{user}/reactivate", orgAdmin, h.formUserActive(true)},
+		{"GET /admin/groups", orgAdmin, h.pageGroups},
+		{"POST /admin/groups", orgAdmin, h.formCreateGroup},
+		{"GET /admin/groups/{group}", orgAdmin, h.pageGroup},
+		{"GET /admin/scim", orgAdmin, h.pageSCIM},
+		{"POST /admin/scim", orgAdmin, h.formCreateDirectory},
+		{"POST /admin/scim/{directory}/tokens", orgAdmin, h.formRotateToken},
+		{"POST /admin/scim/{directory}/tokens/{token}/revoke", orgAdmin, h.formRevokeToken},
+		{"GET /admin/sso", orgAdmin, h.pageSSO},
+		{"GET /admin/audit", orgAdmin, h.pageAudit},
+	}
+}
