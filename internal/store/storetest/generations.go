@@ -149,6 +149,9 @@ func everyMutatorMoves(t *testing.T, s subject) {
 				return err
 			},
 			failure: func() error { return second(s.EnsureDirectory(ctx, adm, o.ID, " ")) }, failWith: core.ErrInvalid},
+		{method: "CreateDirectory",
+			change:  func() error { return second(s.CreateDirectory(ctx, adm, o.ID, "jumpcloud")) },
+			failure: func() error { return second(s.CreateDirectory(ctx, adm, o.ID, "okta")) }, failWith: core.ErrConflict},
 		{method: "CreateSSOConnection",
 			change: func() (err error) {
 				connObj, err = s.CreateSSOConnection(ctx, adm, oidcConnection(o.ID, "okta-oidc", "acme.example.com"))

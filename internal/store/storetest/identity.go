@@ -356,6 +356,23 @@ var directoryTests = []test{
 		// Users of another org's directory are refused.
 		wantErr(t, second(s.CreateUser(ctx, sys, core.User{OrgID: b.ID, UserName: "x", Source: core.SourceSCIM, DirectoryID: d.ID})), core.ErrNotFound)
 	}},
+	{"Directory/Create", func(t *testing.T, s subject) {
+		o, _ := newOrg(t, s, "acme")
+		d := must[core.Directory](t)(s.CreateDirectory(ctx, adm, o.ID, "okta"))
+		if d.ID == "" || d.Name != "okta" || d.OrgID != o.ID {
+			t.Fatalf("created %+v", d)
+		}
+		// A taken name is refused by the database and changes nothing.
+		unchanged(t, s, o.ID, core.ErrConflict, func() error { return second(s.CreateDirectory(ctx, adm, o.ID, "okta")) })
+		unchanged(t, s, o.ID, core.ErrInvalid, func() error { return second(s.CreateDirectory(ctx, adm, o.ID, " ")) })
+		wantErr(t, second(s.CreateDirectory(ctx, adm, "missing", "x")), core.ErrNotFound)
+		// Another org may use the name.
+		b, _ := newOrg(t, s, "b")
+		must[core.Directory](t)(s.CreateDirectory(ctx, adm, b.ID, "okta"))
+		if e := audits(t, s, o.ID, "directory.create"); len(e) != 1 || e[0].TargetID != d.ID {
+			t.Fatalf("directory.create events = %+v", e)
+		}
+	}},
 }
 
 var tokenTests = []test{
