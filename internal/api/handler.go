@@ -39,6 +39,11 @@ type Handler struct {
 	SSO httpx.SSOSetup
 	// Metrics, when set, counts decisions by outcome and reason.
 	Metrics *metrics.Metrics
+	// Generations reads an org's change counter, which the events long poll
+	// watches; Store's own when nil (the stack gives its prepared reader).
+	Generations store.Generations
+	// EventPoll is how often a long poll reads it (DefaultEventPoll).
+	EventPoll time.Duration
 
 	once sync.Once
 	refs httpx.Refs
@@ -60,6 +65,9 @@ func (h *Handler) init() {
 		}
 		if h.Ops == nil {
 			h.Ops = &ops.Ops{Store: h.Store, Now: h.Now}
+		}
+		if g, ok := h.Store.(store.Generations); ok && h.Generations == nil {
+			h.Generations = g
 		}
 		h.refs = httpx.Refs{Store: h.Store, Decisions: h.Decisions, SSO: h.SSO}
 	})

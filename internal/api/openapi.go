@@ -112,6 +112,18 @@ var operations = map[string]op{
 	"POST /api/v1/grants":                       {tag: "grants", summary: "Grant a role to a user group in a workspace, optionally in some environments", body: "GrantInput", resp: "Grant", status: 201},
 	"GET /api/v1/grants/{grant}":                {tag: "grants", summary: "Get a grant", resp: "Grant"},
 	"DELETE /api/v1/grants/{grant}":             {tag: "grants", summary: "Delete a grant"},
+
+	"GET /api/v1/events":                                           {tag: "events", summary: "The org's event stream in commit order, after a cursor (after=<next of the previous answer>, 0 or absent: the start). types= keeps some types (comma-separated; prefix patterns such as user.*). wait=<seconds, at most 30> long-polls: when nothing matches yet, the answer comes as soon as an event does, or empty when the wait ends. Always pass next back as after, even from an empty answer: it is past the events the filter passed over", resp: "EventPage", query: []string{"after", "limit", "types", "wait"}},
+	"GET /api/v1/event-types":                                      {tag: "events", summary: "Every event type, with what it means and the audit actions behind it", resp: "EventTypeList"},
+	"GET /api/v1/webhooks":                                         {tag: "webhooks", summary: "List webhooks with their delivery state (cursor, failing attempts, next retry)", resp: "WebhookList", query: pageQuery},
+	"POST /api/v1/webhooks":                                        {tag: "webhooks", summary: "Create a webhook (secret shown once): https URL (checked against the server's network policy; no private addresses unless the operator allows them), event types (empty: all). It receives every event after its creation, signed as Standard Webhooks describes", body: "WebhookInput", resp: "WebhookCreated", status: 201},
+	"GET /api/v1/webhooks/{webhook}":                               {tag: "webhooks", summary: "Get a webhook by id", resp: "Webhook"},
+	"PATCH /api/v1/webhooks/{webhook}":                             {tag: "webhooks", summary: "Change a webhook's URL, event types or description, or pause (active: false) and resume it; a paused webhook keeps its cursor and gets what it missed when resumed", body: "WebhookInput", resp: "Webhook"},
+	"DELETE /api/v1/webhooks/{webhook}":                            {tag: "webhooks", summary: "Delete a webhook with its delivery log and dead letters"},
+	"POST /api/v1/webhooks/{webhook}/rotate":                       {tag: "webhooks", summary: "Rotate the signing secret (the new one shown once); the previous one keeps signing alongside for overlap_seconds (default one day, at most seven)", body: "RotateInput", resp: "WebhookCreated"},
+	"GET /api/v1/webhooks/{webhook}/deliveries":                    {tag: "webhooks", summary: "Delivery attempts, newest first; seq= keeps those at one event", resp: "WebhookDeliveryList", query: append([]string{"seq"}, pageQuery...)},
+	"GET /api/v1/webhooks/{webhook}/dead-letters":                  {tag: "webhooks", summary: "Events given up on after a day of retries, newest first; pending=true keeps those waiting for a redelivery", resp: "DeadLetterList", query: append([]string{"pending"}, pageQuery...)},
+	"POST /api/v1/webhooks/{webhook}/dead-letters/{seq}/redeliver": {tag: "webhooks", summary: "Queue one more attempt at a dead letter (out of stream order); the dead letter shows its outcome", resp: "DeadLetter", status: 202},
 }
 
 // schemas are the component schemas the operations name.
@@ -208,6 +220,42 @@ func schemas() map[string]any {
 		"GrantList":     listOf("Grant"),
 		"GrantInput": obj([]string{"group", "workspace", "role"}, map[string]any{"group": str, "workspace": str,
 			"role": map[string]any{"type": "string", "description": "admin, editor, viewer, draft_contributor, or a custom role's id or name"}, "environments": strs}),
+
+		"Event": obj([]string{"id", "seq", "type", "at", "org_id", "actor", "source", "target", "data"}, map[string]any{
+			"id":   map[string]any{"type": "string", "description": "the same on every delivery of the event (webhook-id): an idempotency key"},
+			"seq":  map[string]any{"type": "integer", "description": "the event's place in the org's stream: 1, 2, 3, … in commit order"},
+			"type": str, "at": when, "org_id": str,
+			"actor":  obj(nil, map[string]any{"kind": enum("admin", "scim", "sso", "api", "system"), "id": str, "name": str}),
+			"source": obj(nil, map[string]any{"kind": enum("scim_directory", "sso_connection", "admin", "api_token", "system"), "id": str, "name": str}),
+			"target": obj(nil, map[string]any{"kind": str, "id": str}),
+			"data":   ref("Object")}),
+		"EventPage": obj([]string{"items", "next", "more"}, map[string]any{"items": map[string]any{"type": "array", "items": ref("Event")},
+			"next": map[string]any{"type": "string", "description": "pass as ?after= next time; always set"},
+			"more": map[string]any{"type": "boolean", "description": "more events are already there: ask again at once"}}),
+		"EventType":     obj(nil, map[string]any{"type": str, "doc": str, "actions": strs}),
+		"EventTypeList": listOf("EventType"),
+		"Webhook": obj(nil, map[string]any{"id": str, "org_id": str, "url": str, "description": str,
+			"event_types":   map[string]any{"type": "array", "items": str, "description": "types and prefix patterns (user.*); empty: every type"},
+			"active":        boolean,
+			"cursor":        map[string]any{"type": "integer", "description": "the last seq delivered or passed over"},
+			"attempts":      map[string]any{"type": "integer", "description": "failed attempts at the next event"},
+			"failing_since": when, "next_attempt_at": when, "previous_secret_expires_at": when,
+			"created_at": when, "updated_at": when, "version": integer}),
+		"WebhookList": listOf("Webhook"),
+		"WebhookInput": obj(nil, map[string]any{"url": str, "event_types": strs, "description": str,
+			"active": map[string]any{"type": "boolean", "description": "PATCH only: false pauses, true resumes"}}),
+		"WebhookCreated": map[string]any{"allOf": []any{ref("Webhook"), obj([]string{"secret"}, map[string]any{
+			"secret": map[string]any{"type": "string", "description": "whsec_…: the signing secret, shown once, never again"}})}},
+		"RotateInput": obj(nil, map[string]any{"overlap_seconds": map[string]any{"type": "integer", "minimum": 0, "maximum": 604800,
+			"description": "how long the previous secret keeps signing too (default 86400)"}}),
+		"WebhookDelivery": obj(nil, map[string]any{"id": str, "webhook_id": str, "seq": integer, "event_id": str, "event_type": str,
+			"attempt": integer, "redelivery": boolean, "outcome": enum("delivered", "failed", "dead_lettered"),
+			"started_at": when, "finished_at": when, "duration_ms": integer,
+			"status": map[string]any{"type": "integer", "description": "the receiver's HTTP status; absent when there was no answer"}, "error": str}),
+		"WebhookDeliveryList": listOf("WebhookDelivery"),
+		"DeadLetter": obj(nil, map[string]any{"webhook_id": str, "seq": integer, "event_id": str, "event_type": str, "attempts": integer,
+			"last_status": integer, "last_error": str, "dead_lettered_at": when, "redeliver_requested_at": when, "redelivered_at": when}),
+		"DeadLetterList": listOf("DeadLetter"),
 	}
 }
 

@@ -114,5 +114,18 @@ func (h *Handler) routes() []route {
 		{"POST /api/v1/grants", member, h.createGrant},
 		{"GET /api/v1/grants/{grant}", member, h.getGrant},
 		{"DELETE /api/v1/grants/{grant}", member, h.deleteGrant},
+
+		// The event stream and webhooks: org admins and API tokens.
+		{"GET /api/v1/events", orgAdmin, h.listEvents},
+		{"GET /api/v1/event-types", orgAdmin, h.listEventTypes},
+		{"GET /api/v1/webhooks", orgAdmin, h.listWebhooks},
+		{"POST /api/v1/webhooks", orgAdmin, h.createWebhook},
+		{"GET /api/v1/webhooks/{webhook}", orgAdmin, h.getWebhook},
+		{"PATCH /api/v1/webhooks/{webhook}", orgAdmin, h.updateWebhook},
+		{"DELETE /api/v1/webhooks/{webhook}", orgAdmin, h.deleteWebhook},
+		{"POST /api/v1/webhooks/{webhook}/rotate", orgAdmin, h.rotateWebhookSecret},
+		{"GET /api/v1/webhooks/{webhook}/deliveries", orgAdmin, h.listWebhookDeliveries},
+		{"GET /api/v1/webhooks/{webhook}/dead-letters", orgAdmin, h.listDeadLetters},
+		{"POST /api/v1/webhooks/{webhook}/dead-letters/{seq}/redeliver", orgAdmin, h.redeliverDeadLetter},
 	}
 }

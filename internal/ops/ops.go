@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/webhooks"
 )
 
 // Ops runs the operations. Its fields are its dependencies.
@@ -11,6 +12,13 @@ type Ops struct {
 	Store store.Store
 	// Now is the clock of default names (a rotated token's date); time.Now when nil.
 	Now func() time.Time
+	// Secrets seals webhook signing secrets under the server's key (a
+	// secrets.Box); without it webhooks can be neither created nor rotated.
+	Secrets store.Sealer
+	// WebhookPolicy is the network policy a webhook URL must pass when saved; the
+	// zero value is the strictest (https to public addresses only). Give the
+	// deliverer the same one.
+	WebhookPolicy webhooks.Policy
 }
 
 // New returns the operations over st.

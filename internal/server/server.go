@@ -142,6 +142,9 @@ func (s *Server) Run(ctx context.Context) error {
 			return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
 		}
 	}
+	// Closed when the drain starts: requests that wait on purpose (a long poll)
+	// answer at once instead of holding the drain up.
+	drain := make(chan struct{})
 	srv := &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
@@ -150,7 +153,9 @@ func (s *Server) Run(ctx context.Context) error {
 		IdleTimeout:       s.cfg.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		BaseContext: func(net.Listener) context.Context {
+			return context.WithValue(context.WithoutCancel(ctx), drainKey{}, drain)
+		},
 	}
 	served := make(chan error, 1)
 	tls := s.cfg.TLSCertFile != "" && s.cfg.TLSKeyFile != ""
@@ -172,6 +177,7 @@ func (s *Server) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	s.logger.Info("shutting down; draining in-flight requests", "timeout", s.cfg.ShutdownTimeout.String())
+	close(drain)
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
@@ -209,6 +215,15 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 }
 
 type ctxKey struct{}
+
+type drainKey struct{}
+
+// Draining returns a channel closed when the server serving the request starts
+// its graceful shutdown; nil (never closed) outside Run, as in tests.
+func Draining(ctx context.Context) <-chan struct{} {
+	c, _ := ctx.Value(drainKey{}).(chan struct{})
+	return c
+}
 
 // RequestID is the id of the request being served, as logged and sent back in the
 // X-Request-Id header; empty outside a request.

@@ -319,6 +319,46 @@ func TestGracefulShutdownDrainsSlowRequest(t *testing.T) {
 	}
 }
 
+// TestDrainingEndsWaits: a request that waits on purpose (a long poll) learns
+// through Draining that the drain began and answers at once.
+func TestDrainingEndsWaits(t *testing.T) {
+	t.Parallel()
+	entered := make(chan struct{})
+	base, stop := start(t, server.Config{}, openSQLite(t), io.Discard, mountFunc(func(mux *http.ServeMux) {
+		mux.HandleFunc("GET /wait", func(w http.ResponseWriter, r *http.Request) {
+			close(entered)
+			select {
+			case <-server.Draining(r.Context()):
+				io.WriteString(w, "drained")
+			case <-time.After(time.Minute):
+				io.WriteString(w, "waited")
+			}
+		})
+	}))
+	got := make(chan string, 1)
+	go func() {
+		resp, err := http.Get(base + "/wait")
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		got <- string(b)
+	}()
+	<-entered
+	began := time.Now()
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if body := <-got; body != "drained" || time.Since(began) > 5*time.Second {
+		t.Fatalf("the waiting request answered %q after %s", body, time.Since(began))
+	}
+	if server.Draining(context.Background()) != nil {
+		t.Fatal("Draining outside a request is not nil")
+	}
+}
+
 func TestShutdownTimeout(t *testing.T) {
 	t.Parallel()
 	entered := make(chan struct{})
