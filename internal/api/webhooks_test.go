@@ -1,0 +1,310 @@
+package api_test
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/api/apitest"
+	"github.com/gatehouse-dev/gatehouse/internal/core"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
+	"github.com/gatehouse-dev/gatehouse/internal/webhooks"
+)
+
+// hookReceiver is an application's webhook endpoint: it checks every signature
+// with the secret it was given (by hand, as the Standard Webhooks specification
+// says, not with the server's own Sign) and answers with the status set.
+type hookReceiver struct {
+	*httptest.Server
+	mu     sync.Mutex
+	secret string
+	status int
+	got    []map[string]any // accepted events
+	bad    []string
+}
+
+func newHookReceiver(t *testing.T) *hookReceiver {
+	rc := &hookReceiver{status: http.StatusNoContent}
+	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		rc.mu.Lock()
+		defer rc.mu.Unlock()
+		if err := checkSignature(rc.secret, r.Header, body); err != "" {
+			rc.bad = append(rc.bad, err)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		if rc.status/100 == 2 {
+			var ev map[string]any
+			if err := json.Unmarshal(body, &ev); err != nil || ev["id"] != r.Header.Get("webhook-id") {
+				rc.bad = append(rc.bad, "body is not the event of webhook-id")
+			}
+			rc.got = append(rc.got, ev)
+		}
+		w.WriteHeader(rc.status)
+	}))
+	t.Cleanup(rc.Close)
+	return rc
+}
+
+func checkSignature(secret string, h http.Header, body []byte) string {
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	if err != nil || len(key) == 0 {
+		return "no secret"
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(h.Get("webhook-id") + "." + h.Get("webhook-timestamp") + "."))
+	m.Write(body)
+	want := "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil))
+	for _, sig := range strings.Fields(h.Get("webhook-signature")) {
+		if hmac.Equal([]byte(sig), []byte(want)) {
+			return ""
+		}
+	}
+	return "no valid signature in " + h.Get("webhook-signature")
+}
+
+func (rc *hookReceiver) set(secret string, status int) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.secret, rc.status = secret, status
+}
+
+func (rc *hookReceiver) types() []string {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	var out []string
+	for _, e := range rc.got {
+		out = append(out, e["type"].(string))
+	}
+	return out
+}
+
+// TestWebhooksAPI: create (secret shown once), read, change, refuse what the
+// network policy refuses without changing anything, rotate, see deliveries and a
+// dead letter made by a real deliverer, redeliver it from the API, delete; members
+// and other orgs are kept out.
+func TestWebhooksAPI(t *testing.T) {
+	apitest.ForEachBackend(t, func(t *testing.T, b storetest.Backend) {
+		e := hookEnv(t, b)
+		ctx := context.Background()
+		rc := newHookReceiver(t)
+		auditLen := func() int {
+			evs, err := e.St.ListAudit(ctx, e.Org.ID, store.AuditQuery{Page: store.Page{Limit: store.MaxLimit}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(evs)
+		}
+
+		// Refused URLs: a clear reason, and nothing written.
+		before := auditLen()
+		for url, want := range map[string]string{
+			"https://10.0.0.7/hook":          "private address",
+			"https://169.254.169.254/":       "link-local",
+			"http://example.com/hook":        "https://",
+			"https://[fd00::1]/hook":         "unique local",
+			"https://0.0.0.0/hook":           "never allowed",
+			"https://224.0.0.1/hook":         "multicast",
+			"https://100.64.0.1/hook":        "carrier-grade NAT",
+			"https://[::ffff:10.0.0.1]/hook": "private address",
+		} {
+			r := e.API("POST", "/api/v1/webhooks", map[string]any{"url": url}).Want(t, 422)
+			if !strings.Contains(r.Str("detail"), want) {
+				t.Errorf("%s: %s, want %q", url, r.Raw, want)
+			}
+		}
+		e.API("POST", "/api/v1/webhooks", map[string]any{"url": rc.URL, "event_types": []string{"user.nope"}}).Want(t, 422)
+		e.API("POST", "/api/v1/webhooks", map[string]any{"url": rc.URL, "secret": "mine"}).Want(t, 400)
+		if n := len(e.API("GET", "/api/v1/webhooks", nil).Want(t, 200).Items()); n != 0 || auditLen() != before {
+			t.Fatalf("refused creates left %d webhooks and %d audit events", n, auditLen()-before)
+		}
+
+		created := e.API("POST", "/api/v1/webhooks", map[string]any{"url": rc.URL + "/hook", "event_types": []string{"group.*"}, "description": "app"}).Want(t, 201)
+		id, secret := created.Str("id"), created.Str("secret")
+		if id == "" || !strings.HasPrefix(secret, "whsec_") || created.Body["active"] != true || created.Body["cursor"].(float64) != float64(gen(t, e)) {
+			t.Fatalf("created: %s", created.Raw)
+		}
+		rc.set(secret, http.StatusNoContent)
+		got := e.API("GET", "/api/v1/webhooks/"+id, nil).Want(t, 200)
+		list := e.API("GET", "/api/v1/webhooks", nil).Want(t, 200)
+		for _, raw := range [][]byte{got.Raw, list.Raw} {
+			if strings.Contains(string(raw), secret) || strings.Contains(string(raw), `"secret"`) {
+				t.Fatalf("the secret is shown again: %s", raw)
+			}
+		}
+		if got.Str("url") != rc.URL+"/hook" || got.Str("description") != "app" {
+			t.Fatalf("get: %s", got.Raw)
+		}
+
+		// A change to a refused URL is refused whole: the description stays too.
+		v := got.Body["version"]
+		r := e.API("PATCH", "/api/v1/webhooks/"+id, map[string]any{"url": "https://192.168.0.10/", "description": "moved"}).Want(t, 422)
+		if !strings.Contains(r.Str("detail"), "private address") {
+			t.Fatalf("patch refused: %s", r.Raw)
+		}
+		if g := e.API("GET", "/api/v1/webhooks/"+id, nil).Want(t, 200); g.Body["version"] != v || g.Str("description") != "app" {
+			t.Fatalf("a refused change changed: %s", g.Raw)
+		}
+		e.API("PATCH", "/api/v1/webhooks/"+id, map[string]any{"event_types": []string{"*"}}).Want(t, 422)
+		e.API("POST", "/api/v1/webhooks/"+id+"/rotate", map[string]any{"overlap_seconds": 700000}).Want(t, 422)
+
+		// A real deliverer on a clock the test moves: a receiver that fails turns
+		// the event into a dead letter after the retry window.
+		clk := &fakeClock{now: time.Now()}
+		d, err := webhooks.New(webhooks.Options{Store: e.St, Secrets: storetest.Box(t), Policy: webhooks.Policy{AllowHTTPLoopback: true},
+			Logger: apitest.Logger(t), Now: clk.Now, BackoffBase: time.Second, RetryWindow: time.Minute, AttemptTimeout: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc.set(secret, http.StatusServiceUnavailable)
+		e.API("POST", "/api/v1/groups", map[string]any{"name": "first"}).Want(t, 201)
+		failing := gen(t, e)
+		runOnce(t, d)
+		clk.add(2 * time.Minute)
+		runOnce(t, d)
+		dls := e.API("GET", "/api/v1/webhooks/"+id+"/dead-letters", nil).Want(t, 200).Items()
+		if len(dls) != 1 || dls[0]["seq"].(float64) != float64(failing) || dls[0]["attempts"].(float64) != 2 || dls[0]["last_status"].(float64) != 503 {
+			t.Fatalf("dead letters: %v", dls)
+		}
+		ds := e.API("GET", "/api/v1/webhooks/"+id+"/deliveries", nil).Want(t, 200).Items()
+		if len(ds) != 2 || ds[0]["outcome"] != "dead_lettered" || ds[1]["outcome"] != "failed" || ds[1]["status"].(float64) != 503 {
+			t.Fatalf("deliveries: %v", ds)
+		}
+		p1 := e.API("GET", "/api/v1/webhooks/"+id+"/deliveries?limit=1", nil).Want(t, 200)
+		p2 := e.API("GET", "/api/v1/webhooks/"+id+"/deliveries?limit=1&after="+p1.Str("next"), nil).Want(t, 200)
+		if p1.Items()[0]["id"] != ds[0]["id"] || p2.Items()[0]["id"] != ds[1]["id"] {
+			t.Fatalf("delivery pages: %s %s", p1.Raw, p2.Raw)
+		}
+
+		// Redelivered from the API once the receiver is back, with the events
+		// that came since.
+		rc.set(secret, http.StatusOK)
+		e.API("POST", "/api/v1/groups", map[string]any{"name": "second"}).Want(t, 201)
+		seq := strconv.FormatInt(failing, 10)
+		e.API("POST", "/api/v1/webhooks/"+id+"/dead-letters/999999/redeliver", nil).Want(t, 404)
+		e.API("POST", "/api/v1/webhooks/"+id+"/dead-letters/x/redeliver", nil).Want(t, 400)
+		rd := e.API("POST", "/api/v1/webhooks/"+id+"/dead-letters/"+seq+"/redeliver", nil).Want(t, 202)
+		if rd.Str("redeliver_requested_at") == "" {
+			t.Fatalf("redeliver: %s", rd.Raw)
+		}
+		if n := len(e.API("GET", "/api/v1/webhooks/"+id+"/dead-letters?pending=true", nil).Want(t, 200).Items()); n != 1 {
+			t.Fatalf("%d pending redeliveries", n)
+		}
+		runOnce(t, d)
+		if got := rc.types(); len(got) != 2 || got[0] != "group.created" || got[1] != "group.created" {
+			t.Fatalf("received %v", got)
+		}
+		dls = e.API("GET", "/api/v1/webhooks/"+id+"/dead-letters", nil).Want(t, 200).Items()
+		if dls[0]["redelivered_at"] == nil || dls[0]["redeliver_requested_at"] != nil {
+			t.Fatalf("after the redelivery: %v", dls)
+		}
+		if r := e.API("GET", "/api/v1/webhooks/"+id+"/deliveries?seq="+seq, nil).Want(t, 200).Items(); len(r) != 3 || r[0]["redelivery"] != true || r[0]["outcome"] != "delivered" {
+			t.Fatalf("attempts at %s: %v", seq, r)
+		}
+
+		// Rotation: the new secret once, and the old one still signs alongside.
+		rot := e.API("POST", "/api/v1/webhooks/"+id+"/rotate", map[string]any{"overlap_seconds": 3600}).Want(t, 200)
+		if rot.Str("secret") == secret || !strings.HasPrefix(rot.Str("secret"), "whsec_") || rot.Str("previous_secret_expires_at") == "" {
+			t.Fatalf("rotate: %s", rot.Raw)
+		}
+		e.API("POST", "/api/v1/groups", map[string]any{"name": "third"}).Want(t, 201)
+		runOnce(t, d) // the receiver still checks with the old secret
+		rc.set(rot.Str("secret"), http.StatusOK)
+		e.API("POST", "/api/v1/groups", map[string]any{"name": "fourth"}).Want(t, 201)
+		runOnce(t, d)
+		if got := rc.types(); len(got) != 4 {
+			t.Fatalf("after rotation received %v (bad: %v)", got, rc.bad)
+		}
+		if len(rc.bad) != 0 {
+			t.Fatalf("the receiver refused deliveries: %v", rc.bad)
+		}
+
+		// Pause and resume.
+		if p := e.API("PATCH", "/api/v1/webhooks/"+id, map[string]any{"active": false}).Want(t, 200); p.Body["active"] != false {
+			t.Fatalf("pause: %s", p.Raw)
+		}
+		e.API("POST", "/api/v1/webhooks/"+id+"/dead-letters/"+seq+"/redeliver", nil).Want(t, 422)
+		e.API("PATCH", "/api/v1/webhooks/"+id, map[string]any{"active": true}).Want(t, 200)
+
+		// Members and other orgs are kept out.
+		ann := e.User("ann")
+		asAnn := e.Session(ann)
+		for _, c := range []struct{ method, path string }{
+			{"GET", "/api/v1/webhooks"}, {"GET", "/api/v1/webhooks/" + id}, {"POST", "/api/v1/webhooks"},
+			{"GET", "/api/v1/webhooks/" + id + "/deliveries"}, {"POST", "/api/v1/webhooks/" + id + "/rotate"},
+			{"POST", "/api/v1/webhooks/" + id + "/dead-letters/" + seq + "/redeliver"}, {"DELETE", "/api/v1/webhooks/" + id},
+		} {
+			apitest.Call(t, e.Srv.URL, c.method, c.path, nil, asAnn).Want(t, 403)
+		}
+		sys := core.Actor{Kind: core.ActorSystem}
+		other, _, err := e.St.CreateOrg(ctx, sys, "globex", "Globex", "admin@globex.test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, tok, err := e.St.CreateToken(ctx, sys, other.ID, store.TokenAPI, "b", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		asOther := apitest.WithToken(tok)
+		for _, c := range []struct{ method, path string }{
+			{"GET", "/api/v1/webhooks/" + id}, {"PATCH", "/api/v1/webhooks/" + id}, {"GET", "/api/v1/webhooks/" + id + "/dead-letters"},
+			{"POST", "/api/v1/webhooks/" + id + "/dead-letters/" + seq + "/redeliver"}, {"DELETE", "/api/v1/webhooks/" + id},
+		} {
+			var body any
+			if c.method == "PATCH" {
+				body = map[string]any{"active": false}
+			}
+			apitest.Call(t, e.Srv.URL, c.method, c.path, body, asOther).Want(t, 404)
+		}
+		if n := len(apitest.Call(t, e.Srv.URL, "GET", "/api/v1/webhooks", nil, asOther).Want(t, 200).Items()); n != 0 {
+			t.Fatalf("another org lists %d webhooks", n)
+		}
+
+		e.API("DELETE", "/api/v1/webhooks/"+id, nil).Want(t, 204)
+		e.API("GET", "/api/v1/webhooks/"+id, nil).Want(t, 404)
+		e.API("GET", "/api/v1/webhooks/"+id+"/deliveries", nil).Want(t, 404)
+		e.API("DELETE", "/api/v1/webhooks/"+id, nil).Want(t, 404)
+		// Every change was audited, so it is in the stream too.
+		p := readEvents(t, e, "types=webhook.*")
+		want := "[webhook.created webhook.redelivery_requested webhook.secret_rotated webhook.updated webhook.updated webhook.deleted]"
+		if got := strings.Join(p.types, " "); "["+got+"]" != want {
+			t.Fatalf("webhook events %v, want %s", p.types, want)
+		}
+	})
+}
+
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func runOnce(t *testing.T, d *webhooks.Deliverer) {
+	t.Helper()
+	if _, err := d.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
