@@ -2,13 +2,7 @@ package api_test
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,73 +14,14 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
 	"github.com/gatehouse-dev/gatehouse/internal/webhooks"
+	"github.com/gatehouse-dev/gatehouse/internal/webhooks/webhookstest"
 )
 
-// hookReceiver is an application's webhook endpoint: it checks every signature
-// with the secret it was given (by hand, as the Standard Webhooks specification
-// says, not with the server's own Sign) and answers with the status set.
-type hookReceiver struct {
-	*httptest.Server
-	mu     sync.Mutex
-	secret string
-	status int
-	got    []map[string]any // accepted events
-	bad    []string
-}
-
-func newHookReceiver(t *testing.T) *hookReceiver {
-	rc := &hookReceiver{status: http.StatusNoContent}
-	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		rc.mu.Lock()
-		defer rc.mu.Unlock()
-		if err := checkSignature(rc.secret, r.Header, body); err != "" {
-			rc.bad = append(rc.bad, err)
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		if rc.status/100 == 2 {
-			var ev map[string]any
-			if err := json.Unmarshal(body, &ev); err != nil || ev["id"] != r.Header.Get("webhook-id") {
-				rc.bad = append(rc.bad, "body is not the event of webhook-id")
-			}
-			rc.got = append(rc.got, ev)
-		}
-		w.WriteHeader(rc.status)
-	}))
-	t.Cleanup(rc.Close)
-	return rc
-}
-
-func checkSignature(secret string, h http.Header, body []byte) string {
-	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
-	if err != nil || len(key) == 0 {
-		return "no secret"
-	}
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(h.Get("webhook-id") + "." + h.Get("webhook-timestamp") + "."))
-	m.Write(body)
-	want := "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil))
-	for _, sig := range strings.Fields(h.Get("webhook-signature")) {
-		if hmac.Equal([]byte(sig), []byte(want)) {
-			return ""
-		}
-	}
-	return "no valid signature in " + h.Get("webhook-signature")
-}
-
-func (rc *hookReceiver) set(secret string, status int) {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	rc.secret, rc.status = secret, status
-}
-
-func (rc *hookReceiver) types() []string {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
+func receivedTypes(rc *webhookstest.Receiver) []string {
+	got, _, _ := rc.Snapshot()
 	var out []string
-	for _, e := range rc.got {
-		out = append(out, e["type"].(string))
+	for _, e := range got {
+		out = append(out, e.Type)
 	}
 	return out
 }
@@ -99,7 +34,7 @@ func TestWebhooksAPI(t *testing.T) {
 	apitest.ForEachBackend(t, func(t *testing.T, b storetest.Backend) {
 		e := hookEnv(t, b)
 		ctx := context.Background()
-		rc := newHookReceiver(t)
+		rc := webhookstest.New(t, time.Now)
 		auditLen := func() int {
 			evs, err := e.St.ListAudit(ctx, e.Org.ID, store.AuditQuery{Page: store.Page{Limit: store.MaxLimit}})
 			if err != nil {
@@ -125,18 +60,18 @@ func TestWebhooksAPI(t *testing.T) {
 				t.Errorf("%s: %s, want %q", url, r.Raw, want)
 			}
 		}
-		e.API("POST", "/api/v1/webhooks", map[string]any{"url": rc.URL, "event_types": []string{"user.nope"}}).Want(t, 422)
-		e.API("POST", "/api/v1/webhooks", map[string]any{"url": rc.URL, "secret": "mine"}).Want(t, 400)
+		e.API("POST", "/api/v1/webhooks", map[string]any{"url": rc.URL(), "event_types": []string{"user.nope"}}).Want(t, 422)
+		e.API("POST", "/api/v1/webhooks", map[string]any{"url": rc.URL(), "secret": "mine"}).Want(t, 400)
 		if n := len(e.API("GET", "/api/v1/webhooks", nil).Want(t, 200).Items()); n != 0 || auditLen() != before {
 			t.Fatalf("refused creates left %d webhooks and %d audit events", n, auditLen()-before)
 		}
 
-		created := e.API("POST", "/api/v1/webhooks", map[string]any{"url": rc.URL + "/hook", "event_types": []string{"group.*"}, "description": "app"}).Want(t, 201)
+		created := e.API("POST", "/api/v1/webhooks", map[string]any{"url": rc.URL(), "event_types": []string{"group.*"}, "description": "app"}).Want(t, 201)
 		id, secret := created.Str("id"), created.Str("secret")
 		if id == "" || !strings.HasPrefix(secret, "whsec_") || created.Body["active"] != true || created.Body["cursor"].(float64) != float64(gen(t, e)) {
 			t.Fatalf("created: %s", created.Raw)
 		}
-		rc.set(secret, http.StatusNoContent)
+		rc.SetSecret(secret)
 		got := e.API("GET", "/api/v1/webhooks/"+id, nil).Want(t, 200)
 		list := e.API("GET", "/api/v1/webhooks", nil).Want(t, 200)
 		for _, raw := range [][]byte{got.Raw, list.Raw} {
@@ -144,7 +79,7 @@ func TestWebhooksAPI(t *testing.T) {
 				t.Fatalf("the secret is shown again: %s", raw)
 			}
 		}
-		if got.Str("url") != rc.URL+"/hook" || got.Str("description") != "app" {
+		if got.Str("url") != rc.URL() || got.Str("description") != "app" {
 			t.Fatalf("get: %s", got.Raw)
 		}
 
@@ -168,7 +103,7 @@ func TestWebhooksAPI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rc.set(secret, http.StatusServiceUnavailable)
+		rc.SetStatus(http.StatusServiceUnavailable)
 		e.API("POST", "/api/v1/groups", map[string]any{"name": "first"}).Want(t, 201)
 		failing := gen(t, e)
 		runOnce(t, d)
@@ -190,7 +125,7 @@ func TestWebhooksAPI(t *testing.T) {
 
 		// Redelivered from the API once the receiver is back, with the events
 		// that came since.
-		rc.set(secret, http.StatusOK)
+		rc.SetStatus(0) // 204
 		e.API("POST", "/api/v1/groups", map[string]any{"name": "second"}).Want(t, 201)
 		seq := strconv.FormatInt(failing, 10)
 		e.API("POST", "/api/v1/webhooks/"+id+"/dead-letters/999999/redeliver", nil).Want(t, 404)
@@ -203,7 +138,7 @@ func TestWebhooksAPI(t *testing.T) {
 			t.Fatalf("%d pending redeliveries", n)
 		}
 		runOnce(t, d)
-		if got := rc.types(); len(got) != 2 || got[0] != "group.created" || got[1] != "group.created" {
+		if got := receivedTypes(rc); len(got) != 2 || got[0] != "group.created" || got[1] != "group.created" {
 			t.Fatalf("received %v", got)
 		}
 		dls = e.API("GET", "/api/v1/webhooks/"+id+"/dead-letters", nil).Want(t, 200).Items()
@@ -221,14 +156,11 @@ func TestWebhooksAPI(t *testing.T) {
 		}
 		e.API("POST", "/api/v1/groups", map[string]any{"name": "third"}).Want(t, 201)
 		runOnce(t, d) // the receiver still checks with the old secret
-		rc.set(rot.Str("secret"), http.StatusOK)
+		rc.SetSecret(rot.Str("secret"))
 		e.API("POST", "/api/v1/groups", map[string]any{"name": "fourth"}).Want(t, 201)
 		runOnce(t, d)
-		if got := rc.types(); len(got) != 4 {
-			t.Fatalf("after rotation received %v (bad: %v)", got, rc.bad)
-		}
-		if len(rc.bad) != 0 {
-			t.Fatalf("the receiver refused deliveries: %v", rc.bad)
+		if got, _, bad := rc.Snapshot(); len(got) != 4 || len(bad) != 0 {
+			t.Fatalf("after rotation received %v, refused %v", got, bad)
 		}
 
 		// Pause and resume.

@@ -2,18 +2,9 @@ package webhooks_test
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +14,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
 	"github.com/gatehouse-dev/gatehouse/internal/webhooks"
+	"github.com/gatehouse-dev/gatehouse/internal/webhooks/webhookstest"
 )
 
 var (
@@ -53,7 +45,7 @@ func hooked(t testing.TB, s *store.SQL, now func() time.Time, types ...string) (
 	o := newOrg(t, s, "acme")
 	rc := newReceiver(t, now)
 	w, secret := newWebhook(t, s, o.ID, rc.URL(), types...)
-	rc.setSecret(secret)
+	rc.SetSecret(secret)
 	return o, w, rc
 }
 
@@ -120,167 +112,15 @@ func (r *resolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr,
 	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
 }
 
-// received is one request a receiver accepted.
-type received struct {
-	ID   string
-	Seq  int64
-	Type string
-	Data map[string]any
-}
+// received and receiver are webhookstest's, under the short names the tests use.
+type (
+	received = webhookstest.Received
+	receiver = webhookstest.Receiver
+)
 
-// receiver is a webhook endpoint on 127.0.0.1 that checks every request the way
-// an application should (its own HMAC code, not the package's), and can answer
-// errors or go down (connection refused) and come back on the same address.
-type receiver struct {
-	t   testing.TB
-	now func() time.Time
+func newReceiver(t testing.TB, now func() time.Time) *receiver { return webhookstest.New(t, now) }
 
-	mu       sync.Mutex
-	secret   string
-	status   int // the answer; 0 means 204
-	requests int
-	accepted []received
-	badSigs  []string
-	addr     string
-	srv      *http.Server
-	onReq    func(r *http.Request) // runs before the answer (tests block in it)
-}
-
-func newReceiver(t testing.TB, now func() time.Time) *receiver {
-	t.Helper()
-	rc := &receiver{t: t, now: now}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc.addr = ln.Addr().String()
-	rc.serve(ln)
-	t.Cleanup(rc.down)
-	return rc
-}
-
-func (rc *receiver) URL() string { return "http://" + rc.addr + "/hooks/gatehouse" }
-
-func (rc *receiver) serve(ln net.Listener) {
-	srv := &http.Server{Handler: http.HandlerFunc(rc.handle), ReadHeaderTimeout: 5 * time.Second}
-	rc.mu.Lock()
-	rc.srv = srv
-	rc.mu.Unlock()
-	go srv.Serve(ln) //nolint:errcheck
-}
-
-// down closes the listener: connections are refused until up.
-func (rc *receiver) down() {
-	rc.mu.Lock()
-	srv := rc.srv
-	rc.srv = nil
-	rc.mu.Unlock()
-	if srv != nil {
-		srv.Close()
-	}
-}
-
-// up listens again on the same address.
-func (rc *receiver) up() {
-	rc.t.Helper()
-	var (
-		ln  net.Listener
-		err error
-	)
-	for range 50 { // the port may linger a moment
-		if ln, err = net.Listen("tcp", rc.addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		rc.t.Fatalf("listen again on %s: %v", rc.addr, err)
-	}
-	rc.serve(ln)
-}
-
-func (rc *receiver) setSecret(secret string) {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	rc.secret = secret
-}
-
-func (rc *receiver) setStatus(code int) {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	rc.status = code
-}
-
-func (rc *receiver) handle(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	rc.mu.Lock()
-	onReq, secret := rc.onReq, rc.secret
-	rc.mu.Unlock()
-	if onReq != nil {
-		onReq(r)
-	}
-	var ev received
-	err := json.Unmarshal(body, &ev)
-	if err == nil {
-		err = verify([]string{secret}, r.Header, body, rc.now())
-	}
-	if err == nil && ev.ID != r.Header.Get("webhook-id") {
-		err = fmt.Errorf("webhook-id %q is not the event id %q", r.Header.Get("webhook-id"), ev.ID)
-	}
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	rc.requests++
-	if err != nil || r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" {
-		rc.badSigs = append(rc.badSigs, fmt.Sprintf("%s %v", r.Method, err))
-		w.WriteHeader(http.StatusUnauthorized)
-		return
-	}
-	if rc.status != 0 {
-		w.WriteHeader(rc.status)
-		return
-	}
-	rc.accepted = append(rc.accepted, ev)
-	w.WriteHeader(http.StatusNoContent)
-}
-
-func (rc *receiver) snapshot() (accepted []received, requests int, bad []string) {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return append([]received(nil), rc.accepted...), rc.requests, append([]string(nil), rc.badSigs...)
-}
-
-// verify checks a Standard Webhooks request as a receiver does: the timestamp
-// within five minutes, and one v1 signature equal to HMAC-SHA256 of
-// id.timestamp.body under the secret's base64-decoded bytes.
-func verify(secrets []string, h http.Header, body []byte, now time.Time) error {
-	id, ts, sigs := h.Get("webhook-id"), h.Get("webhook-timestamp"), h.Get("webhook-signature")
-	if id == "" || ts == "" || sigs == "" {
-		return errors.New("missing webhook headers")
-	}
-	sec, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil {
-		return errors.New("bad webhook-timestamp")
-	}
-	if d := now.Unix() - sec; d > 300 || d < -300 {
-		return fmt.Errorf("webhook-timestamp %d is %ds off", sec, d)
-	}
-	for _, secret := range secrets {
-		key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
-		if err != nil {
-			return err
-		}
-		mac := hmac.New(sha256.New, key)
-		mac.Write([]byte(id + "." + ts + "."))
-		mac.Write(body)
-		want := base64.StdEncoding.EncodeToString(mac.Sum(nil))
-		for _, s := range strings.Fields(sigs) {
-			if v, sig, _ := strings.Cut(s, ","); v == "v1" && hmac.Equal([]byte(sig), []byte(want)) {
-				return nil
-			}
-		}
-	}
-	return errors.New("no valid signature")
-}
+var verify = webhookstest.Verify
 
 // eventuallyf polls cond until it holds or the deadline passes.
 func eventuallyf(t testing.TB, within time.Duration, cond func() bool, format string, args ...any) {
@@ -336,10 +176,4 @@ func sameStream(t testing.TB, got, want []received) {
 	}
 }
 
-func seqs(rs []received) []int64 {
-	out := make([]int64, len(rs))
-	for i, r := range rs {
-		out[i] = r.Seq
-	}
-	return out
-}
+var seqs = webhookstest.Seqs

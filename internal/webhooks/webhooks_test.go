@@ -139,7 +139,7 @@ func TestDeliverThroughAnOutage(t *testing.T) {
 			t.Parallel()
 			s := b.New(t)
 			o, w, rc := hooked(t, s, time.Now, "group.*")
-			rc.setStatus(http.StatusServiceUnavailable)
+			rc.SetStatus(http.StatusServiceUnavailable)
 			for i := range 10 { // groups (subscribed) between users (passed over)
 				newGroup(t, s, o.ID, fmt.Sprintf("g%d", i))
 				if _, err := s.CreateUser(ctx, sys, core.User{OrgID: o.ID, UserName: fmt.Sprintf("u%d", i), Active: true, Source: core.SourceInvited}); err != nil {
@@ -154,8 +154,8 @@ func TestDeliverThroughAnOutage(t *testing.T) {
 			}
 			t.Cleanup(func() { d.Stop(ctx) })
 
-			eventuallyf(t, 20*time.Second, func() bool { _, n, _ := rc.snapshot(); return n >= 3 }, "three 503s")
-			rc.down()
+			eventuallyf(t, 20*time.Second, func() bool { _, n, _ := rc.Snapshot(); return n >= 3 }, "three 503s")
+			rc.Down()
 			for i := range 5 {
 				newGroup(t, s, o.ID, fmt.Sprintf("during-outage-%d", i))
 			}
@@ -173,8 +173,8 @@ func TestDeliverThroughAnOutage(t *testing.T) {
 				return n
 			}
 			eventuallyf(t, 20*time.Second, func() bool { return refused() >= 2 }, "attempts refused while down")
-			rc.setStatus(0)
-			rc.up()
+			rc.SetStatus(0)
+			rc.Up()
 			for i := range 5 {
 				newGroup(t, s, o.ID, fmt.Sprintf("after-%d", i))
 			}
@@ -182,11 +182,11 @@ func TestDeliverThroughAnOutage(t *testing.T) {
 			if len(want) != 20 {
 				t.Fatalf("want %d events", len(want))
 			}
-			eventuallyf(t, 30*time.Second, func() bool { a, _, _ := rc.snapshot(); return len(a) >= len(want) }, "every event delivered")
+			eventuallyf(t, 30*time.Second, func() bool { a, _, _ := rc.Snapshot(); return len(a) >= len(want) }, "every event delivered")
 			if err := d.Stop(ctx); err != nil {
 				t.Fatal(err)
 			}
-			got, requests, bad := rc.snapshot()
+			got, requests, bad := rc.Snapshot()
 			if len(bad) != 0 {
 				t.Fatalf("requests failed verification: %v", bad)
 			}
@@ -246,7 +246,7 @@ func TestCrashBetweenSendAndRecord(t *testing.T) {
 			if n, err := da.RunOnce(ctx); err != nil || n != 1 {
 				t.Fatalf("a: %d, %v", n, err)
 			}
-			got, _, _ := rc.snapshot()
+			got, _, _ := rc.Snapshot()
 			sameStream(t, got, want[:3]) // the receiver has the third event…
 			hook, _ := s.GetWebhook(ctx, o.ID, w.ID)
 			if hook.Cursor != want[1].Seq { // …the cursor does not
@@ -262,7 +262,7 @@ func TestCrashBetweenSendAndRecord(t *testing.T) {
 			if n, err := db.RunOnce(ctx); err != nil || n != 1 {
 				t.Fatalf("b: %d, %v", n, err)
 			}
-			got, _, bad := rc.snapshot()
+			got, _, bad := rc.Snapshot()
 			if len(bad) != 0 {
 				t.Fatal(bad)
 			}
@@ -290,7 +290,7 @@ func TestDeadLetterAfterRetryWindow(t *testing.T) {
 			t.Parallel()
 			s, clk := b.New(t), newClock()
 			o, w, rc := hooked(t, s, clk.Now, "group.*")
-			rc.setStatus(http.StatusInternalServerError)
+			rc.SetStatus(http.StatusInternalServerError)
 			newGroup(t, s, o.ID, "eng")
 			first := subscribed(t, s, o.ID, w.Cursor, all)[0]
 			rng := rand.New(rand.NewPCG(1, 2))
@@ -331,7 +331,7 @@ func TestDeadLetterAfterRetryWindow(t *testing.T) {
 				t.Fatalf("retried for %s over %d attempts", span, len(attempts))
 			}
 			t.Logf("dead-lettered after %d attempts over %s", len(attempts), last.Sub(start))
-			got, requests, bad := rc.snapshot()
+			got, requests, bad := rc.Snapshot()
 			if len(got) != 0 || requests != len(attempts) || len(bad) != 0 {
 				t.Fatalf("receiver: %d accepted, %d requests (want %d), bad %v", len(got), requests, len(attempts), bad)
 			}
@@ -344,12 +344,12 @@ func TestDeadLetterAfterRetryWindow(t *testing.T) {
 				t.Fatalf("dead letters = %+v", dls)
 			}
 			// The stream goes on.
-			rc.setStatus(0)
+			rc.SetStatus(0)
 			newGroup(t, s, o.ID, "ops")
 			if n, err := d.RunOnce(ctx); err != nil || n != 1 {
 				t.Fatalf("after the dead letter: %d, %v", n, err)
 			}
-			got, _, _ = rc.snapshot()
+			got, _, _ = rc.Snapshot()
 			sameStream(t, got, subscribed(t, s, o.ID, first.Seq, all))
 			// Redelivery, asked by an admin, reaches the receiver with the same id.
 			if _, err := s.RedeliverDeadLetter(ctx, core.Actor{Kind: core.ActorAdmin, ID: "u1"}, o.ID, w.ID, first.Seq); err != nil {
@@ -359,7 +359,7 @@ func TestDeadLetterAfterRetryWindow(t *testing.T) {
 			if n, err := d.RunOnce(ctx); err != nil || n != 1 {
 				t.Fatalf("redelivery: %d, %v", n, err)
 			}
-			got, _, _ = rc.snapshot()
+			got, _, _ = rc.Snapshot()
 			if len(got) != 2 || got[1].ID != first.ID || got[1].Seq != first.Seq {
 				t.Fatalf("after redelivery the receiver has %+v", got)
 			}
@@ -401,7 +401,7 @@ func TestTwoInstancesOnePostgres(t *testing.T) {
 	for range 3 {
 		rc := newReceiver(t, time.Now)
 		w, secret := newWebhook(t, s1, o.ID, rc.URL())
-		rc.setSecret(secret)
+		rc.SetSecret(secret)
 		hooks = append(hooks, hook{w, rc})
 	}
 	var sent [2]atomic.Int64
@@ -426,7 +426,7 @@ func TestTwoInstancesOnePostgres(t *testing.T) {
 	wg.Wait()
 	for _, h := range hooks {
 		want := subscribed(t, s1, o.ID, h.w.Cursor, all)
-		eventuallyf(t, 60*time.Second, func() bool { a, _, _ := h.rc.snapshot(); return len(a) >= len(want) }, "webhook %s: %d events", h.w.ID, len(want))
+		eventuallyf(t, 60*time.Second, func() bool { a, _, _ := h.rc.Snapshot(); return len(a) >= len(want) }, "webhook %s: %d events", h.w.ID, len(want))
 	}
 	for _, d := range ds {
 		if err := d.Stop(ctx); err != nil {
@@ -434,7 +434,7 @@ func TestTwoInstancesOnePostgres(t *testing.T) {
 		}
 	}
 	for _, h := range hooks {
-		got, _, bad := h.rc.snapshot()
+		got, _, bad := h.rc.Snapshot()
 		if len(bad) != 0 {
 			t.Fatal(bad)
 		}
@@ -518,7 +518,7 @@ func TestPolicyAtDelivery(t *testing.T) {
 	if n := reached.Load(); n != 0 {
 		t.Fatalf("the loopback listener was reached %d times", n)
 	}
-	if _, requests, _ := other.snapshot(); requests != 0 {
+	if _, requests, _ := other.Snapshot(); requests != 0 {
 		t.Fatalf("the redirect was followed (%d requests)", requests)
 	}
 }
@@ -607,15 +607,13 @@ func TestStopIsGraceful(t *testing.T) {
 	s := storetest.NewSQLite(t)
 	o, w, rc := hooked(t, s, time.Now, "group.*")
 	entered, release := make(chan struct{}, 10), make(chan struct{})
-	rc.mu.Lock()
-	rc.onReq = func(r *http.Request) {
+	rc.OnRequest(func(r *http.Request) {
 		entered <- struct{}{}
 		select {
 		case <-release:
 		case <-r.Context().Done():
 		}
-	}
-	rc.mu.Unlock()
+	})
 	start := func() *webhooks.Deliverer {
 		d := newDeliverer(t, webhooks.Options{Store: s, Secrets: storetest.Box(t), Policy: webhooks.Policy{AllowHTTPLoopback: true},
 			PollInterval: 5 * time.Millisecond, AttemptTimeout: 5 * time.Second, LeaseTTL: 10 * time.Second})
@@ -636,7 +634,7 @@ func TestStopIsGraceful(t *testing.T) {
 	must(t, <-stopped)
 	hook, err := s.GetWebhook(ctx, o.ID, w.ID)
 	must(t, err)
-	if got, _, _ := rc.snapshot(); len(got) != 1 || hook.Cursor != got[0].Seq {
+	if got, _, _ := rc.Snapshot(); len(got) != 1 || hook.Cursor != got[0].Seq {
 		t.Fatalf("after Stop: received %+v, cursor %d", got, hook.Cursor)
 	}
 	newGroup(t, s, o.ID, "ops")
@@ -647,12 +645,10 @@ func TestStopIsGraceful(t *testing.T) {
 	must(t, s.ReleaseWebhook(ctx, "other", o.ID, w.ID))
 
 	// Now a Stop that cannot wait: the attempt is cancelled and not recorded.
-	rc.mu.Lock()
-	rc.onReq = func(r *http.Request) {
+	rc.OnRequest(func(r *http.Request) {
 		entered <- struct{}{}
 		<-r.Context().Done()
-	}
-	rc.mu.Unlock()
+	})
 	d = start()
 	<-entered
 	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
@@ -678,7 +674,7 @@ func TestAdminChangeMidTurn(t *testing.T) {
 	}
 	want := subscribed(t, s, o.ID, w.Cursor, all)
 	next := newReceiver(t, time.Now)
-	next.setSecret(old.secret)
+	next.SetSecret(old.Secrets()...)
 	d := newDeliverer(t, webhooks.Options{Store: s, Secrets: storetest.Box(t), Policy: webhooks.Policy{AllowHTTPLoopback: true},
 		AfterSend: func(_ context.Context, _ string, seq int64) error {
 			if seq == want[0].Seq {
@@ -692,9 +688,9 @@ func TestAdminChangeMidTurn(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	gotOld, _, _ := old.snapshot()
+	gotOld, _, _ := old.Snapshot()
 	sameStream(t, gotOld, want[:1])
-	gotNew, _, bad := next.snapshot()
+	gotNew, _, bad := next.Snapshot()
 	if len(bad) != 0 {
 		t.Fatal(bad)
 	}
