@@ -3,7 +3,10 @@
 // mappings table (IdP group → user group → workspace/environment → role) with
 // filters, users with their effective access and a "why" form that explains any
 // decision, user groups, the SCIM and SSO setup values to paste into Okta and Entra
-// (a new token's secret shown once), and the audit log.
+// (a new token's secret shown once), the audit log, the event log (the stream
+// applications read, filtered by type and paged by seq cursors) and webhooks:
+// created with their secret shown once, edited, paused, rotated, deleted behind
+// a confirmation page, with each one's deliveries and dead letters to redeliver.
 //
 // Every page is a row of one table (routes.go) saying what it requires of the
 // person; handlers live in one file per area and render templates/*.html inside

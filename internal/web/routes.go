@@ -39,5 +39,16 @@ func (h *Handler) routes() []route {
 		{"POST /admin/scim/{directory}/tokens/{token}/revoke", orgAdmin, h.formRevokeToken},
 		{"GET /admin/sso", orgAdmin, h.pageSSO},
 		{"GET /admin/audit", orgAdmin, h.pageAudit},
+
+		// The event stream and webhooks.
+		{"GET /admin/events", orgAdmin, h.pageEvents},
+		{"GET /admin/webhooks", orgAdmin, h.pageWebhooks},
+		{"POST /admin/webhooks", orgAdmin, h.formCreateWebhook},
+		{"GET /admin/webhooks/{webhook}", orgAdmin, h.pageWebhook},
+		{"POST /admin/webhooks/{webhook}", orgAdmin, h.formUpdateWebhook},
+		{"POST /admin/webhooks/{webhook}/rotate", orgAdmin, h.formRotateWebhook},
+		{"GET /admin/webhooks/{webhook}/delete", orgAdmin, h.pageDeleteWebhook},
+		{"POST /admin/webhooks/{webhook}/delete", orgAdmin, h.formDeleteWebhook},
+		{"POST /admin/webhooks/{webhook}/dead-letters/{seq}/redeliver", orgAdmin, h.formRedeliver},
 	}
 }

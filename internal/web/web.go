@@ -97,6 +97,10 @@ var flashes = map[string]string{
 	"user-changed":    "The user was updated.",
 	"group-created":   "The user group was created.",
 	"token-revoked":   "The token was revoked; it no longer opens SCIM.",
+
+	"webhook-saved":     "The webhook was saved.",
+	"webhook-deleted":   "The webhook was deleted with its delivery log.",
+	"redelivery-queued": "The redelivery was queued; the deliverer makes the attempt within seconds.",
 }
 
 const csrfCookie = "gatehouse_csrf"

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -20,9 +19,11 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/api/apitest"
 	"github.com/gatehouse-dev/gatehouse/internal/core"
 	"github.com/gatehouse-dev/gatehouse/internal/decisions"
+	"github.com/gatehouse-dev/gatehouse/internal/ops"
 	"github.com/gatehouse-dev/gatehouse/internal/server/stack"
 	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
 	"github.com/gatehouse-dev/gatehouse/internal/web"
+	"github.com/gatehouse-dev/gatehouse/internal/webhooks"
 	"github.com/gatehouse-dev/gatehouse/sso"
 	"github.com/gatehouse-dev/gatehouse/sso/ssotest"
 )
@@ -63,8 +64,11 @@ func newSite(t *testing.T) *site {
 	t.Cleanup(func() { gr.Close() })
 	engine := decisions.New(w.St, gr)
 	setup := stack.SSOSetup{Store: w.St, ExternalURL: base}
-	(&api.Handler{Store: w.St, Decisions: engine, Logger: apitest.Logger(t), Sessions: sh, SSO: setup}).Mount(mux)
-	(&web.Handler{Store: w.St, Decisions: engine, Logger: apitest.Logger(t), Sessions: sh, SSO: setup, ExternalURL: srv.URL}).Mount(mux)
+	// One set of operations, as the stack builds it; webhooks may reach loopback
+	// receivers over http (serve's --webhook-allow-http-loopback).
+	operations := &ops.Ops{Store: w.St, Secrets: storetest.Box(t), WebhookPolicy: webhooks.Policy{AllowHTTPLoopback: true}}
+	(&api.Handler{Store: w.St, Decisions: engine, Ops: operations, Logger: apitest.Logger(t), Sessions: sh, SSO: setup}).Mount(mux)
+	(&web.Handler{Store: w.St, Decisions: engine, Ops: operations, Logger: apitest.Logger(t), Sessions: sh, SSO: setup, ExternalURL: srv.URL}).Mount(mux)
 	return &site{World: w, srv: srv, login: login}
 }
 
@@ -98,89 +102,9 @@ func artifactDir(t *testing.T) string {
 // asks the user page why, creates a SCIM directory (token shown once), and keeps a
 // screenshot of every page under artifacts/screenshots.
 func TestAdminPagesInBrowser(t *testing.T) {
-	bin := chromiumPath()
-	if bin == "" {
-		if os.Getenv("CI") != "" {
-			// .ci/run installs Chromium: in CI a missing browser is a broken setup, not a skip.
-			t.Fatal("no chromium binary found in CI")
-		}
-		t.Skip("no chromium binary found (apt-get install -y chromium): the browser tests need one")
-	}
+	b := newBrowser(t)
 	s := newSite(t)
-	shots := artifactDir(t)
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(bin), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
-	}
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	bctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	// The first Run starts the browser, which lives as long as bctx: no timeout on it.
-	if err := chromedp.Do(bctx, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	step := func() (context.Context, context.CancelFunc) { return context.WithTimeout(bctx, 30*time.Second) }
-	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		ctx, cancel := step()
-		defer cancel()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	shot := func(name string) {
-		t.Helper()
-		ctx, cancel := step()
-		defer cancel()
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // quality 100 makes a PNG
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		if err := os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		ctx, cancel := step()
-		defer cancel()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		for try := 0; err != nil && strings.Contains(err.Error(), "Cannot find context") && try < 20; try++ {
-			// The page was replaced (a form's redirect) while the node was read.
-			time.Sleep(100 * time.Millisecond)
-			s, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		}
-		if err != nil {
-			t.Fatalf("read %s: %v", sel, err)
-		}
-		return s
-	}
-	// waitText waits until sel's text holds want: after a form posts, the old page
-	// (with its own flash) may still be there for a moment.
-	waitText := func(sel, want string) {
-		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			ctx, cancel := step()
-			got, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-			cancel()
-			if err == nil && strings.Contains(got, want) {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s never showed %q (last %q, %v)", sel, want, got, err)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	must := func(got, want, where string) {
-		t.Helper()
-		if !strings.Contains(got, want) {
-			t.Fatalf("%s: %q does not contain %q", where, got, want)
-		}
-	}
+	run, shot, text, waitText, must := b.run, b.shot, b.text, b.waitText, b.must
 	base := s.srv.URL
 
 	// Sign in: the admin pages send an anonymous browser to the SSO login.
