@@ -11,10 +11,12 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/server"
 	"github.com/gatehouse-dev/gatehouse/internal/server/stack"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/webhooks"
 	"github.com/gatehouse-dev/gatehouse/sso"
 )
 
@@ -38,6 +40,9 @@ func serveWith(ctx context.Context, stderr io.Writer, args []string, extra func(
 	secretKey := fs.String("secret-key", "", "32 random bytes, hex or base64, sealing SSO secrets at rest; every instance needs the same (default: a key file next to a SQLite database)")
 	loginRate := fs.Int64("rate-limit-login", stack.DefaultLoginRate, "login requests per minute per client address, across all instances (0: off)")
 	ssoRefresh := fs.Duration("sso-refresh-interval", sso.DefaultRefreshEvery, "how often each SSO connection's IdP metadata (SAML) or discovery and keys (OIDC) are fetched again (0: never)")
+	hookLoopback := fs.Bool("webhook-allow-http-loopback", false, "let webhooks use plain http to a loopback host (localhost, 127.0.0.1, [::1]): for development")
+	hookPrivate := fs.Bool("webhook-allow-private", false, "let webhooks reach private, loopback, link-local (cloud metadata included), CGNAT and ULA addresses: for receivers inside your own network")
+	hookTimeout := fs.Duration("webhook-timeout", stack.DefaultWebhookTimeout, "how long a webhook receiver has to answer one delivery (1s to 5m); a crashed instance's webhooks move to another after four times as long")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -48,6 +53,9 @@ func serveWith(ctx context.Context, stderr io.Writer, args []string, extra func(
 		if _, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey); err != nil {
 			return &usageError{msg: fmt.Sprintf("--tls-cert/--tls-key: %v", err)}
 		}
+	}
+	if *hookTimeout < time.Second || *hookTimeout > 5*time.Minute {
+		return &usageError{msg: fmt.Sprintf("--webhook-timeout %s: want from 1s to 5m", *hookTimeout)}
 	}
 	proxies, err := parsePrefixes(*trusted)
 	if err != nil {
@@ -102,6 +110,8 @@ func serveWith(ctx context.Context, stderr io.Writer, args []string, extra func(
 		Addr: *addr, TLSCertFile: *tlsCert, TLSKeyFile: *tlsKey, ExternalURL: pub, Box: box,
 		TrustedProxies: proxies, SCIMPerToken: *scimRate, APIPerToken: *apiRate, PerIP: *ipRate, LoginPerIP: *loginRate,
 		SSORefreshEvery: *ssoRefresh,
+		WebhookPolicy:   webhooks.Policy{AllowHTTPLoopback: *hookLoopback, AllowPrivate: *hookPrivate},
+		WebhookTimeout:  *hookTimeout,
 	}
 	if *ssoRefresh <= 0 {
 		o.SSORefreshEvery = -1 // never

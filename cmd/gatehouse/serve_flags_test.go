@@ -22,6 +22,8 @@ func TestServeFlagErrors(t *testing.T) {
 		{[]string{"--tls-cert", junk, "--tls-key", junk}, "--tls-cert/--tls-key"},
 		{[]string{"--trusted-proxies", "10.0.0.0/8,lb.example"}, `--trusted-proxies: "lb.example" is not an address or CIDR`},
 		{[]string{"--rate-limit-scim", "many"}, "invalid value"},
+		{[]string{"--webhook-timeout", "100ms"}, "--webhook-timeout 100ms: want from 1s to 5m"},
+		{[]string{"--webhook-allow-private=maybe"}, "invalid boolean value"},
 	} {
 		_, _, err := gatehouse(t, append([]string{"serve", "--addr", "127.0.0.1:0", "--db", db}, tc.args...)...)
 		wantErr(t, err, tc.want)

@@ -8,4 +8,9 @@
 // reach the sso edge only through the seams of package httpx that it wires here:
 // the sso handler authenticates their browser sessions, and SSOSetup gives them
 // each connection's setup values. No edge imports another.
+//
+// Build also starts the instance's webhook deliverer (one per instance; the
+// instances share the webhooks through leases) with the same network policy the
+// operations check webhook URLs against, and the close it returns stops it after
+// the attempts in flight are recorded.
 package stack

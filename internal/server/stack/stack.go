@@ -2,6 +2,7 @@ package stack
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -16,9 +17,14 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/server"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/web"
+	"github.com/gatehouse-dev/gatehouse/internal/webhooks"
 	"github.com/gatehouse-dev/gatehouse/scim"
 	"github.com/gatehouse-dev/gatehouse/sso"
 )
+
+// DefaultWebhookTimeout bounds one webhook delivery attempt (the Standard
+// Webhooks specification suggests 15 to 30 seconds).
+const DefaultWebhookTimeout = 15 * time.Second
 
 // Default rate limits, per minute, of serve's flags.
 const (
@@ -47,6 +53,13 @@ type Options struct {
 	// zero, never when negative.
 	SSORefreshEvery time.Duration
 
+	// WebhookPolicy is the network policy webhook URLs must pass, when saved and
+	// when dialed; the zero value is the strictest.
+	WebhookPolicy webhooks.Policy
+	// WebhookTimeout bounds one delivery attempt (15 s when zero); a crashed
+	// instance's webhooks are taken over after four times as long (the lease).
+	WebhookTimeout time.Duration
+
 	// Extra are more mounts next to SSO, SCIM and the API (tests add handlers).
 	Extra []server.Mounter
 }
@@ -66,13 +79,16 @@ func Build(ctx context.Context, s *store.SQL, logger *slog.Logger, o Options) (*
 	// One authorizer (and its cache) and one set of operations for the API and the
 	// pages; the sso handler authenticates their browser sessions.
 	engine := decisions.New(s, gens)
-	operations := &ops.Ops{Store: s, Now: time.Now}
+	operations := &ops.Ops{Store: s, Now: time.Now, WebhookPolicy: o.WebhookPolicy}
+	if o.Box != nil {
+		operations.Secrets = o.Box
+	}
 	setup := SSOSetup{Store: s, ExternalURL: o.ExternalURL}
 	mounts := []server.Mounter{
 		ssoHandler,
 		&scim.Handler{Store: s, Logger: logger, Now: time.Now, BaseURL: o.ExternalURL.String(), Metrics: m},
 		&api.Handler{Store: s, Logger: logger, Now: time.Now, Metrics: m,
-			Decisions: engine, Ops: operations, Sessions: ssoHandler, SSO: setup},
+			Decisions: engine, Ops: operations, Sessions: ssoHandler, SSO: setup, Generations: gens},
 		&web.Handler{Store: s, Logger: logger, Now: time.Now,
 			Decisions: engine, Ops: operations, Sessions: ssoHandler, SSO: setup, ExternalURL: o.ExternalURL.String()},
 	}
@@ -87,8 +103,48 @@ func Build(ctx context.Context, s *store.SQL, logger *slog.Logger, o Options) (*
 		go func() { defer close(done); r.Run(rctx) }()
 		stopRefresh = func() { cancel(); <-done }
 	}
-	closeAll := func() error { stopRefresh(); return gens.Close() }
+	stopDelivery, err := startDeliverer(ctx, s, logger, o)
+	if err != nil {
+		stopRefresh()
+		gens.Close()
+		return nil, nil, err
+	}
+	closeAll := func() error { stopDelivery(); stopRefresh(); return gens.Close() }
 	return server.New(Config(s, logger, m, o), s, logger, mounts...), closeAll, nil
+}
+
+// startDeliverer runs this instance's webhook deliverer: one per instance, the
+// instances sharing the webhooks through leases in the database. It stops
+// claiming when ctx ends (serve's signal), so the drain begins at once; the
+// returned stop waits for the attempts in flight to be recorded, at most one
+// attempt's time, after which they are cut off and sent again later.
+func startDeliverer(ctx context.Context, s *store.SQL, logger *slog.Logger, o Options) (func(), error) {
+	if o.Box == nil {
+		return nil, errors.New("stack: webhook delivery needs the secret key's Box")
+	}
+	timeout := o.WebhookTimeout
+	if timeout <= 0 {
+		timeout = DefaultWebhookTimeout
+	}
+	d, err := webhooks.New(webhooks.Options{Store: s, Secrets: o.Box, Policy: o.WebhookPolicy, Logger: logger,
+		AttemptTimeout: timeout, LeaseTTL: 4 * timeout})
+	if err != nil {
+		return nil, err
+	}
+	if err := d.Start(ctx); err != nil {
+		return nil, err
+	}
+	logger.Info("webhook deliverer started", "owner", d.Owner(), "attempt_timeout", timeout.String(),
+		"allow_http_loopback", o.WebhookPolicy.AllowHTTPLoopback, "allow_private", o.WebhookPolicy.AllowPrivate)
+	return func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout+5*time.Second)
+		defer cancel()
+		if err := d.Stop(sctx); err != nil {
+			logger.Warn("webhook deliverer: attempts cut off at shutdown; they are sent again later", "err", err)
+			return
+		}
+		logger.Info("webhook deliverer stopped")
+	}, nil
 }
 
 // Config is the server configuration Build uses: listener, TLS, metrics and rate
