@@ -3,8 +3,10 @@
 #
 # They build the real binary and hurt `gatehouse serve` running as a subprocess:
 # SIGKILL during SCIM provisioning on SQLite, PostgreSQL cut (or really restarted)
-# during load, SIGTERM during load, a flood of bad input. `go test ./internal/faults`
-# runs the same tests CI-sized; see docs/operations.md, "Faults".
+# during load, SIGTERM during load, a flood of bad input, SIGKILL between sending
+# and recording a webhook delivery, two instances delivering webhooks.
+# `go test ./internal/faults` runs the same tests CI-sized; see docs/operations.md,
+# "Faults".
 #
 # usage: scripts/faults.sh [options]
 #   --quick              CI sizes instead of the long defaults
@@ -13,6 +15,8 @@
 #   --outage DUR         how long PostgreSQL stays cut off (long default 20s)
 #   --workers N          concurrent clients (long default 32)
 #   --flood N            random bad requests per endpoint (long default 2000)
+#   --events N           events per round of the webhook tests (long default 300)
+#   --hook-rounds N      SIGKILL rounds between sending and recording a webhook delivery (long default 5)
 #   --postgres DSN       PostgreSQL for the PostgreSQL tests (default: $GATEHOUSE_TEST_POSTGRES;
 #                        without one they are skipped). Each test uses a schema of its own.
 #   --pg-restart CMD     also restart the PostgreSQL server for real during load, with CMD
@@ -36,6 +40,8 @@ while [ $# -gt 0 ]; do
 	--outage) args="$args -faults.outage=$2"; shift ;;
 	--workers) args="$args -faults.workers=$2"; shift ;;
 	--flood) args="$args -faults.flood=$2"; shift ;;
+	--events) args="$args -faults.events=$2"; shift ;;
+	--hook-rounds) args="$args -faults.hook-rounds=$2"; shift ;;
 	--postgres) GATEHOUSE_TEST_POSTGRES="$2"; export GATEHOUSE_TEST_POSTGRES; shift ;;
 	--pg-restart) restart="$2"; shift ;;
 	--pg-restart-local)
