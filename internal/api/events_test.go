@@ -3,8 +3,6 @@ package api_test
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,28 +11,9 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/api/apitest"
 	"github.com/gatehouse-dev/gatehouse/internal/core"
-	"github.com/gatehouse-dev/gatehouse/internal/ops"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
-	"github.com/gatehouse-dev/gatehouse/internal/webhooks"
 )
-
-// hookEnv is an API env whose operations can make webhooks: a sealer under the
-// test key and a policy that lets them reach loopback receivers over http, as
-// serve's --webhook-allow-http-loopback does.
-func hookEnv(t *testing.T, b storetest.Backend) *apitest.Env {
-	t.Helper()
-	e := apitest.NewEnv(t, b)
-	h := apitest.NewHandler(t, e.St, e.Sess)
-	h.Ops = &ops.Ops{Store: e.St, Secrets: storetest.Box(t), WebhookPolicy: webhooks.Policy{AllowHTTPLoopback: true}}
-	h.EventPoll = 20 * time.Millisecond
-	mux := http.NewServeMux()
-	h.Mount(mux)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	e.H, e.Srv = h, srv
-	return e
-}
 
 // streamPage is one answer of GET /api/v1/events.
 type streamPage struct {
@@ -80,7 +59,7 @@ func gen(t *testing.T, e *apitest.Env) int64 {
 // earlier answer gave.
 func TestEventStream(t *testing.T) {
 	apitest.ForEachBackend(t, func(t *testing.T, b storetest.Backend) {
-		e := hookEnv(t, b)
+		e := apitest.NewWebhookEnv(t, b)
 		for i := range 3 {
 			e.API("POST", "/api/v1/groups", map[string]any{"name": fmt.Sprintf("g%d", i)}).Want(t, 201)
 		}
@@ -175,7 +154,7 @@ func TestEventStream(t *testing.T) {
 // when the wait is up.
 func TestEventLongPoll(t *testing.T) {
 	apitest.ForEachBackend(t, func(t *testing.T, b storetest.Backend) {
-		e := hookEnv(t, b)
+		e := apitest.NewWebhookEnv(t, b)
 		end := strconv.FormatInt(gen(t, e), 10)
 
 		start := time.Now()
@@ -215,7 +194,7 @@ func TestEventLongPoll(t *testing.T) {
 // is never visible before the ones below it.
 func TestEventStreamUnderConcurrentWrites(t *testing.T) {
 	apitest.ForEachBackend(t, func(t *testing.T, b storetest.Backend) {
-		e := hookEnv(t, b)
+		e := apitest.NewWebhookEnv(t, b)
 		const writers, each = 6, 8
 		startSeq := gen(t, e)
 		var wg sync.WaitGroup

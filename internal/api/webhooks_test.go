@@ -32,7 +32,7 @@ func receivedTypes(rc *webhookstest.Receiver) []string {
 // and other orgs are kept out.
 func TestWebhooksAPI(t *testing.T) {
 	apitest.ForEachBackend(t, func(t *testing.T, b storetest.Backend) {
-		e := hookEnv(t, b)
+		e := apitest.NewWebhookEnv(t, b)
 		ctx := context.Background()
 		rc := webhookstest.New(t, time.Now)
 		auditLen := func() int {
