@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -97,7 +96,7 @@ func TestWebhooksAPI(t *testing.T) {
 
 		// A real deliverer on a clock the test moves: a receiver that fails turns
 		// the event into a dead letter after the retry window.
-		clk := &fakeClock{now: time.Now()}
+		clk := webhookstest.NewClock(time.Now())
 		d, err := webhooks.New(webhooks.Options{Store: e.St, Secrets: storetest.Box(t), Policy: webhooks.Policy{AllowHTTPLoopback: true},
 			Logger: apitest.Logger(t), Now: clk.Now, BackoffBase: time.Second, RetryWindow: time.Minute, AttemptTimeout: 5 * time.Second})
 		if err != nil {
@@ -106,9 +105,9 @@ func TestWebhooksAPI(t *testing.T) {
 		rc.SetStatus(http.StatusServiceUnavailable)
 		e.API("POST", "/api/v1/groups", map[string]any{"name": "first"}).Want(t, 201)
 		failing := gen(t, e)
-		runOnce(t, d)
-		clk.add(2 * time.Minute)
-		runOnce(t, d)
+		webhookstest.RunOnce(t, d)
+		clk.Add(2 * time.Minute)
+		webhookstest.RunOnce(t, d)
 		dls := e.API("GET", "/api/v1/webhooks/"+id+"/dead-letters", nil).Want(t, 200).Items()
 		if len(dls) != 1 || dls[0]["seq"].(float64) != float64(failing) || dls[0]["attempts"].(float64) != 2 || dls[0]["last_status"].(float64) != 503 {
 			t.Fatalf("dead letters: %v", dls)
@@ -137,7 +136,7 @@ func TestWebhooksAPI(t *testing.T) {
 		if n := len(e.API("GET", "/api/v1/webhooks/"+id+"/dead-letters?pending=true", nil).Want(t, 200).Items()); n != 1 {
 			t.Fatalf("%d pending redeliveries", n)
 		}
-		runOnce(t, d)
+		webhookstest.RunOnce(t, d)
 		if got := receivedTypes(rc); len(got) != 2 || got[0] != "group.created" || got[1] != "group.created" {
 			t.Fatalf("received %v", got)
 		}
@@ -155,10 +154,10 @@ func TestWebhooksAPI(t *testing.T) {
 			t.Fatalf("rotate: %s", rot.Raw)
 		}
 		e.API("POST", "/api/v1/groups", map[string]any{"name": "third"}).Want(t, 201)
-		runOnce(t, d) // the receiver still checks with the old secret
+		webhookstest.RunOnce(t, d) // the receiver still checks with the old secret
 		rc.SetSecret(rot.Str("secret"))
 		e.API("POST", "/api/v1/groups", map[string]any{"name": "fourth"}).Want(t, 201)
-		runOnce(t, d)
+		webhookstest.RunOnce(t, d)
 		if got, _, bad := rc.Snapshot(); len(got) != 4 || len(bad) != 0 {
 			t.Fatalf("after rotation received %v, refused %v", got, bad)
 		}
@@ -215,28 +214,4 @@ func TestWebhooksAPI(t *testing.T) {
 			t.Fatalf("webhook events %v, want %s", p.types, want)
 		}
 	})
-}
-
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-func runOnce(t *testing.T, d *webhooks.Deliverer) {
-	t.Helper()
-	if _, err := d.RunOnce(context.Background()); err != nil {
-		t.Fatal(err)
-	}
 }

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -78,7 +77,7 @@ func TestWebhookPagesInBrowser(t *testing.T) {
 
 	// A private address is refused with its reason, and nothing is created. The
 	// receiver checks timestamps on the deliverer's clock, which the test moves.
-	clk := &clock{now: time.Now()}
+	clk := webhookstest.NewClock(time.Now())
 	rc := webhookstest.New(t, clk.Now)
 	b.run("webhooks", chromedp.Navigate(base+"/admin/webhooks"), chromedp.WaitVisible(chromedp.CSS(`#create-webhook`)))
 	b.run("private URL", chromedp.SendKeys(chromedp.CSS(`#create-webhook input[name=url]`), "https://10.20.30.40/hook"),
@@ -120,14 +119,14 @@ func TestWebhookPagesInBrowser(t *testing.T) {
 	}
 	rc.SetStatus(http.StatusServiceUnavailable)
 	s.API("POST", "/api/v1/groups", map[string]any{"name": "failing"}).Want(t, 201)
-	runOnce(t, d)
+	webhookstest.RunOnce(t, d)
 	b.run("failing", chromedp.Navigate(page), chromedp.WaitVisible(chromedp.CSS(`#next-retry`)))
 	b.must(b.text("#state"), "failing", "state")
 	b.must(b.text("#state"), "1 failed attempts", "state")
 	b.must(b.text("#deliveries"), "503", "deliveries")
 	b.shot("24-webhook-failing")
-	clk.add(2 * time.Hour)
-	runOnce(t, d)
+	clk.Add(2 * time.Hour)
+	webhookstest.RunOnce(t, d)
 	b.run("dead letter", chromedp.Navigate(page), chromedp.WaitVisible(chromedp.CSS(`#dead-letters form`)))
 	b.must(b.text("#dead-letters"), "group.created", "dead letters")
 	b.must(b.text("#deliveries"), "dead_lettered", "deliveries")
@@ -137,7 +136,7 @@ func TestWebhookPagesInBrowser(t *testing.T) {
 	b.run("redeliver", chromedp.Click(chromedp.CSS(`#dead-letters form button`)))
 	b.waitText("main .flash", "redelivery was queued")
 	b.must(b.text("#dead-letters"), "redelivery queued", "dead letters")
-	runOnce(t, d)
+	webhookstest.RunOnce(t, d)
 	b.run("redelivered", chromedp.Navigate(page), chromedp.WaitVisible(chromedp.CSS(`#deliveries`)))
 	b.must(b.text("#dead-letters"), "redelivered", "dead letters")
 	b.must(b.text("#deliveries"), "redelivery", "deliveries")
@@ -340,28 +339,4 @@ func auditCount(t *testing.T, s *site) int {
 		t.Fatal(err)
 	}
 	return len(evs)
-}
-
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-func runOnce(t *testing.T, d *webhooks.Deliverer) {
-	t.Helper()
-	if _, err := d.RunOnce(context.Background()); err != nil {
-		t.Fatal(err)
-	}
 }

@@ -58,27 +58,9 @@ func newWebhook(t testing.TB, s *store.SQL, orgID, url string, types ...string) 
 	return w, secret
 }
 
-// clock is a fake clock that tests move by hand.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
+func newClock() *webhookstest.Clock {
+	return webhookstest.NewClock(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
 }
-
-func newClock() *clock { return &clock{now: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
-func (c *clock) Add(d time.Duration) { c.Set(c.Now().Add(d)) }
 
 // resolver is a fake DNS: host → addresses, changeable during a test.
 type resolver struct {

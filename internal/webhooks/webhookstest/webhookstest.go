@@ -2,10 +2,12 @@
 // on 127.0.0.1 that checks every delivery the way the Standard Webhooks
 // specification tells receivers to (with its own HMAC code, not the server's
 // Sign), records what it accepted, and can answer errors, go down (connection
-// refused) and come back on the same address.
+// refused) and come back on the same address. Clock and RunOnce drive a
+// deliverer step by step.
 package webhookstest
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -213,4 +215,44 @@ func Seqs(rs []Received) []int64 {
 		out[i] = r.Seq
 	}
 	return out
+}
+
+// Clock is a clock tests move by hand, for a deliverer's Options.Now (and the
+// receiver's, so that timestamps agree).
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock returns a clock at t.
+func NewClock(t time.Time) *Clock { return &Clock{now: t} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Set moves the clock to t.
+func (c *Clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
+// Add moves the clock by d.
+func (c *Clock) Add(d time.Duration) { c.Set(c.Now().Add(d)) }
+
+// Runner is a deliverer's one step (webhooks.Deliverer.RunOnce).
+type Runner interface {
+	RunOnce(ctx context.Context) (int, error)
+}
+
+// RunOnce gives every due webhook one turn and fails the test on an error.
+func RunOnce(t testing.TB, d Runner) {
+	t.Helper()
+	if _, err := d.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 }
