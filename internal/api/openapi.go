@@ -261,6 +261,9 @@ func schemas() map[string]any {
 
 var pathParam = regexp.MustCompile(`\{([a-z]+)\}`)
 
+// idOnlyParams are the path parameters that are not looked up by name.
+var idOnlyParams = map[string]string{"webhook": "the webhook's id", "seq": "the event's seq"}
+
 // openAPIDoc builds the document from the operations table.
 func openAPIDoc() map[string]any {
 	paths := map[string]any{}
@@ -274,8 +277,12 @@ func openAPIDoc() map[string]any {
 		}
 		var params []any
 		for _, m := range pathParam.FindAllStringSubmatch(path, -1) {
+			desc, ok := idOnlyParams[m[1]]
+			if !ok {
+				desc = "id, or the object's slug or name"
+			}
 			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]any{"type": "string"},
-				"description": "id, or the object's slug or name"})
+				"description": desc})
 		}
 		for _, q := range o.query {
 			params = append(params, map[string]any{"name": q, "in": "query", "schema": map[string]any{"type": "string"}})
