@@ -46,13 +46,17 @@ func (h *Handler) authenticate(r *http.Request) (*caller, error) {
 }
 
 // require asks the authorizer and turns a refusal into its answer: 403 with the
-// reason, or 404 where the caller may not learn that the object exists.
+// reason and the decision's explanation (the problem's extension members), or 404
+// where the caller may not learn that the object exists.
 func (h *Handler) require(ctx context.Context, c *caller, req decisions.Request) error {
 	d, err := h.Decisions.Authorize(ctx, *c, req)
-	if err != nil {
+	if err != nil || d.Allowed() {
 		return err
 	}
-	return httpx.Refusal(d, "not found")
+	if d.Hide {
+		return httpx.Refusal(d, "not found")
+	}
+	return &decisions.Refused{Decision: d}
 }
 
 // manageAccess requires the workspace's manage_access: org admins and workspace Admins.

@@ -12,6 +12,14 @@
 // request id. Callers authenticate with a bearer API token (which acts as an org
 // admin of its org) or a browser session (httpx.Sessions, wired by the stack). Every
 // request is authorized by the one authorizer (decisions.Engine), the same that
-// answers access checks, and never sees another organization's data. Changes go
-// through the shared operations (package ops).
+// answers access checks, and never sees another organization's data; a refusal
+// (403) carries the decision's reason and explanation. Changes go through the
+// shared operations (package ops).
+//
+// Change management (proposals.go, access.go): proposals are opened, reviewed,
+// withdrawn and reported on under /api/v1/proposals, a session acting as its
+// person and an API token on behalf of the person it names. Every access change
+// (grants, mappings, memberships, custom roles, org admins) takes ?dry_run=true
+// and answers its diff instead of making it, and when the org requires a second
+// org admin's approval it answers 202 with the proposal that holds it.
 package api

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
 	"github.com/gatehouse-dev/gatehouse/internal/httpx"
+	"github.com/gatehouse-dev/gatehouse/internal/ops"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
@@ -110,14 +111,22 @@ func (h *Handler) createGrant(w http.ResponseWriter, r *http.Request) error {
 			gr.EnvironmentIDs = append(gr.EnvironmentIDs, env.ID)
 		}
 	}
-	gr, err = h.Store.CreateGrant(ctx, c.Actor, gr)
-	if errors.Is(err, core.ErrConflict) {
-		return httpx.Fail(http.StatusConflict, "group "+g.Name+" already has that role in "+ws.Slug, err)
+	role := gr.Role
+	if gr.CustomRoleID != "" {
+		role = "custom role " + in.Role
 	}
-	if err != nil {
-		return err
+	title := "Grant " + g.Name + " " + role + " in " + ws.Slug
+	if len(in.Environments) > 0 {
+		title += " (" + strings.Join(in.Environments, ", ") + ")"
 	}
-	return writeJSON(w, http.StatusCreated, gr)
+	return h.accessChange(w, r, ops.AccessChange{Op: ops.OpGrantCreate, Grant: &gr}, title,
+		func(err error) error {
+			if errors.Is(err, core.ErrConflict) {
+				return httpx.Fail(http.StatusConflict, "group "+g.Name+" already has that role in "+ws.Slug, err)
+			}
+			return err
+		},
+		func(res any) error { return writeJSON(w, http.StatusCreated, res) })
 }
 
 func (h *Handler) getGrant(w http.ResponseWriter, r *http.Request) error {
@@ -138,9 +147,10 @@ func (h *Handler) deleteGrant(w http.ResponseWriter, r *http.Request) error {
 	if err := h.manageAccess(ctx, c, ws); err != nil {
 		return err
 	}
-	if err := h.Store.DeleteGrant(ctx, c.Actor, c.OrgID, gr.ID); err != nil {
-		return err
+	title := "Remove the grant of " + gr.Role + gr.CustomRoleID + " in " + ws.Slug
+	if g, err := h.Store.GetGroup(ctx, c.OrgID, gr.UserGroupID); err == nil {
+		title = "Remove the grant of " + g.Name + " in " + ws.Slug
 	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return h.accessChange(w, r, ops.AccessChange{Op: ops.OpGrantDelete, ID: gr.ID}, title, nil,
+		func(any) error { return noContent(w) })
 }

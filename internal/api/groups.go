@@ -1,13 +1,13 @@
 package api
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
 	"github.com/gatehouse-dev/gatehouse/internal/httpx"
+	"github.com/gatehouse-dev/gatehouse/internal/ops"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
@@ -118,7 +118,8 @@ func (h *Handler) listGroupMembers(w http.ResponseWriter, r *http.Request) error
 	return writeList(w, ms, p, func(m store.Member) string { return m.User.ID })
 }
 
-func (h *Handler) groupMember(r *http.Request, change func(ctx context.Context, a core.Actor, orgID, groupID, userID string) error) error {
+// groupMember adds or removes a direct member: an access change.
+func (h *Handler) groupMember(w http.ResponseWriter, r *http.Request, op ops.AccessOp) error {
 	c := callerOf(r)
 	ctx := r.Context()
 	g, err := h.refs.Group(ctx, *c, r.PathValue("group"))
@@ -129,21 +130,18 @@ func (h *Handler) groupMember(r *http.Request, change func(ctx context.Context, 
 	if err != nil {
 		return err
 	}
-	return change(ctx, c.Actor, c.OrgID, g.ID, u.ID)
+	title := "Add " + u.Label() + " to " + g.Name
+	if op == ops.OpMemberRemove {
+		title = "Remove " + u.Label() + " from " + g.Name
+	}
+	return h.accessChange(w, r, ops.AccessChange{Op: op, GroupID: g.ID, UserID: u.ID}, title, nil,
+		func(any) error { return noContent(w) })
 }
 
 func (h *Handler) addGroupMember(w http.ResponseWriter, r *http.Request) error {
-	if err := h.groupMember(r, h.Store.AddGroupMember); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return h.groupMember(w, r, ops.OpMemberAdd)
 }
 
 func (h *Handler) removeGroupMember(w http.ResponseWriter, r *http.Request) error {
-	if err := h.groupMember(r, h.Store.RemoveGroupMember); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return h.groupMember(w, r, ops.OpMemberRemove)
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
 	"github.com/gatehouse-dev/gatehouse/internal/httpx"
+	"github.com/gatehouse-dev/gatehouse/internal/ops"
 )
 
 func (h *Handler) listMappings(w http.ResponseWriter, r *http.Request) error {
@@ -66,17 +67,17 @@ func (h *Handler) createMapping(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	m.UserGroupID = g.ID
-	m, err = h.Ops.CreateMapping(ctx, c.Actor, m)
-	if errors.Is(err, core.ErrConflict) {
-		return httpx.Fail(http.StatusConflict, "this mapping already exists", err)
-	}
-	if errors.Is(err, core.ErrNotFound) {
-		return httpx.Fail(http.StatusNotFound, "the directory or connection does not exist", err)
-	}
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusCreated, m)
+	return h.accessChange(w, r, ops.AccessChange{Op: ops.OpMappingCreate, Mapping: &m}, "Map IdP group "+m.IdPGroup+" onto "+g.Name,
+		func(err error) error {
+			if errors.Is(err, core.ErrConflict) {
+				return httpx.Fail(http.StatusConflict, "this mapping already exists", err)
+			}
+			if errors.Is(err, core.ErrNotFound) {
+				return httpx.Fail(http.StatusNotFound, "the directory or connection does not exist", err)
+			}
+			return err
+		},
+		func(res any) error { return writeJSON(w, http.StatusCreated, res) })
 }
 
 func (h *Handler) getMapping(w http.ResponseWriter, r *http.Request) error {
@@ -90,9 +91,12 @@ func (h *Handler) getMapping(w http.ResponseWriter, r *http.Request) error {
 
 func (h *Handler) deleteMapping(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
-	if err := h.Ops.DeleteMapping(r.Context(), c.Actor, c.OrgID, r.PathValue("mapping")); err != nil {
-		return httpx.NotFound(err, "mapping", r.PathValue("mapping"))
+	ref := r.PathValue("mapping")
+	m, err := h.Store.GetMapping(r.Context(), c.OrgID, ref)
+	if err != nil {
+		return httpx.NotFound(err, "mapping", ref)
 	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return h.accessChange(w, r, ops.AccessChange{Op: ops.OpMappingDelete, ID: m.ID}, "Remove the mapping of IdP group "+m.IdPGroup,
+		func(err error) error { return httpx.NotFound(err, "mapping", ref) },
+		func(any) error { return noContent(w) })
 }

@@ -19,6 +19,9 @@ type op struct {
 	resp         string   // response schema name; "" for 204 No Content
 	status       int      // success status; 200 by default
 	query        []string // query parameters
+	// access marks an access change: ?dry_run=true answers its diff (200), and
+	// when the org requires approval of access changes it is held (202).
+	access bool
 }
 
 var pageQuery = []string{"after", "limit"}
@@ -33,9 +36,9 @@ var operations = map[string]op{
 
 	"GET /api/v1/org":                  {tag: "org", summary: "The caller's organization", resp: "Org"},
 	"GET /api/v1/org/admins":           {tag: "org", summary: "List org admins with their emails: org admins (and API tokens) only; other members get 403", resp: "UserList"},
-	"PUT /api/v1/org/admins/{user}":    {tag: "org", summary: "Make a user an org admin", resp: "User"},
-	"DELETE /api/v1/org/admins/{user}": {tag: "org", summary: "Revoke org admin; refused (409) for the last active admin"},
-	"POST /api/v1/org/admins/transfer": {tag: "org", summary: "Transfer org admin from one user (the caller by default) to another", body: "TransferRequest", resp: "UserList"},
+	"PUT /api/v1/org/admins/{user}":    {tag: "org", summary: "Make a user an org admin", resp: "User", access: true},
+	"DELETE /api/v1/org/admins/{user}": {tag: "org", summary: "Revoke org admin; refused (409) for the last active admin", access: true},
+	"POST /api/v1/org/admins/transfer": {tag: "org", summary: "Transfer org admin from one user (the caller by default) to another", body: "TransferRequest", resp: "UserList", access: true},
 
 	"GET /api/v1/users":                    {tag: "users", summary: "Search users", resp: "UserList", query: append([]string{"q", "email", "status"}, pageQuery...)},
 	"POST /api/v1/users":                   {tag: "users", summary: "Invite a user", body: "UserInput", resp: "User", status: 201},
@@ -53,8 +56,8 @@ var operations = map[string]op{
 	"PATCH /api/v1/groups/{group}":                 {tag: "groups", summary: "Rename or describe a user group", body: "GroupInput", resp: "Group"},
 	"DELETE /api/v1/groups/{group}":                {tag: "groups", summary: "Delete a user group, its grants and mappings"},
 	"GET /api/v1/groups/{group}/members":           {tag: "groups", summary: "Members, direct and through mapped IdP groups", resp: "MemberList", query: pageQuery},
-	"PUT /api/v1/groups/{group}/members/{user}":    {tag: "groups", summary: "Add a direct member"},
-	"DELETE /api/v1/groups/{group}/members/{user}": {tag: "groups", summary: "Remove a direct member"},
+	"PUT /api/v1/groups/{group}/members/{user}":    {tag: "groups", summary: "Add a direct member", access: true},
+	"DELETE /api/v1/groups/{group}/members/{user}": {tag: "groups", summary: "Remove a direct member", access: true},
 
 	"GET /api/v1/directories":                               {tag: "scim", summary: "List SCIM directories", resp: "DirectoryList"},
 	"POST /api/v1/directories":                              {tag: "scim", summary: "Create a SCIM directory and its first token (secret shown once)", body: "NameInput", resp: "DirectoryCreated", status: 201},
@@ -68,15 +71,15 @@ var operations = map[string]op{
 	"GET /api/v1/idp-groups/{idpgroup}/members": {tag: "idp groups", summary: "Members of an IdP group", resp: "UserList", query: pageQuery},
 
 	"GET /api/v1/mappings":              {tag: "mappings", summary: "List group mappings", resp: "MappingList", query: pageQuery},
-	"POST /api/v1/mappings":             {tag: "mappings", summary: "Map an IdP group of a directory or SSO connection onto a user group", body: "MappingInput", resp: "Mapping", status: 201},
+	"POST /api/v1/mappings":             {tag: "mappings", summary: "Map an IdP group of a directory or SSO connection onto a user group", body: "MappingInput", resp: "Mapping", status: 201, access: true},
 	"GET /api/v1/mappings/{mapping}":    {tag: "mappings", summary: "Get a mapping", resp: "Mapping"},
-	"DELETE /api/v1/mappings/{mapping}": {tag: "mappings", summary: "Delete a mapping"},
+	"DELETE /api/v1/mappings/{mapping}": {tag: "mappings", summary: "Delete a mapping", access: true},
 
 	"GET /api/v1/roles":           {tag: "roles", summary: "Pre-built and custom roles", resp: "RoleList"},
-	"POST /api/v1/roles":          {tag: "roles", summary: "Create a custom role", body: "RoleInput", resp: "Role", status: 201},
+	"POST /api/v1/roles":          {tag: "roles", summary: "Create a custom role", body: "RoleInput", resp: "Role", status: 201, access: true},
 	"GET /api/v1/roles/{role}":    {tag: "roles", summary: "Get a role by id or name", resp: "Role"},
-	"PATCH /api/v1/roles/{role}":  {tag: "roles", summary: "Change a custom role", body: "RoleInput", resp: "Role"},
-	"DELETE /api/v1/roles/{role}": {tag: "roles", summary: "Delete a custom role and its grants"},
+	"PATCH /api/v1/roles/{role}":  {tag: "roles", summary: "Change a custom role", body: "RoleInput", resp: "Role", access: true},
+	"DELETE /api/v1/roles/{role}": {tag: "roles", summary: "Delete a custom role and its grants", access: true},
 
 	"GET /api/v1/tokens":            {tag: "tokens", summary: "List API tokens (never their secrets)", resp: "TokenList"},
 	"POST /api/v1/tokens":           {tag: "tokens", summary: "Create an API token (secret shown once); it acts as an org admin", body: "NameInput", resp: "NewToken", status: 201},
@@ -109,9 +112,8 @@ var operations = map[string]op{
 
 	"GET /api/v1/workspaces/{workspace}/grants": {tag: "grants", summary: "Grants in a workspace", resp: "GrantList", query: pageQuery},
 	"GET /api/v1/grants":                        {tag: "grants", summary: "Grants of the org", resp: "GrantList", query: append([]string{"workspace", "group"}, pageQuery...)},
-	"POST /api/v1/grants":                       {tag: "grants", summary: "Grant a role to a user group in a workspace, optionally in some environments", body: "GrantInput", resp: "Grant", status: 201},
+	"POST /api/v1/grants":                       {tag: "grants", summary: "Grant a role to a user group in a workspace, optionally in some environments", body: "GrantInput", resp: "Grant", status: 201, access: true},
 	"GET /api/v1/grants/{grant}":                {tag: "grants", summary: "Get a grant", resp: "Grant"},
-	"DELETE /api/v1/grants/{grant}":             {tag: "grants", summary: "Delete a grant"},
 
 	"GET /api/v1/events":                                           {tag: "events", summary: "The org's event stream in commit order, after a cursor (after=<next of the previous answer>, 0 or absent: the start). types= keeps some types (comma-separated; prefix patterns such as user.*). wait=<seconds, at most 30> long-polls: when nothing matches yet, the answer comes as soon as an event does, or empty when the wait ends. Always pass next back as after, even from an empty answer: it is past the events the filter passed over", resp: "EventPage", query: []string{"after", "limit", "types", "wait"}},
 	"GET /api/v1/event-types":                                      {tag: "events", summary: "Every event type, with what it means and the audit actions behind it", resp: "EventTypeList"},
@@ -124,6 +126,19 @@ var operations = map[string]op{
 	"GET /api/v1/webhooks/{webhook}/deliveries":                    {tag: "webhooks", summary: "Delivery attempts, newest first; seq= keeps those at one event", resp: "WebhookDeliveryList", query: append([]string{"seq"}, pageQuery...)},
 	"GET /api/v1/webhooks/{webhook}/dead-letters":                  {tag: "webhooks", summary: "Events given up on after a day of retries, newest first; pending=true keeps those waiting for a redelivery", resp: "DeadLetterList", query: append([]string{"pending"}, pageQuery...)},
 	"POST /api/v1/webhooks/{webhook}/dead-letters/{seq}/redeliver": {tag: "webhooks", summary: "Queue one more attempt at a dead letter (out of stream order); the dead letter shows its outcome", resp: "DeadLetter", status: 202},
+	"DELETE /api/v1/grants/{grant}":                                {tag: "grants", summary: "Delete a grant", access: true},
+
+	"PATCH /api/v1/org": {tag: "org", summary: "Rename the org, or set access_changes_require_approval: every access change (grants, mappings, memberships, custom roles, org admins) is then held as a proposal for a second org admin. Turning it off while it is on is itself such a change", body: "OrgInput", resp: "Org", access: true},
+	"PATCH /api/v1/workspaces/{workspace}/environments/{environment}": {tag: "workspaces", summary: "Set an environment's approval rule: with requires_approval every change there (create, edit, delete) is draft_only for everyone, so it goes through a proposal; approvals_required (1 to 10) is how many approvals a proposal there needs. Org admins and the workspace's Admins", body: "EnvironmentInput", resp: "Environment"},
+
+	"GET /api/v1/proposals":                      {tag: "proposals", summary: "Proposals, newest first: org admins see all, a person those of the workspaces they see", resp: "ProposalList", query: append([]string{"workspace", "environment", "state", "author", "resource", "kind"}, pageQuery...)},
+	"POST /api/v1/proposals":                     {tag: "proposals", summary: "Propose a change (create, edit, delete or run a resource) or a promotion to the next environment of the path. A session proposes as itself; an API token names the author. Accepted when the author's decision for the action is allow or draft_only; 403 with the decision's explanation otherwise", body: "ProposalInput", resp: "Proposal", status: 201},
+	"GET /api/v1/proposals/{proposal}":           {tag: "proposals", summary: "A proposal with its reviews, its history and whether it is stale (its resource changed or went since it was opened); an open access change with what it would do if approved now", resp: "Proposal"},
+	"POST /api/v1/proposals/{proposal}/approve":  {tag: "proposals", summary: "Approve: the reviewer (the session's person, or the one a token names) must be allowed to publish the resource where the change goes live, and must not be the author; an access change needs a second org admin and is applied by Gatehouse when approved. Racing reviews give one outcome (409 for the others)", body: "ReviewInput", resp: "Proposal"},
+	"POST /api/v1/proposals/{proposal}/reject":   {tag: "proposals", summary: "Reject, under the same rules as approve", body: "ReviewInput", resp: "Proposal"},
+	"POST /api/v1/proposals/{proposal}/withdraw": {tag: "proposals", summary: "Withdraw an open proposal: its author only", body: "WithdrawInput", resp: "Proposal"},
+	"POST /api/v1/proposals/{proposal}/applied":  {tag: "proposals", summary: "The application reports that it applied an approved proposal, with its own reference", body: "ReportInput", resp: "Proposal"},
+	"POST /api/v1/proposals/{proposal}/failed":   {tag: "proposals", summary: "The application reports that it could not apply an approved proposal", body: "ReportInput", resp: "Proposal"},
 }
 
 // schemas are the component schemas the operations name.
@@ -255,7 +270,45 @@ func schemas() map[string]any {
 		"WebhookDeliveryList": listOf("WebhookDelivery"),
 		"DeadLetter": obj(nil, map[string]any{"webhook_id": str, "seq": integer, "event_id": str, "event_type": str, "attempts": integer,
 			"last_status": integer, "last_error": str, "dead_lettered_at": when, "redeliver_requested_at": when, "redelivered_at": when}),
-		"DeadLetterList": listOf("DeadLetter"),
+		"DeadLetterList":   listOf("DeadLetter"),
+		"OrgInput":         obj(nil, map[string]any{"name": str, "access_changes_require_approval": boolean}),
+		"EnvironmentInput": obj(nil, map[string]any{"requires_approval": boolean, "approvals_required": map[string]any{"type": "integer", "minimum": 1, "maximum": 10}}),
+		"ProposalInput": obj([]string{"workspace", "resource", "title"}, map[string]any{
+			"kind": enum("change", "promote"), "workspace": str,
+			"environment": map[string]any{"type": "string", "description": "a change's environment (the resource's own when omitted)"},
+			"from":        map[string]any{"type": "string", "description": "promotion: the environment it starts from"},
+			"to":          map[string]any{"type": "string", "description": "promotion: the next environment on the path"},
+			"action":      map[string]any{"type": "string", "enum": []string{"create", "edit", "delete", "run"}, "description": "a promotion edits (default) or creates"},
+			"resource":    obj([]string{"type"}, map[string]any{"type": types, "id": map[string]any{"type": "string", "description": "the application's own id; omit for a create"}}),
+			"space":       map[string]any{"type": "string", "description": "create: the space the resource would go in"},
+			"title":       str, "description": str,
+			"payload": map[string]any{"description": "the application's own JSON describing the change (at most 256 KiB), opaque to Gatehouse; {\"before\", \"after\"} shows as a diff in the pages"},
+			"author":  map[string]any{"type": "string", "description": "API tokens: the person proposing (user id, userName or email)"}}),
+		"Proposal": obj(nil, map[string]any{"id": str, "kind": enum("change", "promote", "access"), "workspace_id": str, "workspace": ref("Object"),
+			"environment_id": str, "environment": str, "target_environment_id": str, "from": str, "to": str, "action": str,
+			"resource": obj(nil, map[string]any{"type": types, "id": str, "gatehouse_id": str, "version": integer}), "space_id": str,
+			"title": str, "description": str, "payload": ref("Object"), "change": ref("Object"), "diff": ref("AccessDiff"),
+			"author": obj(nil, map[string]any{"kind": str, "id": str, "name": str}),
+			"state":  enum("open", "approved", "rejected", "withdrawn", "applied", "failed"), "approvals": integer, "approvals_required": integer,
+			"reference": str, "message": str, "stale": boolean, "stale_reason": str, "created_at": when, "updated_at": when, "version": integer,
+			"decision": ref("Decision"), "reviews": map[string]any{"type": "array", "items": ref("Review")},
+			"history": map[string]any{"type": "array", "items": ref("AuditEvent")}, "preview": ref("AccessDiff")}),
+		"ProposalList":  listOf("Proposal"),
+		"Review":        obj(nil, map[string]any{"proposal_id": str, "reviewer": obj(nil, map[string]any{"kind": str, "id": str, "name": str}), "verdict": enum("approve", "reject"), "comment": str, "at": when}),
+		"ReviewInput":   obj(nil, map[string]any{"comment": str, "reviewer": map[string]any{"type": "string", "description": "API tokens: the person reviewing (user id, userName or email)"}}),
+		"WithdrawInput": obj(nil, map[string]any{"author": map[string]any{"type": "string", "description": "API tokens: the author (user id, userName or email)"}}),
+		"ReportInput":   obj(nil, map[string]any{"reference": map[string]any{"type": "string", "description": "the application's own reference (a deploy, a commit)"}, "message": str}),
+		"AccessDiff": obj(nil, map[string]any{
+			"users": ref("Examined"), "workspaces": ref("Examined"), "resources": ref("Examined"),
+			"roles": obj(nil, map[string]any{"count": integer, "truncated": boolean, "changes": map[string]any{"type": "array", "items": obj(nil, map[string]any{
+				"user": ref("Object"), "workspace": ref("Object"), "environment": str, "role": str, "change": enum("gained", "lost")})}}),
+			"decisions": obj(nil, map[string]any{"count": integer, "compared": integer, "sample": map[string]any{"type": "array", "items": obj(nil, map[string]any{
+				"user": ref("Object"), "workspace": str, "environment": str, "resource": ref("Object"), "action": actions,
+				"before": enum("allow", "deny", "draft_only"), "after": enum("allow", "deny", "draft_only"), "reason": str})}}),
+			"estimated": boolean, "note": str}),
+		"Examined":      obj(nil, map[string]any{"affected": integer, "examined": integer}),
+		"AccessPreview": obj([]string{"dry_run", "change", "diff"}, map[string]any{"dry_run": boolean, "change": ref("Object"), "diff": ref("AccessDiff")}),
+		"AccessHeld":    obj([]string{"proposal", "message"}, map[string]any{"proposal": ref("Proposal"), "preview": ref("AccessDiff"), "message": str}),
 	}
 }
 
@@ -292,11 +345,33 @@ func openAPIDoc() map[string]any {
 			status = http.StatusOK
 		}
 		responses := map[string]any{"default": problem}
+		schema := func(names ...string) map[string]any {
+			if len(names) == 1 {
+				return map[string]any{"$ref": "#/components/schemas/" + names[0]}
+			}
+			var one []any
+			for _, n := range names {
+				one = append(one, map[string]any{"$ref": "#/components/schemas/" + n})
+			}
+			return map[string]any{"oneOf": one}
+		}
+		content := func(s map[string]any) map[string]any {
+			return map[string]any{"application/json": map[string]any{"schema": s}}
+		}
 		if o.resp == "" {
 			responses["204"] = map[string]any{"description": "done"}
 		} else {
-			responses[strconv.Itoa(status)] = map[string]any{"description": http.StatusText(status),
-				"content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/" + o.resp}}}}
+			responses[strconv.Itoa(status)] = map[string]any{"description": http.StatusText(status), "content": content(schema(o.resp))}
+		}
+		if o.access {
+			params = append(params, map[string]any{"name": "dry_run", "in": "query", "schema": map[string]any{"type": "boolean"},
+				"description": "true: change nothing and answer what the change would do (which users gain or lose which roles where, which decisions flip)"})
+			responses["202"] = map[string]any{"description": "held for a second org admin's approval (the org requires approval of access changes)", "content": content(schema("AccessHeld"))}
+			if status == http.StatusOK && o.resp != "" {
+				responses["200"] = map[string]any{"description": "done, or with dry_run the preview", "content": content(schema(o.resp, "AccessPreview"))}
+			} else {
+				responses["200"] = map[string]any{"description": "dry_run: the preview", "content": content(schema("AccessPreview"))}
+			}
 		}
 		operation := map[string]any{"tags": []string{o.tag}, "summary": o.summary, "operationId": operationID(method, path), "responses": responses}
 		if params != nil {

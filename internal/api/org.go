@@ -2,9 +2,11 @@ package api
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
 	"github.com/gatehouse-dev/gatehouse/internal/httpx"
+	"github.com/gatehouse-dev/gatehouse/internal/ops"
 )
 
 func (h *Handler) getOrg(w http.ResponseWriter, r *http.Request) error {
@@ -25,16 +27,55 @@ func (h *Handler) listOrgAdmins(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, list[core.User]{Items: nonNil(us)})
 }
 
+// updateOrg renames the org, or turns the four-eyes rule on access changes on
+// or off: the rule itself is an access change, so turning it off while it is on
+// is held for a second org admin like any other.
+func (h *Handler) updateOrg(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	var in struct {
+		Name                         *string `json:"name"`
+		AccessChangesRequireApproval *bool   `json:"access_changes_require_approval"`
+	}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	if in.Name == nil && in.AccessChangesRequireApproval == nil {
+		return httpx.Failf(http.StatusUnprocessableEntity, `give "name" or "access_changes_require_approval"`)
+	}
+	if in.Name != nil {
+		if dry, err := dryRun(r); err != nil || dry {
+			return httpx.Failf(http.StatusBadRequest, "dry_run previews access changes; a new name is not one")
+		}
+		if _, err := h.Store.UpdateOrg(ctx, c.Actor, c.OrgID, func(o *core.Org) error { o.Name = strings.TrimSpace(*in.Name); return nil }); err != nil {
+			return err
+		}
+	}
+	done := func(any) error {
+		o, err := h.Store.GetOrg(ctx, c.OrgID)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, o)
+	}
+	if in.AccessChangesRequireApproval == nil {
+		return done(nil)
+	}
+	title := "Stop requiring a second org admin's approval of access changes"
+	if *in.AccessChangesRequireApproval {
+		title = "Require a second org admin's approval of access changes"
+	}
+	return h.accessChange(w, r, ops.AccessChange{Op: ops.OpAccessApproval, Require: in.AccessChangesRequireApproval}, title, nil, done)
+}
+
 func (h *Handler) addOrgAdmin(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
 	u, err := h.refs.User(r.Context(), *c, r.PathValue("user"))
 	if err != nil {
 		return err
 	}
-	if u, err = h.Ops.AddOrgAdmin(r.Context(), c.Actor, c.OrgID, u.ID); err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, u)
+	return h.accessChange(w, r, ops.AccessChange{Op: ops.OpAdminAdd, UserID: u.ID}, "Make "+u.Label()+" an org admin", nil,
+		func(res any) error { return writeJSON(w, http.StatusOK, res) })
 }
 
 func (h *Handler) removeOrgAdmin(w http.ResponseWriter, r *http.Request) error {
@@ -43,11 +84,8 @@ func (h *Handler) removeOrgAdmin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := h.Store.RemoveOrgAdmin(r.Context(), c.Actor, c.OrgID, u.ID); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return h.accessChange(w, r, ops.AccessChange{Op: ops.OpAdminRemove, UserID: u.ID}, "Revoke org admin from "+u.Label(), nil,
+		func(any) error { return noContent(w) })
 }
 
 // transferOrgAdmin makes "to" an org admin and removes "from" (the calling person
@@ -76,9 +114,9 @@ func (h *Handler) transferOrgAdmin(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	admins, err := h.Ops.TransferOrgAdmin(ctx, c.Actor, c.OrgID, from.ID, to.ID)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, list[core.User]{Items: nonNil(admins)})
+	return h.accessChange(w, r, ops.AccessChange{Op: ops.OpAdminTransfer, FromUserID: from.ID, UserID: to.ID},
+		"Transfer org admin from "+from.Label()+" to "+to.Label(), nil,
+		func(res any) error {
+			return writeJSON(w, http.StatusOK, list[core.User]{Items: nonNil(res.([]core.User))})
+		})
 }

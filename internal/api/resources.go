@@ -186,7 +186,7 @@ func (h *Handler) updateResource(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if d.Effect != core.Allow {
-		return httpx.Forbidden(d.Message)
+		return d.Err() // 403 with the decision's explanation
 	}
 	moved := res
 	if err := h.placement(ctx, c, ws, in, &moved); err != nil {
@@ -227,7 +227,7 @@ func (h *Handler) deleteResource(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if d.Effect != core.Allow {
-		return httpx.Forbidden(d.Message)
+		return d.Err() // 403 with the decision's explanation
 	}
 	if err := h.Store.DeleteResource(ctx, c.Actor, c.OrgID, res.ID); err != nil {
 		return err

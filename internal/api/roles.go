@@ -7,6 +7,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
 	"github.com/gatehouse-dev/gatehouse/internal/httpx"
+	"github.com/gatehouse-dev/gatehouse/internal/ops"
 )
 
 // roleView shows pre-built and custom roles alike.
@@ -66,14 +67,14 @@ func (h *Handler) createRole(w http.ResponseWriter, r *http.Request) error {
 	if in.Description != nil {
 		cr.Description = *in.Description
 	}
-	cr, err := h.Store.CreateCustomRole(r.Context(), c.Actor, cr)
-	if errors.Is(err, core.ErrConflict) {
-		return httpx.Fail(http.StatusConflict, "a role named "+httpx.Quote(*in.Name)+" already exists", err)
-	}
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusCreated, customView(cr))
+	return h.accessChange(w, r, ops.AccessChange{Op: ops.OpRoleCreate, Role: &cr}, "Create custom role "+cr.Name,
+		func(err error) error {
+			if errors.Is(err, core.ErrConflict) {
+				return httpx.Fail(http.StatusConflict, "a role named "+httpx.Quote(*in.Name)+" already exists", err)
+			}
+			return err
+		},
+		func(res any) error { return writeJSON(w, http.StatusCreated, customView(res.(core.CustomRole))) })
 }
 
 func (h *Handler) getRole(w http.ResponseWriter, r *http.Request) error {
@@ -102,23 +103,20 @@ func (h *Handler) updateRole(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	cr, err = h.Store.UpdateCustomRole(r.Context(), c.Actor, c.OrgID, cr.ID, func(cr *core.CustomRole) error {
-		// The store checks the role (a name that is no pre-built role's, valid rules).
-		if in.Name != nil {
-			cr.Name = strings.TrimSpace(*in.Name)
-		}
-		if in.Description != nil {
-			cr.Description = *in.Description
-		}
-		if in.Rules != nil {
-			cr.Rules = *in.Rules
-		}
-		return nil
-	})
-	if err != nil {
-		return err
+	// The role as it is to be, with the version it was read at; the store checks
+	// it (a name that is no pre-built role's, valid rules).
+	to := cr
+	if in.Name != nil {
+		to.Name = strings.TrimSpace(*in.Name)
 	}
-	return writeJSON(w, http.StatusOK, customView(cr))
+	if in.Description != nil {
+		to.Description = *in.Description
+	}
+	if in.Rules != nil {
+		to.Rules = *in.Rules
+	}
+	return h.accessChange(w, r, ops.AccessChange{Op: ops.OpRoleUpdate, ID: cr.ID, Role: &to}, "Change custom role "+cr.Name, nil,
+		func(res any) error { return writeJSON(w, http.StatusOK, customView(res.(core.CustomRole))) })
 }
 
 func (h *Handler) deleteRole(w http.ResponseWriter, r *http.Request) error {
@@ -131,9 +129,6 @@ func (h *Handler) deleteRole(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := h.Store.DeleteCustomRole(r.Context(), c.Actor, c.OrgID, cr.ID); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return h.accessChange(w, r, ops.AccessChange{Op: ops.OpRoleDelete, ID: cr.ID}, "Delete custom role "+cr.Name+" and its grants", nil,
+		func(any) error { return noContent(w) })
 }

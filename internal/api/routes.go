@@ -127,5 +127,17 @@ func (h *Handler) routes() []route {
 		{"GET /api/v1/webhooks/{webhook}/deliveries", orgAdmin, h.listWebhookDeliveries},
 		{"GET /api/v1/webhooks/{webhook}/dead-letters", orgAdmin, h.listDeadLetters},
 		{"POST /api/v1/webhooks/{webhook}/dead-letters/{seq}/redeliver", orgAdmin, h.redeliverDeadLetter},
+		// Change management: proposals, their review, environments' approval rules
+		// and the org's four eyes on access changes.
+		{"PATCH /api/v1/org", orgAdmin, h.updateOrg},
+		{"PATCH /api/v1/workspaces/{workspace}/environments/{environment}", member, h.updateEnvironment},
+		{"GET /api/v1/proposals", member, h.listProposals},
+		{"POST /api/v1/proposals", member, h.createProposal},
+		{"GET /api/v1/proposals/{proposal}", member, h.getProposal},
+		{"POST /api/v1/proposals/{proposal}/approve", member, h.approveProposal},
+		{"POST /api/v1/proposals/{proposal}/reject", member, h.rejectProposal},
+		{"POST /api/v1/proposals/{proposal}/withdraw", member, h.withdrawProposal},
+		{"POST /api/v1/proposals/{proposal}/applied", orgAdmin, h.appliedProposal},
+		{"POST /api/v1/proposals/{proposal}/failed", orgAdmin, h.failedProposal},
 	}
 }

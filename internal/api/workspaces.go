@@ -135,3 +135,47 @@ func (h *Handler) addEnvironment(w http.ResponseWriter, r *http.Request) error {
 	}
 	return writeJSON(w, http.StatusCreated, env)
 }
+
+// updateEnvironment sets an environment's approval rule: with requires_approval
+// every change there (create, edit, delete) is draft_only for everyone and goes
+// through a proposal; approvals_required is how many approvals a proposal there
+// needs. Org admins and the workspace's Admins (manage_access) may.
+func (h *Handler) updateEnvironment(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	var in struct {
+		RequiresApproval  *bool `json:"requires_approval"`
+		ApprovalsRequired *int  `json:"approvals_required"`
+	}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	ws, err := h.refs.Workspace(ctx, *c, r.PathValue("workspace"))
+	if err != nil {
+		return err
+	}
+	ref := r.PathValue("environment")
+	env, err := httpx.Environment(ws, ref)
+	if err != nil {
+		return httpx.Failf(http.StatusNotFound, "environment %s not found in workspace %s", httpx.Quote(ref), ws.Slug)
+	}
+	if err := h.manageAccess(ctx, c, ws); err != nil {
+		return err
+	}
+	if in.RequiresApproval == nil && in.ApprovalsRequired == nil {
+		return httpx.Failf(http.StatusUnprocessableEntity, `give "requires_approval" or "approvals_required"`)
+	}
+	env, err = h.Store.UpdateEnvironment(ctx, c.Actor, c.OrgID, ws.ID, env.ID, func(e *core.Environment) error {
+		if in.RequiresApproval != nil {
+			e.RequiresApproval = *in.RequiresApproval
+		}
+		if in.ApprovalsRequired != nil {
+			e.ApprovalsRequired = *in.ApprovalsRequired
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, env)
+}

@@ -28,16 +28,19 @@ func (e Effect) rank() int {
 
 // Reason codes say, in a word a program can switch on, why a decision came out as it did.
 const (
-	ReasonAllowed       = "allowed"
-	ReasonDraftOnly     = "draft_only"
-	ReasonUserInactive  = "user_inactive"
-	ReasonOtherOrg      = "other_org"
-	ReasonNoGrant       = "no_grant"
-	ReasonEnvironment   = "no_grant_in_environment"
-	ReasonNotVisible    = "not_visible_in_space"
-	ReasonRoleForbids   = "role_forbids"
-	ReasonBadRequest    = "bad_request"
-	ReasonWrongResource = "resource_mismatch"
+	ReasonAllowed   = "allowed"
+	ReasonDraftOnly = "draft_only"
+	// ReasonApprovalRequired: a role allows the change, but its environment
+	// requires approval for every change, so it may only be proposed.
+	ReasonApprovalRequired = "approval_required"
+	ReasonUserInactive     = "user_inactive"
+	ReasonOtherOrg         = "other_org"
+	ReasonNoGrant          = "no_grant"
+	ReasonEnvironment      = "no_grant_in_environment"
+	ReasonNotVisible       = "not_visible_in_space"
+	ReasonRoleForbids      = "role_forbids"
+	ReasonBadRequest       = "bad_request"
+	ReasonWrongResource    = "resource_mismatch"
 )
 
 // Via is how a user is a member of a user group: directly (IdPGroup nil), or as a
@@ -264,6 +267,15 @@ func Decide(f *Facts, req Request) Decision {
 	rule, role := why(best)
 	chain = append(chain, Step{Kind: "rule", Detail: rule})
 	target := describeTarget(req.Action, rtype, req.Resource)
+	if best.effect == Allow && req.Action.Changes() && rtype != "" {
+		if e := approvalRule(f.Workspace, env); e != nil {
+			chain = append(chain, Step{Kind: "environment", ID: e.ID, Name: e.Name,
+				Detail: fmt.Sprintf("environment %s requires approval for every change", e.Name)})
+			return Decision{Effect: DraftOnly, Reason: ReasonApprovalRequired, Chain: chain,
+				Message: fmt.Sprintf("%s may propose to %s; %s in %s allows it, but environment %s requires approval for every change by someone who may publish",
+					f.User.Label(), target, role, f.Workspace.Slug, e.Name)}
+		}
+	}
 	switch best.effect {
 	case Allow:
 		return Decision{Effect: Allow, Reason: ReasonAllowed, Chain: chain,
@@ -274,6 +286,25 @@ func Decide(f *Facts, req Request) Decision {
 	}
 	return Decision{Effect: Deny, Reason: ReasonRoleForbids, Chain: chain,
 		Message: fmt.Sprintf("%s may not %s: no role of theirs in %s allows it", f.User.Label(), target, f.Workspace.Slug)}
+}
+
+// approvalRule is the environment whose approval rule governs a change in env: env
+// itself when it requires approval; for a question about no environment (the
+// workspace as a whole, as for grants narrowed to environments), the first of the
+// workspace's environments that requires approval. Nil when no rule applies.
+func approvalRule(ws Workspace, env *Environment) *Environment {
+	if env != nil {
+		if env.RequiresApproval {
+			return env
+		}
+		return nil
+	}
+	for i := range ws.Environments {
+		if ws.Environments[i].RequiresApproval {
+			return &ws.Environments[i]
+		}
+	}
+	return nil
 }
 
 func resolveEnvironment(ws Workspace, req Request) (*Environment, error) {

@@ -406,6 +406,70 @@ func TestDecideEnvironments(t *testing.T) {
 	runDecideCases(t, cases)
 }
 
+// TestDecideApprovalRule: an environment that requires approval turns an allow of a
+// change (create, edit, delete) into draft_only for every role, naming the rule;
+// run, publish (the review itself), view and manage_access are unaffected, and so
+// is every other environment.
+func TestDecideApprovalRule(t *testing.T) {
+	t.Parallel()
+	// prodReviewed: production requires approval.
+	prodReviewed := func(w *world) *world {
+		return w.with(func(f *Facts) { f.Workspace.Environments[1].RequiresApproval = true })
+	}
+	editor := func() *world { return prodReviewed(newWorld().member("engineers").grant("engineers", RoleEditor)) }
+	admin := func() *world { return prodReviewed(newWorld().member("platform").grant("platform", RoleAdmin)) }
+	dc := func() *world {
+		return prodReviewed(newWorld().member("analysts").grant("analysts", RoleDraftContributor))
+	}
+	custom := func() *world {
+		return prodReviewed(newWorld().member("ops").custom("ops", "Model Owner", Rule{Actions: []Action{ActionEdit, ActionPublish}, ResourceType: TypeModel}))
+	}
+	ruled := append(slices.Clone(direct), "environment")
+	var cases []decideCase
+	for _, a := range []Action{ActionCreate, ActionEdit, ActionDelete} {
+		cases = append(cases,
+			decideCase{name: "Editor " + string(a) + " in production is draft only", w: editor(),
+				req: Request{Action: a, Resource: resIn(TypeModel, "m-1", envProd, "")}, wantEffect: DraftOnly, wantReason: ReasonApprovalRequired,
+				wantChain: ruled, wantInChain: []string{"production requires approval for every change"}},
+			decideCase{name: "Admin " + string(a) + " in production is draft only", w: admin(),
+				req: Request{Action: a, ResourceType: TypeSource, Environment: "production"}, wantEffect: DraftOnly, wantReason: ReasonApprovalRequired, wantChain: ruled},
+			decideCase{name: "Editor " + string(a) + " in development is allowed", w: editor(),
+				req: Request{Action: a, Resource: resIn(TypeModel, "m-1", envDev, "")}, wantEffect: Allow, wantReason: ReasonAllowed, wantChain: direct},
+		)
+	}
+	cases = append(cases,
+		decideCase{name: "a custom role's edit in production is draft only", w: custom(),
+			req: Request{Action: ActionEdit, Resource: resIn(TypeModel, "m-1", envProd, "")}, wantEffect: DraftOnly, wantReason: ReasonApprovalRequired,
+			wantInChain: []string{"Model Owner", "production"}},
+		decideCase{name: "a custom role still publishes in production", w: custom(),
+			req: Request{Action: ActionPublish, Resource: resIn(TypeModel, "m-1", envProd, "")}, wantEffect: Allow, wantReason: ReasonAllowed},
+		decideCase{name: "Editor publishes in production: the review itself", w: editor(),
+			req: Request{Action: ActionPublish, Resource: resIn(TypeModel, "m-1", envProd, "")}, wantEffect: Allow, wantReason: ReasonAllowed, wantChain: direct},
+		decideCase{name: "Editor runs a sync in production: not a change", w: editor(),
+			req: Request{Action: ActionRun, Resource: resIn(TypeSync, "sy-1", envProd, "")}, wantEffect: Allow, wantReason: ReasonAllowed},
+		decideCase{name: "Editor views in production", w: editor(),
+			req: Request{Action: ActionView, Resource: resIn(TypeModel, "m-1", envProd, "")}, wantEffect: Allow, wantReason: ReasonAllowed},
+		decideCase{name: "Admin manages access: not a change to resources", w: admin(),
+			req: Request{Action: ActionManageAccess, Environment: "production"}, wantEffect: Allow, wantReason: ReasonAllowed},
+		decideCase{name: "a denied change stays denied", w: editor(),
+			req: Request{Action: ActionEdit, Resource: resIn(TypeSource, "s-1", envProd, "")}, wantEffect: Deny, wantReason: ReasonRoleForbids},
+		decideCase{name: "a Draft Contributor's draft keeps its own reason", w: dc(),
+			req: Request{Action: ActionEdit, Resource: resIn(TypeModel, "m-1", envProd, "")}, wantEffect: DraftOnly, wantReason: ReasonDraftOnly, wantChain: direct},
+		// A question about no environment is about the workspace as a whole, so the
+		// rule of any of its environments applies (as for narrowed grants).
+		decideCase{name: "no environment named: production's rule applies", w: editor(),
+			req: Request{Action: ActionCreate, ResourceType: TypeModel}, wantEffect: DraftOnly, wantReason: ReasonApprovalRequired,
+			wantInChain: []string{"production requires approval"}},
+		decideCase{name: "a resource without environment: production's rule applies", w: editor(),
+			req: Request{Action: ActionEdit, Resource: res(TypeModel, "m-1")}, wantEffect: DraftOnly, wantReason: ReasonApprovalRequired},
+		decideCase{name: "the workspace itself is not a resource change", w: admin(),
+			req: Request{Action: ActionEdit}, wantEffect: Allow, wantReason: ReasonAllowed},
+		decideCase{name: "no rule anywhere: allowed", w: newWorld().member("engineers").grant("engineers", RoleEditor),
+			req: Request{Action: ActionCreate, ResourceType: TypeModel, Environment: "production"}, wantEffect: Allow, wantReason: ReasonAllowed},
+	)
+	runDecideCases(t, cases)
+}
+
 func TestDecideUnionOfGroups(t *testing.T) {
 	t.Parallel()
 	cases := []decideCase{

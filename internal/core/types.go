@@ -26,6 +26,14 @@ var Actions = []Action{ActionView, ActionCreate, ActionEdit, ActionDelete, Actio
 // Valid reports whether a is part of the vocabulary.
 func (a Action) Valid() bool { return slices.Contains(Actions, a) }
 
+// Changes reports whether a changes what the host application runs: create, edit
+// and delete. An environment that requires approval puts these under review
+// (Decide). run executes a configuration that was already reviewed, and publish is
+// the review itself, so neither is a change; nor are view and manage_access.
+func (a Action) Changes() bool {
+	return a == ActionCreate || a == ActionEdit || a == ActionDelete
+}
+
 // ResourceType is the kind of object the host application governs.
 type ResourceType string
 
@@ -60,11 +68,15 @@ const (
 
 // Org is a tenant: the company.
 type Org struct {
-	ID        string    `json:"id"`
-	Slug      string    `json:"slug"`
-	Name      string    `json:"name"`
-	CreatedAt time.Time `json:"created_at"`
-	Version   int64     `json:"version"`
+	ID   string `json:"id"`
+	Slug string `json:"slug"`
+	Name string `json:"name"`
+	// AccessChangesRequireApproval puts the org's own access changes (grants,
+	// mappings, memberships, custom roles, org admins) under four eyes: each
+	// becomes a proposal that a second org admin approves.
+	AccessChangesRequireApproval bool      `json:"access_changes_require_approval"`
+	CreatedAt                    time.Time `json:"created_at"`
+	Version                      int64     `json:"version"`
 }
 
 // Workspace is a fully isolated partition of an org.
@@ -85,6 +97,29 @@ type Environment struct {
 	WorkspaceID string `json:"workspace_id"`
 	Name        string `json:"name"`
 	Position    int    `json:"position"`
+	// RequiresApproval puts every change in the environment under review: an allow
+	// for a change action (Action.Changes) becomes draft_only, whoever asks.
+	RequiresApproval bool `json:"requires_approval"`
+	// ApprovalsRequired is how many approvals a proposal in the environment needs;
+	// zero means one (Approvals).
+	ApprovalsRequired int `json:"approvals_required"`
+}
+
+// MaxApprovals bounds Environment.ApprovalsRequired.
+const MaxApprovals = 10
+
+// Approvals is how many approvals a proposal in e needs: at least one.
+func (e Environment) Approvals() int { return max(1, e.ApprovalsRequired) }
+
+// NextEnvironment is the environment after from on ws's promotion path, or nil
+// when from is the last (or not in ws).
+func NextEnvironment(ws Workspace, fromID string) *Environment {
+	for i := range ws.Environments {
+		if ws.Environments[i].ID == fromID && i+1 < len(ws.Environments) {
+			return &ws.Environments[i+1]
+		}
+	}
+	return nil
 }
 
 // Space is a visibility boundary inside a workspace.

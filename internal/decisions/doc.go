@@ -16,4 +16,9 @@
 // facts, lookups and answers per org and generation and forgets them when the
 // generation moves; the decision index (package decisions/index) will take its
 // place behind the same interface.
+//
+// Differ (diff.go) compares a user's facts before and after an access change:
+// the roles gained and lost per environment (as the access matrix lists them)
+// and the decisions on registered resources that flip (as /check answers them),
+// the AccessDiff an access change's preview answers.
 package decisions

@@ -19,7 +19,8 @@
 // with a type derived from the action: nothing in the log is ever dropped.
 //
 // Subscriptions name exact types or a prefix ("user.*"); ValidateTypes checks what
-// a client asks for, Filter matches. The "proposal" prefix is reserved for change
-// management (proposal.created, proposal.approved, …), so clients may subscribe
-// to it before its first event exists. This package is pure: no I/O.
+// a client asks for, Filter matches. Change management's events are proposal.*
+// (proposal.created, proposal.approved, proposal.applied, …): an application that
+// applies approved changes subscribes to proposal.approved. This package is pure:
+// no I/O.
 package events

@@ -101,8 +101,10 @@ func TestTypes(t *testing.T) {
 		if ti.Doc == "" || len(ti.Actions) == 0 {
 			t.Errorf("type %s: doc %q, actions %v", ti.Type, ti.Doc, ti.Actions)
 		}
-		if strings.HasPrefix(ti.Type, "proposal.") {
-			t.Errorf("type %s uses the reserved prefix", ti.Type)
+		for _, p := range events.ReservedPrefixes {
+			if strings.HasPrefix(ti.Type, p+".") {
+				t.Errorf("type %s uses the reserved prefix %s", ti.Type, p)
+			}
 		}
 		for _, a := range ti.Actions {
 			if got := events.TypeOf(a); got != ti.Type {
@@ -204,14 +206,14 @@ func TestValidateTypes(t *testing.T) {
 		{"exact and prefix, cleaned", []string{" user.created", "user.*", "user.created", "grant.deleted"},
 			[]string{"grant.deleted", "user.*", "user.created"}, ""},
 		{"multi-segment prefix", []string{"idp_group.*", "sso.*", "membership.*"}, []string{"idp_group.*", "membership.*", "sso.*"}, ""},
-		{"reserved prefix", []string{"proposal.*", "proposal.approved"}, []string{"proposal.*", "proposal.approved"}, ""},
+		{"proposal types", []string{"proposal.*", "proposal.approved"}, []string{"proposal.*", "proposal.approved"}, ""},
 		{"unknown type", []string{"user.craeted"}, nil, `"user.craeted" is not an event type`},
 		{"action, not type", []string{"user.create"}, nil, `"user.create" is not an event type`},
 		{"unknown prefix", []string{"widget.*"}, nil, `"widget.*" matches no event type`},
 		{"star", []string{"*"}, nil, "leave the list empty"},
 		{"blank", []string{" "}, nil, "is not valid"},
-		{"bad reserved", []string{"proposal.Approved!"}, nil, "is not an event type"},
-		{"bare reserved", []string{"proposal"}, nil, "is not an event type"},
+		{"bad proposal type", []string{"proposal.Approved!"}, nil, "is not an event type"},
+		{"bare prefix", []string{"proposal"}, nil, "is not an event type"},
 		{"deep star", []string{"user.*.*"}, nil, "matches no event type"},
 		{"too many", make([]string, events.MaxTypes+1), nil, "at most"},
 	} {

@@ -6,6 +6,7 @@ package events
 // audit action belongs here too (TestEveryActionHasAType finds the ones missing).
 var vocabulary = []struct{ action, typ, doc string }{
 	{"org.create", "org.created", "The organization was created; its first event."},
+	{"org.update", "org.updated", "The organization's name or settings changed (access_changes_require_approval)."},
 
 	{"user.create", "user.created", "A user was created: provisioned by SCIM, created at SSO login, or invited."},
 	{"user.update", "user.updated", "A user's attributes changed (data lists the changed fields)."},
@@ -40,6 +41,7 @@ var vocabulary = []struct{ action, typ, doc string }{
 	{"workspace.rename", "workspace.renamed", "A workspace was renamed."},
 	{"workspace.delete", "workspace.deleted", "A workspace was deleted with everything in it."},
 	{"environment.create", "environment.created", "An environment was added to a workspace's promotion path."},
+	{"environment.update", "environment.updated", "An environment's approval rule changed (requires_approval, approvals_required)."},
 	{"space.create", "space.created", "A space was created in a workspace."},
 	{"space.delete", "space.deleted", "A space was deleted."},
 	{"space.assign", "space.assigned", "A space was made visible to a user group."},
@@ -70,4 +72,12 @@ var vocabulary = []struct{ action, typ, doc string }{
 	{"webhook.delete", "webhook.deleted", "A webhook was deleted."},
 	{"webhook.rotate_secret", "webhook.secret_rotated", "A webhook's signing secret was replaced."},
 	{"webhook.redeliver", "webhook.redelivery_requested", "A dead-lettered delivery was queued for redelivery."},
+
+	{"proposal.create", "proposal.created", "A change, a promotion or an access change was proposed; it awaits review."},
+	{"proposal.review", "proposal.reviewed", "A reviewer approved a proposal that needs more approvals; it stays open."},
+	{"proposal.approve", "proposal.approved", "A proposal got the approvals it needs: apply it and report applied or failed."},
+	{"proposal.reject", "proposal.rejected", "A reviewer rejected a proposal; it is closed."},
+	{"proposal.withdraw", "proposal.withdrawn", "The author withdrew an open proposal."},
+	{"proposal.apply", "proposal.applied", "An approved proposal was applied (by the application, or by Gatehouse for an access change)."},
+	{"proposal.fail", "proposal.failed", "An approved proposal could not be applied (data.message says why)."},
 }

@@ -13,12 +13,18 @@ func (o *Ops) AddOrgAdmin(ctx context.Context, actor core.Actor, orgID, userID s
 	var u core.User
 	err := o.Store.WithTx(ctx, func(st store.Store) error {
 		var err error
-		if u, err = activeUser(ctx, st, orgID, userID, "%s is deactivated; reactivate them first"); err != nil {
-			return err
-		}
-		return st.AddOrgAdmin(ctx, actor, orgID, u.ID)
+		u, err = addOrgAdmin(ctx, st, actor, orgID, userID)
+		return err
 	})
 	return u, err
+}
+
+func addOrgAdmin(ctx context.Context, st store.Store, actor core.Actor, orgID, userID string) (core.User, error) {
+	u, err := activeUser(ctx, st, orgID, userID, "%s is deactivated; reactivate them first")
+	if err != nil {
+		return u, err
+	}
+	return u, st.AddOrgAdmin(ctx, actor, orgID, u.ID)
 }
 
 // TransferOrgAdmin makes "to" an org admin and takes it away from "from", in one
@@ -31,23 +37,28 @@ func (o *Ops) TransferOrgAdmin(ctx context.Context, actor core.Actor, orgID, fro
 	}
 	var admins []core.User
 	err := o.Store.WithTx(ctx, func(st store.Store) error {
-		if _, err := st.GetUser(ctx, orgID, fromID); err != nil {
-			return err
-		}
-		to, err := activeUser(ctx, st, orgID, toID, "%s is deactivated")
-		if err != nil {
-			return err
-		}
-		if err := st.AddOrgAdmin(ctx, actor, orgID, to.ID); err != nil {
-			return err
-		}
-		if err := st.RemoveOrgAdmin(ctx, actor, orgID, fromID); err != nil {
-			return err
-		}
-		admins, err = st.ListOrgAdmins(ctx, orgID)
+		var err error
+		admins, err = transferOrgAdmin(ctx, st, actor, orgID, fromID, toID)
 		return err
 	})
 	return admins, err
+}
+
+func transferOrgAdmin(ctx context.Context, st store.Store, actor core.Actor, orgID, fromID, toID string) ([]core.User, error) {
+	if _, err := st.GetUser(ctx, orgID, fromID); err != nil {
+		return nil, err
+	}
+	to, err := activeUser(ctx, st, orgID, toID, "%s is deactivated")
+	if err != nil {
+		return nil, err
+	}
+	if err := st.AddOrgAdmin(ctx, actor, orgID, to.ID); err != nil {
+		return nil, err
+	}
+	if err := st.RemoveOrgAdmin(ctx, actor, orgID, fromID); err != nil {
+		return nil, err
+	}
+	return st.ListOrgAdmins(ctx, orgID)
 }
 
 // activeUser reads a user who must be active; inactive is core.ErrInvalid with

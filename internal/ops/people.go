@@ -27,16 +27,24 @@ func (o *Ops) CreateGroup(ctx context.Context, actor core.Actor, orgID, name, de
 // a user group. The rule is checked when it is saved; an unknown directory or
 // connection is core.ErrNotFound, an existing rule core.ErrConflict.
 func (o *Ops) CreateMapping(ctx context.Context, actor core.Actor, m core.Mapping) (core.Mapping, error) {
+	if err := validMapping(&m); err != nil {
+		return core.Mapping{}, err
+	}
+	return o.Store.CreateMapping(ctx, actor, m)
+}
+
+// validMapping checks a mapping rule when it is saved.
+func validMapping(m *core.Mapping) error {
 	m.IdPGroup = strings.TrimSpace(m.IdPGroup)
 	switch {
 	case (m.DirectoryID == "") == (m.ConnectionID == ""):
-		return core.Mapping{}, core.Invalidf("a mapping names exactly one directory or SSO connection")
+		return core.Invalidf("a mapping names exactly one directory or SSO connection")
 	case m.IdPGroup == "":
-		return core.Mapping{}, core.Invalidf("a mapping names the IdP group by its id or display name")
+		return core.Invalidf("a mapping names the IdP group by its id or display name")
 	case m.UserGroupID == "":
-		return core.Mapping{}, core.Invalidf("a mapping names the user group")
+		return core.Invalidf("a mapping names the user group")
 	}
-	return o.Store.CreateMapping(ctx, actor, m)
+	return nil
 }
 
 // DeleteMapping removes a mapping; decisions stop using it at once.

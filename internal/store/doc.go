@@ -13,9 +13,11 @@
 // per aggregate) and the optional contracts beside it in scim.go, sso.go and
 // ratelimit.go; one file per aggregate (orgs.go, users.go, groups.go, idpgroups.go,
 // directories.go, workspaces.go, resources.go, mappings.go, roles.go, grants.go,
-// tokens.go, sso_sql.go, audit.go), each holding every path that reads or writes its
-// tables, SCIM's and the batch set reads included; access.go the reads decisions make
-// (Facts, FactsMany and the derived memberships); generations.go the per-org change
+// tokens.go, sso_sql.go, audit.go, webhooks.go, proposals.go), each holding every
+// path that reads or writes its tables, SCIM's and the batch set reads included;
+// access.go the reads decisions make (Facts, FactsMany and the derived
+// memberships); preview.go the bounded reads of an access change's preview
+// (a sample of a group's members, where groups act); generations.go the per-org change
 // counter; filter.go the SCIM Filter and its compilation to SQL; sql.go, helpers.go
 // and batch.go (SQLite's group commit) the transaction machinery.
 //
@@ -46,6 +48,11 @@
 // the memberships of its target user in the groups of its connection_id. Deletions
 // (user.delete, group.delete, idp_group.delete, sso_connection.delete) take every
 // membership of their target with them.
+//
+// Proposals (proposals.go) are change management's record: each transition is a
+// conditional UPDATE on the proposal's state with its audit event (proposal.*), so
+// racing reviewers give one outcome. A WithTx inside an operation is a savepoint:
+// an access change's preview makes the change, measures it and takes it back.
 //
 // Concurrency. On PostgreSQL each change is a READ COMMITTED transaction: read-
 // modify-write locks its row (forUpdate: FOR NO KEY UPDATE, which leaves foreign-key

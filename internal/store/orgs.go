@@ -9,18 +9,20 @@ import (
 )
 
 type orgRow struct {
-	ID        string `db:"id"`
-	Slug      string `db:"slug"`
-	Name      string `db:"name"`
-	CreatedAt int64  `db:"created_at"`
-	Version   int64  `db:"version"`
+	ID              string `db:"id"`
+	Slug            string `db:"slug"`
+	Name            string `db:"name"`
+	AccessApprovals bool   `db:"access_changes_require_approval"`
+	CreatedAt       int64  `db:"created_at"`
+	Version         int64  `db:"version"`
 }
 
 func (r orgRow) org() core.Org {
-	return core.Org{ID: r.ID, Slug: r.Slug, Name: r.Name, CreatedAt: fromMicros(r.CreatedAt), Version: r.Version}
+	return core.Org{ID: r.ID, Slug: r.Slug, Name: r.Name, AccessChangesRequireApproval: r.AccessApprovals,
+		CreatedAt: fromMicros(r.CreatedAt), Version: r.Version}
 }
 
-const orgCols = `id, slug, name, created_at, version`
+const orgCols = `id, slug, name, access_changes_require_approval, created_at, version`
 
 // CreateOrg creates an org, its first user (invited, userName = email) and makes that
 // user its org admin, in one transaction.
@@ -42,8 +44,8 @@ func (s *SQL) CreateOrg(ctx context.Context, actor core.Actor, slug, name, admin
 		Source: core.SourceInvited, CreatedAt: fromMicros(now), UpdatedAt: fromMicros(now), Version: 1,
 	}
 	err := s.inTx(ctx, func(t *tx) error {
-		if _, err := t.exec(ctx, `INSERT INTO organizations (`+orgCols+`) VALUES (?, ?, ?, ?, ?)`,
-			o.ID, o.Slug, o.Name, o.CreatedAt, o.Version); err != nil {
+		if _, err := t.exec(ctx, `INSERT INTO organizations (`+orgCols+`) VALUES (?, ?, ?, ?, ?, ?)`,
+			o.ID, o.Slug, o.Name, o.AccessApprovals, o.CreatedAt, o.Version); err != nil {
 			return s.wrapf(err, "organization slug %q", slug)
 		}
 		if err := t.insertUser(ctx, SCIMUser{User: u}); err != nil {
@@ -77,6 +79,47 @@ func (s *SQL) GetOrg(ctx context.Context, idOrSlug string) (core.Org, error) {
 		return core.Org{}, err
 	}
 	return r.org(), nil
+}
+
+// UpdateOrg reads the org, lets fn change its name and settings, and writes it
+// back, bumping its version, in one transaction with its audit event (org.update,
+// naming what changed). A change that changes nothing writes nothing.
+func (s *SQL) UpdateOrg(ctx context.Context, actor core.Actor, id string, fn func(*core.Org) error) (core.Org, error) {
+	var out core.Org
+	err := s.inTx(ctx, func(t *tx) error {
+		var r orgRow
+		if err := t.get(ctx, &r, `SELECT `+orgCols+` FROM organizations WHERE id = ?`+t.forUpdate(), id); err != nil {
+			return orNotFound(err, "organization", id)
+		}
+		old := r.org()
+		o := old
+		if err := fn(&o); err != nil {
+			return err
+		}
+		if err := validName("organization name", o.Name, 200); err != nil {
+			return err
+		}
+		details := map[string]any{}
+		if o.Name != old.Name {
+			details["name"], details["old_name"] = o.Name, old.Name
+		}
+		if o.AccessChangesRequireApproval != old.AccessChangesRequireApproval {
+			details["access_changes_require_approval"] = o.AccessChangesRequireApproval
+		}
+		if len(details) == 0 {
+			out = old
+			return nil
+		}
+		o.Version = old.Version + 1
+		if _, err := t.exec(ctx, `UPDATE organizations SET name = ?, access_changes_require_approval = ?, version = ? WHERE id = ?`,
+			o.Name, o.AccessChangesRequireApproval, o.Version, id); err != nil {
+			return err
+		}
+		out = core.Org{ID: old.ID, Slug: old.Slug, Name: o.Name, AccessChangesRequireApproval: o.AccessChangesRequireApproval,
+			CreatedAt: old.CreatedAt, Version: o.Version}
+		return t.audit(ctx, id, actor, "org.update", "org", id, details)
+	})
+	return out, err
 }
 
 // ListOrgs lists every org, oldest first.

@@ -728,14 +728,17 @@ func (r *OrgReader) roles(ctx context.Context, where string, args ...any) ([]cor
 // promotion order.
 func (r *OrgReader) workspaces(ctx context.Context, where string, args ...any) ([]core.Workspace, error) {
 	var rows []struct {
-		ID       string  `db:"id"`
-		Slug     string  `db:"slug"`
-		Name     string  `db:"name"`
-		EnvID    *string `db:"e_id"`
-		EnvName  *string `db:"e_name"`
-		Position *int    `db:"e_position"`
+		ID        string  `db:"id"`
+		Slug      string  `db:"slug"`
+		Name      string  `db:"name"`
+		EnvID     *string `db:"e_id"`
+		EnvName   *string `db:"e_name"`
+		Position  *int    `db:"e_position"`
+		Approval  *bool   `db:"e_requires_approval"`
+		Approvals *int    `db:"e_approvals_required"`
 	}
-	if err := r.t.selIn(ctx, &rows, `SELECT w.id, w.slug, w.name, e.id AS e_id, e.name AS e_name, e.position AS e_position
+	if err := r.t.selIn(ctx, &rows, `SELECT w.id, w.slug, w.name, e.id AS e_id, e.name AS e_name, e.position AS e_position,
+			e.requires_approval AS e_requires_approval, e.approvals_required AS e_approvals_required
 		FROM workspaces w LEFT JOIN environments e ON e.workspace_id = w.id
 		WHERE `+where+` ORDER BY w.id, e.position`, args...); err != nil {
 		return nil, err
@@ -747,7 +750,8 @@ func (r *OrgReader) workspaces(ctx context.Context, where string, args ...any) (
 		}
 		if row.EnvID != nil {
 			w := &out[len(out)-1]
-			w.Environments = append(w.Environments, core.Environment{ID: *row.EnvID, WorkspaceID: w.ID, Name: *row.EnvName, Position: *row.Position})
+			w.Environments = append(w.Environments, core.Environment{ID: *row.EnvID, WorkspaceID: w.ID, Name: *row.EnvName, Position: *row.Position,
+				RequiresApproval: *row.Approval, ApprovalsRequired: *row.Approvals})
 		}
 	}
 	return out, nil

@@ -359,12 +359,17 @@ func (t *tx) audit(ctx context.Context, orgID string, actor core.Actor, action, 
 // handles) leaves nothing half done. This is how an operation of several steps (a
 // directory with its first token, an admin transfer) is one transaction.
 //
+// Called on a Store that is already bound (an operation inside an operation), it
+// runs fn in a savepoint of the same transaction: fn's changes are undone when it
+// returns an error, and the outer operation goes on. That is how a change is tried
+// and taken back within one transaction (an access change's preview).
+//
 // fn may run more than once (a retried PostgreSQL transaction) and, on SQLite, on
 // another goroutine: it must only call the Store it is given and touch its own
 // locals. It must not use the Store after returning.
 func (s *SQL) WithTx(ctx context.Context, fn func(Store) error) error {
 	if s.bound != nil {
-		return fn(s) // already inside an operation: one transaction for all of it
+		return s.bound.savepoint(ctx, func(*tx) error { return fn(s) })
 	}
 	return s.inTx(ctx, func(t *tx) error {
 		b := *s

@@ -35,6 +35,8 @@ type Store interface {
 	Audit
 	Access
 	Webhooks
+	Proposals
+	Previews
 
 	// WithTx runs fn in one transaction with a Store bound to it (see SQL.WithTx):
 	// the way an operation of several steps commits all or nothing.
@@ -63,6 +65,8 @@ type Orgs interface {
 	// GetOrg finds an org by id or slug.
 	GetOrg(ctx context.Context, idOrSlug string) (core.Org, error)
 	ListOrgs(ctx context.Context) ([]core.Org, error)
+	// UpdateOrg changes an org's name and settings through fn, bumping its version.
+	UpdateOrg(ctx context.Context, actor core.Actor, id string, fn func(*core.Org) error) (core.Org, error)
 
 	// AddOrgAdmin makes a user of the org an org admin (idempotent).
 	AddOrgAdmin(ctx context.Context, actor core.Actor, orgID, userID string) error
@@ -109,6 +113,8 @@ type Workspaces interface {
 	DeleteWorkspace(ctx context.Context, actor core.Actor, orgID, id string) error
 	// AddEnvironment appends an environment at the end of the promotion path.
 	AddEnvironment(ctx context.Context, actor core.Actor, orgID, workspaceID, name string) (core.Environment, error)
+	// UpdateEnvironment changes an environment's approval rule through fn.
+	UpdateEnvironment(ctx context.Context, actor core.Actor, orgID, workspaceID, id string, fn func(*core.Environment) error) (core.Environment, error)
 
 	CreateSpace(ctx context.Context, actor core.Actor, orgID, workspaceID, name string) (core.Space, error)
 	// GetSpace finds a space of the workspace by id or name.

@@ -26,14 +26,19 @@ func (r workspaceRow) workspace(envs []core.Environment) core.Workspace {
 }
 
 type environmentRow struct {
-	ID          string `db:"id"`
-	WorkspaceID string `db:"workspace_id"`
-	Name        string `db:"name"`
-	Position    int    `db:"position"`
+	ID                string `db:"id"`
+	WorkspaceID       string `db:"workspace_id"`
+	Name              string `db:"name"`
+	Position          int    `db:"position"`
+	RequiresApproval  bool   `db:"requires_approval"`
+	ApprovalsRequired int    `db:"approvals_required"`
 }
 
+const environmentCols = `id, workspace_id, name, position, requires_approval, approvals_required`
+
 func (r environmentRow) env() core.Environment {
-	return core.Environment{ID: r.ID, WorkspaceID: r.WorkspaceID, Name: r.Name, Position: r.Position}
+	return core.Environment{ID: r.ID, WorkspaceID: r.WorkspaceID, Name: r.Name, Position: r.Position,
+		RequiresApproval: r.RequiresApproval, ApprovalsRequired: r.ApprovalsRequired}
 }
 
 // validEnvironmentName: environment names are named in decision requests and CLI
@@ -68,7 +73,7 @@ func (s *SQL) CreateWorkspace(ctx context.Context, actor core.Actor, orgID, slug
 	w := workspaceRow{ID: s.NewID(), OrgID: orgID, Slug: slug, Name: name, CreatedAt: now, Version: 1}
 	envs := make([]core.Environment, len(environments))
 	for i, e := range environments {
-		envs[i] = core.Environment{ID: s.NewID(), WorkspaceID: w.ID, Name: e, Position: i}
+		envs[i] = core.Environment{ID: s.NewID(), WorkspaceID: w.ID, Name: e, Position: i, ApprovalsRequired: 1}
 	}
 	err := s.inTx(ctx, func(t *tx) error {
 		if _, err := t.exec(ctx, `INSERT INTO workspaces (`+workspaceCols+`) VALUES (?, ?, ?, ?, ?, ?)`,
@@ -96,7 +101,7 @@ func (t *tx) environments(ctx context.Context, workspaceIDs ...string) (map[stri
 		return out, nil
 	}
 	var rows []environmentRow
-	if err := t.selIn(ctx, &rows, `SELECT id, workspace_id, name, position FROM environments WHERE workspace_id IN (?)
+	if err := t.selIn(ctx, &rows, `SELECT `+environmentCols+` FROM environments WHERE workspace_id IN (?)
 		ORDER BY workspace_id, position`, workspaceIDs); err != nil {
 		return nil, err
 	}
@@ -128,12 +133,15 @@ func (t *tx) workspacesOf(ctx context.Context, rows []workspaceRow) ([]core.Work
 func (t *tx) getWorkspace(ctx context.Context, orgID, idOrSlug string) (core.Workspace, error) {
 	var rows []struct {
 		workspaceRow
-		EnvID       *string `db:"e_id"`
-		EnvName     *string `db:"e_name"`
-		EnvPosition *int    `db:"e_position"`
+		EnvID        *string `db:"e_id"`
+		EnvName      *string `db:"e_name"`
+		EnvPosition  *int    `db:"e_position"`
+		EnvApproval  *bool   `db:"e_requires_approval"`
+		EnvApprovals *int    `db:"e_approvals_required"`
 	}
 	if err := t.sel(ctx, &rows, `SELECT w.id, w.org_id, w.slug, w.name, w.created_at, w.version,
-			e.id AS e_id, e.name AS e_name, e.position AS e_position
+			e.id AS e_id, e.name AS e_name, e.position AS e_position,
+			e.requires_approval AS e_requires_approval, e.approvals_required AS e_approvals_required
 		FROM workspaces w LEFT JOIN environments e ON e.workspace_id = w.id
 		WHERE w.org_id = ? AND (w.id = ? OR w.slug = ?)
 		ORDER BY CASE WHEN w.id = ? THEN 0 ELSE 1 END, w.id, e.position`, orgID, idOrSlug, idOrSlug, idOrSlug); err != nil {
@@ -148,7 +156,8 @@ func (t *tx) getWorkspace(ctx context.Context, orgID, idOrSlug string) (core.Wor
 		if r.ID != w.ID || r.EnvID == nil {
 			continue
 		}
-		envs = append(envs, core.Environment{ID: *r.EnvID, WorkspaceID: w.ID, Name: *r.EnvName, Position: *r.EnvPosition})
+		envs = append(envs, core.Environment{ID: *r.EnvID, WorkspaceID: w.ID, Name: *r.EnvName, Position: *r.EnvPosition,
+			RequiresApproval: *r.EnvApproval, ApprovalsRequired: *r.EnvApprovals})
 	}
 	return w.workspace(envs), nil
 }
@@ -252,7 +261,7 @@ func (s *SQL) AddEnvironment(ctx context.Context, actor core.Actor, orgID, works
 		if err := t.get(ctx, &next, `SELECT COALESCE(MAX(position) + 1, 0) FROM environments WHERE workspace_id = ?`, workspaceID); err != nil {
 			return err
 		}
-		e = core.Environment{ID: t.s.NewID(), WorkspaceID: workspaceID, Name: name, Position: next}
+		e = core.Environment{ID: t.s.NewID(), WorkspaceID: workspaceID, Name: name, Position: next, ApprovalsRequired: 1}
 		if _, err := t.exec(ctx, `INSERT INTO environments (id, workspace_id, name, position) VALUES (?, ?, ?, ?)`,
 			e.ID, e.WorkspaceID, e.Name, e.Position); err != nil {
 			return s.wrapf(err, "environment %q", name)
@@ -264,6 +273,52 @@ func (s *SQL) AddEnvironment(ctx context.Context, actor core.Actor, orgID, works
 			map[string]any{"workspace": w.Slug, "name": name, "position": next})
 	})
 	return e, err
+}
+
+// UpdateEnvironment changes an environment's approval rule through fn (its
+// RequiresApproval and ApprovalsRequired; nothing else may change), in one
+// transaction that locks the workspace, bumps its version and audits
+// environment.update with the rule as it now is. ApprovalsRequired is 1 to
+// core.MaxApprovals. A change that changes nothing writes nothing.
+func (s *SQL) UpdateEnvironment(ctx context.Context, actor core.Actor, orgID, workspaceID, id string, fn func(*core.Environment) error) (core.Environment, error) {
+	var out core.Environment
+	err := s.inTx(ctx, func(t *tx) error {
+		w, err := t.lockWorkspace(ctx, orgID, workspaceID)
+		if err != nil {
+			return err
+		}
+		var r environmentRow
+		if err := t.get(ctx, &r, `SELECT `+environmentCols+` FROM environments WHERE workspace_id = ? AND id = ?`, workspaceID, id); err != nil {
+			return orNotFound(err, "environment", id)
+		}
+		old := r.env()
+		e := old
+		if err := fn(&e); err != nil {
+			return err
+		}
+		if e.ID != old.ID || e.WorkspaceID != old.WorkspaceID || e.Name != old.Name || e.Position != old.Position {
+			return core.Invalidf("only an environment's approval rule can be changed")
+		}
+		if e.ApprovalsRequired < 1 || e.ApprovalsRequired > core.MaxApprovals {
+			return core.Invalidf("approvals_required must be from 1 to %d, not %d", core.MaxApprovals, e.ApprovalsRequired)
+		}
+		out = e
+		if e == old {
+			return nil
+		}
+		if _, err := t.exec(ctx, `UPDATE environments SET requires_approval = ?, approvals_required = ? WHERE id = ?`,
+			e.RequiresApproval, e.ApprovalsRequired, id); err != nil {
+			return err
+		}
+		if _, err := t.exec(ctx, `UPDATE workspaces SET version = version + 1 WHERE id = ?`, workspaceID); err != nil {
+			return err
+		}
+		return t.audit(ctx, orgID, actor, "environment.update", "environment", id, map[string]any{
+			"workspace_id": workspaceID, "workspace": w.Slug, "name": e.Name,
+			"requires_approval": e.RequiresApproval, "approvals_required": e.ApprovalsRequired,
+			"old_requires_approval": old.RequiresApproval, "old_approvals_required": old.ApprovalsRequired})
+	})
+	return out, err
 }
 
 type spaceRow struct {

@@ -90,7 +90,7 @@ func (b *browser) text(sel string) string {
 
 // waitText waits until sel's text holds want: after a form posts, the old page
 // (with its own flash) may still be there for a moment.
-func (b *browser) waitText(sel, want string) {
+func (b *browser) waitText(sel, want string) string {
 	b.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -98,7 +98,7 @@ func (b *browser) waitText(sel, want string) {
 		got, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
 		cancel()
 		if err == nil && strings.Contains(got, want) {
-			return
+			return got
 		}
 		if time.Now().After(deadline) {
 			b.t.Fatalf("%s never showed %q (last %q, %v)", sel, want, got, err)

@@ -6,7 +6,14 @@
 // (a new token's secret shown once), the audit log, the event log (the stream
 // applications read, filtered by type and paged by seq cursors) and webhooks:
 // created with their secret shown once, edited, paused, rotated, deleted behind
-// a confirmation page, with each one's deliveries and dead letters to redeliver.
+// a confirmation page, with each one's deliveries and dead letters to redeliver,
+// and change management:
+// proposals (list, detail with the application's payload shown as a diff,
+// approve / reject / withdraw), environments' approval rules and the org's four
+// eyes on access changes. Every access change a page makes (a mapping, the
+// four-eyes setting) shows its preview first (what roles and decisions it would
+// change, measured by making it and taking it back) and is made, or proposed to a
+// second org admin, only when confirmed.
 //
 // Every page is a row of one table (routes.go) saying what it requires of the
 // person; handlers live in one file per area and render templates/*.html inside

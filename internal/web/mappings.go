@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
 	"github.com/gatehouse-dev/gatehouse/internal/httpx"
+	"github.com/gatehouse-dev/gatehouse/internal/ops"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
@@ -167,6 +168,8 @@ func envNames(ws core.Workspace, g core.Grant) string {
 	return "(" + strings.Join(names, ", ") + ")"
 }
 
+// formAddMapping previews the new mapping, then (confirmed) makes it, or proposes
+// it when the org requires a second org admin's approval.
 func (h *Handler) formAddMapping(w http.ResponseWriter, r *http.Request, c *caller, pd *pageData) error {
 	ctx := r.Context()
 	d, err := h.refs.Directory(ctx, *c, r.PostFormValue("directory"))
@@ -181,19 +184,29 @@ func (h *Handler) formAddMapping(w http.ResponseWriter, r *http.Request, c *call
 	if idp == "" {
 		return httpx.Failf(http.StatusUnprocessableEntity, "Name the IdP group by its display name or id.")
 	}
-	_, err = h.Ops.CreateMapping(ctx, c.Actor, core.Mapping{OrgID: c.OrgID, DirectoryID: d.ID, IdPGroup: idp, UserGroupID: g.ID})
+	m := core.Mapping{OrgID: c.OrgID, DirectoryID: d.ID, IdPGroup: idp, UserGroupID: g.ID}
+	err = h.access(w, r, c, pd, accessForm{Title: "Map IdP group " + idp + " (SCIM " + d.Name + ") onto " + g.Name, Action: "/admin/mappings",
+		Fields: map[string]string{"directory": d.ID, "group": g.ID, "idp_group": idp}, Back: "/admin/mappings", Done: "/admin/mappings", Code: "mapping-added"},
+		ops.AccessChange{Op: ops.OpMappingCreate, Mapping: &m})
 	if errors.Is(err, core.ErrConflict) {
 		return httpx.Fail(http.StatusConflict, "That mapping already exists.", err)
 	}
+	return err
+}
+
+// formDeleteMapping previews the removal, then (confirmed) makes or proposes it.
+func (h *Handler) formDeleteMapping(w http.ResponseWriter, r *http.Request, c *caller, pd *pageData) error {
+	ref := r.PathValue("mapping")
+	m, err := h.Store.GetMapping(r.Context(), c.OrgID, ref)
+	if err != nil {
+		return httpx.NotFound(err, "mapping", ref)
+	}
+	g, err := h.Store.GetGroup(r.Context(), c.OrgID, m.UserGroupID)
 	if err != nil {
 		return err
 	}
-	return redirectDone(w, r, "/admin/mappings", "mapping-added")
-}
-
-func (h *Handler) formDeleteMapping(w http.ResponseWriter, r *http.Request, c *caller, pd *pageData) error {
-	if err := h.Ops.DeleteMapping(r.Context(), c.Actor, c.OrgID, r.PathValue("mapping")); err != nil {
-		return httpx.NotFound(err, "mapping", r.PathValue("mapping"))
-	}
-	return redirectDone(w, r, "/admin/mappings", "mapping-removed")
+	err = h.access(w, r, c, pd, accessForm{Title: "Remove the mapping of IdP group " + m.IdPGroup + " onto " + g.Name,
+		Action: "/admin/mappings/" + url.PathEscape(m.ID) + "/delete", Back: "/admin/mappings", Done: "/admin/mappings", Code: "mapping-removed"},
+		ops.AccessChange{Op: ops.OpMappingDelete, ID: m.ID})
+	return httpx.NotFound(err, "mapping", ref)
 }

@@ -1,5 +1,7 @@
 package web
 
+import "github.com/gatehouse-dev/gatehouse/internal/store"
+
 // requires says what a page requires of the signed-in person before its handler
 // runs; pages for members ask the authorizer about what they show.
 type requires int
@@ -50,5 +52,14 @@ func (h *Handler) routes() []route {
 		{"GET /admin/webhooks/{webhook}/delete", orgAdmin, h.pageDeleteWebhook},
 		{"POST /admin/webhooks/{webhook}/delete", orgAdmin, h.formDeleteWebhook},
 		{"POST /admin/webhooks/{webhook}/dead-letters/{seq}/redeliver", orgAdmin, h.formRedeliver},
+		// Change management: proposals and their review, approval rules.
+		{"GET /admin/proposals", member, h.pageProposals},
+		{"GET /admin/proposals/{proposal}", member, h.pageProposal},
+		{"POST /admin/proposals/{proposal}/approve", member, h.formReview(store.Approve)},
+		{"POST /admin/proposals/{proposal}/reject", member, h.formReview(store.Reject)},
+		{"POST /admin/proposals/{proposal}/withdraw", member, h.formWithdraw},
+		{"GET /admin/approvals", orgAdmin, h.pageApprovals},
+		{"POST /admin/approvals/environments", orgAdmin, h.formEnvironmentRule},
+		{"POST /admin/approvals/org", orgAdmin, h.formOrgApproval},
 	}
 }

@@ -98,9 +98,15 @@ var flashes = map[string]string{
 	"group-created":   "The user group was created.",
 	"token-revoked":   "The token was revoked; it no longer opens SCIM.",
 
-	"webhook-saved":     "The webhook was saved.",
-	"webhook-deleted":   "The webhook was deleted with its delivery log.",
-	"redelivery-queued": "The redelivery was queued; the deliverer makes the attempt within seconds.",
+	"webhook-saved":       "The webhook was saved.",
+	"webhook-deleted":     "The webhook was deleted with its delivery log.",
+	"redelivery-queued":   "The redelivery was queued; the deliverer makes the attempt within seconds.",
+	"proposal-approved":   "You approved the proposal.",
+	"proposal-rejected":   "You rejected the proposal.",
+	"proposal-withdrawn":  "The proposal was withdrawn.",
+	"access-held":         "This organization requires a second org admin's approval of access changes: the change is held as this proposal, and made when approved.",
+	"approval-rule-saved": "The environment's approval rule was saved. Decisions use it from now on.",
+	"org-approval-saved":  "The organization's approval setting was saved.",
 }
 
 const csrfCookie = "gatehouse_csrf"

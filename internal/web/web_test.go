@@ -133,7 +133,11 @@ func TestAdminPagesInBrowser(t *testing.T) {
 
 	// Change the mapping through the forms: remove it, and map the IdP group again by
 	// its external id. The check's answer follows, with the new reason.
+	// Every access change shows its preview first: who loses which role.
 	run("remove mapping", chromedp.Click(chromedp.CSS(`#mappings form button`)))
+	waitText("#preview", "lost")
+	must(text("#preview table.roles"), "ann@acme.test", "preview of the removal")
+	run("confirm removal", chromedp.Click(chromedp.CSS(`#confirm button`)))
 	waitText(".flash", "removed")
 	if d := check(); d.Str("decision") != "deny" || d.Str("reason") != core.ReasonNoGrant {
 		t.Fatalf("after removing the mapping in the browser: %s", d.Raw)
@@ -141,6 +145,8 @@ func TestAdminPagesInBrowser(t *testing.T) {
 	run("add mapping", chromedp.SendKeys(chromedp.CSS(`input[name=idp_group]`), "00g1"),
 		chromedp.SetValue(chromedp.CSS(`form.row select[name=group]`), mustGroupID(t, s)),
 		chromedp.Click(chromedp.CSS(`form.row button[type=submit]`)))
+	waitText("#preview", "gained")
+	run("confirm mapping", chromedp.Click(chromedp.CSS(`#confirm button`)))
 	waitText(".flash", "added")
 	must(text("#mappings"), "00g1", "mappings after add")
 	shot("03-mappings-changed")
@@ -270,7 +276,7 @@ func TestAdminPagesAreGuarded(t *testing.T) {
 	if csrf == "" {
 		t.Fatal("no CSRF cookie for /admin/")
 	}
-	form := url.Values{"directory": {"okta"}, "idp_group": {"x"}, "group": {"engineers"}}
+	form := url.Values{"directory": {"okta"}, "idp_group": {"x"}, "group": {"engineers"}, "confirm": {"yes"}}
 	if res := post("/admin/mappings", form, nil); res.StatusCode != http.StatusForbidden {
 		t.Fatalf("POST without CSRF token: %d", res.StatusCode)
 	}

@@ -40,7 +40,7 @@ func plan(events []core.AuditEvent) (k store.OrgKeys, reload bool, unknown strin
 			k.Grants = append(k.Grants, id)
 		case "workspace.create", "workspace.rename", "workspace.delete":
 			k.Workspaces = append(k.Workspaces, id)
-		case "environment.create":
+		case "environment.create", "environment.update":
 			k.Environments = append(k.Environments, id)
 		case "space.create", "space.delete", "space.assign", "space.unassign":
 			k.Spaces = append(k.Spaces, id)
@@ -52,7 +52,11 @@ func plan(events []core.AuditEvent) (k store.OrgKeys, reload bool, unknown strin
 			k.Sources = append(k.Sources, id)
 		case "org.create", "token.create", "token.revoke", "sso.login", "sso.login_refused", "sso.logout",
 			"sso.single_logout", "sso.logout_refused",
-			"webhook.create", "webhook.update", "webhook.delete", "webhook.rotate_secret", "webhook.redeliver":
+			"webhook.create", "webhook.update", "webhook.delete", "webhook.rotate_secret", "webhook.redeliver",
+			// An org's settings (four eyes on access changes) and proposals: an access
+			// proposal's change, once applied, has events of its own.
+			"org.update", "proposal.create", "proposal.review", "proposal.approve", "proposal.reject",
+			"proposal.withdraw", "proposal.apply", "proposal.fail":
 			// Nothing a decision reads: the seq moves, the version does not.
 		default:
 			return store.OrgKeys{}, true, e.Action

@@ -147,6 +147,7 @@ var ops = []struct {
 	{"createDirectory", 1, false}, {"createConnection", 1, false}, {"renameConnection", 1, false}, {"deleteConnection", 1, false},
 	{"addAdmin", 1, false}, {"removeAdmin", 1, false},
 	{"token", 2, true}, {"refusedLogin", 2, true}, {"operation", 1, false},
+	{"approvalRule", 2, false}, {"orgSettings", 1, true}, {"proposal", 1, true},
 }
 
 func (w *world) randomOp() (string, bool) {
@@ -474,6 +475,36 @@ func (w *world) op(name string) error {
 		return err
 	case "addEnvironment":
 		_, err := st.AddEnvironment(ctx, sys, org, pick(w, w.workspaces), w.name("env"))
+		return err
+	case "approvalRule": // an environment's rule, which turns allows of changes into draft_only
+		ws := pick(w, w.workspaces)
+		envs := w.envsOf(ws)
+		if len(envs) == 0 {
+			return nil
+		}
+		_, err := st.UpdateEnvironment(ctx, sys, org, ws, pick(w, envs).ID, func(e *core.Environment) error {
+			e.RequiresApproval, e.ApprovalsRequired = w.rng.IntN(2) == 0, 1+w.rng.IntN(3)
+			return nil
+		})
+		return err
+	case "orgSettings":
+		_, err := st.UpdateOrg(ctx, sys, org, func(o *core.Org) error {
+			o.AccessChangesRequireApproval = !o.AccessChangesRequireApproval
+			return nil
+		})
+		return err
+	case "proposal": // opened and reviewed: the log moves, decisions do not
+		if len(w.users) < 2 || len(w.workspaces) == 0 {
+			return nil
+		}
+		author, rev := pick(w, w.users), pick(w, w.users)
+		p, err := st.CreateProposal(ctx, sys, store.Proposal{OrgID: org, Kind: store.ProposalChange, WorkspaceID: pick(w, w.workspaces),
+			Action: "edit", Resource: &store.ProposalResource{Type: core.TypeModel, ID: "m"}, Title: "change",
+			Author: core.Actor{Kind: core.ActorAdmin, ID: author}, ApprovalsRequired: 1})
+		if err != nil {
+			return err
+		}
+		_, err = st.ReviewProposal(ctx, sys, org, p.ID, store.Review{Reviewer: core.Actor{Kind: core.ActorAdmin, ID: rev}, Verdict: store.Approve})
 		return err
 	case "createSpace":
 		sp, err := st.CreateSpace(ctx, sys, org, pick(w, w.workspaces), w.name("space"))

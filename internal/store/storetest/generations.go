@@ -127,6 +127,7 @@ func everyMutatorMoves(t *testing.T, s subject) {
 		mapping   core.Mapping
 		tok       store.Token
 		hook      store.Webhook
+		prop      store.Proposal
 		deadSeq   int64
 		newOrgID  string
 		fnErr     = errors.New("refused by fn")
@@ -292,6 +293,13 @@ func everyMutatorMoves(t *testing.T, s subject) {
 				return err
 			},
 			failure: func() error { return second(s.AddEnvironment(ctx, adm, o.ID, w.ID, "production")) }, failWith: core.ErrConflict},
+		{method: "UpdateEnvironment",
+			change: func() error {
+				return second(s.UpdateEnvironment(ctx, adm, o.ID, w.ID, env.ID, func(e *core.Environment) error { e.RequiresApproval = true; return nil }))
+			},
+			failure: func() error {
+				return second(s.UpdateEnvironment(ctx, adm, o.ID, w.ID, env.ID, func(e *core.Environment) error { e.ApprovalsRequired = 0; return nil }))
+			}, failWith: core.ErrInvalid},
 		{method: "CreateSpace",
 			change: func() (err error) {
 				sp, err = s.CreateSpace(ctx, adm, o.ID, w.ID, "Finance")
@@ -412,6 +420,36 @@ func everyMutatorMoves(t *testing.T, s subject) {
 			}, failWith: core.ErrConflict},
 		{method: "RecordSSOEvent",
 			change: func() error { return s.RecordSSOEvent(ctx, o.ID, sys, "sso.login_refused", "user", u.ID, nil) }},
+		{method: "UpdateOrg",
+			change: func() error {
+				return second(s.UpdateOrg(ctx, adm, o.ID, func(x *core.Org) error { x.AccessChangesRequireApproval = true; return nil }))
+			},
+			failure: func() error {
+				return second(s.UpdateOrg(ctx, adm, o.ID, func(x *core.Org) error { x.Name = " "; return nil }))
+			},
+			failWith: core.ErrInvalid},
+		{method: "CreateProposal",
+			change: func() (err error) {
+				prop, err = s.CreateProposal(ctx, adm, changeProposal(o.ID, w.ID, env.ID, u, 1))
+				return err
+			},
+			failure: func() error {
+				return second(s.CreateProposal(ctx, adm, changeProposal(o.ID, "missing", "", u, 1)))
+			}, failWith: core.ErrNotFound},
+		{method: "ReviewProposal",
+			change: func() error {
+				return second(s.ReviewProposal(ctx, adm, o.ID, prop.ID, store.Review{Reviewer: core.Actor{Kind: core.ActorAdmin, ID: v.ID}, Verdict: store.Approve}))
+			},
+			failure: func() error {
+				return second(s.ReviewProposal(ctx, adm, o.ID, prop.ID, store.Review{Reviewer: core.Actor{Kind: core.ActorAdmin, ID: admin.ID}, Verdict: store.Approve}))
+			}, failWith: core.ErrConflict},
+		{method: "EndProposal",
+			change: func() error {
+				return second(s.EndProposal(ctx, adm, o.ID, prop.ID, store.ProposalEnd{State: store.ProposalApplied, Reference: "deploy-1"}))
+			},
+			failure: func() error {
+				return second(s.EndProposal(ctx, adm, o.ID, prop.ID, store.ProposalEnd{State: store.ProposalFailed}))
+			}, failWith: core.ErrConflict},
 		// Deletions last, in the order the rows depend on each other.
 		{method: "DeleteGrant",
 			change:  func() error { return s.DeleteGrant(ctx, adm, o.ID, grant.ID) },
