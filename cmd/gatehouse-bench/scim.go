@@ -20,14 +20,15 @@ import (
 // scimBench is the provisioning workload of an IdP: what Okta and Entra do at the
 // first sync of a large tenant, then the incremental changes that follow.
 type scimBench struct {
-	base   string
-	token  string
-	n, c   int
-	batch  int
-	single int
-	client *http.Client
-	run    string // unique prefix of this run's userNames
-	ids    []string
+	base    string
+	token   string
+	n, c    int
+	batch   int
+	single  int
+	client  *http.Client
+	run     string // unique prefix of this run's userNames
+	ids     []string
+	results []phaseResult
 }
 
 func runSCIM(ctx context.Context, args []string) error {
@@ -39,27 +40,66 @@ func runSCIM(ctx context.Context, args []string) error {
 	batch := fs.Int("batch", 1000, "members per PATCH when building the big group")
 	single := fs.Int("single", 5000, "one-member PATCH add/remove operations on the big group")
 	pid := fs.Int("pid", 0, "server process id, to report its peak RSS")
+	reference := fs.String("reference", "", "also start the bare reference handler (bare.go) on this database, sqlite:PATH or postgres://…, and drive it with the same workload before Gatehouse in every run")
+	runs := fs.Int("runs", 1, "runs (reference, then Gatehouse, each time); with more than one, medians are compared")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *token == "" {
 		return errors.New("-token is required")
 	}
-	b := &scimBench{base: strings.TrimRight(*base, "/") + "/scim/v2", token: *token, n: *n, c: *c, batch: *batch, single: *single,
+	results := map[string][]phaseResult{} // by target, every run's phases
+	for run := 1; run <= *runs; run++ {
+		if *reference != "" {
+			refBase, stop, err := startBare(ctx, *reference)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("\n== run %d: bare reference on %s\n", run, strings.SplitN(*reference, "?", 2)[0])
+			serverPID = 0
+			ref := newSCIMBench(refBase, "", *n, *c, *batch, *single)
+			err = ref.workload(ctx)
+			stop()
+			if err != nil {
+				return fmt.Errorf("reference: %w", err)
+			}
+			results["reference"] = append(results["reference"], ref.results...)
+		}
+		fmt.Printf("\n== run %d: Gatehouse at %s\n", run, *base)
+		b := newSCIMBench(*base, *token, *n, *c, *batch, *single)
+		var rss *rssWatcher
+		serverPID = *pid
+		if *pid > 0 {
+			rss = watchRSS(*pid)
+		}
+		err := b.workload(ctx)
+		if rss != nil {
+			peak, hwm := rss.close()
+			fmt.Printf("server RSS: sampled peak %.1f MB, kernel VmHWM %.1f MB\n", float64(peak)/1024, float64(hwm)/1024)
+		}
+		if err != nil {
+			return err
+		}
+		results["gatehouse"] = append(results["gatehouse"], b.results...)
+	}
+	if *reference != "" {
+		compare(results["gatehouse"], results["reference"])
+	}
+	return nil
+}
+
+func newSCIMBench(base, token string, n, c, batch, single int) *scimBench {
+	b := &scimBench{base: strings.TrimRight(base, "/") + "/scim/v2", token: token, n: n, c: c, batch: batch, single: single,
 		run: fmt.Sprintf("b%x", time.Now().UnixNano()&0xffffff)}
-	b.client = &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConns: *c * 2, MaxIdleConnsPerHost: *c * 2, IdleConnTimeout: time.Minute}}
-	var rss *rssWatcher
-	serverPID = *pid
-	if *pid > 0 {
-		rss = watchRSS(*pid)
-	}
+	b.client = &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConns: c * 2, MaxIdleConnsPerHost: c * 2, IdleConnTimeout: time.Minute}}
 	fmt.Printf("gatehouse-bench scim: %s n=%d c=%d batch=%d single=%d\n", b.base, b.n, b.c, b.batch, b.single)
-	err := b.workload(ctx)
-	if rss != nil {
-		peak, hwm := rss.close()
-		fmt.Printf("server RSS: sampled peak %.1f MB, kernel VmHWM %.1f MB\n", float64(peak)/1024, float64(hwm)/1024)
-	}
-	return err
+	return b
+}
+
+// report prints a phase and keeps its figures for the comparison.
+func (b *scimBench) report(p *phase) {
+	p.report()
+	b.results = append(b.results, p.result())
 }
 
 // do sends one request and checks its status.
@@ -76,7 +116,9 @@ func (b *scimBench) do(ctx context.Context, method, path string, body any, want 
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+b.token)
+	if b.token != "" {
+		req.Header.Set("Authorization", "Bearer "+b.token)
+	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/scim+json")
 	}
@@ -144,7 +186,7 @@ func (b *scimBench) workload(ctx context.Context) error {
 		}
 		return nil
 	})
-	p.report()
+	b.report(p)
 
 	p = newPhase("create users (POST /Users)")
 	b.parallel(ctx, p, b.n, b.c, func(i int) error {
@@ -163,7 +205,7 @@ func (b *scimBench) workload(ctx context.Context) error {
 		b.ids[i] = out.ID
 		return err
 	})
-	p.report()
+	b.report(p)
 	for i, id := range b.ids {
 		if id == "" {
 			return fmt.Errorf("user %d was not created; stopping", i)
@@ -181,7 +223,7 @@ func (b *scimBench) workload(ctx context.Context) error {
 		}
 		return nil
 	})
-	p.report()
+	b.report(p)
 
 	var total listResp
 	if err := b.do(ctx, "GET", "/Users?count=0", nil, 200, &total); err != nil {
@@ -189,7 +231,8 @@ func (b *scimBench) workload(ctx context.Context) error {
 	}
 	pages := (total.TotalResults + 99) / 100
 	// One client pages, as Okta and Entra do (startIndex += 100, in order).
-	p = newPhase(fmt.Sprintf("page all users (%d pages of 100)", pages))
+	fmt.Printf("    %d users, %d pages of 100\n", total.TotalResults, pages)
+	p = newPhase("page all users (pages of 100)")
 	var seen atomic.Int64
 	b.parallel(ctx, p, pages, 1, func(i int) error {
 		var lr listResp
@@ -199,7 +242,7 @@ func (b *scimBench) workload(ctx context.Context) error {
 		seen.Add(int64(len(lr.Resources)))
 		return nil
 	})
-	p.report()
+	b.report(p)
 	if int(seen.Load()) != total.TotalResults {
 		fmt.Printf("    paging saw %d of %d users\n", seen.Load(), total.TotalResults)
 	}
@@ -220,7 +263,7 @@ func (b *scimBench) workload(ctx context.Context) error {
 			"Operations": []any{map[string]any{"op": "replace", "value": map[string]any{"active": false}}},
 		}, 200, nil)
 	})
-	p.report()
+	b.report(p)
 
 	var g struct {
 		ID string `json:"id"`
@@ -240,7 +283,7 @@ func (b *scimBench) workload(ctx context.Context) error {
 			"Operations": []any{map[string]any{"op": "add", "path": "members", "value": members}},
 		}, 204, nil)
 	})
-	p.report()
+	b.report(p)
 
 	p = newPhase(fmt.Sprintf("one-member add/remove (%d PATCH)", b.single))
 	b.parallel(ctx, p, b.single, b.c, func(i int) error {
@@ -252,26 +295,26 @@ func (b *scimBench) workload(ctx context.Context) error {
 		return b.do(ctx, "PATCH", "/Groups/"+g.ID, map[string]any{
 			"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"}, "Operations": []any{op}}, 204, nil)
 	})
-	p.report()
+	b.report(p)
 
 	p = newPhase("GET group excludedAttributes=members")
 	b.parallel(ctx, p, 2000, b.c, func(i int) error {
 		return b.do(ctx, "GET", "/Groups/"+g.ID+"?excludedAttributes=members", nil, 200, nil)
 	})
-	p.report()
+	b.report(p)
 
 	p = newPhase("GET group with all members (streamed)")
 	b.parallel(ctx, p, 3, 1, func(i int) error {
 		return b.do(ctx, "GET", "/Groups/"+g.ID, nil, 200, nil)
 	})
-	p.report()
+	b.report(p)
 
 	p = newPhase("delete group")
 	b.parallel(ctx, p, 1, 1, func(i int) error { return b.do(ctx, "DELETE", "/Groups/"+g.ID, nil, 204, nil) })
-	p.report()
+	b.report(p)
 
 	p = newPhase(fmt.Sprintf("delete users (%d DELETE)", b.n))
 	b.parallel(ctx, p, b.n, b.c, func(i int) error { return b.do(ctx, "DELETE", "/Users/"+b.ids[i], nil, 204, nil) })
-	p.report()
+	b.report(p)
 	return ctx.Err()
 }

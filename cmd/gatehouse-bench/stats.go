@@ -153,3 +153,51 @@ func procStatus(pid int, key string) int64 {
 	}
 	return 0
 }
+
+// phaseResult is one phase's figures, kept to compare targets and runs.
+type phaseResult struct {
+	name  string
+	rate  float64
+	p99   time.Duration
+	fails int
+}
+
+// result is the phase's figures; call it after report (which sorts).
+func (p *phase) result() phaseResult {
+	return phaseResult{name: p.name, rate: float64(len(p.lat)) / p.end.Sub(p.start).Seconds(), p99: pct(p.lat, 0.99), fails: p.fails}
+}
+
+// compare prints, per phase, the median throughput and p99 of Gatehouse and of
+// the reference over the runs, and Gatehouse's share of the reference's rate.
+func compare(got, ref []phaseResult) {
+	median := func(rs []phaseResult, name string) (rate float64, p99 time.Duration, n int) {
+		var rates []float64
+		var p99s []time.Duration
+		for _, r := range rs {
+			if r.name == name {
+				rates, p99s = append(rates, r.rate), append(p99s, r.p99)
+			}
+		}
+		if len(rates) == 0 {
+			return 0, 0, 0
+		}
+		sort.Float64s(rates)
+		sort.Slice(p99s, func(i, j int) bool { return p99s[i] < p99s[j] })
+		return rates[len(rates)/2], p99s[len(p99s)/2], len(rates)
+	}
+	fmt.Printf("\n%-40s %12s %12s %7s %12s %12s\n", "phase (medians)", "gatehouse/s", "reference/s", "share", "gh p99 ms", "ref p99 ms")
+	seen := map[string]bool{}
+	for _, r := range got {
+		if seen[r.name] {
+			continue
+		}
+		seen[r.name] = true
+		gr, gp, runs := median(got, r.name)
+		rr, rp, _ := median(ref, r.name)
+		share := 0.0
+		if rr > 0 {
+			share = gr / rr
+		}
+		fmt.Printf("%-40s %12.0f %12.0f %7.2f %12s %12s  (%d runs)\n", r.name, gr, rr, share, ms(gp), ms(rp), runs)
+	}
+}

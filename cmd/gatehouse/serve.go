@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"net/url"
 	"os"
@@ -43,6 +45,7 @@ func serveWith(ctx context.Context, stderr io.Writer, args []string, extra func(
 	hookLoopback := fs.Bool("webhook-allow-http-loopback", false, "let webhooks use plain http to a loopback host (localhost, 127.0.0.1, [::1]): for development")
 	hookPrivate := fs.Bool("webhook-allow-private", false, "let webhooks reach private, loopback, link-local (cloud metadata included), CGNAT and ULA addresses: for receivers inside your own network")
 	hookTimeout := fs.Duration("webhook-timeout", stack.DefaultWebhookTimeout, "how long a webhook receiver has to answer one delivery (1s to 5m); a crashed instance's webhooks move to another after four times as long")
+	debugAddr := fs.String("debug-addr", "", "serve Go's profiler (net/http/pprof) on this loopback host:port, for performance work (off by default)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -124,6 +127,14 @@ func serveWith(ctx context.Context, stderr io.Writer, args []string, extra func(
 		return err
 	}
 	defer closeStack()
+	if *debugAddr != "" {
+		stop, err := serveProfiler(*debugAddr)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		logger.Info("profiler listening", "addr", *debugAddr)
+	}
 	return srv.Run(ctx)
 }
 
@@ -199,4 +210,26 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// serveProfiler serves net/http/pprof on a loopback address of its own, never on
+// the public listener: profiles show request data.
+func serveProfiler(addr string) (stop func(), err error) {
+	host, _, err := net.SplitHostPort(addr)
+	if ip, perr := netip.ParseAddr(host); err != nil || (host != "localhost" && (perr != nil || !ip.IsLoopback())) {
+		return nil, &usageError{msg: fmt.Sprintf("--debug-addr %q: want a loopback host:port, e.g. 127.0.0.1:6060", addr)}
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return func() { _ = srv.Close() }, nil
 }
