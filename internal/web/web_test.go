@@ -38,7 +38,12 @@ type site struct {
 }
 
 func newSite(t *testing.T) *site {
-	w := apitest.NewWorld(t, storetest.Backend{Name: "sqlite", New: storetest.NewSQLite})
+	return newSiteOn(t, storetest.Backend{Name: "sqlite", New: storetest.NewSQLite})
+}
+
+// newSiteOn is newSite on the store backend b.
+func newSiteOn(t *testing.T, b storetest.Backend) *site {
+	w := apitest.NewWorld(t, b)
 	ctx := context.Background()
 	sys := core.Actor{Kind: core.ActorSystem}
 	if _, err := w.St.CreateSSOConnection(ctx, sys, ssotest.Connection(w.Org.ID, "Okta OIDC", "acme.test")); err != nil {

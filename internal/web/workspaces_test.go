@@ -1,0 +1,231 @@
+package web_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/gatehouse-dev/gatehouse/internal/api/apitest"
+	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
+)
+
+// TestWorkspacePagesInBrowser drives the workspace pages in headless Chromium as
+// an org admin: a refused create keeps what was typed and says what was wrong, a
+// workspace is created with its promotion path, an environment added at its end
+// with an approval rule, a space created and shown to a user group, a grant
+// previewed and made (and POST /api/v1/check follows), the space and then the
+// workspace deleted after pages that say what goes. Every page is screenshot.
+func TestWorkspacePagesInBrowser(t *testing.T) {
+	b := newBrowser(t)
+	s := newSite(t)
+	run, shot, text, waitText, must := b.run, b.shot, b.text, b.waitText, b.must
+	base := s.srv.URL
+	run("open admin", chromedp.Navigate(base+"/admin/"), chromedp.WaitVisible(chromedp.CSS(`input[name=email]`)))
+	run("sign in", chromedp.SendKeys(chromedp.CSS(`input[name=email]`), "admin@acme.test"),
+		chromedp.Click(chromedp.CSS(`button[type=submit]`)), chromedp.WaitVisible(chromedp.CSS(`header .who`)))
+
+	run("workspaces", chromedp.Navigate(base+"/admin/workspaces"), chromedp.WaitVisible(chromedp.CSS(`#workspaces`)))
+	must(text("#workspaces"), "development → production", "promotion path")
+	shot("20-workspaces")
+	// No slug: the form comes back with the environments typed and the message.
+	run("create without slug", chromedp.SetValue(chromedp.CSS(`#create-workspace input[name=environments]`), "dev, staging, prod"),
+		chromedp.SendKeys(chromedp.CSS(`#create-workspace input[name=name]`), "Analytics"),
+		chromedp.Click(chromedp.CSS(`#create-workspace button`)))
+	waitText("#create-workspace", "needs a slug")
+	if kept := value(b, `#create-workspace input[name=environments]`); kept != "dev, staging, prod" {
+		t.Fatalf("the refused form kept %q", kept)
+	}
+	shot("21-workspace-create-refused")
+	run("create", chromedp.SendKeys(chromedp.CSS(`#create-workspace input[name=slug]`), "analytics"),
+		chromedp.Click(chromedp.CSS(`#create-workspace button`)))
+	waitText(".flash", "workspace was created")
+	must(text("#environments"), "staging", "environments")
+
+	run("add environment", chromedp.SendKeys(chromedp.CSS(`#add-environment input[name=name]`), "sandbox"),
+		chromedp.Click(chromedp.CSS(`#add-environment button`)))
+	waitText(".flash", "end of the promotion path")
+	envs := text("#environments")
+	if strings.Index(envs, "prod") > strings.Index(envs, "sandbox") {
+		t.Fatalf("sandbox is not last: %q", envs)
+	}
+	run("approval rule", chromedp.Click(chromedp.CSS(`#environments tr:nth-child(4) input[type=checkbox]`)),
+		chromedp.SetValue(chromedp.CSS(`#environments tr:nth-child(4) input[name=approvals_required]`), "2"),
+		chromedp.Click(chromedp.CSS(`#environments tr:nth-child(4) button`)))
+	waitText(".flash", "approval rule was saved")
+	ws := s.API("GET", "/api/v1/workspaces/analytics", nil).Want(t, 200)
+	if !strings.Contains(string(ws.Raw), `"name":"prod","position":2,"requires_approval":true,"approvals_required":2`) {
+		t.Fatalf("approval rule: %s", ws.Raw)
+	}
+
+	run("space", chromedp.SendKeys(chromedp.CSS(`#add-space input[name=name]`), "finance"),
+		chromedp.Click(chromedp.CSS(`#add-space button`)))
+	waitText(".flash", "space was created")
+	run("assign", chromedp.SetValue(chromedp.CSS(`#space-list select[name=group]`), mustGroupID(t, s)),
+		chromedp.Click(chromedp.CSS(`#space-list form.row button`)))
+	waitText(".flash", "now sees the space")
+	must(text("#space-list"), "engineers", "space groups")
+
+	// A grant: previewed (Ann gains viewer in staging), then made.
+	run("grant", chromedp.SetValue(chromedp.CSS(`#add-grant select[name=group]`), mustGroupID(t, s)),
+		chromedp.SetValue(chromedp.CSS(`#add-grant select[name=role]`), "viewer"),
+		chromedp.Click(chromedp.CSS(`#add-grant input[value=staging]`)),
+		chromedp.Click(chromedp.CSS(`#add-grant button`)))
+	waitText("#preview", "gained")
+	must(text("#preview table.roles"), "ann@acme.test", "grant preview")
+	shot("23-grant-preview")
+	if d := apiCheck(t, s, "analytics", "staging"); d != "deny" {
+		t.Fatalf("the preview made the grant: %s", d)
+	}
+	run("confirm grant", chromedp.Click(chromedp.CSS(`#confirm button`)))
+	waitText(".flash", "grant was made")
+	must(text("#grants"), "viewer", "grants")
+	if d := apiCheck(t, s, "analytics", "staging"); d != "allow" {
+		t.Fatalf("after the grant: %s", d)
+	}
+	if d := apiCheck(t, s, "analytics", "dev"); d != "deny" {
+		t.Fatalf("the grant reaches beyond staging: %s", d)
+	}
+	shot("22-workspace")
+
+	run("delete space", chromedp.Click(chromedp.CSS(`#space-list a[href$="/delete"]`)))
+	waitText("#removes", "engineers no longer sees it")
+	shot("24-space-delete")
+	run("confirm space delete", chromedp.Click(chromedp.CSS(`#confirm-delete button`)))
+	waitText(".flash", "space was deleted")
+
+	run("delete workspace", chromedp.Navigate(base+"/admin/workspaces/analytics/delete"), chromedp.WaitVisible(chromedp.CSS(`#removes`)))
+	must(text("#removes"), "1 grant(s)", "what deleting removes")
+	must(text("#removes"), "4 environment(s)", "what deleting removes")
+	run("wrong slug", chromedp.SendKeys(chromedp.CSS(`#confirm-delete input[name=confirm_slug]`), "analytic"), chromedp.Click(chromedp.CSS(`#confirm-delete button`)))
+	waitText("#confirm-delete", "Type the workspace's slug")
+	shot("25-workspace-delete")
+	s.API("GET", "/api/v1/workspaces/analytics", nil).Want(t, 200)
+	run("right slug", chromedp.SetValue(chromedp.CSS(`#confirm-delete input[name=confirm_slug]`), "analytics"), chromedp.Click(chromedp.CSS(`#confirm-delete button`)))
+	waitText(".flash", "workspace was deleted")
+	s.API("GET", "/api/v1/workspaces/analytics", nil).Want(t, 404)
+}
+
+// apiCheck asks whether Ann may view in ws's env.
+func apiCheck(t *testing.T, s *site, ws, env string) string {
+	t.Helper()
+	return s.API("POST", "/api/v1/check", map[string]any{"user": "ann@acme.test", "workspace": ws, "environment": env, "action": "view"}).Want(t, 200).Str("decision")
+}
+
+// TestWorkspaceFormsRefuse: every workspace form refuses a POST without the CSRF
+// token, a cross-site one, and people who may not (Ann: no Admin; Bob: Admin of
+// another workspace); bad input gets a clear message, keeps what was typed and
+// changes nothing. Both store backends.
+func TestWorkspaceFormsRefuse(t *testing.T) {
+	apitest.ForEachBackend(t, func(t *testing.T, be storetest.Backend) {
+		g := newGoverned(t, newSiteOn(t, be))
+		state := g.apiState(t, "/api/v1/workspaces", "/api/v1/workspaces/marketing/spaces", "/api/v1/grants")
+		mkt := "/admin/workspaces/marketing"
+		env := g.API("GET", "/api/v1/workspaces/marketing", nil).Want(t, 200).Body["environments"].([]any)[1].(map[string]any)["id"].(string)
+		g.API("POST", "/api/v1/workspaces/marketing/spaces", map[string]any{"name": "finance"}).Want(t, 201)
+		grant := g.API("GET", "/api/v1/grants?workspace=marketing", nil).Want(t, 200).Items()[0]["id"].(string)
+		forms := []struct {
+			path string
+			form url.Values
+		}{
+			{"/admin/workspaces", url.Values{"slug": {"x"}, "environments": {"dev"}}},
+			{mkt + "/rename", url.Values{"name": {"Renamed"}}},
+			{mkt + "/environments", url.Values{"name": {"qa"}}},
+			{mkt + "/environments/" + env + "/approval", url.Values{"requires_approval": {"on"}, "approvals_required": {"1"}}},
+			{mkt + "/delete", url.Values{"confirm_slug": {"marketing"}}},
+			{mkt + "/spaces", url.Values{"name": {"hr"}}},
+			{mkt + "/spaces/finance/assign", url.Values{"group": {"engineers"}}},
+			{mkt + "/spaces/finance/delete", nil},
+			{mkt + "/grants", url.Values{"group": {"engineers"}, "role": {"viewer"}, "confirm": {"yes"}}},
+			{"/admin/grants/" + grant + "/delete", url.Values{"confirm": {"yes"}}},
+		}
+		for _, f := range forms {
+			g.refused(t, f.path, f.form, state, g.ann, g.bob)
+		}
+		// Carol, Admin of marketing, may not create or delete workspaces.
+		g.refused(t, "/admin/workspaces", url.Values{"slug": {"x"}, "environments": {"dev"}}, state, g.carol)
+		g.refused(t, mkt+"/delete", url.Values{"confirm_slug": {"marketing"}}, state, g.carol)
+		// Bob does not even learn that marketing exists.
+		if st, _ := g.bob.get(mkt); st != http.StatusNotFound {
+			t.Errorf("bob GET %s: %d, want 404", mkt, st)
+		}
+
+		g.badInput(t, g.admin, "/admin/workspaces", url.Values{"name": {"Kept Name"}, "environments": {"dev"}}, 422, "needs a slug", "Kept Name", state)
+		g.badInput(t, g.admin, "/admin/workspaces", url.Values{"slug": {"fresh"}, "environments": {" , "}}, 422, "at least one environment", "fresh", state)
+		g.badInput(t, g.admin, "/admin/workspaces", url.Values{"slug": {"marketing"}, "environments": {"dev"}}, 409, "already exists", "marketing", state)
+		g.badInput(t, g.admin, "/admin/workspaces", url.Values{"slug": {"Not A Slug!"}, "environments": {"dev"}}, 422, "slug", "Not A Slug!", state)
+		g.badInput(t, g.admin, mkt+"/rename", url.Values{"name": {"  "}}, 422, "needs a name", "", state)
+		g.badInput(t, g.admin, mkt+"/environments", url.Values{"name": {"production"}}, 409, "already has an environment", "production", state)
+		g.badInput(t, g.admin, mkt+"/environments/"+env+"/approval", url.Values{"approvals_required": {"99"}}, 422, "from 1 to", "99", state)
+		g.badInput(t, g.admin, mkt+"/delete", url.Values{"confirm_slug": {"marketin"}}, 422, "Type the workspace", "marketin", state)
+		g.badInput(t, g.admin, mkt+"/spaces", url.Values{"name": {"finance"}}, 409, "already has a space", "finance", state)
+		g.badInput(t, g.admin, mkt+"/spaces/finance/assign", url.Values{"group": {"nobody"}}, 422, "no user group", "", state)
+		g.badInput(t, g.admin, mkt+"/grants", url.Values{"group": {"engineers"}, "role": {"owner"}}, 422, "neither a pre-built role", "", state)
+		g.badInput(t, g.admin, mkt+"/grants", url.Values{"group": {"engineers"}, "role": {"viewer"}, "environments": {"staging"}}, 422, "no environment", "", state)
+		g.badInput(t, g.admin, mkt+"/grants", url.Values{"role": {"viewer"}}, 422, "Choose the user group", "", state)
+		g.badInput(t, g.admin, mkt+"/grants", url.Values{"group": {"engineers"}, "role": {"editor"}, "environments": {"development"}, "confirm": {"yes"}}, 409, "already has that role", "", state)
+		// A space that still holds resources is not deleted; the page says why.
+		g.API("PATCH", "/api/v1/workspaces/marketing/resources/source:s-1", map[string]any{"space": "finance"}).Want(t, 200)
+		state2 := g.apiState(t, "/api/v1/workspaces/marketing/spaces", "/api/v1/workspaces/marketing/resources")
+		g.badInput(t, g.admin, mkt+"/spaces/finance/delete", nil, 422, "still holds 1 resources", "", state2)
+	})
+}
+
+// TestWorkspaceAdminManagesOwnWorkspace: Carol, Admin of marketing and no org
+// admin, manages its spaces and grants from the pages (the authorizer decides, as
+// for the API), and the org's four eyes turn her grant into a proposal. Both
+// store backends.
+func TestWorkspaceAdminManagesOwnWorkspace(t *testing.T) {
+	apitest.ForEachBackend(t, func(t *testing.T, be storetest.Backend) {
+		g := newGoverned(t, newSiteOn(t, be))
+		mkt := "/admin/workspaces/marketing"
+		if st, body := g.carol.get("/admin/workspaces"); st != 200 || !strings.Contains(body, "marketing") || strings.Contains(body, "sales") || strings.Contains(body, "create-workspace") {
+			t.Fatalf("carol's workspaces: %d %s", st, body)
+		}
+		if st, body := g.carol.get(mkt); st != 200 || !strings.Contains(body, `id="add-grant"`) || strings.Contains(body, "Delete this workspace") {
+			t.Fatalf("carol's marketing: %d", st)
+		}
+		if st, body := g.ann.get(mkt); st != 200 || strings.Contains(body, `id="add-grant"`) {
+			t.Fatalf("ann's marketing (no forms): %d", st)
+		}
+		if st, _, loc := g.carol.post(mkt+"/spaces", url.Values{"name": {"hr"}}, false, nil); st != 303 || !strings.Contains(loc, "space-created") {
+			t.Fatalf("carol creates a space: %d %s", st, loc)
+		}
+		st, body, _ := g.carol.post(mkt+"/grants", url.Values{"group": {"engineers"}, "role": {"viewer"}}, false, nil)
+		if st != 200 || !strings.Contains(body, `id="preview"`) || !strings.Contains(body, "ann@acme.test") {
+			t.Fatalf("carol's grant preview: %d", st)
+		}
+		if st, _, loc := g.carol.post(mkt+"/grants", url.Values{"group": {"engineers"}, "role": {"viewer"}, "confirm": {"yes"}}, false, nil); st != 303 || !strings.Contains(loc, "grant-created") {
+			t.Fatalf("carol grants: %d %s", st, loc)
+		}
+		if n := len(g.API("GET", "/api/v1/grants?workspace=marketing", nil).Want(t, 200).Items()); n != 3 {
+			t.Fatalf("marketing's grants after carol's: %d", n)
+		}
+		// Four eyes: the same kind of change is held as a proposal.
+		g.API("PATCH", "/api/v1/org", map[string]any{"access_changes_require_approval": true}).Want(t, 200)
+		st, body, _ = g.carol.post(mkt+"/grants", url.Values{"group": {"engineers"}, "role": {"admin"}}, false, nil)
+		if st != 200 || !strings.Contains(body, "Propose the change") {
+			t.Fatalf("held preview: %d", st)
+		}
+		if st, _, loc := g.carol.post(mkt+"/grants", url.Values{"group": {"engineers"}, "role": {"admin"}, "confirm": {"yes"}}, false, nil); st != 303 || !strings.Contains(loc, "/admin/proposals/") || !strings.Contains(loc, "access-held") {
+			t.Fatalf("held grant: %d %s", st, loc)
+		}
+		if n := len(g.API("GET", "/api/v1/grants?workspace=marketing", nil).Want(t, 200).Items()); n != 3 {
+			t.Fatalf("a held grant was made: %d grants", n)
+		}
+	})
+}
+
+// value reads a form field's value in the browser.
+func value(b *browser, sel string) string {
+	b.t.Helper()
+	ctx, cancel := b.step()
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Value(chromedp.CSS(sel)))
+	if err != nil {
+		b.t.Fatalf("read %s: %v", sel, err)
+	}
+	return v
+}
