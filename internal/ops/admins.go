@@ -7,8 +7,8 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
-// AddOrgAdmin makes a user an org admin. An org admin must be active: a deactivated
-// user is core.ErrInvalid, read in the same transaction as the change.
+// AddOrgAdmin makes a user an org admin and returns them. The store refuses a
+// deactivated user (an org admin must be active).
 func (o *Ops) AddOrgAdmin(ctx context.Context, actor core.Actor, orgID, userID string) (core.User, error) {
 	var u core.User
 	err := o.Store.WithTx(ctx, func(st store.Store) error {
@@ -20,11 +20,10 @@ func (o *Ops) AddOrgAdmin(ctx context.Context, actor core.Actor, orgID, userID s
 }
 
 func addOrgAdmin(ctx context.Context, st store.Store, actor core.Actor, orgID, userID string) (core.User, error) {
-	u, err := activeUser(ctx, st, orgID, userID, "%s is deactivated; reactivate them first")
-	if err != nil {
-		return u, err
+	if err := st.AddOrgAdmin(ctx, actor, orgID, userID); err != nil {
+		return core.User{}, err
 	}
-	return u, st.AddOrgAdmin(ctx, actor, orgID, u.ID)
+	return st.GetUser(ctx, orgID, userID)
 }
 
 // TransferOrgAdmin makes "to" an org admin and takes it away from "from", in one
@@ -48,28 +47,11 @@ func transferOrgAdmin(ctx context.Context, st store.Store, actor core.Actor, org
 	if _, err := st.GetUser(ctx, orgID, fromID); err != nil {
 		return nil, err
 	}
-	to, err := activeUser(ctx, st, orgID, toID, "%s is deactivated")
-	if err != nil {
-		return nil, err
-	}
-	if err := st.AddOrgAdmin(ctx, actor, orgID, to.ID); err != nil {
+	if err := st.AddOrgAdmin(ctx, actor, orgID, toID); err != nil {
 		return nil, err
 	}
 	if err := st.RemoveOrgAdmin(ctx, actor, orgID, fromID); err != nil {
 		return nil, err
 	}
 	return st.ListOrgAdmins(ctx, orgID)
-}
-
-// activeUser reads a user who must be active; inactive is core.ErrInvalid with
-// format's message (%s: the user's label).
-func activeUser(ctx context.Context, st store.Store, orgID, id, format string) (core.User, error) {
-	u, err := st.GetUser(ctx, orgID, id)
-	if err != nil {
-		return u, err
-	}
-	if !u.Active {
-		return u, core.Invalidf(format, "user "+u.Label())
-	}
-	return u, nil
 }

@@ -137,12 +137,17 @@ func (s *SQL) ListOrgs(ctx context.Context) ([]core.Org, error) {
 	return out, nil
 }
 
-// AddOrgAdmin makes a user of the org an org admin; adding an admin again is a no-op.
+// AddOrgAdmin makes an active user of the org an org admin; adding an admin again is
+// a no-op. An org admin must be active: a deactivated user is core.ErrInvalid, read in
+// the same transaction as the change, whichever edge asks.
 func (s *SQL) AddOrgAdmin(ctx context.Context, actor core.Actor, orgID, userID string) error {
 	return s.inTx(ctx, func(t *tx) error {
 		u, err := t.getUser(ctx, orgID, userID, false)
 		if err != nil {
 			return err
+		}
+		if !u.Active {
+			return core.Invalidf("user %s is deactivated; reactivate them first", u.Label())
 		}
 		res, err := t.exec(ctx, `INSERT INTO org_admins (org_id, user_id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
 			orgID, userID, t.s.now())

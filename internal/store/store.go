@@ -68,7 +68,8 @@ type Orgs interface {
 	// UpdateOrg changes an org's name and settings through fn, bumping its version.
 	UpdateOrg(ctx context.Context, actor core.Actor, id string, fn func(*core.Org) error) (core.Org, error)
 
-	// AddOrgAdmin makes a user of the org an org admin (idempotent).
+	// AddOrgAdmin makes an active user of the org an org admin (idempotent); a
+	// deactivated user is core.ErrInvalid.
 	AddOrgAdmin(ctx context.Context, actor core.Actor, orgID, userID string) error
 	// RemoveOrgAdmin refuses with core.ErrLastAdmin to remove the last active admin.
 	RemoveOrgAdmin(ctx context.Context, actor core.Actor, orgID, userID string) error

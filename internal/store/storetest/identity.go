@@ -106,9 +106,11 @@ var orgTests = []test{
 		wantErr(t, second(s.UpdateUser(ctx, adm, o.ID, first.ID, deactivate)), core.ErrLastAdmin)
 		wantErr(t, s.RemoveOrgAdmin(ctx, adm, o.ID, first.ID), core.ErrLastAdmin)
 		ok(t, s.RemoveOrgAdmin(ctx, adm, o.ID, u.ID)) // an inactive admin can go
+		// An org admin must be active: a deactivated user is refused, whichever edge asks.
+		unchanged(t, s, o.ID, core.ErrInvalid, func() error { return s.AddOrgAdmin(ctx, adm, o.ID, u.ID) })
 		// Reactivated second admin: now the first may go.
-		ok(t, s.AddOrgAdmin(ctx, adm, o.ID, u.ID))
 		must[core.User](t)(s.UpdateUser(ctx, adm, o.ID, u.ID, func(u *core.User) error { u.Active = true; return nil }))
+		ok(t, s.AddOrgAdmin(ctx, adm, o.ID, u.ID))
 		must[core.User](t)(s.UpdateUser(ctx, adm, o.ID, first.ID, deactivate))
 		ok(t, s.DeleteUser(ctx, adm, o.ID, first.ID))
 		wantErr(t, s.DeleteUser(ctx, adm, o.ID, u.ID), core.ErrLastAdmin)
