@@ -3,15 +3,18 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"net/netip"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -45,6 +48,8 @@ func serveWith(ctx context.Context, stderr io.Writer, args []string, extra func(
 	hookLoopback := fs.Bool("webhook-allow-http-loopback", false, "let webhooks use plain http to a loopback host (localhost, 127.0.0.1, [::1]): for development")
 	hookPrivate := fs.Bool("webhook-allow-private", false, "let webhooks reach private, loopback, link-local (cloud metadata included), CGNAT and ULA addresses: for receivers inside your own network")
 	hookTimeout := fs.Duration("webhook-timeout", stack.DefaultWebhookTimeout, "how long a webhook receiver has to answer one delivery (1s to 5m); a crashed instance's webhooks move to another after four times as long")
+	decMem := fs.String("decision-memory", formatBytes(stack.DefaultDecisionMemory), "memory the decision index may hold for all orgs together (e.g. 256MiB, 1GiB; 0: no bound); past it the least recently used orgs are evicted and loaded again when next asked about")
+	decIdle := fs.Duration("decision-idle", stack.DefaultDecisionIdle, "evict an org from the decision index when not asked about for this long (0: never)")
 	debugAddr := fs.String("debug-addr", "", "serve Go's profiler (net/http/pprof) on this loopback host:port, for performance work (off by default)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -59,6 +64,13 @@ func serveWith(ctx context.Context, stderr io.Writer, args []string, extra func(
 	}
 	if *hookTimeout < time.Second || *hookTimeout > 5*time.Minute {
 		return &usageError{msg: fmt.Sprintf("--webhook-timeout %s: want from 1s to 5m", *hookTimeout)}
+	}
+	memBound, err := parseBytes(*decMem)
+	if err != nil {
+		return &usageError{msg: fmt.Sprintf("--decision-memory %q: %v", *decMem, err)}
+	}
+	if *decIdle < 0 {
+		return &usageError{msg: fmt.Sprintf("--decision-idle %s: want 0 (never) or more", *decIdle)}
 	}
 	proxies, err := parsePrefixes(*trusted)
 	if err != nil {
@@ -115,6 +127,14 @@ func serveWith(ctx context.Context, stderr io.Writer, args []string, extra func(
 		SSORefreshEvery: *ssoRefresh,
 		WebhookPolicy:   webhooks.Policy{AllowHTTPLoopback: *hookLoopback, AllowPrivate: *hookPrivate},
 		WebhookTimeout:  *hookTimeout,
+		DecisionMemory:  memBound,
+		DecisionIdle:    *decIdle,
+	}
+	if memBound == 0 {
+		o.DecisionMemory = -1 // no bound
+	}
+	if *decIdle == 0 {
+		o.DecisionIdle = -1 // never
 	}
 	if *ssoRefresh <= 0 {
 		o.SSORefreshEvery = -1 // never
@@ -232,4 +252,37 @@ func serveProfiler(addr string) (stop func(), err error) {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	return func() { _ = srv.Close() }, nil
+}
+
+// byteUnits are the suffixes parseBytes reads, largest first.
+var byteUnits = []struct {
+	suffix string
+	mult   int64
+}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"B", 1}}
+
+// parseBytes reads a size such as 256MiB, 1GiB, 500MB or 1048576.
+func parseBytes(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range byteUnits {
+		if num, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = strings.TrimSpace(num), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64/mult {
+		return 0, errors.New("want a size such as 256MiB, 1GiB or 0")
+	}
+	return n * mult, nil
+}
+
+// formatBytes writes a size the way parseBytes reads it.
+func formatBytes(n int64) string {
+	for _, u := range byteUnits[:3] {
+		if n >= u.mult && n%u.mult == 0 {
+			return strconv.FormatInt(n/u.mult, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10)
 }

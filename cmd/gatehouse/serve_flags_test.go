@@ -24,9 +24,29 @@ func TestServeFlagErrors(t *testing.T) {
 		{[]string{"--rate-limit-scim", "many"}, "invalid value"},
 		{[]string{"--webhook-timeout", "100ms"}, "--webhook-timeout 100ms: want from 1s to 5m"},
 		{[]string{"--webhook-allow-private=maybe"}, "invalid boolean value"},
+		{[]string{"--decision-memory", "lots"}, `--decision-memory "lots": want a size`},
+		{[]string{"--decision-memory", "-5MiB"}, `--decision-memory "-5MiB": want a size`},
+		{[]string{"--decision-idle", "-1s"}, "--decision-idle -1s: want 0 (never) or more"},
 	} {
 		_, _, err := gatehouse(t, append([]string{"serve", "--addr", "127.0.0.1:0", "--db", db}, tc.args...)...)
 		wantErr(t, err, tc.want)
+	}
+}
+
+func TestParseBytes(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]int64{"0": 0, "1048576": 1 << 20, "256MiB": 256 << 20, "1GiB": 1 << 30, " 64 KiB ": 64 << 10, "500MB": 500e6} {
+		if got, err := parseBytes(in); err != nil || got != want {
+			t.Errorf("parseBytes(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "MiB", "1.5GiB", "-1", "9999999999GiB"} {
+		if _, err := parseBytes(in); err == nil {
+			t.Errorf("parseBytes(%q) took it", in)
+		}
+	}
+	if got := formatBytes(256 << 20); got != "256MiB" {
+		t.Errorf("formatBytes = %q", got)
 	}
 }
 

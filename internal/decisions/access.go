@@ -2,6 +2,7 @@ package decisions
 
 import (
 	"context"
+	"errors"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -151,7 +152,16 @@ func (e *Engine) Access(ctx context.Context, p Principal, u core.User, pg store.
 		return out, err
 	}
 	for _, ws := range wss {
-		f, err := v.Facts(ctx, u.ID, ws.ID)
+		f, err := v.Facts(u.ID, ws.ID)
+		if errors.Is(err, core.ErrNotFound) {
+			// Listed after the view was taken: read the org's current change.
+			if v, err = e.freshView(ctx, p); err == nil {
+				f, err = v.Facts(u.ID, ws.ID)
+			}
+		}
+		if errors.Is(err, core.ErrNotFound) {
+			continue // deleted meanwhile
+		}
 		if err != nil {
 			return out, err
 		}

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
+	"github.com/gatehouse-dev/gatehouse/internal/decisions/index"
 )
 
 // MaxBatch caps the questions of one batch (POST /api/v1/check/batch).
@@ -57,30 +58,9 @@ func (q Question) Validate() error {
 	return nil
 }
 
-// MemoKey is a question as asked (references unresolved), by whom: an org admin's
-// answer and a member's may differ, so they are remembered apart.
-type MemoKey struct {
-	user, workspace, environment, space string
-	action                              core.Action
-	resType                             core.ResourceType
-	resID                               string
-	hasResource                         bool
-	admin                               bool
-}
-
-func memoKey(p Principal, q Question) MemoKey {
-	k := MemoKey{user: q.User, workspace: q.Workspace, environment: q.Environment, space: q.Space, action: q.Action, admin: p.Admin}
-	if q.Resource != nil {
-		k.hasResource, k.resType, k.resID = true, q.Resource.Type, q.Resource.ID
-	}
-	return k
-}
-
-// Answer is a decision with its JSON encoding, made once. userID is the user asked
-// about ("" when there is none), for the own-access rule of a remembered answer.
+// Answer is a decision with its JSON encoding, made once.
 type Answer struct {
 	Decision core.Decision
-	userID   string
 
 	once sync.Once
 	body []byte
@@ -101,43 +81,27 @@ func denyBecause(reason, msg string) core.Decision {
 	return core.Decision{Effect: core.Deny, Reason: reason, Message: msg, Chain: []core.Step{{Kind: "reason", Detail: msg}}}
 }
 
-// Check answers one question for p, remembering the answer for the org's current
-// state: asked again before anything changes, it costs a map lookup. A person asking
-// about someone else is refused (*Refused).
+// Check answers one question for p from the decision index, at the org's state
+// as of the request's generation (read now when it has none). A person asking about
+// someone else is refused (*Refused).
 func (e *Engine) Check(ctx context.Context, p Principal, q Question) (*Answer, error) {
 	v, err := e.view(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	k := memoKey(p, q)
-	if a := v.Memo(k); a != nil {
-		// The own-access rule, for a question first asked by someone else.
-		if err := e.askAbout(ctx, p, a.userID); err != nil {
-			return nil, err
-		}
-		return a, nil
-	}
 	d, err := e.answer(ctx, p, v, q)
 	if err != nil {
 		return nil, err
 	}
-	a := &Answer{Decision: d}
-	if u, err := v.User(ctx, q.User); err == nil {
-		a.userID = u.ID // remembered by answer: no read
-	}
-	v.Remember(k, a)
-	return a, nil
+	return &Answer{Decision: d}, nil
 }
 
-// CheckBatch answers up to MaxBatch questions, all at one generation of the org. A
+// CheckBatch answers up to MaxBatch questions, all from one view of the org. A
 // refused question fails the batch with an error naming its index.
 func (e *Engine) CheckBatch(ctx context.Context, p Principal, qs []Question) ([]core.Decision, error) {
 	v, err := e.view(ctx, p)
 	if err != nil {
 		return nil, err
-	}
-	if pf, ok := v.(prefetcher); ok {
-		pf.Prefetch(ctx, p, qs)
 	}
 	out := make([]core.Decision, len(qs))
 	for i, q := range qs {
@@ -160,17 +124,15 @@ func (e *Engine) askAbout(ctx context.Context, p Principal, userID string) error
 	return d.Err()
 }
 
-// answer decides one question from the view.
-func (e *Engine) answer(ctx context.Context, p Principal, v View, q Question) (core.Decision, error) {
-	u, err := v.User(ctx, q.User)
-	if errors.Is(err, core.ErrNotFound) {
+// answer decides one question from the view: the references resolved in memory,
+// the facts gathered by the index, the rules core.Decide's.
+func (e *Engine) answer(ctx context.Context, p Principal, v *index.View, q Question) (core.Decision, error) {
+	u, ok := v.User(q.User)
+	if !ok {
 		if err := e.askAbout(ctx, p, ""); err != nil {
 			return core.Decision{}, err
 		}
 		return denyBecause(ReasonUnknownUser, fmt.Sprintf("no user %q in this organization", q.User)), nil
-	}
-	if err != nil {
-		return core.Decision{}, err
 	}
 	if err := e.askAbout(ctx, p, u.ID); err != nil {
 		return core.Decision{}, err
@@ -178,14 +140,11 @@ func (e *Engine) answer(ctx context.Context, p Principal, v View, q Question) (c
 	unknownWorkspace := func() core.Decision {
 		return denyBecause(ReasonUnknownWorkspace, fmt.Sprintf("no workspace %q in this organization", q.Workspace))
 	}
-	ws, err := v.Workspace(ctx, q.Workspace)
-	if errors.Is(err, core.ErrNotFound) {
+	ws, ok := v.Workspace(q.Workspace)
+	if !ok {
 		return unknownWorkspace(), nil
 	}
-	if err != nil {
-		return core.Decision{}, err
-	}
-	f, err := v.Facts(ctx, u.ID, ws.ID)
+	f, err := v.Facts(u.ID, ws.ID)
 	if err != nil {
 		return core.Decision{}, err
 	}
@@ -198,12 +157,10 @@ func (e *Engine) answer(ctx context.Context, p Principal, v View, q Question) (c
 	if q.Resource != nil {
 		req.ResourceType = q.Resource.Type
 		if q.Resource.ID != "" {
-			res, err := v.Resource(ctx, ws.ID, q.Resource.Type, q.Resource.ID)
+			res, ok := v.Resource(ws.ID, q.Resource.Type, q.Resource.ID)
 			switch {
-			case err == nil:
+			case ok:
 				req.Resource = &res
-			case !errors.Is(err, core.ErrNotFound):
-				return core.Decision{}, err
 			case q.Action != core.ActionCreate:
 				return denyBecause(ReasonUnknownResource, fmt.Sprintf(
 					"%s %q is not registered in workspace %s: register it (POST /api/v1/workspaces/%s/resources) before asking about %s",

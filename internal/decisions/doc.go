@@ -11,11 +11,21 @@
 // Those are the only places the rules are written; core.Decide remains the one
 // statement of the workspace rules.
 //
-// The engine reads an org's state through a Source at one generation of the org
-// (store.Generations, moved by every change). Cache is today's Source: it keeps
-// facts, lookups and answers per org and generation and forgets them when the
-// generation moves; the decision index (package decisions/index) will take its
-// place behind the same interface.
+// Every decision reads the org through the decision index (package
+// decisions/index), the one source of the facts decisions are made from: the
+// engine reads the org's last change number (store.Generations; an API token's
+// authentication reads it once for its request), the index applies the changes it
+// has not applied yet, and the question is answered from that view, by
+// core.Decide. A change committed by any instance before that read is in the
+// very next decision of every instance; a change no decision reads (a display
+// name, a token's use) moves the change number but nothing the index holds. No
+// answer and no failed lookup is kept: an unknown reference costs a map miss and
+// nothing else, and the index's memory is bounded for the whole process
+// (index.Options, serve's --decision-memory).
+//
+// Operations that decide inside their own transaction (a proposal's author and
+// reviewers, an access change's preview) read the store in that transaction: they
+// decide about a state not yet committed.
 //
 // Differ (diff.go) compares a user's facts before and after an access change:
 // the roles gained and lost per environment (as the access matrix lists them)

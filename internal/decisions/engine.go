@@ -7,40 +7,9 @@ import (
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
+	"github.com/gatehouse-dev/gatehouse/internal/decisions/index"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
-
-// Source gives the engine an org's state at a generation. The Cache over the store
-// is one; the decision index (internal/decisions/index) will be another: swapping
-// them changes nothing else.
-type Source interface {
-	// View returns the org's state at generation gen or later; gen < 0 reads the
-	// org's current generation first.
-	View(ctx context.Context, orgID string, gen int64) (View, error)
-}
-
-// View is one org at one generation: every read through it answers from that state.
-// Lookups of things that do not exist are core.ErrNotFound.
-type View interface {
-	// User finds a user by reference: id, then email, then userName (ResolveUser).
-	User(ctx context.Context, ref string) (core.User, error)
-	// Workspace finds a workspace by id or slug, with its environments.
-	Workspace(ctx context.Context, ref string) (core.Workspace, error)
-	// Resource finds a resource by the application's own id.
-	Resource(ctx context.Context, workspaceID string, t core.ResourceType, externalID string) (core.Resource, error)
-	// Facts is everything core.Decide needs about a user in a workspace.
-	Facts(ctx context.Context, userID, workspaceID string) (*core.Facts, error)
-	// Memo returns the remembered answer to a question at this state, or nil;
-	// Remember keeps one.
-	Memo(k MemoKey) *Answer
-	Remember(k MemoKey, a *Answer)
-}
-
-// prefetcher is a View that can read what a batch of questions needs in a few set
-// reads before they are answered one by one.
-type prefetcher interface {
-	Prefetch(ctx context.Context, p Principal, qs []Question)
-}
 
 // Tokens authenticates API tokens and says which generation of the token's org it
 // read (-1 when none), so the request's decisions need no second read.
@@ -49,19 +18,49 @@ type Tokens interface {
 }
 
 // Engine is the one authorizer: every API route, admin page, /me and the access
-// checks ask it, and it answers from core.Decide over the same facts as
-// POST /api/v1/check. Build it with New, or set the fields.
+// checks ask it, and it answers from core.Decide over facts gathered by the
+// decision index (package decisions/index). Build it with New or NewIndexed.
 type Engine struct {
 	Store  store.Store
-	Source Source
 	Tokens Tokens
+
+	ix    *index.Index
+	gens  *genReader
+	noIdx error // why the store cannot be indexed; nil when it can
 }
 
-// New builds the engine over st with its Cache; gens nil turns caching off.
+// New builds the engine over st with a decision index that keeps every org it is
+// asked about (NewIndexed with no bound).
 func New(st store.Store, gens store.Generations) *Engine {
-	c := NewCache(st, gens)
-	return &Engine{Store: st, Source: c, Tokens: c}
+	return NewIndexed(st, gens, index.Options{})
 }
+
+// NewIndexed builds the engine over st with a decision index tuned by opts (the
+// process-wide memory bound among them). gens reads the orgs' change numbers; nil
+// reads them from st. The store must be SQL (store.OrgSnapshots): every decision
+// reads through the index, there is no other source.
+func NewIndexed(st store.Store, gens store.Generations, opts index.Options) *Engine {
+	e := &Engine{Store: st}
+	if gens == nil {
+		gens, _ = st.(store.Generations)
+	}
+	snaps, ok := st.(store.OrgSnapshots)
+	switch {
+	case !ok:
+		e.noIdx = fmt.Errorf("decisions: store %T cannot be indexed", st)
+	case gens == nil:
+		e.noIdx = fmt.Errorf("decisions: no change numbers to read for store %T", st)
+	default:
+		e.ix = index.New(snaps, opts)
+		e.gens = newGenReader(gens)
+	}
+	e.Tokens = newTokenCache(st, e.gens)
+	return e
+}
+
+// Index is the engine's decision index (nil when the store cannot be indexed): its
+// Stats say what it holds and has done.
+func (e *Engine) Index() *index.Index { return e.ix }
 
 // Principal is an authenticated caller: a person with a session or an API token.
 type Principal struct {
@@ -105,29 +104,46 @@ func (e *Engine) TokenPrincipal(ctx context.Context, secret string) (Principal, 
 }
 
 // SessionPrincipal is the principal of a person with a live session: they must
-// exist and be active; whether they are an org admin is read now.
+// exist and be active, and whether they are an org admin is read now, all from the
+// index at the org's current change.
 func (e *Engine) SessionPrincipal(ctx context.Context, orgID, userID string) (Principal, error) {
-	u, err := e.Store.GetUser(ctx, orgID, userID)
-	if errors.Is(err, core.ErrNotFound) {
-		return Principal{}, ErrUnauthenticated
-	}
+	v, err := e.view(ctx, Principal{OrgID: orgID, Gen: -1})
 	if err != nil {
 		return Principal{}, err
+	}
+	u, ok := v.UserByID(userID)
+	if !ok {
+		return Principal{}, ErrUnauthenticated
 	}
 	if !u.Active {
 		return Principal{}, ErrDeactivated
 	}
-	admin, err := e.Store.IsOrgAdmin(ctx, orgID, userID)
-	if err != nil {
-		return Principal{}, err
-	}
-	return Principal{OrgID: orgID, UserID: userID, Admin: admin, Gen: -1,
+	return Principal{OrgID: orgID, UserID: userID, Admin: v.IsOrgAdmin(userID), Gen: v.Seq(),
 		Actor: core.Actor{Kind: core.ActorAdmin, ID: userID, Name: u.Label()}}, nil
 }
 
-// view is the principal's org at the request's generation.
-func (e *Engine) view(ctx context.Context, p Principal) (View, error) {
-	return e.Source.View(ctx, p.OrgID, p.Gen)
+// view is the principal's org in the index, holding every change up to the
+// request's generation (read now when the request has none): a change committed
+// by any instance before that read is in it.
+func (e *Engine) view(ctx context.Context, p Principal) (*index.View, error) {
+	if e.ix == nil {
+		return nil, e.noIdx
+	}
+	gen := p.Gen
+	if gen < 0 {
+		var err error
+		if gen, err = e.gens.read(ctx, p.OrgID); err != nil {
+			return nil, err
+		}
+	}
+	return e.ix.At(ctx, p.OrgID, gen)
+}
+
+// freshView is the org as of a change number read now, for a request that met an
+// object newer than its generation (created after its token was authenticated).
+func (e *Engine) freshView(ctx context.Context, p Principal) (*index.View, error) {
+	p.Gen = -1
+	return e.view(ctx, p)
 }
 
 // Request is what a caller asks to do; build one with the functions below.
@@ -257,11 +273,25 @@ func (e *Engine) facts(ctx context.Context, p Principal, ws core.Workspace) (*co
 	if p.UserID == "" {
 		return nil, nil
 	}
+	return e.factsOf(ctx, p, p.UserID, ws.ID)
+}
+
+// factsOf are a user's facts in a workspace (both by id) from the index. A user or
+// workspace the request's view does not hold yet (read from the store after the
+// request's generation) is looked for again at the org's current change.
+func (e *Engine) factsOf(ctx context.Context, p Principal, userID, wsID string) (*core.Facts, error) {
 	v, err := e.view(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	return v.Facts(ctx, p.UserID, ws.ID)
+	f, err := v.Facts(userID, wsID)
+	if errors.Is(err, core.ErrNotFound) && p.Gen >= 0 {
+		if v, err = e.freshView(ctx, p); err != nil {
+			return nil, err
+		}
+		f, err = v.Facts(userID, wsID)
+	}
+	return f, err
 }
 
 // visible says whether p may see ws, by sees.

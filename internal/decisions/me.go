@@ -2,6 +2,7 @@ package decisions
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -76,7 +77,11 @@ func (e *Engine) Me(ctx context.Context, p Principal, s store.Session) (*Me, err
 	if err != nil {
 		return nil, err
 	}
-	ms, err := e.Store.UserMemberships(ctx, p.OrgID, p.UserID)
+	v, err := e.view(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	ms, err := v.Memberships(p.UserID)
 	if err != nil {
 		return nil, err
 	}
@@ -98,10 +103,6 @@ func (e *Engine) Me(ctx context.Context, p Principal, s store.Session) (*Me, err
 		}
 		me.Groups = append(me.Groups, g)
 	}
-	v, err := e.view(ctx, p)
-	if err != nil {
-		return nil, err
-	}
 	pg := store.Page{Limit: store.MaxLimit}
 	for {
 		wss, err := e.Store.ListWorkspaces(ctx, p.OrgID, pg)
@@ -109,7 +110,16 @@ func (e *Engine) Me(ctx context.Context, p Principal, s store.Session) (*Me, err
 			return nil, err
 		}
 		for _, ws := range wss {
-			f, err := v.Facts(ctx, p.UserID, ws.ID)
+			f, err := v.Facts(p.UserID, ws.ID)
+			if errors.Is(err, core.ErrNotFound) {
+				// Listed after the view was taken: read the org's current change.
+				if v, err = e.freshView(ctx, p); err == nil {
+					f, err = v.Facts(p.UserID, ws.ID)
+				}
+			}
+			if errors.Is(err, core.ErrNotFound) {
+				continue // deleted meanwhile
+			}
 			if err != nil {
 				return nil, err
 			}

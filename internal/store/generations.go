@@ -8,7 +8,7 @@ import (
 )
 
 // Generations reads the per-org change counter that tx.audit bumps in the
-// transaction of every change. Caches of derived data (the API's decision cache)
+// transaction of every change. Readers of derived data (the decision index)
 // compare it on every use: equal generations mean nothing of the org changed.
 type Generations interface {
 	// OrgGeneration returns the org's counter; 0 for an org that never changed.

@@ -57,7 +57,7 @@ func Logger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-// NewHandler is an API handler on st with the decision cache, as serve builds it.
+// NewHandler is an API handler on st with the decision index, as serve builds it.
 func NewHandler(t testing.TB, st *store.SQL, sess *FakeSessions) *api.Handler {
 	gr, err := st.NewGenerationReader(context.Background())
 	if err != nil {

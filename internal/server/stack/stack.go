@@ -11,6 +11,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/api"
 	"github.com/gatehouse-dev/gatehouse/internal/decisions"
+	"github.com/gatehouse-dev/gatehouse/internal/decisions/index"
 	"github.com/gatehouse-dev/gatehouse/internal/metrics"
 	"github.com/gatehouse-dev/gatehouse/internal/ops"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
@@ -30,6 +31,14 @@ const DefaultWebhookTimeout = 15 * time.Second
 const (
 	DefaultRate      = 6_000_000 // SCIM and API, per token and per client address: 100,000/s, a flood bound far above what one instance serves
 	DefaultLoginRate = 600       // login, per client address, across instances
+)
+
+// Defaults of the decision index's bounds (serve's --decision-memory and
+// --decision-idle). An org of 100,000 users and 100,000 resources holds about
+// 64 MiB.
+const (
+	DefaultDecisionMemory = 256 << 20
+	DefaultDecisionIdle   = time.Hour
 )
 
 // Options are serve's settings.
@@ -60,6 +69,14 @@ type Options struct {
 	// instance's webhooks are taken over after four times as long (the lease).
 	WebhookTimeout time.Duration
 
+	// DecisionMemory bounds the decision index's estimated bytes for the whole
+	// process: past it the least recently used orgs are evicted, and loaded again
+	// when next asked about. DefaultDecisionMemory when zero; negative: no bound.
+	DecisionMemory int64
+	// DecisionIdle evicts an org not asked about for this long;
+	// DefaultDecisionIdle when zero, never when negative.
+	DecisionIdle time.Duration
+
 	// Extra are more mounts next to SSO, SCIM and the API (tests add handlers).
 	Extra []server.Mounter
 }
@@ -69,16 +86,16 @@ type Options struct {
 func Build(ctx context.Context, s *store.SQL, logger *slog.Logger, o Options) (*server.Server, func() error, error) {
 	m := metrics.New()
 	m.RegisterDB("gatehouse", s.DB().DB)
-	// The decision cache reads the org's change counter on every check: a prepared
+	// The decision index reads the org's change counter on every check: a prepared
 	// statement on the reader pool.
 	gens, err := s.NewGenerationReader(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
 	ssoHandler := &sso.Handler{Store: s, Logger: logger, Now: time.Now, ExternalURL: o.ExternalURL, Box: o.Box, Metrics: m}
-	// One authorizer (and its cache) and one set of operations for the API and the
+	// One authorizer (and its decision index) and one set of operations for the API and the
 	// pages; the sso handler authenticates their browser sessions.
-	engine := decisions.New(s, gens)
+	engine := decisions.NewIndexed(s, gens, o.indexOptions())
 	operations := &ops.Ops{Store: s, Now: time.Now, WebhookPolicy: o.WebhookPolicy}
 	if o.Box != nil {
 		operations.Secrets = o.Box
@@ -111,6 +128,24 @@ func Build(ctx context.Context, s *store.SQL, logger *slog.Logger, o Options) (*
 	}
 	closeAll := func() error { stopDelivery(); stopRefresh(); return gens.Close() }
 	return server.New(Config(s, logger, m, o), s, logger, mounts...), closeAll, nil
+}
+
+// indexOptions are the decision index's bounds from o.
+func (o Options) indexOptions() index.Options {
+	io := index.Options{MaxBytes: o.DecisionMemory, MaxIdle: o.DecisionIdle}
+	if io.MaxBytes == 0 {
+		io.MaxBytes = DefaultDecisionMemory
+	}
+	if io.MaxBytes < 0 {
+		io.MaxBytes = 0
+	}
+	if io.MaxIdle == 0 {
+		io.MaxIdle = DefaultDecisionIdle
+	}
+	if io.MaxIdle < 0 {
+		io.MaxIdle = 0
+	}
+	return io
 }
 
 // startDeliverer runs this instance's webhook deliverer: one per instance, the
