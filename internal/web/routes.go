@@ -54,6 +54,13 @@ func (h *Handler) routes() []route {
 		{"POST /admin/workspaces/{workspace}/spaces/{space}/delete", member, withForm(h.pageDeleteSpace, h.formDeleteSpace)},
 		{"POST /admin/workspaces/{workspace}/grants", member, withForm(h.pageWorkspace, h.formCreateGrant)},
 		{"POST /admin/grants/{grant}/delete", member, h.formDeleteGrant},
+		// A workspace's resources (resources.go): as core.Decide allows each action.
+		{"GET /admin/workspaces/{workspace}/resources", member, show(h.pageResources)},
+		{"POST /admin/workspaces/{workspace}/resources", member, withForm(h.pageResources, h.formRegisterResource)},
+		{"GET /admin/workspaces/{workspace}/resources/{resource}", member, show(h.pageResource)},
+		{"POST /admin/workspaces/{workspace}/resources/{resource}", member, withForm(h.pageResource, h.formUpdateResource)},
+		{"GET /admin/workspaces/{workspace}/resources/{resource}/delete", member, show(h.pageDeleteResource)},
+		{"POST /admin/workspaces/{workspace}/resources/{resource}/delete", member, h.formDeleteResource},
 		{"GET /admin/scim", orgAdmin, h.pageSCIM},
 		{"POST /admin/scim", orgAdmin, h.formCreateDirectory},
 		{"POST /admin/scim/{directory}/tokens", orgAdmin, h.formRotateToken},
