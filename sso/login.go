@@ -450,6 +450,10 @@ func containsFold(list []string, s string) bool {
 	return false
 }
 
+// sameOrigin refuses state-changing requests a browser says come from another
+// origin (Sec-Fetch-Site, or Origin against Host); it holds no per-handler state.
+var sameOrigin = http.NewCrossOriginProtection()
+
 // serveLogoutForm asks to confirm (GET /sso/logout): a GET must not end a session,
 // or any page could log people out with an image tag.
 func (h *Handler) serveLogoutForm(w http.ResponseWriter, r *http.Request) error {
@@ -460,8 +464,13 @@ func (h *Handler) serveLogoutForm(w http.ResponseWriter, r *http.Request) error 
 
 // serveLogout ends the session (POST /sso/logout), then, for a SAML session
 // whose IdP does single logout, sends the browser on to end the IdP session too.
-// The session cookie is SameSite=Lax, so a cross-site form cannot log anyone out.
+// The session cookie is SameSite=Lax, which a sibling subdomain's form still gets
+// (same-site, cross-origin): the request must come from this origin.
 func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) error {
+	if err := sameOrigin.Check(r); err != nil {
+		return &loginError{reason: "cross_origin", title: "Sign-out refused", status: http.StatusForbidden, cause: err,
+			public: "Sign out from a Gatehouse page: this request came from another site."}
+	}
 	_ = r.ParseForm()
 	returnTo := localPath(r.PostForm.Get("return_to"))
 	var ended store.Session

@@ -361,6 +361,37 @@ func TestSessions(t *testing.T) {
 				t.Errorf("no sso.logout audit event")
 			}
 		})
+		t.Run("logout-cross-origin", func(t *testing.T) {
+			// A sibling subdomain's form gets the SameSite=Lax cookie (same-site) but
+			// is another origin: it cannot sign anyone out (issue 9, finding 4).
+			g, login := setup(t)
+			b := newBrowser(t)
+			login(b)
+			for _, hd := range []map[string]string{
+				{"Sec-Fetch-Site": "same-site", "Origin": "http://evil.acme.test"},
+				{"Sec-Fetch-Site": "cross-site", "Origin": "https://attacker.example"},
+				{"Origin": "http://evil.acme.test"},
+			} {
+				req, _ := http.NewRequest(http.MethodPost, g.url.String()+"/sso/logout", nil)
+				for k, v := range hd {
+					req.Header.Set(k, v)
+				}
+				if p := b.do(req); p.status != http.StatusForbidden || !strings.Contains(p.body, "Sign-out refused") {
+					t.Errorf("cross-origin logout %v: %d %.200s", hd, p.status, p.body)
+				}
+				if code, _ := b.me(g); code != http.StatusOK {
+					t.Fatalf("a cross-origin POST /sso/logout %v ended the session", hd)
+				}
+			}
+			req, _ := http.NewRequest(http.MethodPost, g.url.String()+"/sso/logout", nil)
+			req.Header.Set("Sec-Fetch-Site", "same-origin")
+			if p := b.do(req); p.status != http.StatusOK {
+				t.Errorf("same-origin logout: %d %.200s", p.status, p.body)
+			}
+			if code, _ := b.me(g); code != http.StatusUnauthorized {
+				t.Errorf("/me after a same-origin logout: %d", code)
+			}
+		})
 		t.Run("shared-by-instances", func(t *testing.T) {
 			g, login := setup(t)
 			// A second Gatehouse on the same database sees the session.

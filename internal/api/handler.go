@@ -47,6 +47,7 @@ type Handler struct {
 
 	once sync.Once
 	refs httpx.Refs
+	cop  *http.CrossOriginProtection
 }
 
 // MaxBody caps JSON request bodies: a batch of 1,000 checks fits with room to spare.
@@ -70,6 +71,7 @@ func (h *Handler) init() {
 			h.Generations = g
 		}
 		h.refs = httpx.Refs{Store: h.Store, Decisions: h.Decisions, SSO: h.SSO}
+		h.cop = http.NewCrossOriginProtection()
 	})
 }
 
@@ -113,6 +115,17 @@ func (h *Handler) adapt(rt route) http.Handler {
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route) error {
+	if r.Header.Get("Authorization") == "" {
+		// Without a bearer header the caller is a browser session, whose cookie the
+		// browser also sends with requests other sites (sibling subdomains included,
+		// which SameSite=Lax lets through) make: a state-changing one must come from
+		// this origin, whatever its body or content type. Safe methods pass, and so
+		// does every bearer-token caller, which no other site can make a browser
+		// send.
+		if err := h.cop.Check(r); err != nil {
+			return httpx.Fail(http.StatusForbidden, "cross-origin requests with a session cookie may not change anything; send them from this origin or use an API token", err)
+		}
+	}
 	if r.Body != nil && r.Method != http.MethodGet && r.Method != http.MethodHead && r.ContentLength != 0 {
 		// The API takes JSON only: refusing form types shuts out cross-site form posts.
 		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
