@@ -14,7 +14,8 @@
 // path of environments (each with its approval rule), spaces and the user groups
 // that see them, and grants, managed by org admins and by the workspace's own
 // Admins, as the authorizer decides; a workspace's resources, registered, renamed,
-// moved and deleted as core.Decide allows each person. Their forms keep what was typed when they
+// moved and deleted as core.Decide allows each person; custom roles, their rules
+// edited as a table (per resource type or per single resource). Their forms keep what was typed when they
 // refuse it and say what was wrong next to the field (forms.go); destructive
 // actions ask to confirm on a page that says what they remove. Every access change a page makes (a mapping, the
 // four-eyes setting) shows its preview first (what roles and decisions it would

@@ -54,6 +54,12 @@ func (h *Handler) routes() []route {
 		{"POST /admin/workspaces/{workspace}/spaces/{space}/delete", member, withForm(h.pageDeleteSpace, h.formDeleteSpace)},
 		{"POST /admin/workspaces/{workspace}/grants", member, withForm(h.pageWorkspace, h.formCreateGrant)},
 		{"POST /admin/grants/{grant}/delete", member, h.formDeleteGrant},
+		// Custom roles (roles.go): their rules as a table; changes previewed.
+		{"GET /admin/roles", orgAdmin, show(h.pageRoles)},
+		{"POST /admin/roles", orgAdmin, withForm(h.pageRoles, h.formCreateRole)},
+		{"GET /admin/roles/{role}", orgAdmin, show(h.pageRole)},
+		{"POST /admin/roles/{role}", orgAdmin, withForm(h.pageRole, h.formUpdateRole)},
+		{"POST /admin/roles/{role}/delete", orgAdmin, h.formDeleteRole},
 		// A workspace's resources (resources.go): as core.Decide allows each action.
 		{"GET /admin/workspaces/{workspace}/resources", member, show(h.pageResources)},
 		{"POST /admin/workspaces/{workspace}/resources", member, withForm(h.pageResources, h.formRegisterResource)},
