@@ -591,3 +591,15 @@ func (v samlValues) first(names []string) (string, string) {
 	}
 	return "", ""
 }
+
+// ExtraScopes are the scopes of a connection beyond openid email profile (what
+// an admin gives): the inverse of the stored list's defaults.
+func ExtraScopes(scopes []string) []string {
+	var out []string
+	for _, s := range scopes {
+		if !slices.Contains(oidcBaseScopes, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
+	"github.com/gatehouse-dev/gatehouse/internal/ops"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/sso"
 )
@@ -115,10 +116,10 @@ func addLoginFlags(fs *flag.FlagSet, kinds ...store.SSOKind) *loginFlags {
 	return lf
 }
 
-// settings turns the flags given into sso.Settings for a connection of kind,
+// settings turns the flags given into ops.SSOSettings for a connection of kind,
 // and says how many were given. Flags of the other kind are refused.
-func (lf *loginFlags) settings(given map[string]bool, kind store.SSOKind) (sso.Settings, int, error) {
-	var st sso.Settings
+func (lf *loginFlags) settings(given map[string]bool, kind store.SSOKind) (ops.SSOSettings, int, error) {
+	var st ops.SSOSettings
 	n := 0
 	wrong := samlOnly
 	if kind == store.KindSAML {
@@ -257,8 +258,6 @@ func runSSOAdd(ctx context.Context, stdout, stderr io.Writer, kind store.SSOKind
 			if idpMetadata, err = os.ReadFile(*mdFile); err != nil {
 				return fmt.Errorf("read metadata: %w", err)
 			}
-		} else if idpMetadata, err = sso.FetchMetadata(ctx, nil, *mdURL); err != nil {
-			return err
 		}
 	} else {
 		if *issuer == "" || *clientID == "" || *secretFile == "" {
@@ -287,25 +286,24 @@ func runSSOAdd(ctx context.Context, stdout, stderr io.Writer, kind store.SSOKind
 	if err != nil {
 		return err
 	}
-	conn := store.SSOConnection{ID: store.NewID(), OrgID: org.ID, Name: *name, Kind: kind, JIT: !*noJIT, Domains: domains}
+	jit := !*noJIT
+	in := ops.SSOChange{Name: name, Domains: (*[]string)(&domains), JIT: &jit, SSOSettings: settings}
 	if kind == store.KindSAML {
-		if conn.SAML, err = sso.NewSAMLConfig(box, conn.ID, idpMetadata, *mdURL); err != nil {
-			return err
+		in.AllowIdPInitiated = allowIdP
+		if *mdFile != "" {
+			in.MetadataXML = idpMetadata
+		} else {
+			in.MetadataURL = mdURL
 		}
-		conn.SAML.AllowIdPInitiated = *allowIdP
-		conn.Certificates = sso.IdPSigningCertificates(string(idpMetadata))
 	} else {
-		if conn.OIDC, err = sso.NewOIDCConfig(ctx, nil, box, conn.ID, *issuer, *clientID, secret); err != nil {
-			return err
-		}
+		in.Issuer, in.ClientID, in.ClientSecret = issuer, clientID, &secret
 	}
-	if err := settings.Apply(&conn); err != nil {
-		return err
-	}
-	conn, err = s.CreateSSOConnection(ctx, core.Actor{Kind: core.ActorSystem, Name: "cli"}, conn)
+	o := &ops.Ops{Store: s, SSOSecrets: box}
+	setup, err := o.CreateSSOConnection(ctx, core.Actor{Kind: core.ActorSystem, Name: "cli"}, org.ID, kind, in)
 	if err != nil {
 		return err
 	}
+	conn := setup.SSOConnection
 	fmt.Fprintf(stdout, "created %s connection %q for org %s\nconnection id: %s\n", strings.ToUpper(string(kind)), conn.Name, org.Slug, conn.ID)
 	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "\nPaste into your identity provider:")
@@ -581,72 +579,47 @@ func runSSOUpdate(ctx context.Context, stdout, stderr io.Writer, args []string) 
 	if err != nil {
 		return fmt.Errorf("%w; %q is %s", err, conn.Name, strings.ToUpper(string(conn.Kind)))
 	}
-	// Fetch and check new metadata before the transaction: bad input changes nothing.
-	var metadata []byte
-	var metadataFrom string
+	in := ops.SSOChange{SSOSettings: settings, RefreshMetadata: given["refresh-metadata"] && *refresh}
+	if given["name"] {
+		in.Name = name
+	}
+	if given["domain"] {
+		d := append([]string{}, domains...)
+		in.Domains = &d
+	}
+	if given["jit"] {
+		in.JIT = jit
+	}
+	if given["allow-idp-initiated"] {
+		in.AllowIdPInitiated = allowIdP
+	}
 	switch {
 	case given["metadata-file"]:
-		if metadata, err = os.ReadFile(*mdFile); err != nil {
+		if in.MetadataXML, err = os.ReadFile(*mdFile); err != nil {
 			return fmt.Errorf("read metadata: %w", err)
 		}
+		if len(in.MetadataXML) == 0 {
+			return fmt.Errorf("metadata file %s is empty", *mdFile)
+		}
 	case given["metadata-url"]:
-		if metadata, err = sso.FetchMetadata(ctx, nil, *mdURL); err != nil {
-			return err
-		}
-		metadataFrom = *mdURL
-	case given["refresh-metadata"] && *refresh:
-		if conn.SAML.IdPMetadataURL == "" {
-			return fmt.Errorf("connection %q was set up from a metadata file: give --metadata-url or --metadata-file", conn.Name)
-		}
-		if metadata, err = sso.FetchMetadata(ctx, nil, conn.SAML.IdPMetadataURL); err != nil {
-			return err
-		}
+		in.MetadataURL = mdURL
 	}
-	if metadata != nil {
-		check := conn
-		cfg := *conn.SAML
-		check.SAML = &cfg
-		if err := sso.RefreshSAMLMetadata(&check, metadata, metadataFrom); err != nil {
-			return err
-		}
+	if nSettings == 0 && in.Name == nil && in.Domains == nil && in.JIT == nil && in.AllowIdPInitiated == nil &&
+		in.MetadataXML == nil && in.MetadataURL == nil && !in.RefreshMetadata {
+		return errors.New("nothing to change")
 	}
 	before := conn
 	var oldFP []string
 	if conn.SAML != nil {
 		oldFP = sso.IdPCertificateFingerprints(conn.SAML.IdPMetadataXML)
 	}
-	up, err := s.UpdateSSOConnection(ctx, core.Actor{Kind: core.ActorSystem, Name: "cli"}, org.ID, conn.ID, func(c *store.SSOConnection) error {
-		if given["name"] {
-			c.Name = strings.TrimSpace(*name)
-		}
-		if given["domain"] {
-			c.Domains = append([]string{}, domains...)
-		}
-		if given["jit"] {
-			c.JIT = *jit
-		}
-		if c.SAML != nil {
-			if given["allow-idp-initiated"] {
-				c.SAML.AllowIdPInitiated = *allowIdP
-			}
-			if metadata != nil {
-				if err := sso.RefreshSAMLMetadata(c, metadata, metadataFrom); err != nil {
-					return err
-				}
-			}
-		}
-		switch {
-		case nSettings > 0:
-			return settings.Apply(c)
-		case given["domain"]:
-			// Fewer domains may leave a sign-in-name email source without any.
-			return sso.CheckConnection(*c)
-		}
-		return nil
-	})
+	o := &ops.Ops{Store: s}
+	setup, err := o.UpdateSSOConnection(ctx, core.Actor{Kind: core.ActorSystem, Name: "cli"}, org.ID, conn.ID, in)
 	if err != nil {
 		return err
 	}
+	up := setup.SSOConnection
+	metadata := setup.MetadataChanged
 	fmt.Fprintf(stdout, "updated %s connection %q (%s) of org %s, now version %d\n", strings.ToUpper(string(up.Kind)), up.Name, up.ID, org.Slug, up.Version)
 	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	show := func(what string, from, to any) {
@@ -669,7 +642,7 @@ func runSSOUpdate(ctx context.Context, stdout, stderr io.Writer, args []string) 
 		if given["allow-idp-initiated"] {
 			show("IdP-initiated login", before.SAML.AllowIdPInitiated, up.SAML.AllowIdPInitiated)
 		}
-		if metadata != nil {
+		if metadata {
 			newFP := sso.IdPCertificateFingerprints(up.SAML.IdPMetadataXML)
 			show("IdP signing certificates (SHA-256)", strings.Join(oldFP, " "), strings.Join(newFP, " "))
 		}
@@ -710,7 +683,7 @@ func runSSODelete(ctx context.Context, stdout, stderr io.Writer, args []string) 
 	if err != nil {
 		return err
 	}
-	d, err := s.DeleteSSOConnection(ctx, core.Actor{Kind: core.ActorSystem, Name: "cli"}, org.ID, conn.ID)
+	d, err := (&ops.Ops{Store: s}).DeleteSSOConnection(ctx, core.Actor{Kind: core.ActorSystem, Name: "cli"}, org.ID, conn.ID)
 	if err != nil {
 		return err
 	}

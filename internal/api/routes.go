@@ -87,6 +87,10 @@ func (h *Handler) routes() []route {
 		{"GET /api/v1/audit", orgAdmin, h.listAudit},
 
 		{"GET /api/v1/sso/connections", orgAdmin, h.listSSOConnections},
+		{"POST /api/v1/sso/connections", orgAdmin, h.createSSOConnection},
+		{"GET /api/v1/sso/connections/{connection}", orgAdmin, h.getSSOConnection},
+		{"PATCH /api/v1/sso/connections/{connection}", orgAdmin, h.updateSSOConnection},
+		{"DELETE /api/v1/sso/connections/{connection}", orgAdmin, h.deleteSSOConnection},
 
 		{"GET /api/v1/workspaces", member, h.listWorkspaces},
 		{"POST /api/v1/workspaces", orgAdmin, h.createWorkspace},

@@ -1,8 +1,10 @@
 package ops
 
 import (
+	"net/http"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/secrets"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/webhooks"
 )
@@ -19,6 +21,13 @@ type Ops struct {
 	// zero value is the strictest (https to public addresses only). Give the
 	// deliverer the same one.
 	WebhookPolicy webhooks.Policy
+	// SSOSecrets seals SSO connection secrets (OIDC client secrets, SAML SP
+	// keys); without it connections can be neither created nor given a new
+	// client secret.
+	SSOSecrets *secrets.Box
+	// SSOClient fetches IdP metadata and OpenID discovery documents; a client
+	// with a timeout when nil.
+	SSOClient *http.Client
 }
 
 // New returns the operations over st.

@@ -99,6 +99,7 @@ func Build(ctx context.Context, s *store.SQL, logger *slog.Logger, o Options) (*
 	operations := &ops.Ops{Store: s, Now: time.Now, WebhookPolicy: o.WebhookPolicy}
 	if o.Box != nil {
 		operations.Secrets = o.Box
+		operations.SSOSecrets = o.Box
 	}
 	setup := SSOSetup{Store: s, ExternalURL: o.ExternalURL}
 	mounts := []server.Mounter{

@@ -1,0 +1,35 @@
+package apitest
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/internal/ops"
+	"github.com/gatehouse-dev/gatehouse/internal/server/stack"
+	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
+)
+
+// SSOExternalURL is the external URL of NewSSOEnv's server: the setup values
+// it answers are under it.
+const SSOExternalURL = "https://gh.example.com"
+
+// NewSSOEnv is NewEnv whose API manages SSO connections as serve's does: the
+// stack's setup values under SSOExternalURL, and operations that seal
+// connection secrets under storetest.Box's key and fetch IdP metadata and
+// OpenID discovery from loopback test servers.
+func NewSSOEnv(t *testing.T, b storetest.Backend) *Env {
+	t.Helper()
+	e := NewEnv(t, b)
+	h := NewHandler(t, e.St, e.Sess)
+	base, _ := url.Parse(SSOExternalURL)
+	h.SSO = stack.SSOSetup{Store: e.St, ExternalURL: base}
+	h.Ops = &ops.Ops{Store: e.St, Secrets: storetest.Box(t), SSOSecrets: storetest.Box(t)}
+	mux := http.NewServeMux()
+	h.Mount(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	e.H, e.Srv = h, srv
+	return e
+}
