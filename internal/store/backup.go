@@ -18,14 +18,25 @@ func (s *SQL) Backup(ctx context.Context, path string) error {
 	if s.dialect != SQLite {
 		return errors.New("backup: only SQLite databases are backed up by gatehouse; use pg_dump for PostgreSQL")
 	}
-	if _, err := os.Stat(path); err == nil {
-		return fmt.Errorf("backup: %s already exists; choose a new file", path)
-	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
+	// The copy holds what the database holds: it is created empty, readable by its
+	// owner only, and VACUUM INTO (which accepts an empty file) fills it in place,
+	// keeping the mode. O_EXCL refuses an existing file without a race.
+	f, err := os.OpenFile(abs, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("backup: %s already exists; choose a new file", path)
+	}
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
 	if _, err := s.db.ExecContext(ctx, `VACUUM INTO ?`, abs); err != nil {
+		os.Remove(abs)
 		return fmt.Errorf("backup to %s: %w", path, err)
 	}
 	return checkSQLiteFile(ctx, abs)

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -145,6 +146,11 @@ func openSQLite(path string) (*sqlx.DB, error) {
 	if path == "" {
 		return nil, errors.New("sqlite DSN needs a path: sqlite:gatehouse.db")
 	}
+	if path != ":memory:" {
+		if err := createPrivate(path); err != nil {
+			return nil, err
+		}
+	}
 	// Pragmas are set per connection through the DSN so every pooled connection has them.
 	q := url.Values{}
 	for _, p := range []string{"foreign_keys(1)", "busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "temp_store(MEMORY)"} {
@@ -166,6 +172,21 @@ func openSQLite(path string) (*sqlx.DB, error) {
 	db.SetConnMaxIdleTime(0)
 	db.SetConnMaxLifetime(0)
 	return db, nil
+}
+
+// createPrivate creates a missing database file readable by its owner only (0600):
+// it holds every user, session hash and sealed secret of the server. SQLite would
+// create it 0644, and gives the -wal and -shm files it makes beside a database the
+// database file's own mode, so they are 0600 too. An existing file keeps its mode.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case errors.Is(err, os.ErrExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("create sqlite database %s: %w", path, err)
+	}
+	return f.Close()
 }
 
 // redactDSN hides a password in a DSN so it never reaches a log or an error.

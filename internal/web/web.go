@@ -43,7 +43,8 @@ type Handler struct {
 	Sessions httpx.Sessions
 	// SSO lists SSO connections with their setup values; optional.
 	SSO httpx.SSOSetup
-	// ExternalURL is the server's public base URL, shown on the setup pages.
+	// ExternalURL is the server's public base URL, shown on the setup pages. When
+	// it is https, cookies are Secure even if TLS ends at a proxy in front.
 	ExternalURL string
 
 	once sync.Once
@@ -189,7 +190,7 @@ func (h *Handler) browser(rt route) http.Handler {
 			h.renderError(w, r, err)
 			return
 		}
-		pd := &pageData{Admin: admin.Allowed(), Who: c.Actor.Name, UserID: c.UserID, CSRF: csrfToken(w, r)}
+		pd := &pageData{Admin: admin.Allowed(), Who: c.Actor.Name, UserID: c.UserID, CSRF: h.csrfToken(w, r)}
 		if o, err := h.Store.GetOrg(r.Context(), c.OrgID); err == nil {
 			pd.OrgName = o.Name
 		}
@@ -226,15 +227,21 @@ func (h *Handler) browser(rt route) http.Handler {
 // csrfToken returns the browser's CSRF token, setting the cookie the first time.
 // Forms echo it in a hidden field; checkCSRF compares the two (double submit), on
 // top of http.CrossOriginProtection's Sec-Fetch-Site / Origin check.
-func csrfToken(w http.ResponseWriter, r *http.Request) string {
+func (h *Handler) csrfToken(w http.ResponseWriter, r *http.Request) string {
 	if c, err := r.Cookie(csrfCookie); err == nil && len(c.Value) >= 32 {
 		return c.Value
 	}
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
 	tok := base64.RawURLEncoding.EncodeToString(b)
-	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: tok, Path: "/admin/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: tok, Path: "/admin/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: h.secure(r)})
 	return tok
+}
+
+// secure says whether cookies get the Secure flag: whenever browsers reach
+// Gatehouse over https, which the external URL says when TLS ends at a proxy.
+func (h *Handler) secure(r *http.Request) bool {
+	return r.TLS != nil || strings.HasPrefix(strings.ToLower(h.ExternalURL), "https://")
 }
 
 func checkCSRF(r *http.Request) error {
