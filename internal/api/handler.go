@@ -134,6 +134,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route) error 
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
 	}
+	if err := httpx.CheckPath(r, rt.pattern); err != nil {
+		return err
+	}
 	ctx := r.Context()
 	var c *caller
 	switch rt.requires {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gatehouse-dev/gatehouse/internal/core"
 	"github.com/gatehouse-dev/gatehouse/internal/decisions"
 )
 
@@ -171,9 +172,9 @@ func schemas() map[string]any {
 		"Object":  map[string]any{"type": "object"},
 		"Problem": obj([]string{"type", "title", "status"}, map[string]any{"type": str, "title": str, "status": integer, "detail": str, "request_id": str}),
 		"CheckRequest": obj([]string{"user", "workspace", "action"}, map[string]any{
-			"user": map[string]any{"type": "string", "description": "user id, email or user name"}, "workspace": map[string]any{"type": "string", "description": "workspace id or slug"},
-			"environment": str, "action": actions, "space": map[string]any{"type": "string", "description": "for create: the space the resource would go in"},
-			"resource": obj([]string{"type"}, map[string]any{"type": types, "id": map[string]any{"type": "string", "description": "the application's own id; omit to ask about the type"}})}),
+			"user": refStr("user id, email or user name"), "workspace": refStr("workspace id or slug"),
+			"environment": refStr("environment name or id"), "action": actions, "space": refStr("for create: the space the resource would go in"),
+			"resource": obj([]string{"type"}, map[string]any{"type": types, "id": refStr("the application's own id; omit to ask about the type")})}),
 		"CheckBatchRequest":  obj([]string{"checks"}, map[string]any{"checks": map[string]any{"type": "array", "maxItems": decisions.MaxBatch, "items": ref("CheckRequest")}}),
 		"CheckBatchResponse": obj([]string{"results"}, map[string]any{"results": map[string]any{"type": "array", "items": ref("Decision")}}),
 		"Decision": obj([]string{"decision", "reason", "explanation"}, map[string]any{"decision": enum("allow", "deny", "draft_only"), "reason": str, "message": str,
@@ -445,4 +446,10 @@ func operationID(method, path string) string {
 func (h *Handler) openAPI(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Access-Control-Allow-Origin", "*")
 	return writeJSON(w, http.StatusOK, openAPIDoc())
+}
+
+// refStr is a string property naming an object: at most core.MaxRef bytes (the
+// schema counts characters, so it states the bound for ASCII; longer is 400).
+func refStr(desc string) map[string]any {
+	return map[string]any{"type": "string", "maxLength": core.MaxRef, "description": desc + " (at most 512 bytes)"}
 }

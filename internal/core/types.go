@@ -105,6 +105,12 @@ type Environment struct {
 	ApprovalsRequired int `json:"approvals_required"`
 }
 
+// MaxRef is the longest reference a request may carry to name an object (an id, a
+// slug, a name, an email, an application's resource id), in bytes: no object's
+// name is longer, so a longer one names nothing, and refusing it (400) keeps
+// what a request can make the server hold or look up small.
+const MaxRef = 512
+
 // MaxApprovals bounds Environment.ApprovalsRequired.
 const MaxApprovals = 10
 

@@ -55,7 +55,20 @@ func (q Question) Validate() error {
 	case q.Resource != nil && !q.Resource.Type.Valid():
 		return fmt.Errorf(`"resource.type" must be one of %v`, core.ResourceTypes)
 	}
+	for _, f := range []struct{ name, v string }{{"user", q.User}, {"workspace", q.Workspace},
+		{"environment", q.Environment}, {"space", q.Space}, {"resource.id", q.resourceID()}} {
+		if len(f.v) > core.MaxRef {
+			return fmt.Errorf("%q is longer than %d bytes: it names nothing", f.name, core.MaxRef)
+		}
+	}
 	return nil
+}
+
+func (q Question) resourceID() string {
+	if q.Resource == nil {
+		return ""
+	}
+	return q.Resource.ID
 }
 
 // Answer is a decision with its JSON encoding, made once.

@@ -24,6 +24,9 @@ type Refs struct {
 
 // User is any user of the org, by id, email or user name (for org admins' routes).
 func (x Refs) User(ctx context.Context, p decisions.Principal, ref string) (core.User, error) {
+	if err := CheckRef("the user reference", ref); err != nil {
+		return core.User{}, err
+	}
 	u, err := decisions.ResolveUser(ctx, x.Store, p.OrgID, ref)
 	return u, NotFound(err, "user", ref)
 }
@@ -31,24 +34,36 @@ func (x Refs) User(ctx context.Context, p decisions.Principal, ref string) (core
 // OwnUser is a user whose records p may read: a person themselves, anyone for an
 // org admin; another person's are not found.
 func (x Refs) OwnUser(ctx context.Context, p decisions.Principal, ref string) (core.User, error) {
+	if err := CheckRef("the user reference", ref); err != nil {
+		return core.User{}, err
+	}
 	u, err := x.Decisions.User(ctx, p, ref)
 	return u, NotFound(err, "user", ref)
 }
 
 // Group is a user group by id or name.
 func (x Refs) Group(ctx context.Context, p decisions.Principal, ref string) (core.UserGroup, error) {
+	if err := CheckRef("the group reference", ref); err != nil {
+		return core.UserGroup{}, err
+	}
 	g, err := x.Store.GetGroup(ctx, p.OrgID, ref)
 	return g, NotFound(err, "group", ref)
 }
 
 // Directory is a SCIM directory by id or name.
 func (x Refs) Directory(ctx context.Context, p decisions.Principal, ref string) (core.Directory, error) {
+	if err := CheckRef("the directory reference", ref); err != nil {
+		return core.Directory{}, err
+	}
 	d, err := x.Store.GetDirectory(ctx, p.OrgID, ref)
 	return d, NotFound(err, "directory", ref)
 }
 
 // Role is a custom role by id or name.
 func (x Refs) Role(ctx context.Context, p decisions.Principal, ref string) (core.CustomRole, error) {
+	if err := CheckRef("the role reference", ref); err != nil {
+		return core.CustomRole{}, err
+	}
 	cr, err := x.Store.GetCustomRole(ctx, p.OrgID, ref)
 	return cr, NotFound(err, "role", ref)
 }
@@ -56,6 +71,9 @@ func (x Refs) Role(ctx context.Context, p decisions.Principal, ref string) (core
 // Connection is an SSO connection's id, by id or by name (any case). Without SSO,
 // ref is taken as an id: an unknown one fails on the foreign key as a 404.
 func (x Refs) Connection(ctx context.Context, p decisions.Principal, ref string) (string, error) {
+	if err := CheckRef("the connection reference", ref); err != nil {
+		return "", err
+	}
 	if x.SSO == nil {
 		return ref, nil
 	}
@@ -78,18 +96,27 @@ func (x Refs) Connection(ctx context.Context, p decisions.Principal, ref string)
 
 // Workspace is a workspace p can see, by id or slug.
 func (x Refs) Workspace(ctx context.Context, p decisions.Principal, ref string) (core.Workspace, error) {
+	if err := CheckRef("the workspace reference", ref); err != nil {
+		return core.Workspace{}, err
+	}
 	ws, err := x.Decisions.Workspace(ctx, p, ref)
 	return ws, NotFound(err, "workspace", ref)
 }
 
 // Space is a space of ws, by id or name.
 func (x Refs) Space(ctx context.Context, p decisions.Principal, ws core.Workspace, ref string) (core.Space, error) {
+	if err := CheckRef("the space reference", ref); err != nil {
+		return core.Space{}, err
+	}
 	sp, err := x.Store.GetSpace(ctx, p.OrgID, ws.ID, ref)
 	return sp, NotFound(err, "space", ref)
 }
 
 // Resource is a resource of ws: a Gatehouse id, or "type:external id".
 func (x Refs) Resource(ctx context.Context, p decisions.Principal, ws core.Workspace, ref string) (core.Resource, error) {
+	if err := CheckRef("the resource reference", ref); err != nil {
+		return core.Resource{}, err
+	}
 	if t, ext, ok := strings.Cut(ref, ":"); ok && core.ResourceType(t).Valid() {
 		res, err := x.Store.GetResourceByExternalID(ctx, p.OrgID, ws.ID, core.ResourceType(t), ext)
 		return res, NotFound(err, "resource", ref)
@@ -103,6 +130,9 @@ func (x Refs) Resource(ctx context.Context, p decisions.Principal, ws core.Works
 
 // Grant is a grant in a workspace p can see, with that workspace.
 func (x Refs) Grant(ctx context.Context, p decisions.Principal, id string) (core.Grant, core.Workspace, error) {
+	if err := CheckRef("the grant reference", id); err != nil {
+		return core.Grant{}, core.Workspace{}, err
+	}
 	gr, err := x.Store.GetGrant(ctx, p.OrgID, id)
 	if err != nil {
 		return gr, core.Workspace{}, NotFound(err, "grant", id)
@@ -127,4 +157,36 @@ func Environment(ws core.Workspace, ref string) (core.Environment, error) {
 		}
 	}
 	return core.Environment{}, Failf(http.StatusUnprocessableEntity, "workspace %s has no environment %s", ws.Slug, Quote(ref))
+}
+
+// CheckRef refuses (400) a reference longer than core.MaxRef, naming field.
+func CheckRef(field, ref string) error {
+	if len(ref) > core.MaxRef {
+		return Failf(http.StatusBadRequest, "%s is longer than %d bytes: it names nothing", field, core.MaxRef)
+	}
+	return nil
+}
+
+// CheckPath refuses (400) a request whose path values, the wildcards of its
+// route's pattern ("GET /api/v1/users/{user}"), hold a reference longer than
+// core.MaxRef.
+func CheckPath(r *http.Request, pattern string) error {
+	for rest := pattern; ; {
+		i := strings.IndexByte(rest, '{')
+		if i < 0 {
+			return nil
+		}
+		j := strings.IndexByte(rest[i:], '}')
+		if j < 0 {
+			return nil
+		}
+		name := strings.TrimSuffix(rest[i+1:i+j], "...")
+		rest = rest[i+j+1:]
+		if name == "$" {
+			continue
+		}
+		if err := CheckRef("path value {"+name+"}", r.PathValue(name)); err != nil {
+			return err
+		}
+	}
 }

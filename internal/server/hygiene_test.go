@@ -37,6 +37,9 @@ func TestRefusalsBeforeHandlers(t *testing.T) {
 		mux.HandleFunc("GET /scim/v2/Users", echo)
 		mux.HandleFunc("POST /api/v1/check", echo)
 		mux.HandleFunc("POST /sso/login", echo)
+		mux.HandleFunc("GET /scim/v2/Users/{id}", echo)
+		mux.HandleFunc("GET /api/v1/users/{user}", echo)
+		mux.HandleFunc("GET /admin/users/{user}", echo)
 	}))
 	call := func(method, path, ctype, body string) (int, string, string) {
 		t.Helper()
@@ -94,11 +97,28 @@ func TestRefusalsBeforeHandlers(t *testing.T) {
 	if code, _, body := call("GET", "/scim/v2/Users?filter=userName%20eq%20%22%00%22", "", ""); code != 400 || !scimErr(body, "400") {
 		t.Errorf("SCIM, NUL in the query: %d %s", code, body)
 	}
+	// A path segment longer than any reference (core.MaxRef = 512 bytes, decoded)
+	// names nothing: 400 in the protocol's format, before any lookup.
+	long := strings.Repeat("x", 513)
+	if code, _, body := call("GET", "/scim/v2/Users/"+long, "", ""); code != 400 || !scimErr(body, "400") {
+		t.Errorf("SCIM, long id in the path: %d %s", code, body)
+	}
+	if code, ct, body := call("GET", "/api/v1/users/"+long, "", ""); code != 400 || ct != "application/problem+json" || !problem(body, 400) {
+		t.Errorf("API, long reference in the path: %d %s %s", code, ct, body)
+	}
+	if code, ct, _ := call("GET", "/admin/users/"+strings.Repeat("%C3%A9", 257), "", ""); code != 400 || !strings.HasPrefix(ct, "text/html") {
+		t.Errorf("pages, long (decoded) reference in the path: %d %s", code, ct)
+	}
 	mu.Lock()
 	if len(reached) != 0 {
 		t.Fatalf("refused requests reached handlers: %v", reached)
 	}
 	mu.Unlock()
+	for _, p := range []string{"/scim/v2/Users/" + long[:512], "/api/v1/users/" + long[:512], "/admin/users/" + strings.Repeat("%C3%A9", 256)} {
+		if code, _, _ := call("GET", p, "", ""); code != 200 {
+			t.Errorf("%.40s… (512 bytes): %d", p, code)
+		}
+	}
 	// Valid bodies pass whole, JSON (read by the check) and not.
 	good := `{"userName":"zoë@acme.test"}`
 	if code, _, body := call("POST", "/scim/v2/Users", "application/scim+json", good); code != 200 || body != good {

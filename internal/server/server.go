@@ -21,6 +21,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/gatehouse-dev/gatehouse/internal/core"
 	"github.com/gatehouse-dev/gatehouse/internal/metrics"
 )
 
@@ -342,6 +343,10 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 			refuse(w, r, http.StatusBadRequest, "The URL is not valid UTF-8.")
 			return
 		}
+		if longSegment(r.URL.Path) {
+			refuse(w, r, http.StatusBadRequest, fmt.Sprintf("A segment of the path is longer than %d bytes: it names nothing.", core.MaxRef))
+			return
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 		if isJSON(r.Header.Get("Content-Type")) {
 			body, err := io.ReadAll(r.Body)
@@ -361,6 +366,23 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// longSegment reports whether a segment of the (decoded) path is longer than any
+// reference (core.MaxRef): every object a path names is refused past it, in the
+// protocol's format, before a handler looks it up.
+func longSegment(path string) bool {
+	for len(path) > core.MaxRef {
+		i := strings.IndexByte(path, '/')
+		if i < 0 {
+			return true
+		}
+		if i > core.MaxRef {
+			return true
+		}
+		path = path[i+1:]
+	}
+	return false
 }
 
 // validQuery reports whether every key and value of a query decodes to UTF-8.

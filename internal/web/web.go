@@ -175,6 +175,10 @@ func (h *Handler) browser(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		setBrowserHeaders(w)
 		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, httpx.RequestID("")))
+		if err := httpx.CheckPath(r, rt.pattern); err != nil {
+			h.renderError(w, r, err)
+			return
+		}
 		p, _, err := httpx.SessionPrincipal(r, h.Sessions, h.Decisions)
 		if err != nil {
 			if errors.Is(err, decisions.ErrUnauthenticated) {
