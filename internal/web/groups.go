@@ -43,7 +43,7 @@ func (h *Handler) formCreateGroup(w http.ResponseWriter, r *http.Request, c *cal
 	return redirectDone(w, r, "/admin/groups", "group-created")
 }
 
-func (h *Handler) pageGroup(w http.ResponseWriter, r *http.Request, c *caller, pd *pageData) error {
+func (h *Handler) pageGroup(w http.ResponseWriter, r *http.Request, c *caller, pd *pageData, fs formState, status int) error {
 	ctx := r.Context()
 	g, err := h.refs.Group(ctx, *c, r.PathValue("group"))
 	if err != nil {
@@ -102,10 +102,11 @@ func (h *Handler) pageGroup(w http.ResponseWriter, r *http.Request, c *caller, p
 		Grants   []grow
 		Members  []store.Member
 		Next     string
-	}{Group: g, Mappings: mrows, Grants: grows, Members: members}
+		Form     formState
+	}{Group: g, Mappings: mrows, Grants: grows, Members: members, Form: fs}
 	if len(members) == p.Limit {
 		data.Next = "/admin/groups/" + url.PathEscape(g.ID) + "?after=" + url.QueryEscape(members[len(members)-1].User.ID)
 	}
 	pd.Title, pd.Nav, pd.Data = g.Name, "groups", data
-	return h.render(w, http.StatusOK, "group", pd)
+	return h.render(w, status, "group", pd)
 }

@@ -21,11 +21,13 @@ type mappingRow struct {
 	First                       bool // first row of its mapping: carries the remove button
 }
 
-type source struct{ ID, Name string }
+// source is a SCIM directory or an SSO connection that IdP groups come from. Ref
+// names it in the add form: "directory:ID" or "connection:ID".
+type source struct{ ID, Name, Ref string }
 
 const mappingRowsPerPage = 100
 
-func (h *Handler) pageMappings(w http.ResponseWriter, r *http.Request, c *caller, pd *pageData) error {
+func (h *Handler) pageMappings(w http.ResponseWriter, r *http.Request, c *caller, pd *pageData, fs formState, status int) error {
 	ctx := r.Context()
 	q := r.URL.Query()
 	type filters struct{ Directory, Group, Workspace, Role string }
@@ -57,7 +59,7 @@ func (h *Handler) pageMappings(w http.ResponseWriter, r *http.Request, c *caller
 	sources := []source{}
 	srcName := map[string]string{}
 	for _, d := range ds {
-		sources = append(sources, source{d.ID, "SCIM " + d.Name})
+		sources = append(sources, source{d.ID, "SCIM " + d.Name, "directory:" + d.ID})
 		srcName[d.ID] = "SCIM " + d.Name
 	}
 	if h.SSO != nil {
@@ -66,7 +68,7 @@ func (h *Handler) pageMappings(w http.ResponseWriter, r *http.Request, c *caller
 			return err
 		}
 		for _, cn := range conns {
-			sources = append(sources, source{cn.ID, "SSO " + cn.Name})
+			sources = append(sources, source{cn.ID, "SSO " + cn.Name, "connection:" + cn.ID})
 			srcName[cn.ID] = "SSO " + cn.Name
 		}
 	}
@@ -144,7 +146,8 @@ func (h *Handler) pageMappings(w http.ResponseWriter, r *http.Request, c *caller
 		Workspaces  []core.Workspace
 		Roles       []string
 		Prev, Next  string
-	}{F: f, Rows: rows[off:end], Sources: sources, Directories: ds, Groups: gs, Workspaces: wss, Roles: roles}
+		Form        formState
+	}{F: f, Rows: rows[off:end], Sources: sources, Directories: ds, Groups: gs, Workspaces: wss, Roles: roles, Form: fs}
 	if off > 0 {
 		data.Prev = link(max(0, off-mappingRowsPerPage))
 	}
@@ -152,7 +155,7 @@ func (h *Handler) pageMappings(w http.ResponseWriter, r *http.Request, c *caller
 		data.Next = link(end)
 	}
 	pd.Title, pd.Nav, pd.Data = "Mappings", "mappings", data
-	return h.render(w, http.StatusOK, "mappings", pd)
+	return h.render(w, status, "mappings", pd)
 }
 
 func envNames(ws core.Workspace, g core.Grant) string {
@@ -168,30 +171,71 @@ func envNames(ws core.Workspace, g core.Grant) string {
 	return "(" + strings.Join(names, ", ") + ")"
 }
 
-// formAddMapping previews the new mapping, then (confirmed) makes it, or proposes
-// it when the org requires a second org admin's approval.
+// formAddMapping previews the new mapping of an IdP group of a SCIM directory or
+// an SSO connection, then (confirmed) makes it, or proposes it when the org
+// requires a second org admin's approval.
 func (h *Handler) formAddMapping(w http.ResponseWriter, r *http.Request, c *caller, pd *pageData) error {
 	ctx := r.Context()
-	d, err := h.refs.Directory(ctx, *c, r.PostFormValue("directory"))
-	if err != nil {
-		return err
+	m := core.Mapping{OrgID: c.OrgID}
+	// The source: "directory:ID" or "connection:ID" from the form's list, or a
+	// directory or connection by name or id in fields of their own.
+	kind, ref, _ := strings.Cut(r.PostFormValue("source"), ":")
+	switch {
+	case r.PostFormValue("source") == "" && r.PostFormValue("directory") != "":
+		kind, ref = "directory", r.PostFormValue("directory")
+	case r.PostFormValue("source") == "" && r.PostFormValue("connection") != "":
+		kind, ref = "connection", r.PostFormValue("connection")
 	}
-	g, err := h.refs.Group(ctx, *c, r.PostFormValue("group"))
-	if err != nil {
-		return err
+	var srcName string
+	switch kind {
+	case "directory":
+		d, err := h.refs.Directory(ctx, *c, ref)
+		if err != nil {
+			return badField("mapping", "source", "There is no SCIM directory "+httpx.Quote(ref)+".")
+		}
+		m.DirectoryID, srcName = d.ID, "SCIM "+d.Name
+	case "connection":
+		id, err := h.refs.Connection(ctx, *c, ref)
+		if err != nil {
+			return badField("mapping", "source", "There is no SSO connection "+httpx.Quote(ref)+".")
+		}
+		m.ConnectionID, srcName = id, "SSO connection"
+		if h.SSO != nil {
+			if conns, err := h.SSO.SSOConnections(ctx, c.OrgID); err == nil {
+				for _, cn := range conns {
+					if cn.ID == id {
+						srcName = "SSO " + cn.Name
+					}
+				}
+			}
+		}
+	default:
+		return badField("mapping", "source", "Choose the SCIM directory or SSO connection the IdP group comes from.")
 	}
 	idp := strings.TrimSpace(r.PostFormValue("idp_group"))
 	if idp == "" {
-		return httpx.Failf(http.StatusUnprocessableEntity, "Name the IdP group by its display name or id.")
+		return badField("mapping", "idp_group", "Name the IdP group by its display name or id.")
 	}
-	m := core.Mapping{OrgID: c.OrgID, DirectoryID: d.ID, IdPGroup: idp, UserGroupID: g.ID}
-	err = h.access(w, r, c, pd, accessForm{Title: "Map IdP group " + idp + " (SCIM " + d.Name + ") onto " + g.Name, Action: "/admin/mappings",
-		Fields: map[string]string{"directory": d.ID, "group": g.ID, "idp_group": idp}, Back: "/admin/mappings", Done: "/admin/mappings", Code: "mapping-added"},
+	gref := r.PostFormValue("group")
+	if gref == "" {
+		return badField("mapping", "group", "Choose the user group its members join.")
+	}
+	g, err := h.refs.Group(ctx, *c, gref)
+	if err != nil {
+		return badField("mapping", "group", "There is no user group "+httpx.Quote(gref)+".")
+	}
+	m.IdPGroup, m.UserGroupID = idp, g.ID
+	srcRef := "directory:" + m.DirectoryID
+	if m.ConnectionID != "" {
+		srcRef = "connection:" + m.ConnectionID
+	}
+	err = h.access(w, r, c, pd, accessForm{Title: "Map IdP group " + idp + " (" + srcName + ") onto " + g.Name, Action: "/admin/mappings",
+		Fields: map[string]string{"source": srcRef, "group": g.ID, "idp_group": idp}, Back: "/admin/mappings", Done: "/admin/mappings", Code: "mapping-added"},
 		ops.AccessChange{Op: ops.OpMappingCreate, Mapping: &m})
-	if errors.Is(err, core.ErrConflict) {
-		return httpx.Fail(http.StatusConflict, "That mapping already exists.", err)
+	if errors.Is(err, core.ErrNotFound) {
+		return badField("mapping", "source", "The directory or connection no longer exists.")
 	}
-	return err
+	return onField(err, "mapping", "idp_group", "That mapping already exists.")
 }
 
 // formDeleteMapping previews the removal, then (confirmed) makes or proposes it.

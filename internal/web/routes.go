@@ -25,8 +25,8 @@ type route struct {
 func (h *Handler) routes() []route {
 	return []route{
 		{"GET /admin/{$}", member, h.pageOverview},
-		{"GET /admin/mappings", orgAdmin, h.pageMappings},
-		{"POST /admin/mappings", orgAdmin, h.formAddMapping},
+		{"GET /admin/mappings", orgAdmin, show(h.pageMappings)},
+		{"POST /admin/mappings", orgAdmin, withForm(h.pageMappings, h.formAddMapping)},
 		{"POST /admin/mappings/{mapping}/delete", orgAdmin, h.formDeleteMapping},
 		{"GET /admin/users", orgAdmin, h.pageUsers},
 		{"GET /admin/users/{user}", member, h.pageUser},
@@ -34,7 +34,15 @@ func (h *Handler) routes() []route {
 		{"POST /admin/users/{user}/reactivate", orgAdmin, h.formUserActive(true)},
 		{"GET /admin/groups", orgAdmin, h.pageGroups},
 		{"POST /admin/groups", orgAdmin, h.formCreateGroup},
-		{"GET /admin/groups/{group}", orgAdmin, h.pageGroup},
+		{"GET /admin/groups/{group}", orgAdmin, show(h.pageGroup)},
+		// A user group's direct members (members.go): access changes, previewed.
+		{"POST /admin/groups/{group}/members", orgAdmin, withForm(h.pageGroup, h.formAddMember)},
+		{"POST /admin/groups/{group}/members/{user}/remove", orgAdmin, h.formRemoveMember},
+		// Org admins (admins.go): add, remove, transfer; previewed, last-admin rule.
+		{"GET /admin/admins", orgAdmin, show(h.pageAdmins)},
+		{"POST /admin/admins", orgAdmin, withForm(h.pageAdmins, h.formAddAdmin)},
+		{"POST /admin/admins/transfer", orgAdmin, withForm(h.pageAdmins, h.formTransferAdmin)},
+		{"POST /admin/admins/{user}/remove", orgAdmin, withForm(h.pageAdmins, h.formRemoveAdmin)},
 
 		// Workspaces, their environments, spaces and grants (workspaces.go,
 		// grants.go): listed for everyone who sees them; managed by org admins and
