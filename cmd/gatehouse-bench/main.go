@@ -3,6 +3,14 @@
 //
 //	gatehouse-bench scim    -url http://127.0.0.1:8080 -token SECRET -n 100000 -c 16 [-pid PID]
 //	gatehouse-bench harness -db sqlite:/tmp/bench.db -addr 127.0.0.1:8088
+//	gatehouse-bench api     [-db postgres://…] [-size issue10|small] [-d 10s] [-c 16]
+//
+// "api" seeds issue 10's world and measures POST /api/v1/check on a server it
+// starts in a process of its own (this binary's "api-server" mode, rate limits
+// off), beside a fixed-answer handler driven by the same client: the first check
+// of an unloaded org, the first pass over 100,000 distinct questions, warm checks
+// at c=16 and c=1, the same under a SCIM writer at 10 and 100 changes a second,
+// batches of 1,000 right after a membership change, and the server's RSS.
 //
 // "harness" runs the real internal/server with the SCIM handler mounted and prints a
 // fresh SCIM token, for as long as `gatehouse serve` does not mount SCIM itself.

@@ -21,6 +21,10 @@ type Load struct {
 	Duration    time.Duration
 	// Body returns the JSON body of the worker's n-th request.
 	Body func(worker, n int) []byte
+	// Requests, when set, ends the run after that many requests instead of after
+	// Duration, and n is then the request's number in the whole run (0 to
+	// Requests-1, each once): a pass over a set of questions.
+	Requests int
 }
 
 // Result sums up a run.
@@ -49,6 +53,10 @@ func (l Load) Run(ctx context.Context) (Result, error) {
 		firstErr error
 	)
 	deadline := time.Now().Add(l.Duration)
+	if l.Requests > 0 {
+		deadline = time.Now().Add(24 * time.Hour)
+	}
+	var issued atomic.Int64
 	start := time.Now()
 	for w := range l.Concurrency {
 		wg.Add(1)
@@ -56,6 +64,11 @@ func (l Load) Run(ctx context.Context) (Result, error) {
 			defer wg.Done()
 			lat := make([]time.Duration, 0, 1<<14)
 			for n := 0; time.Now().Before(deadline) && ctx.Err() == nil; n++ {
+				if l.Requests > 0 {
+					if n = int(issued.Add(1) - 1); n >= l.Requests {
+						break
+					}
+				}
 				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, l.URL, bytes.NewReader(l.Body(w, n)))
 				req.Header.Set("Content-Type", "application/json")
 				if l.Token != "" {
