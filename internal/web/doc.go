@@ -16,7 +16,8 @@
 // Admins, as the authorizer decides; a workspace's resources, registered, renamed,
 // moved and deleted as core.Decide allows each person; custom roles, their rules
 // edited as a table (per resource type or per single resource); user groups' direct
-// members; org admins (add, remove, transfer, under the store's last-admin rule);
+// members (and the groups renamed, or deleted behind a page that says what
+// goes); org admins (add, remove, transfer, under the store's last-admin rule);
 // mappings from SCIM directories and SSO connections alike. Their forms keep what was typed when they
 // refuse it and say what was wrong next to the field (forms.go); destructive
 // actions ask to confirm on a page that says what they remove. Every access change a page makes (a mapping, the

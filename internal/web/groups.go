@@ -11,7 +11,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
-func (h *Handler) pageGroups(w http.ResponseWriter, r *http.Request, c *caller, pd *pageData) error {
+func (h *Handler) pageGroups(w http.ResponseWriter, r *http.Request, c *caller, pd *pageData, fs formState, status int) error {
 	p := store.Page{After: r.URL.Query().Get("after"), Limit: 100}
 	gs, err := h.Store.ListGroups(r.Context(), c.OrgID, p)
 	if err != nil {
@@ -20,22 +20,23 @@ func (h *Handler) pageGroups(w http.ResponseWriter, r *http.Request, c *caller, 
 	data := struct {
 		Groups []core.UserGroup
 		Next   string
-	}{Groups: gs}
+		Form   formState
+	}{Groups: gs, Form: fs}
 	if len(gs) == p.Limit {
 		data.Next = "/admin/groups?after=" + url.QueryEscape(gs[len(gs)-1].ID)
 	}
 	pd.Title, pd.Nav, pd.Data = "User groups", "groups", data
-	return h.render(w, http.StatusOK, "groups", pd)
+	return h.render(w, status, "groups", pd)
 }
 
 func (h *Handler) formCreateGroup(w http.ResponseWriter, r *http.Request, c *caller, pd *pageData) error {
 	name := strings.TrimSpace(r.PostFormValue("name"))
 	if name == "" {
-		return httpx.Failf(http.StatusUnprocessableEntity, "A group needs a name.")
+		return badField("create", "name", "A group needs a name.")
 	}
 	_, err := h.Ops.CreateGroup(r.Context(), c.Actor, c.OrgID, name, r.PostFormValue("description"))
 	if errors.Is(err, core.ErrConflict) {
-		return httpx.Fail(http.StatusConflict, "A group named "+httpx.Quote(name)+" already exists.", err)
+		return &formErr{form: "create", field: "name", msg: "A group named " + httpx.Quote(name) + " already exists.", status: http.StatusConflict}
 	}
 	if err != nil {
 		return err
