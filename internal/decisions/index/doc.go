@@ -30,7 +30,8 @@
 // changed, so a memo of answers keyed by it survives a display-name change, a
 // token's use or a refused sign-in.
 //
-// Memory is bounded by Options.MaxBytes (the least recently used orgs are evicted
-// after a load, and every so many catch-ups) and Options.MaxIdle;
+// Memory is bounded by Options.MaxBytes (after a load, and every so many
+// catch-ups, orgs over an equal share of the bound are evicted first, then the
+// least recently used) and Options.MaxIdle;
 // View.SizeBytes estimates an org's share.
 package index

@@ -21,8 +21,10 @@ type Source = store.OrgSnapshots
 type Options struct {
 	// MaxBytes bounds the estimated size of all loaded orgs (View.SizeBytes): when
 	// a load (or an org's growth, looked at every fitEvery catch-ups) takes them
-	// past it, the least recently used other orgs are evicted until they fit. An
-	// org bigger than the bound alone stays loaded. 0: no bound.
+	// past it, other orgs are evicted until they fit: first those holding more
+	// than an equal share of the bound (the largest first), then the least
+	// recently used, so that one large org cannot push the others out. An org
+	// bigger than the bound alone stays loaded. 0: no bound.
 	MaxBytes int64
 	// MaxIdle evicts an org not asked about for this long. 0: never.
 	MaxIdle time.Duration
@@ -228,8 +230,9 @@ func (ix *Index) catchUp(ctx context.Context, r *store.OrgReader, base *View) (*
 	return base.apply(r.Seq(), keys, rows)
 }
 
-// fit evicts the least recently used orgs other than keep until the loaded orgs
-// fit MaxBytes. It runs after a load and every fitEvery catch-ups.
+// fit evicts orgs other than keep until the loaded orgs fit MaxBytes: those over
+// an equal share of it first, the largest first, then the least recently used. It
+// runs after a load and every fitEvery catch-ups.
 func (ix *Index) fit(keep *org) {
 	if ix.opts.MaxBytes <= 0 {
 		return
@@ -256,7 +259,26 @@ func (ix *Index) fit(keep *org) {
 			}
 		}
 	}
-	slices.SortFunc(all, func(a, b sized) int { return cmp.Compare(a.o.used.Load(), b.o.used.Load()) })
+	// Fair across orgs: those holding more than an equal share of the bound go
+	// first, the largest first, then the least recently used. One large org in
+	// use cannot push the others out: it is the one evicted (and loaded again
+	// when next asked about), and never the org that is just being loaded.
+	var share int64
+	if n := int64(len(all)) + 1; n > 0 {
+		share = ix.opts.MaxBytes / n
+	}
+	slices.SortFunc(all, func(a, b sized) int {
+		aOver, bOver := a.size > share, b.size > share
+		switch {
+		case aOver && !bOver:
+			return -1
+		case bOver && !aOver:
+			return 1
+		case aOver && bOver:
+			return cmp.Compare(b.size, a.size)
+		}
+		return cmp.Compare(a.o.used.Load(), b.o.used.Load())
+	})
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	for _, s := range all {

@@ -380,6 +380,53 @@ func TestEviction(t *testing.T) {
 	}
 }
 
+// TestEvictionFair: a large org in use does not push small ones out of the
+// bound. With a large org and two small ones loaded past MaxBytes, loading a
+// small one again evicts the large org (over its equal share), not the other
+// small one, though the large org was used more recently.
+func TestEvictionFair(t *testing.T) {
+	st := storetest.NewSQLite(t)
+	s1, s2 := newWorld(t, st, 31), newWorld(t, st, 32)
+	s1.seed()
+	s2.seed()
+	big, err := seedOrg(ctx, st, "big", size{Users: 400, Groups: 40, IdPGroups: 10, Workspaces: 20, Grants: 80, Resources: 400, IdPPerUser: 2, DirectPerUser: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe := New(st, Options{})
+	sz := func(org string) int64 { return at(t, st, probe, org).SizeBytes() }
+	small, large := max(sz(s1.org), sz(s2.org)), sz(big)
+	if large < 4*small {
+		t.Fatalf("the large org (%d bytes) is not much larger than the small ones (%d)", large, small)
+	}
+	var clock atomic.Int64
+	clock.Store(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	now := func() time.Time { clock.Add(int64(time.Second)); return time.Unix(0, clock.Load()) }
+	ix := New(st, Options{MaxBytes: large + small + small/2, Now: now})
+	at(t, st, ix, s1.org)
+	at(t, st, ix, s2.org)
+	at(t, st, ix, big) // past the bound: s1, least recently used, goes
+	loaded := func() map[string]bool {
+		m := map[string]bool{}
+		for _, o := range ix.Stats().Orgs {
+			m[o.OrgID] = true
+		}
+		return m
+	}
+	if l := loaded(); !l[big] || !l[s2.org] || l[s1.org] {
+		t.Fatalf("after loading the large org: %v", l)
+	}
+	at(t, st, ix, big) // the large org is the most recently used
+	at(t, st, ix, s1.org)
+	if l := loaded(); l[big] || !l[s1.org] || !l[s2.org] {
+		t.Fatalf("a small org came back: the large one should have gone, not the other small one: %v", l)
+	}
+	at(t, st, ix, big) // and it is loaded again when asked about
+	if l := loaded(); !l[big] {
+		t.Fatalf("the large org was not loaded again: %v", l)
+	}
+}
+
 // TestSizeEstimate compares SizeBytes with the heap a loaded org holds.
 func TestSizeEstimate(t *testing.T) {
 	if testing.Short() || raceEnabled {
