@@ -90,6 +90,12 @@ type SSOChange struct {
 	SSOSettings
 }
 
+// Empty says that the change gives nothing.
+func (in SSOChange) Empty() bool {
+	return in.Name == nil && in.Domains == nil && in.JIT == nil && in.AllowIdPInitiated == nil && in.MetadataURL == nil &&
+		in.MetadataXML == nil && !in.RefreshMetadata && in.Issuer == nil && in.ClientID == nil && in.ClientSecret == nil && !in.SSOSettings.given()
+}
+
 // checkKind refuses fields of the other protocol.
 func (in SSOChange) checkKind(kind store.SSOKind) error {
 	samlOnly := map[string]bool{"allow_idp_initiated": in.AllowIdPInitiated != nil, "idp_metadata_url": in.MetadataURL != nil,
@@ -296,8 +302,7 @@ func (o *Ops) UpdateSSOConnection(ctx context.Context, actor core.Actor, orgID, 
 	if err != nil {
 		return SSOConnectionSetup{}, err
 	}
-	if in.Name == nil && in.Domains == nil && in.JIT == nil && in.AllowIdPInitiated == nil && in.MetadataURL == nil &&
-		in.MetadataXML == nil && !in.RefreshMetadata && in.Issuer == nil && in.ClientID == nil && in.ClientSecret == nil && !in.SSOSettings.given() {
+	if in.Empty() {
 		return SSOConnectionSetup{}, core.Invalidf("nothing to change")
 	}
 	if in.Name != nil && strings.TrimSpace(*in.Name) == "" {

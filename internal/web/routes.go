@@ -83,6 +83,15 @@ func (h *Handler) routes() []route {
 		{"POST /admin/scim/{directory}/tokens", orgAdmin, h.formRotateToken},
 		{"POST /admin/scim/{directory}/tokens/{token}/revoke", orgAdmin, h.formRevokeToken},
 		{"GET /admin/sso", orgAdmin, h.pageSSO},
+		{"GET /admin/sso/add-saml", orgAdmin, h.pageAddSSO(store.KindSAML)},
+		{"POST /admin/sso/add-saml", orgAdmin, h.formAddSSO(store.KindSAML)},
+		{"GET /admin/sso/add-oidc", orgAdmin, h.pageAddSSO(store.KindOIDC)},
+		{"POST /admin/sso/add-oidc", orgAdmin, h.formAddSSO(store.KindOIDC)},
+		{"GET /admin/sso/{connection}", orgAdmin, h.pageSSOConnection},
+		{"POST /admin/sso/{connection}", orgAdmin, h.formUpdateSSO},
+		{"POST /admin/sso/{connection}/refresh", orgAdmin, h.formRefreshSSO},
+		{"GET /admin/sso/{connection}/delete", orgAdmin, h.pageDeleteSSO},
+		{"POST /admin/sso/{connection}/delete", orgAdmin, h.formDeleteSSO},
 		{"GET /admin/audit", orgAdmin, h.pageAudit},
 
 		// The event stream and webhooks.

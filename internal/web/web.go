@@ -98,6 +98,10 @@ var flashes = map[string]string{
 	"user-changed":    "The user was updated.",
 	"group-created":   "The user group was created.",
 	"token-revoked":   "The token was revoked; it no longer opens SCIM.",
+	"sso-saved":       "The connection was saved. Logins use the change from their next request.",
+	"sso-unchanged":   "Nothing was changed: the form holds the connection's settings as they are.",
+	"sso-refreshed":   "The IdP metadata was fetched again; its signing certificates are listed below.",
+	"sso-deleted":     "The connection was deleted with its email domains, sessions, IdP groups and mappings.",
 
 	"webhook-saved":       "The webhook was saved.",
 	"webhook-deleted":     "The webhook was deleted with its delivery log.",
