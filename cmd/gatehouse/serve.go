@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/server"
 	"github.com/gatehouse-dev/gatehouse/internal/server/stack"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -39,11 +40,12 @@ func serveWith(ctx context.Context, stderr io.Writer, args []string, extra func(
 	tlsCert := fs.String("tls-cert", "", "PEM certificate (chain) file: serve HTTPS directly (with --tls-key)")
 	tlsKey := fs.String("tls-key", "", "PEM private key file for --tls-cert")
 	trusted := fs.String("trusted-proxies", "", "comma-separated CIDRs of load balancers whose X-Forwarded-For is believed")
-	scimRate := fs.Int64("rate-limit-scim", stack.DefaultRate, "SCIM requests per minute per token, per instance (0: off)")
-	apiRate := fs.Int64("rate-limit-api", stack.DefaultRate, "API requests per minute per token, per instance (0: off)")
-	ipRate := fs.Int64("rate-limit-ip", stack.DefaultRate, "SCIM and API requests per minute per client address, per instance (0: off)")
+	scimRate, apiRate, ipRate, loginRate := stack.DefaultSCIMRate, stack.DefaultAPIRate, stack.DefaultIPRate, stack.DefaultLoginRate
+	fs.Var(ratelimit.RateFlag{Rate: &scimRate}, "rate-limit-scim", "SCIM requests per token, per instance: N/s or N/min, a bare N per minute (0: off)")
+	fs.Var(ratelimit.RateFlag{Rate: &apiRate}, "rate-limit-api", "API requests per token, per instance: N/s or N/min, a bare N per minute (0: off)")
+	fs.Var(ratelimit.RateFlag{Rate: &ipRate}, "rate-limit-ip", "SCIM and API requests per client address, per instance: N/s or N/min, a bare N per minute (0: off)")
 	secretKey := fs.String("secret-key", "", "32 random bytes, hex or base64, sealing SSO secrets at rest; every instance needs the same (default: a key file next to a SQLite database)")
-	loginRate := fs.Int64("rate-limit-login", stack.DefaultLoginRate, "login requests per minute per client address, across all instances (0: off)")
+	fs.Var(ratelimit.RateFlag{Rate: &loginRate}, "rate-limit-login", "login requests per client address, across all instances: N/s or N/min, a bare N per minute (0: off)")
 	ssoRefresh := fs.Duration("sso-refresh-interval", sso.DefaultRefreshEvery, "how often each SSO connection's IdP metadata (SAML) or discovery and keys (OIDC) are fetched again (0: never)")
 	hookLoopback := fs.Bool("webhook-allow-http-loopback", false, "let webhooks use plain http to a loopback host (localhost, 127.0.0.1, [::1]): for development")
 	hookPrivate := fs.Bool("webhook-allow-private", false, "let webhooks reach private, loopback, link-local (cloud metadata included), CGNAT and ULA addresses: for receivers inside your own network")
@@ -123,7 +125,7 @@ func serveWith(ctx context.Context, stderr io.Writer, args []string, extra func(
 	}
 	o := stack.Options{
 		Addr: *addr, TLSCertFile: *tlsCert, TLSKeyFile: *tlsKey, ExternalURL: pub, Box: box,
-		TrustedProxies: proxies, SCIMPerToken: *scimRate, APIPerToken: *apiRate, PerIP: *ipRate, LoginPerIP: *loginRate,
+		TrustedProxies: proxies, SCIMPerToken: scimRate, APIPerToken: apiRate, PerIP: ipRate, LoginPerIP: loginRate,
 		SSORefreshEvery: *ssoRefresh,
 		WebhookPolicy:   webhooks.Policy{AllowHTTPLoopback: *hookLoopback, AllowPrivate: *hookPrivate},
 		WebhookTimeout:  *hookTimeout,

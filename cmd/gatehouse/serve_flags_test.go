@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -22,6 +23,7 @@ func TestServeFlagErrors(t *testing.T) {
 		{[]string{"--tls-cert", junk, "--tls-key", junk}, "--tls-cert/--tls-key"},
 		{[]string{"--trusted-proxies", "10.0.0.0/8,lb.example"}, `--trusted-proxies: "lb.example" is not an address or CIDR`},
 		{[]string{"--rate-limit-scim", "many"}, "invalid value"},
+		{[]string{"--rate-limit-api", "5000/h"}, "the unit is /s or /min"},
 		{[]string{"--webhook-timeout", "100ms"}, "--webhook-timeout 100ms: want from 1s to 5m"},
 		{[]string{"--webhook-allow-private=maybe"}, "invalid boolean value"},
 		{[]string{"--decision-memory", "lots"}, `--decision-memory "lots": want a size`},
@@ -63,6 +65,28 @@ func TestParsePrefixes(t *testing.T) {
 	for i := range want {
 		if got[i].String() != want[i] {
 			t.Errorf("prefix %d = %s; want %s", i, got[i], want[i])
+		}
+	}
+}
+
+// TestServeDefaultLimits: serve's rate limits are on by default, at the stack's
+// defaults (issue 9, finding 6), and say so in its help.
+func TestServeDefaultLimits(t *testing.T) {
+	t.Parallel()
+	_, stderr, _ := gatehouse(t, "serve", "-h")
+	for flag, def := range map[string]string{
+		"rate-limit-scim": "1200/s", "rate-limit-api": "5000/s", "rate-limit-ip": "10000/s", "rate-limit-login": "1200/min",
+	} {
+		i := strings.Index(stderr, "-"+flag+" ")
+		if i < 0 {
+			t.Fatalf("serve -h lacks --%s:\n%s", flag, stderr)
+		}
+		line := stderr[i:]
+		if j := strings.Index(line[1:], "\n  -"); j >= 0 {
+			line = line[:j+1]
+		}
+		if !strings.Contains(line, "(default "+def+")") {
+			t.Errorf("--%s: want default %s:\n%s", flag, def, line)
 		}
 	}
 }

@@ -145,7 +145,11 @@ func (s *syncBuf) String() string {
 // serve starts the binary on a free loopback port and waits for its "listening" line.
 func serve(t *testing.T, dsn string, extra ...string) *server {
 	t.Helper()
-	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--db", dsn, "--secret-key", secretKey}, extra...)
+	// The load here is one token's, many times what an IdP sends: serve's default
+	// limits would throttle it, so they are raised explicitly (a test's own flags
+	// come after and win).
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--db", dsn, "--secret-key", secretKey,
+		"--rate-limit-scim", "1000000/s", "--rate-limit-api", "1000000/s", "--rate-limit-ip", "1000000/s"}, extra...)
 	s := &server{cmd: exec.Command(binary, args...), logs: &syncBuf{}, exited: make(chan struct{})}
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {

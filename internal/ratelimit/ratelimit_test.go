@@ -189,3 +189,30 @@ func testStores(t *testing.T) map[string]*store.SQL {
 	}
 	return out
 }
+
+// TestParseRate: serve's --rate-limit-* flags take N/s or N/min, and a bare N per
+// minute as they always did.
+func TestParseRate(t *testing.T) {
+	for in, want := range map[string]Rate{
+		"1200/s": PerSecond(1200), " 5000 / sec ": PerSecond(5000), "600/min": PerMinute(600), "30/m": PerMinute(30),
+		"600": PerMinute(600), "0": PerMinute(0), "0/s": PerSecond(0),
+	} {
+		got, err := ParseRate(in)
+		if err != nil || got != want {
+			t.Errorf("ParseRate(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "many", "-1", "5/h", "1.5/s", "/s"} {
+		if _, err := ParseRate(in); err == nil {
+			t.Errorf("ParseRate(%q) took it", in)
+		}
+	}
+	for r, want := range map[Rate]string{PerSecond(1200): "1200/s", PerMinute(600): "600/min", PerSecond(0): "0"} {
+		if got := r.String(); got != want {
+			t.Errorf("%#v.String() = %q; want %q", r, got, want)
+		}
+	}
+	if rule := PerSecond(3).Rule("x"); rule.Limit != 3 || rule.Window != time.Second || rule.Shared {
+		t.Errorf("rule %+v", rule)
+	}
+}

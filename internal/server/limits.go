@@ -11,20 +11,20 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 )
 
-// Limits are the request-rate limits, per minute; 0 turns one off.
+// Limits are the request-rate limits; a zero Rate turns one off.
 type Limits struct {
 	Limiter *ratelimit.Limiter
 	// TrustedProxies are the load balancers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
 	// SCIMPerToken and APIPerToken bound each bearer token, counted per instance.
-	SCIMPerToken int64
-	APIPerToken  int64
+	SCIMPerToken ratelimit.Rate
+	APIPerToken  ratelimit.Rate
 	// PerIP bounds each client address on the SCIM and API paths, per instance, so
 	// that a client cannot escape the token limit by sending many bad tokens.
-	PerIP int64
+	PerIP ratelimit.Rate
 	// LoginPerIP bounds each client address on the login paths, counted in the
 	// database so the bound holds across every instance.
-	LoginPerIP int64
+	LoginPerIP ratelimit.Rate
 }
 
 // limit applies Limits by path: /scim/v2 answers in SCIM error JSON, /api in
@@ -36,12 +36,12 @@ func (s *Server) limit(next http.Handler) http.Handler {
 	}
 	ip := func(r *http.Request) string { return ratelimit.ClientIP(r, l.TrustedProxies) }
 	scim := chain(next,
-		l.Limiter.Middleware(ratelimit.Rule{Name: "scim-token", Limit: l.SCIMPerToken, Window: time.Minute}, ratelimit.BearerKey, rejectSCIM),
-		l.Limiter.Middleware(ratelimit.Rule{Name: "scim-ip", Limit: l.PerIP, Window: time.Minute}, ip, rejectSCIM))
+		l.Limiter.Middleware(l.SCIMPerToken.Rule("scim-token"), ratelimit.BearerKey, rejectSCIM),
+		l.Limiter.Middleware(l.PerIP.Rule("scim-ip"), ip, rejectSCIM))
 	api := chain(next,
-		l.Limiter.Middleware(ratelimit.Rule{Name: "api-token", Limit: l.APIPerToken, Window: time.Minute}, ratelimit.BearerKey, rejectProblem),
-		l.Limiter.Middleware(ratelimit.Rule{Name: "api-ip", Limit: l.PerIP, Window: time.Minute}, ip, rejectProblem))
-	login := l.Limiter.Middleware(ratelimit.Rule{Name: "login-ip", Limit: l.LoginPerIP, Window: time.Minute, Shared: true}, ip, rejectPage)(next)
+		l.Limiter.Middleware(l.APIPerToken.Rule("api-token"), ratelimit.BearerKey, rejectProblem),
+		l.Limiter.Middleware(l.PerIP.Rule("api-ip"), ip, rejectProblem))
+	login := l.Limiter.Middleware(shared(l.LoginPerIP.Rule("login-ip")), ip, rejectPage)(next)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch p := r.URL.Path; {
 		case strings.HasPrefix(p, "/scim/"):
@@ -55,6 +55,8 @@ func (s *Server) limit(next http.Handler) http.Handler {
 		}
 	})
 }
+
+func shared(r ratelimit.Rule) ratelimit.Rule { r.Shared = true; return r }
 
 func chain(h http.Handler, mws ...func(http.Handler) http.Handler) http.Handler {
 	for i := len(mws) - 1; i >= 0; i-- {

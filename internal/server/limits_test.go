@@ -44,7 +44,7 @@ func TestRateLimitsAnswerInEachProtocolsFormat(t *testing.T) {
 	}
 	limits := &server.Limits{
 		Limiter:      ratelimit.New(db, slog.New(slog.DiscardHandler), nil),
-		SCIMPerToken: 2, APIPerToken: 2, PerIP: 100, LoginPerIP: 2,
+		SCIMPerToken: ratelimit.PerMinute(2), APIPerToken: ratelimit.PerMinute(2), PerIP: ratelimit.PerMinute(100), LoginPerIP: ratelimit.PerMinute(2),
 	}
 	base, _ := start(t, server.Config{Limits: limits}, db, io.Discard, okMount())
 

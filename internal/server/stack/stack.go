@@ -27,10 +27,16 @@ import (
 // Webhooks specification suggests 15 to 30 seconds).
 const DefaultWebhookTimeout = 15 * time.Second
 
-// Default rate limits, per minute, of serve's flags.
-const (
-	DefaultRate      = 6_000_000 // SCIM and API, per token and per client address: 100,000/s, a flood bound far above what one instance serves
-	DefaultLoginRate = 600       // login, per client address, across instances
+// Default rate limits of serve's flags: far above what a real IdP or application
+// sends in normal work (an IdP's full sync runs at tens of requests a second, an
+// application's checks at a few hundred), low enough that one token or address
+// cannot take a whole instance from the others. Counted per second, so a minute's
+// allowance cannot be spent in one burst.
+var (
+	DefaultSCIMRate  = ratelimit.PerSecond(1_200)  // SCIM, per token, per instance
+	DefaultAPIRate   = ratelimit.PerSecond(5_000)  // API, per token, per instance
+	DefaultIPRate    = ratelimit.PerSecond(10_000) // SCIM and API, per client address, per instance
+	DefaultLoginRate = ratelimit.PerMinute(1_200)  // login, per client address, across instances
 )
 
 // Defaults of the decision index's bounds (serve's --decision-memory and
@@ -52,10 +58,15 @@ type Options struct {
 	Box                     *sso.Box // seals SSO secrets at rest
 
 	TrustedProxies []netip.Prefix
-	SCIMPerToken   int64
-	APIPerToken    int64
-	PerIP          int64
-	LoginPerIP     int64
+	// Rate limits; the zero Rate is off (serve's flags default to the Default…
+	// rates above).
+	SCIMPerToken ratelimit.Rate
+	APIPerToken  ratelimit.Rate
+	PerIP        ratelimit.Rate
+	LoginPerIP   ratelimit.Rate
+	// RateClock is the rate limiter's clock (time.Now when nil); tests pin it so
+	// that a flood falls in one window however fast the machine is.
+	RateClock func() time.Time
 
 	// SSORefreshEvery is how often each SSO connection's IdP metadata (SAML) or
 	// discovery and keys (OIDC) are fetched again; sso.DefaultRefreshEvery when
@@ -195,7 +206,7 @@ func Config(s *store.SQL, logger *slog.Logger, m *metrics.Metrics, o Options) se
 		TLSKeyFile:  o.TLSKeyFile,
 		Metrics:     m,
 		Limits: &server.Limits{
-			Limiter:        ratelimit.New(s, logger, nil),
+			Limiter:        ratelimit.New(s, logger, o.RateClock),
 			TrustedProxies: o.TrustedProxies,
 			SCIMPerToken:   o.SCIMPerToken,
 			APIPerToken:    o.APIPerToken,
