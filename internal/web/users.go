@@ -64,6 +64,11 @@ func (h *Handler) pageUser(w http.ResponseWriter, r *http.Request, c *caller, pd
 	if err != nil {
 		return err
 	}
+	// The "why" form offers the workspaces the viewer sees, no other: a member
+	// reading their own page learns nothing of workspaces where they hold no role.
+	if wss, err = h.Decisions.VisibleWorkspaces(ctx, *c, wss); err != nil {
+		return err
+	}
 	q := r.URL.Query()
 	why := whyQuery{q.Get("action"), q.Get("workspace"), q.Get("environment"), q.Get("type"), q.Get("resource")}
 	data := struct {
