@@ -82,7 +82,7 @@ func (l *Limiter) Allow(ctx context.Context, rule Rule, key string) (ok bool, re
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.sweep(now, rule.Window)
+	l.sweep(now, max(rule.Window, time.Minute))
 	w := l.local[k]
 	if w == nil || !w.start.Equal(start) {
 		w = &window{start: start}
@@ -92,7 +92,9 @@ func (l *Limiter) Allow(ctx context.Context, rule Rule, key string) (ok bool, re
 	return w.hits <= rule.Limit, retryAfter
 }
 
-// sweep drops local windows that ended, at most once per window length.
+// sweep drops local windows idle for an hour, at most once per every (a minute or
+// the rule's window if longer): a walk over every key each second, with per-second
+// rules, would cost more than the limiter saves under a flood of addresses.
 func (l *Limiter) sweep(now time.Time, every time.Duration) {
 	if now.Sub(l.lastSweep) < every {
 		return

@@ -216,3 +216,29 @@ func TestParseRate(t *testing.T) {
 		t.Errorf("rule %+v", rule)
 	}
 }
+
+// TestSweepPerSecondRules: with per-second rules the local windows of idle keys are
+// still dropped after an hour, and the map is walked at most once a minute, not on
+// every second's first hit.
+func TestSweepPerSecondRules(t *testing.T) {
+	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	l := New(nil, slog.New(slog.DiscardHandler), c.Now)
+	rule := PerSecond(5).Rule("api")
+	for i := range 1000 {
+		l.Allow(context.Background(), rule, fmt.Sprintf("k%d", i))
+	}
+	swept := l.lastSweep
+	c.Add(2 * time.Second)
+	l.Allow(context.Background(), rule, "busy")
+	if !l.lastSweep.Equal(swept) {
+		t.Errorf("swept again after 2 s")
+	}
+	c.Add(time.Hour + time.Minute)
+	l.Allow(context.Background(), rule, "busy")
+	l.mu.Lock()
+	n := len(l.local)
+	l.mu.Unlock()
+	if n != 1 {
+		t.Errorf("%d local windows after an idle hour; want only the busy key's", n)
+	}
+}
