@@ -30,6 +30,9 @@ func (h *Handler) listSSOConnections(w http.ResponseWriter, r *http.Request) err
 // names the attributes (SAML) or claims (OIDC) tried in order; an empty list
 // means the defaults.
 type ssoMappingIn struct {
+	// Preset is the top-level preset's other spelling, as answers carry it
+	// inside the mapping too.
+	Preset      *string   `json:"preset"`
 	Email       *[]string `json:"email"`
 	UserName    *[]string `json:"user_name"`
 	GivenName   *[]string `json:"given_name"`
@@ -75,6 +78,12 @@ func (in ssoConnectionIn) change() (ops.SSOChange, error) {
 	s := &ch.SSOSettings
 	s.Preset, s.ExtraScopes, s.HostedDomains, s.UserInfo, s.SingleLogout = in.Preset, in.ExtraScopes, in.HostedDomains, in.UserInfo, in.SingleLogout
 	if m := in.Mapping; m != nil {
+		if m.Preset != nil {
+			if in.Preset != nil && *in.Preset != *m.Preset {
+				return ch, &ops.FieldError{Field: "preset", Msg: "preset and mapping.preset differ: give one"}
+			}
+			s.Preset = m.Preset
+		}
 		s.Email, s.UserName, s.GivenName, s.FamilyName, s.DisplayName, s.Groups, s.GroupValues =
 			m.Email, m.UserName, m.GivenName, m.FamilyName, m.DisplayName, m.Groups, m.GroupValues
 	}

@@ -197,6 +197,12 @@ func TestSSOConnectionsAPI(t *testing.T) {
 		if len(listed) != 1 || !strings.Contains(listed[0], "okta-2027") || len(retired) != 1 || !strings.Contains(retired[0], "okta-2026") {
 			t.Errorf("after the refresh: listed %v, retired %v", listed, retired)
 		}
+		// A connection's answer, mapping and all, is a valid PATCH body.
+		got := e.API("GET", "/api/v1/sso/connections/"+entra, nil).Want(t, 200)
+		e.API("PATCH", "/api/v1/sso/connections/"+entra, map[string]any{"mapping": got.Body["mapping"], "jit": true}).Want(t, 200)
+		if r := e.API("PATCH", "/api/v1/sso/connections/"+entra, map[string]any{"preset": "okta", "mapping": map[string]any{"preset": "entra"}}); r.Status != 422 {
+			t.Errorf("two presets: %d", r.Status)
+		}
 		// The preset cleared, the mapping given: the defaults elsewhere.
 		r = e.API("PATCH", "/api/v1/sso/connections/"+id, map[string]any{"preset": "", "mapping": map[string]any{"email": []string{"NameID"}}}).Want(t, 200)
 		if m := r.Body["mapping"].(map[string]any); r.Str("preset") != "" || m["given_name"] != nil || m["email"].([]any)[0] != "NameID" {
