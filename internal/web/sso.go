@@ -244,11 +244,7 @@ func (h *Handler) pageSSO(w http.ResponseWriter, r *http.Request, c *caller, pd 
 		if err != nil {
 			return err
 		}
-		for _, l := range list {
-			v, err := h.SSO.SSOConnection(r.Context(), c.OrgID, l.ID)
-			if err != nil {
-				return err
-			}
+		for _, v := range list {
 			certs, warn := certViews(v.Certificates, h.Now())
 			conns = append(conns, item{v, certs, warn})
 		}

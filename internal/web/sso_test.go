@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -67,6 +68,10 @@ func TestSSOPagesInBrowser(t *testing.T) {
 	must(text("#settings"), "okta", "settings")
 	shot("sso-04-saml-created")
 	id := s.connectionID(t, "Okta SAML")
+	run("list with a warning", chromedp.Navigate(base+"/admin/sso"), chromedp.WaitVisible(chromedp.CSS(`#connections`)))
+	must(text("#connections .cert-warning"), "expires in 1", "the list warns too")
+	shot("sso-04b-list-warning")
+	run("back", chromedp.Navigate(base+"/admin/sso/"+id), chromedp.WaitVisible(chromedp.CSS(`#edit-connection`)))
 
 	// Edit: rename, another preset, group values; the settings follow.
 	run("edit", chromedp.SetValue(chromedp.CSS(`#edit-connection input[name=name]`), "Okta (SAML)"),
@@ -122,6 +127,23 @@ func TestSSOPagesInBrowser(t *testing.T) {
 		t.Error("the page shows the client secret")
 	}
 	shot("sso-08-oidc-created")
+	oidc := s.connectionID(t, "Okta OIDC 2")
+	before, err := s.St.GetSSOConnection(context.Background(), oidc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run("edit OIDC", chromedp.SendKeys(chromedp.CSS(`#edit-connection input[name=client_secret]`), "rotated-secret"),
+		chromedp.SetValue(chromedp.CSS(`#edit-connection input[name=extra_scopes]`), "groups offline_access"),
+		chromedp.Click(chromedp.CSS(`#edit-connection input[name=userinfo]`)),
+		chromedp.Click(chromedp.CSS(`#edit-connection button[type=submit]`)))
+	waitText("main .flash", "The connection was saved")
+	must(text("#settings"), "openid email profile groups offline_access", "scopes")
+	must(text("#settings"), "never", "userinfo off")
+	after, _ := s.St.GetSSOConnection(context.Background(), oidc)
+	if after.OIDC.ClientSecretSealed == before.OIDC.ClientSecretSealed || after.OIDC.ClientID != "0oa-client" {
+		t.Error("the new client secret was not sealed, or the client id changed")
+	}
+	shot("sso-08b-oidc-edited")
 
 	// Delete the first after a confirmation that says what goes.
 	run("list", chromedp.Navigate(base+"/admin/sso"), chromedp.WaitVisible(chromedp.CSS(`#connections`)))

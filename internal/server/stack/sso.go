@@ -30,16 +30,29 @@ type SSOSetup struct {
 
 var _ httpx.SSOSetup = SSOSetup{}
 
-// SSOConnections implements httpx.SSOSetup. The list carries neither
-// certificates nor refresh state (SSOConnection does).
+// SSOConnections implements httpx.SSOSetup. The list carries the
+// certificates (one query for the org's) but not the refresh state
+// (SSOConnection does).
 func (s SSOSetup) SSOConnections(ctx context.Context, orgID string) ([]httpx.SSOConnection, error) {
 	conns, err := s.Store.ListSSOConnections(ctx, orgID)
 	if err != nil {
 		return nil, err
 	}
+	var certs []store.IdPCertificate
+	if len(conns) > 0 {
+		if certs, err = s.Store.ListIdPCertificates(ctx, orgID, ""); err != nil {
+			return nil, err
+		}
+	}
 	out := make([]httpx.SSOConnection, 0, len(conns))
 	for _, c := range conns {
-		out = append(out, s.view(c))
+		v := s.view(c)
+		for _, cert := range certs {
+			if cert.ConnectionID == c.ID {
+				v.Certificates = append(v.Certificates, cert)
+			}
+		}
+		out = append(out, v)
 	}
 	return out, nil
 }
