@@ -40,7 +40,7 @@ func FuzzSCIMFilter(f *testing.F) {
 		if e, err := parseFilter(&userFilterNames, raw); err != nil {
 			check("parse users", err)
 		} else {
-			_, _, err := s.SCIMListUsers(ctx, org.ID, store.SCIMQuery{Filter: e, StartIndex: 1, Count: 2})
+			_, _, err := s.SCIMListUsers(ctx, org.ID, dir.ID, store.SCIMQuery{Filter: e, StartIndex: 1, Count: 2})
 			check("users", err)
 		}
 		if e, err := parseFilter(&groupFilterNames, raw); err != nil {

@@ -84,7 +84,7 @@ func (h *Handler) writeGroup(bw *bufio.Writer, r *http.Request, g store.SCIMGrou
 	bw.WriteString(`"members":[`)
 	after, first := "", true
 	for {
-		page, err := h.Store.SCIMGroupMembers(r.Context(), g.OrgID, g.ID, after, membersPage)
+		page, err := h.Store.SCIMGroupMembers(r.Context(), g.OrgID, g.DirectoryID, g.ID, after, membersPage)
 		if err != nil {
 			return err
 		}

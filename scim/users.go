@@ -214,7 +214,7 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request, tn tenant) 
 }
 
 func (h *Handler) getUser(w http.ResponseWriter, r *http.Request, tn tenant, id string) error {
-	u, err := h.Store.SCIMGetUser(r.Context(), tn.orgID, id)
+	u, err := h.Store.SCIMGetUser(r.Context(), tn.orgID, tn.directoryID, id)
 	if err != nil {
 		return err
 	}
@@ -237,7 +237,7 @@ func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request, tn tenant, l
 		}
 		q.Filter = f
 	}
-	users, total, err := h.Store.SCIMListUsers(r.Context(), tn.orgID, q)
+	users, total, err := h.Store.SCIMListUsers(r.Context(), tn.orgID, tn.directoryID, q)
 	if err != nil {
 		if errors.Is(err, errInvalid) {
 			return &filterError{err}
@@ -270,7 +270,7 @@ func (h *Handler) putUser(w http.ResponseWriter, r *http.Request, tn tenant, id 
 	if err != nil {
 		return err
 	}
-	updated, err := h.Store.SCIMUpdateUser(r.Context(), tn.actor, tn.orgID, id, func(u *store.SCIMUser) error {
+	updated, err := h.Store.SCIMUpdateUser(r.Context(), tn.actor, tn.orgID, tn.directoryID, id, func(u *store.SCIMUser) error {
 		if err := ifMatch(r, u.Version); err != nil {
 			return err
 		}
@@ -293,7 +293,7 @@ func (h *Handler) patchUser(w http.ResponseWriter, r *http.Request, tn tenant, i
 	if err != nil {
 		return err
 	}
-	updated, err := h.Store.SCIMUpdateUser(r.Context(), tn.actor, tn.orgID, id, func(u *store.SCIMUser) error {
+	updated, err := h.Store.SCIMUpdateUser(r.Context(), tn.actor, tn.orgID, tn.directoryID, id, func(u *store.SCIMUser) error {
 		if err := ifMatch(r, u.Version); err != nil {
 			return err
 		}
@@ -323,7 +323,7 @@ func (h *Handler) patchUser(w http.ResponseWriter, r *http.Request, tn tenant, i
 
 func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request, tn tenant, id string) error {
 	if r.Header.Get("If-Match") != "" {
-		u, err := h.Store.SCIMGetUser(r.Context(), tn.orgID, id)
+		u, err := h.Store.SCIMGetUser(r.Context(), tn.orgID, tn.directoryID, id)
 		if err != nil {
 			return err
 		}
@@ -331,7 +331,7 @@ func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request, tn tenant, 
 			return err
 		}
 	}
-	if err := h.Store.SCIMDeleteUser(r.Context(), tn.actor, tn.orgID, id); err != nil {
+	if err := h.Store.SCIMDeleteUser(r.Context(), tn.actor, tn.orgID, tn.directoryID, id); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -387,7 +387,7 @@ func (h *Handler) completeLogin(w http.ResponseWriter, r *http.Request, conn sto
 		userName, display := jitNames(id, email)
 		user, err = h.Store.CreateUser(ctx, actor, core.User{
 			OrgID: conn.OrgID, UserName: userName, Email: email, DisplayName: display,
-			GivenName: id.GivenName, FamilyName: id.FamilyName, Active: true, Source: core.SourceSSO,
+			GivenName: id.GivenName, FamilyName: id.FamilyName, Active: true, Source: core.SourceSSO, ConnectionID: conn.ID,
 		})
 		if errors.Is(err, core.ErrConflict) {
 			// Another login of the same person created the user meanwhile.

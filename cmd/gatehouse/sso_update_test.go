@@ -176,7 +176,7 @@ func TestSSOUpdateDelete(t *testing.T) {
 			}
 
 			// Delete: sessions, IdP groups with their members, and mappings go; users stay.
-			u, err := s.CreateUser(ctx, core.Actor{Kind: core.ActorSystem}, core.User{OrgID: org.ID, UserName: "ann@a.test", Email: "ann@a.test", Active: true, Source: core.SourceSSO})
+			u, err := s.CreateUser(ctx, core.Actor{Kind: core.ActorSystem}, core.User{OrgID: org.ID, UserName: "ann@a.test", Email: "ann@a.test", Active: true, Source: core.SourceInvited})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -48,6 +48,7 @@ var operations = map[string]op{
 	"DELETE /api/v1/users/{user}":          {tag: "users", summary: "Delete a user and their memberships"},
 	"POST /api/v1/users/{user}/deactivate": {tag: "users", summary: "Deactivate a user: no access, no sessions", resp: "User"},
 	"POST /api/v1/users/{user}/reactivate": {tag: "users", summary: "Reactivate a user", resp: "User"},
+	"POST /api/v1/users/{user}/owner":      {tag: "users", summary: "Transfer a user to another owner: a directory or SSO connection of the org (by id or name), or local. Org admins only; audited as user.owner_transfer", body: "OwnerInput", resp: "User"},
 	"GET /api/v1/users/{user}/groups":      {tag: "users", summary: "A user's user groups, with every path to each", resp: "MembershipList"},
 	"GET /api/v1/users/{user}/access":      {tag: "users", summary: "Effective access matrix: each workspace and environment with the roles held and where each came from. Org admins see every workspace; a person reads their own matrix, which lists only the workspaces where they hold a role", resp: "AccessMatrix", query: pageQuery},
 
@@ -189,7 +190,9 @@ func schemas() map[string]any {
 					"decisions": map[string]any{"type": "object", "additionalProperties": enum("allow", "deny", "draft_only")}})}})}}),
 		"Step":            obj([]string{"kind"}, map[string]any{"kind": str, "id": str, "name": str, "detail": str}),
 		"Org":             obj(nil, map[string]any{"id": str, "slug": str, "name": str, "created_at": when, "version": integer}),
-		"User":            obj(nil, map[string]any{"id": str, "user_name": str, "email": str, "display_name": str, "given_name": str, "family_name": str, "active": boolean, "source": enum("scim", "sso", "invited"), "directory_id": str, "created_at": when, "updated_at": when, "version": integer}),
+		"User":            obj(nil, map[string]any{"id": str, "user_name": str, "email": str, "display_name": str, "given_name": str, "family_name": str, "active": boolean, "source": enum("scim", "sso", "invited"), "directory_id": str, "connection_id": str, "owner": ref("Owner"), "created_at": when, "updated_at": when, "version": integer}),
+		"Owner":           obj([]string{"kind"}, map[string]any{"kind": enum("directory", "connection", "local"), "id": str, "name": str}),
+		"OwnerInput":      obj([]string{"kind"}, map[string]any{"kind": enum("directory", "connection", "local"), "id": str}),
 		"UserList":        listOf("User"),
 		"UserInput":       obj(nil, map[string]any{"email": str, "user_name": str, "display_name": str, "given_name": str, "family_name": str, "active": boolean}),
 		"TransferRequest": obj([]string{"to"}, map[string]any{"to": str, "from": str}),

@@ -46,6 +46,7 @@ func (h *Handler) routes() []route {
 		{"DELETE /api/v1/users/{user}", orgAdmin, h.deleteUser},
 		{"POST /api/v1/users/{user}/deactivate", orgAdmin, h.deactivateUser},
 		{"POST /api/v1/users/{user}/reactivate", orgAdmin, h.reactivateUser},
+		{"POST /api/v1/users/{user}/owner", orgAdmin, h.transferUser},
 		{"GET /api/v1/users/{user}/groups", member, h.userGroups},
 		{"GET /api/v1/users/{user}/access", member, h.userAccess},
 

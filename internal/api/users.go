@@ -176,3 +176,30 @@ func (h *Handler) userGroups(w http.ResponseWriter, r *http.Request) error {
 	}
 	return writeJSON(w, http.StatusOK, list[core.Membership]{Items: nonNil(ms)})
 }
+
+// transferUser gives a user another owner (POST /api/v1/users/{user}/owner): a
+// directory or SSO connection of the org, named by id or name, or local.
+func (h *Handler) transferUser(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	var in struct {
+		Kind core.OwnerKind `json:"kind"`
+		ID   string         `json:"id"`
+	}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	u, err := h.refs.User(ctx, *c, r.PathValue("user"))
+	if err != nil {
+		return err
+	}
+	if in.Kind == core.OwnerLocal && in.ID != "" {
+		return httpx.Failf(http.StatusUnprocessableEntity, `a local owner has no "id"`)
+	}
+	// The store resolves the directory or connection by id or name, in the org.
+	u, err = h.Store.TransferUser(ctx, c.Actor, c.OrgID, u.ID, core.Owner{Kind: in.Kind, ID: in.ID})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, u)
+}

@@ -59,12 +59,71 @@ const AnyType ResourceType = "*"
 // UserSource says how a user came to exist.
 type UserSource string
 
-// User sources.
+// User sources. The source is also the kind of the user's owner: a SCIM
+// directory (SourceSCIM, DirectoryID), an SSO connection that created them just in
+// time (SourceSSO, ConnectionID), or local (SourceInvited: the CLI, the API, an
+// invitation).
 const (
 	SourceSCIM    UserSource = "scim"
 	SourceSSO     UserSource = "sso"
 	SourceInvited UserSource = "invited"
 )
+
+// OwnerKind is the kind of identity source that owns a user.
+type OwnerKind string
+
+// Owner kinds.
+const (
+	OwnerDirectory  OwnerKind = "directory"
+	OwnerConnection OwnerKind = "connection"
+	OwnerLocal      OwnerKind = "local"
+)
+
+// Owner is the one identity source a user belongs to: only it may change or remove
+// them (a directory), or sign them in without further rules (a connection). Local
+// users have no id or name.
+type Owner struct {
+	Kind OwnerKind `json:"kind"`
+	ID   string    `json:"id,omitempty"`
+	Name string    `json:"name,omitempty"`
+}
+
+// OwnerOf is the owner a user's source and ids say, without its name.
+func OwnerOf(u User) Owner {
+	switch u.Source {
+	case SourceSCIM:
+		return Owner{Kind: OwnerDirectory, ID: u.DirectoryID}
+	case SourceSSO:
+		return Owner{Kind: OwnerConnection, ID: u.ConnectionID}
+	}
+	return Owner{Kind: OwnerLocal}
+}
+
+// WithOwner is u with Owner filled from its source and ids and the owner's name.
+func (u User) WithOwner(name string) User {
+	u.Owner = OwnerOf(u)
+	if u.Owner.Kind != OwnerLocal {
+		u.Owner.Name = name
+	}
+	return u
+}
+
+// SetOwner makes o the user's owner: the source and ids that store it.
+func (u *User) SetOwner(o Owner) {
+	u.DirectoryID, u.ConnectionID = "", ""
+	switch o.Kind {
+	case OwnerDirectory:
+		u.Source, u.DirectoryID = SourceSCIM, o.ID
+	case OwnerConnection:
+		u.Source, u.ConnectionID = SourceSSO, o.ID
+	default:
+		u.Source = SourceInvited
+	}
+	u.Owner = Owner{Kind: o.Kind, ID: o.ID, Name: o.Name}
+	if u.Owner.Kind != OwnerDirectory && u.Owner.Kind != OwnerConnection {
+		u.Owner = Owner{Kind: OwnerLocal}
+	}
+}
 
 // Org is a tenant: the company.
 type Org struct {
@@ -163,10 +222,14 @@ type User struct {
 	ExternalID  string     `json:"external_id,omitempty"`
 	Active      bool       `json:"active"`
 	Source      UserSource `json:"source"`
-	DirectoryID string     `json:"directory_id,omitempty"` // the SCIM directory that provisioned the user
-	CreatedAt   time.Time  `json:"created_at"`
-	UpdatedAt   time.Time  `json:"updated_at"`
-	Version     int64      `json:"version"`
+	DirectoryID string     `json:"directory_id,omitempty"` // the SCIM directory that owns the user
+	// ConnectionID is the SSO connection that created and owns the user.
+	ConnectionID string `json:"connection_id,omitempty"`
+	// Owner is the user's one identity source, with its name (filled by reads).
+	Owner     Owner     `json:"owner"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+	Version   int64     `json:"version"`
 }
 
 // Label is how a user is named in explanations and logs.

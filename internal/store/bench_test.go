@@ -108,7 +108,7 @@ func BenchmarkFacts(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			u, err := s.CreateUser(ctx, a, core.User{OrgID: o.ID, UserName: "jane", Active: true, Source: core.SourceSCIM})
+			u, err := s.CreateUser(ctx, a, core.User{OrgID: o.ID, UserName: "jane", Active: true, Source: core.SourceInvited})
 			check(err)
 			w, err := s.CreateWorkspace(ctx, a, o.ID, "marketing", "Marketing", []string{"development", "production"})
 			check(err)

@@ -158,19 +158,26 @@ func (t *tx) deleteIdPGroup(ctx context.Context, g core.IdPGroup) error {
 // member (a one-member PATCH is one round trip); only when some row was not added
 // does a second read tell an existing member from an id that is no user of the org,
 // which is core.ErrNotFound naming it (the transaction then changes nothing).
-func (t *tx) addIdPMembers(ctx context.Context, orgID, groupID string, userIDs []string) ([]string, error) {
+// With a directory (ownerDir), only the users it owns are users at all: a directory
+// adds to its groups only its own users.
+func (t *tx) addIdPMembers(ctx context.Context, orgID, ownerDir, groupID string, userIDs []string) ([]string, error) {
 	var added []string
 	now := t.s.now()
+	owned, ownedArgs := "", []any{}
+	if ownerDir != "" {
+		owned, ownedArgs = " AND u.directory_id = ?", []any{ownerDir}
+	}
 	for _, part := range chunks(dedupe(userIDs), memberChunk) {
 		var got []string
+		args := append([]any{orgID, groupID, now, orgID}, ownedArgs...)
 		if err := t.selIn(ctx, &got, `INSERT INTO idp_group_members (org_id, idp_group_id, user_id, created_at)
-			SELECT ?, ?, u.id, ? FROM users u WHERE u.org_id = ? AND u.id IN (?)
-			ON CONFLICT (idp_group_id, user_id) DO NOTHING RETURNING user_id`, orgID, groupID, now, orgID, part); err != nil {
+			SELECT ?, ?, u.id, ? FROM users u WHERE u.org_id = ?`+owned+` AND u.id IN (?)
+			ON CONFLICT (idp_group_id, user_id) DO NOTHING RETURNING user_id`, append(args, part)...); err != nil {
 			// A user deleted meanwhile: a foreign key.
 			return nil, t.s.wrapf(err, "members of IdP group %q", groupID)
 		}
 		if len(got) < len(part) {
-			if err := t.usersExist(ctx, orgID, part); err != nil {
+			if err := t.usersExist(ctx, orgID, ownerDir, part); err != nil {
 				return nil, err
 			}
 		}
@@ -201,11 +208,18 @@ func (t *tx) removeAllIdPMembers(ctx context.Context, orgID, groupID string) err
 	return err
 }
 
-// usersExist checks that every id is a user of the org, naming the first that is not.
-func (t *tx) usersExist(ctx context.Context, orgID string, ids []string) error {
+// usersExist checks that every id is a user of the org (owned by ownerDir, when
+// set), naming the first that is not.
+func (t *tx) usersExist(ctx context.Context, orgID, ownerDir string, ids []string) error {
 	for _, part := range chunks(ids, memberChunk) {
 		var found []string
-		if err := t.selIn(ctx, &found, `SELECT id FROM users WHERE org_id = ? AND id IN (?)`, orgID, part); err != nil {
+		var err error
+		if ownerDir != "" {
+			err = t.selIn(ctx, &found, `SELECT id FROM users WHERE org_id = ? AND directory_id = ? AND id IN (?)`, orgID, ownerDir, part)
+		} else {
+			err = t.selIn(ctx, &found, `SELECT id FROM users WHERE org_id = ? AND id IN (?)`, orgID, part)
+		}
+		if err != nil {
 			return err
 		}
 		if len(found) == len(part) {
@@ -389,7 +403,7 @@ func (s *SQL) ChangeIdPGroupMembers(ctx context.Context, actor core.Actor, orgID
 		if err != nil {
 			return err
 		}
-		added, err := t.addIdPMembers(ctx, orgID, id, add)
+		added, err := t.addIdPMembers(ctx, orgID, "", id, add)
 		if err != nil {
 			return err
 		}
@@ -410,7 +424,7 @@ func (s *SQL) ReplaceIdPGroupMembers(ctx context.Context, actor core.Actor, orgI
 		if err != nil {
 			return err
 		}
-		if err := t.usersExist(ctx, orgID, userIDs); err != nil {
+		if err := t.usersExist(ctx, orgID, "", userIDs); err != nil {
 			return err
 		}
 		var current []string
@@ -435,7 +449,7 @@ func (s *SQL) ReplaceIdPGroupMembers(ctx context.Context, actor core.Actor, orgI
 				add = append(add, u)
 			}
 		}
-		added, err := t.addIdPMembers(ctx, orgID, id, add)
+		added, err := t.addIdPMembers(ctx, orgID, "", id, add)
 		if err != nil {
 			return err
 		}
@@ -573,7 +587,7 @@ func (s *SQL) SetConnectionGroups(ctx context.Context, actor core.Actor, orgID, 
 			if have[id] {
 				continue
 			}
-			if _, err := t.addIdPMembers(ctx, orgID, id, []string{userID}); err != nil {
+			if _, err := t.addIdPMembers(ctx, orgID, "", id, []string{userID}); err != nil {
 				return err
 			}
 			addedNames = append(addedNames, v)
@@ -606,7 +620,7 @@ func (s *SQL) SCIMCreateGroup(ctx context.Context, actor core.Actor, g SCIMGroup
 		if _, err := t.insertIdPGroup(ctx, g, false); err != nil {
 			return err
 		}
-		added, err := t.addIdPMembers(ctx, g.OrgID, g.ID, members)
+		added, err := t.addIdPMembers(ctx, g.OrgID, g.DirectoryID, g.ID, members)
 		if err != nil {
 			return scimMemberError(err)
 		}
@@ -619,11 +633,11 @@ func (s *SQL) SCIMCreateGroup(ctx context.Context, actor core.Actor, g SCIMGroup
 	return g, nil
 }
 
-// scimMemberError is how SCIM reports a member that is not a user of the org: an
-// invalid value (400), not a missing resource.
+// scimMemberError is how SCIM reports a member that is not a user of the
+// directory: an invalid value (400), not a missing resource.
 func scimMemberError(err error) error {
 	if errors.Is(err, core.ErrNotFound) {
-		return core.Invalidf("a member is not a user of this organization")
+		return core.Invalidf("a member is not a user of this directory")
 	}
 	return err
 }
@@ -670,7 +684,7 @@ func (s *SQL) SCIMUpdateGroup(ctx context.Context, actor core.Actor, orgID, dire
 		if err != nil {
 			return err
 		}
-		added, err := t.addIdPMembers(ctx, orgID, id, mc.Add)
+		added, err := t.addIdPMembers(ctx, orgID, directoryID, id, mc.Add)
 		if err != nil {
 			return scimMemberError(err)
 		}
@@ -723,7 +737,9 @@ func (s *SQL) SCIMListGroups(ctx context.Context, orgID, directoryID string, q S
 }
 
 // SCIMGroupMembers pages through a group's members by user id (keyset paging).
-func (s *SQL) SCIMGroupMembers(ctx context.Context, orgID, groupID, after string, limit int) ([]SCIMMember, error) {
+// Only the users the directory owns are listed: a user transferred away is no
+// member as the directory sees it.
+func (s *SQL) SCIMGroupMembers(ctx context.Context, orgID, directoryID, groupID, after string, limit int) ([]SCIMMember, error) {
 	if limit <= 0 || limit > MaxLimit {
 		limit = MaxLimit
 	}
@@ -734,7 +750,7 @@ func (s *SQL) SCIMGroupMembers(ctx context.Context, orgID, groupID, after string
 	}
 	err := s.sel1(ctx, &rows, `SELECT u.id, u.user_name, u.display_name FROM idp_group_members m
 		JOIN users u ON u.org_id = m.org_id AND u.id = m.user_id
-		WHERE m.org_id = ? AND m.idp_group_id = ? AND m.user_id > ? ORDER BY m.user_id LIMIT ?`, orgID, groupID, after, limit)
+		WHERE m.org_id = ? AND m.idp_group_id = ? AND m.user_id > ? AND u.directory_id = ? ORDER BY m.user_id LIMIT ?`, orgID, groupID, after, directoryID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("group %s members: %w", groupID, err)
 	}

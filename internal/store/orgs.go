@@ -42,6 +42,7 @@ func (s *SQL) CreateOrg(ctx context.Context, actor core.Actor, slug, name, admin
 	u := core.User{
 		ID: s.NewID(), OrgID: o.ID, UserName: adminEmail, Email: adminEmail, Active: true,
 		Source: core.SourceInvited, CreatedAt: fromMicros(now), UpdatedAt: fromMicros(now), Version: 1,
+		Owner: core.Owner{Kind: core.OwnerLocal},
 	}
 	err := s.inTx(ctx, func(t *tx) error {
 		if _, err := t.exec(ctx, `INSERT INTO organizations (`+orgCols+`) VALUES (?, ?, ?, ?, ?, ?)`,

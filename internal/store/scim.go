@@ -62,29 +62,34 @@ func (c MemberChange) Empty() bool { return !c.Replace && len(c.Add) == 0 && len
 // transaction that bumps the resource's version (its ETag) and writes an audit event
 // naming the directory (actor.ID is the directory id). Filters come parsed (Filter)
 // and are compiled to SQL over a whitelist of attributes; an attribute the resource
-// cannot filter on, or an operator or value that does not fit it, is core.ErrInvalid. Users are looked up across the org (userName is unique per org);
-// groups only inside their directory.
+// cannot filter on, or an operator or value that does not fit it, is core.ErrInvalid.
+//
+// A directory sees only what it owns: every read and write of users and groups
+// takes the directory and runs WHERE directory_id = ?, so another source's user is
+// core.ErrNotFound, matches no filter and is not counted, and as a group member is
+// core.ErrInvalid. (userName stays unique per org: a create that collides with a
+// user the directory does not own is core.ErrConflict.)
 type SCIM interface {
 	SCIMCreateUser(ctx context.Context, actor core.Actor, u SCIMUser) (SCIMUser, error)
-	SCIMGetUser(ctx context.Context, orgID, id string) (SCIMUser, error)
+	SCIMGetUser(ctx context.Context, orgID, directoryID, id string) (SCIMUser, error)
 	// SCIMUpdateUser reads the user, lets fn change it (fn may return core.ErrVersion
 	// for a stale If-Match) and writes it back, in one transaction.
-	SCIMUpdateUser(ctx context.Context, actor core.Actor, orgID, id string, fn func(*SCIMUser) error) (SCIMUser, error)
-	SCIMDeleteUser(ctx context.Context, actor core.Actor, orgID, id string) error
+	SCIMUpdateUser(ctx context.Context, actor core.Actor, orgID, directoryID, id string, fn func(*SCIMUser) error) (SCIMUser, error)
+	SCIMDeleteUser(ctx context.Context, actor core.Actor, orgID, directoryID, id string) error
 	// SCIMListUsers returns one page and the exact number of matches.
-	SCIMListUsers(ctx context.Context, orgID string, q SCIMQuery) ([]SCIMUser, int, error)
+	SCIMListUsers(ctx context.Context, orgID, directoryID string, q SCIMQuery) ([]SCIMUser, int, error)
 
 	SCIMCreateGroup(ctx context.Context, actor core.Actor, g SCIMGroup, members []string) (SCIMGroup, error)
 	SCIMGetGroup(ctx context.Context, orgID, directoryID, id string) (SCIMGroup, error)
 	// SCIMUpdateGroup lets fn change the group's attributes and applies the member
 	// change, in one transaction; its cost is proportional to the members named.
-	// A member that is not a user of the org is core.ErrInvalid.
+	// A member that is not a user of the directory is core.ErrInvalid.
 	SCIMUpdateGroup(ctx context.Context, actor core.Actor, orgID, directoryID, id string, fn func(*SCIMGroup) error, mc MemberChange) (SCIMGroup, error)
 	SCIMDeleteGroup(ctx context.Context, actor core.Actor, orgID, directoryID, id string) error
 	SCIMListGroups(ctx context.Context, orgID, directoryID string, q SCIMQuery) ([]SCIMGroup, int, error)
 	// SCIMGroupMembers pages through a group's members in user id order: up to limit
 	// members with an id greater than after.
-	SCIMGroupMembers(ctx context.Context, orgID, groupID, after string, limit int) ([]SCIMMember, error)
+	SCIMGroupMembers(ctx context.Context, orgID, directoryID, groupID, after string, limit int) ([]SCIMMember, error)
 }
 
 // SCIMMember is one member of a group as SCIM shows it.

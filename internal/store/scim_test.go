@@ -42,7 +42,7 @@ func TestSCIMMembers(t *testing.T) {
 			count := func() int {
 				n, after := 0, ""
 				for {
-					page, err := s.SCIMGroupMembers(scimCtx, org.ID, g.ID, after, 500)
+					page, err := s.SCIMGroupMembers(scimCtx, org.ID, dir.ID, g.ID, after, 500)
 					if err != nil {
 						t.Fatal(err)
 					}

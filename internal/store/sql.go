@@ -540,7 +540,9 @@ func translate(err error) error {
 			return &dbError{sentinel: core.ErrConflict, cause: err}
 		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
 			return &dbError{sentinel: core.ErrNotFound, cause: err}
-		case sqlite3.SQLITE_CONSTRAINT_CHECK, sqlite3.SQLITE_CONSTRAINT_NOTNULL:
+		case sqlite3.SQLITE_CONSTRAINT_CHECK, sqlite3.SQLITE_CONSTRAINT_NOTNULL, sqlite3.SQLITE_CONSTRAINT_TRIGGER:
+			// CONSTRAINT_TRIGGER: the rules SQLite cannot add to an existing table
+			// are triggers that RAISE(ABORT) (users_owner_check, 0016).
 			return &dbError{sentinel: core.ErrInvalid, cause: err}
 		}
 		switch se.Code() & 0xff { // primary result code

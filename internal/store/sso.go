@@ -175,6 +175,7 @@ type SSODeletion struct {
 	IdPGroups       int
 	IdPGroupMembers int // users' memberships in those IdP groups
 	Mappings        int // group mappings of the connection
+	Users           int // users the connection owned, now local
 }
 
 // Session is a browser session made by an SSO login. Only the SHA-256 of its id

@@ -219,7 +219,7 @@ func TestSAMLSessionsEnd(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			u, err := s.CreateUser(ctx, sysActor, core.User{OrgID: org.ID, UserName: "sam@acme.test", Email: "sam@acme.test", Active: true, Source: core.SourceSSO})
+			u, err := s.CreateUser(ctx, sysActor, core.User{OrgID: org.ID, UserName: "sam@acme.test", Email: "sam@acme.test", Active: true, Source: core.SourceInvited})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -205,6 +205,9 @@ func (t *tx) setSSODomains(ctx context.Context, c SSOConnection) error {
 		return err
 	}
 	for _, d := range c.Domains {
+		if err := t.claimOrgDomain(ctx, c.OrgID, d); err != nil {
+			return err
+		}
 		if _, err := t.exec(ctx, `INSERT INTO sso_connection_domains (domain, org_id, connection_id, created_at) VALUES (?, ?, ?, ?)`,
 			d, c.OrgID, c.ID, t.s.now()); err != nil {
 			if errors.Is(t.s.translate(err), core.ErrConflict) {
@@ -213,7 +216,7 @@ func (t *tx) setSSODomains(ctx context.Context, c SSOConnection) error {
 			return err
 		}
 	}
-	return nil
+	return t.releaseOrgDomains(ctx, c.OrgID)
 }
 
 func (t *tx) getSSOConnection(ctx context.Context, where string, args ...any) (SSOConnection, error) {
@@ -386,7 +389,22 @@ func (s *SQL) DeleteSSOConnection(ctx context.Context, actor core.Actor, orgID, 
 			}
 			*st.n = int(n)
 		}
-		res, err := t.exec(ctx, `DELETE FROM sso_connections WHERE org_id = ? AND id = ?`, orgID, id)
+		// The users the connection created stay, as local users: nobody outside
+		// Gatehouse owns them any more (an org admin may transfer them).
+		res, err := t.exec(ctx, `UPDATE users SET source = 'invited', connection_id = NULL, version = version + 1, updated_at = ?
+			WHERE org_id = ? AND connection_id = ?`, t.s.now(), orgID, id)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		d.Users = int(n)
+		if err := t.releaseOrgDomains(ctx, orgID); err != nil {
+			return err
+		}
+		res, err = t.exec(ctx, `DELETE FROM sso_connections WHERE org_id = ? AND id = ?`, orgID, id)
 		if err != nil {
 			return err
 		}
@@ -397,7 +415,7 @@ func (s *SQL) DeleteSSOConnection(ctx context.Context, actor core.Actor, orgID, 
 		}
 		return t.audit(ctx, orgID, actor, "sso_connection.delete", "sso_connection", id, map[string]any{
 			"name": c.Name, "kind": c.Kind, "domains": c.Domains, "sessions": d.Sessions, "idp_groups": d.IdPGroups,
-			"idp_group_members": d.IdPGroupMembers, "group_mappings": d.Mappings,
+			"idp_group_members": d.IdPGroupMembers, "group_mappings": d.Mappings, "users_made_local": d.Users,
 		})
 	})
 	if err != nil {

@@ -86,7 +86,7 @@ func TestSSOStorage(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				u, err := s.CreateUser(ctx, sysActor, core.User{OrgID: org.ID, UserName: "sam@acme.test", Email: "sam@acme.test", Active: true, Source: core.SourceSSO})
+				u, err := s.CreateUser(ctx, sysActor, core.User{OrgID: org.ID, UserName: "sam@acme.test", Email: "sam@acme.test", Active: true, Source: core.SourceInvited})
 				if err != nil {
 					t.Fatal(err)
 				}

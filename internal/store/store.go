@@ -101,6 +101,9 @@ type Users interface {
 	DeleteUser(ctx context.Context, actor core.Actor, orgID, id string) error
 	ListUsers(ctx context.Context, orgID string, q UserQuery) ([]core.User, error)
 	CountUsers(ctx context.Context, orgID string) (int, error)
+	// TransferUser gives the user another owner (a directory or connection of the
+	// org, or local): an org admin's explicit, audited change.
+	TransferUser(ctx context.Context, actor core.Actor, orgID, id string, to core.Owner) (core.User, error)
 }
 
 // Workspaces manages workspaces, their environments and their spaces.

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -22,23 +23,33 @@ type userRow struct {
 	Active      bool    `db:"active"`
 	Source      string  `db:"source"`
 	DirectoryID *string `db:"directory_id"`
+	ConnID      *string `db:"connection_id"`
 	CreatedAt   int64   `db:"created_at"`
 	UpdatedAt   int64   `db:"updated_at"`
 	Version     int64   `db:"version"`
+	OwnerName   string  `db:"owner_name"`
 }
 
-const userCols = `id, org_id, user_name, email, display_name, given_name, family_name, external_id, active, source, directory_id, created_at, updated_at, version`
+// ownerName is the name of a user's owner (a directory's or a connection's; empty
+// for a local user) as a column of a user row read from the table alias a: two
+// primary-key lookups.
+func ownerName(a string) string {
+	return `COALESCE((SELECT od.name FROM scim_directories od WHERE od.id = ` + a + `.directory_id),
+		(SELECT oc.name FROM sso_connections oc WHERE oc.id = ` + a + `.connection_id), '') AS owner_name`
+}
+
+var userCols = `id, org_id, user_name, email, display_name, given_name, family_name, external_id, active, source, directory_id, connection_id, created_at, updated_at, version, ` + ownerName("users")
 
 // userColsU is userCols qualified by the alias u, for joins.
-const userColsU = `u.id, u.org_id, u.user_name, u.email, u.display_name, u.given_name, u.family_name, u.external_id, u.active, u.source, u.directory_id, u.created_at, u.updated_at, u.version`
+var userColsU = `u.id, u.org_id, u.user_name, u.email, u.display_name, u.given_name, u.family_name, u.external_id, u.active, u.source, u.directory_id, u.connection_id, u.created_at, u.updated_at, u.version, ` + ownerName("u")
 
 func (r userRow) user() core.User {
 	return core.User{
 		ID: r.ID, OrgID: r.OrgID, UserName: r.UserName, Email: r.Email, DisplayName: r.DisplayName,
 		GivenName: r.GivenName, FamilyName: r.FamilyName, ExternalID: str(r.ExternalID), Active: r.Active,
-		Source: core.UserSource(r.Source), DirectoryID: str(r.DirectoryID),
+		Source: core.UserSource(r.Source), DirectoryID: str(r.DirectoryID), ConnectionID: str(r.ConnID),
 		CreatedAt: fromMicros(r.CreatedAt), UpdatedAt: fromMicros(r.UpdatedAt), Version: r.Version,
-	}
+	}.WithOwner(r.OwnerName)
 }
 
 func usersOf(rows []userRow) []core.User {
@@ -52,7 +63,7 @@ func usersOf(rows []userRow) []core.User {
 // scimUserCols are every column of a user, in scimUserRow order: the core ones, the
 // SCIM attributes filters run on, and the stored SCIM resource. A user made by
 // another path than SCIM has the columns' defaults (empty strings, an empty document).
-const scimUserCols = userColsU + `, u.title, u.locale, u.timezone, u.nick_name, u.user_type, u.preferred_language,
+var scimUserCols = userColsU + `, u.title, u.locale, u.timezone, u.nick_name, u.user_type, u.preferred_language,
 	u.employee_number, u.department, u.cost_center, u.organization, u.division, u.manager_id, u.scim`
 
 type scimUserRow struct {
@@ -82,9 +93,39 @@ func (r scimUserRow) scimUser() SCIMUser {
 	}
 }
 
+// ownerDetails is how the audit log names an owner.
+func ownerDetails(o core.Owner) map[string]any {
+	d := map[string]any{"kind": string(o.Kind)}
+	if o.ID != "" {
+		d["id"] = o.ID
+	}
+	if o.Name != "" {
+		d["name"] = o.Name
+	}
+	return d
+}
+
+// namedOwner is the user's owner with its name, read in the transaction.
+func (t *tx) namedOwner(ctx context.Context, u core.User) (core.Owner, error) {
+	o := core.OwnerOf(u)
+	var q string
+	switch o.Kind {
+	case core.OwnerDirectory:
+		q = `SELECT name FROM scim_directories WHERE org_id = ? AND id = ?`
+	case core.OwnerConnection:
+		q = `SELECT name FROM sso_connections WHERE org_id = ? AND id = ?`
+	default:
+		return o, nil
+	}
+	if err := t.get(ctx, &o.Name, q, u.OrgID, o.ID); err != nil {
+		return o, orNotFound(err, string(o.Kind), o.ID)
+	}
+	return o, nil
+}
+
 // userDetails is what the audit log keeps of a user: their own fields only.
 func userDetails(u core.User) map[string]any {
-	d := map[string]any{"user_name": u.UserName, "active": u.Active, "source": string(u.Source)}
+	d := map[string]any{"user_name": u.UserName, "active": u.Active, "source": string(u.Source), "owner": ownerDetails(u.Owner)}
 	if u.Email != "" {
 		d["email"] = u.Email
 	}
@@ -115,8 +156,25 @@ func validUser(u core.User) error {
 			return core.Invalidf("%s is longer than 512 characters", f.name)
 		}
 	}
+	return validOwner(u)
+}
+
+// validOwner checks that a user has exactly one owner: the source says its kind
+// and only that kind's id is set (users_owner_check says it again in SQL).
+func validOwner(u core.User) error {
 	switch u.Source {
-	case core.SourceSCIM, core.SourceSSO, core.SourceInvited:
+	case core.SourceSCIM:
+		if u.DirectoryID == "" || u.ConnectionID != "" {
+			return core.Invalidf("a user owned by a directory names that directory and no connection")
+		}
+	case core.SourceSSO:
+		if u.ConnectionID == "" || u.DirectoryID != "" {
+			return core.Invalidf("a user owned by a connection names that connection and no directory")
+		}
+	case core.SourceInvited:
+		if u.DirectoryID != "" || u.ConnectionID != "" {
+			return core.Invalidf("a local user names no directory or connection")
+		}
 	default:
 		return core.Invalidf("user source %q is not one of scim, sso, invited", u.Source)
 	}
@@ -147,12 +205,12 @@ func (t *tx) insertUser(ctx context.Context, u SCIMUser) error {
 		doc = string(u.Doc)
 	}
 	_, err := t.exec(ctx, `INSERT INTO users (id, org_id, user_name, email, display_name, given_name, family_name,
-		external_id, active, source, directory_id, created_at, updated_at, version,
+		external_id, active, source, directory_id, connection_id, created_at, updated_at, version,
 		title, locale, timezone, nick_name, user_type, preferred_language, employee_number,
 		department, cost_center, organization, division, manager_id, scim)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		u.ID, u.OrgID, u.UserName, u.Email, u.DisplayName, u.GivenName, u.FamilyName,
-		nullStr(u.ExternalID), u.Active, string(u.Source), nullStr(u.DirectoryID), micros(u.CreatedAt), micros(u.UpdatedAt), u.Version,
+		nullStr(u.ExternalID), u.Active, string(u.Source), nullStr(u.DirectoryID), nullStr(u.ConnectionID), micros(u.CreatedAt), micros(u.UpdatedAt), u.Version,
 		u.Title, u.Locale, u.Timezone, u.NickName, u.UserType, u.PreferredLanguage, u.EmployeeNumber,
 		u.Department, u.CostCenter, u.Organization, u.Division, u.ManagerID, doc)
 	if err != nil {
@@ -175,12 +233,21 @@ func (t *tx) insertEmails(ctx context.Context, orgID, userID string, emails []SC
 
 // getUser reads a user of the org, locking its row for update when lock is set.
 func (t *tx) getUser(ctx context.Context, orgID, id string, lock bool) (core.User, error) {
+	return t.getOwnedUser(ctx, orgID, "", id, lock)
+}
+
+// getOwnedUser is getUser seen from a directory (ownerDir, when set): a user it
+// does not own is not found.
+func (t *tx) getOwnedUser(ctx context.Context, orgID, ownerDir, id string, lock bool) (core.User, error) {
 	var r userRow
-	q := `SELECT ` + userCols + ` FROM users WHERE org_id = ? AND id = ?`
+	q, args := `SELECT `+userCols+` FROM users WHERE org_id = ? AND id = ?`, []any{orgID, id}
+	if ownerDir != "" {
+		q, args = q+` AND directory_id = ?`, append(args, ownerDir)
+	}
 	if lock {
 		q += t.forUpdate()
 	}
-	if err := t.get(ctx, &r, q, orgID, id); err != nil {
+	if err := t.get(ctx, &r, q, args...); err != nil {
 		return core.User{}, orNotFound(err, "user", id)
 	}
 	return r.user(), nil
@@ -189,8 +256,18 @@ func (t *tx) getUser(ctx context.Context, orgID, id string, lock bool) (core.Use
 // lockUser reads a user with every column, and its emails, for a read-modify-write,
 // locking its row.
 func (t *tx) lockUser(ctx context.Context, orgID, id string) (SCIMUser, error) {
+	return t.lockOwnedUser(ctx, orgID, "", id)
+}
+
+// lockOwnedUser is lockUser seen from a directory (ownerDir, when set): a user it
+// does not own is not found.
+func (t *tx) lockOwnedUser(ctx context.Context, orgID, ownerDir, id string) (SCIMUser, error) {
 	var r scimUserRow
-	if err := t.get(ctx, &r, `SELECT `+scimUserCols+` FROM users u WHERE u.org_id = ? AND u.id = ?`+t.forUpdate(), orgID, id); err != nil {
+	q, args := `SELECT `+scimUserCols+` FROM users u WHERE u.org_id = ? AND u.id = ?`, []any{orgID, id}
+	if ownerDir != "" {
+		q, args = q+` AND u.directory_id = ?`, append(args, ownerDir)
+	}
+	if err := t.get(ctx, &r, q+t.forUpdate(), args...); err != nil {
 		return SCIMUser{}, orNotFound(err, "user", id)
 	}
 	u := r.scimUser()
@@ -213,12 +290,12 @@ func (t *tx) updateUser(ctx context.Context, old SCIMUser, u *SCIMUser) error {
 	u.UpdatedAt = fromMicros(t.s.now())
 	u.Version = old.Version + 1
 	res, err := t.exec(ctx, `UPDATE users SET user_name = ?, email = ?, display_name = ?, given_name = ?, family_name = ?,
-		external_id = ?, active = ?, source = ?, directory_id = ?, updated_at = ?, version = ?,
+		external_id = ?, active = ?, source = ?, directory_id = ?, connection_id = ?, updated_at = ?, version = ?,
 		title = ?, locale = ?, timezone = ?, nick_name = ?, user_type = ?, preferred_language = ?, employee_number = ?,
 		department = ?, cost_center = ?, organization = ?, division = ?, manager_id = ?, scim = ?
 		WHERE org_id = ? AND id = ? AND version = ?`,
 		u.UserName, u.Email, u.DisplayName, u.GivenName, u.FamilyName,
-		nullStr(u.ExternalID), u.Active, string(u.Source), nullStr(u.DirectoryID), micros(u.UpdatedAt), u.Version,
+		nullStr(u.ExternalID), u.Active, string(u.Source), nullStr(u.DirectoryID), nullStr(u.ConnectionID), micros(u.UpdatedAt), u.Version,
 		u.Title, u.Locale, u.Timezone, u.NickName, u.UserType, u.PreferredLanguage, u.EmployeeNumber,
 		u.Department, u.CostCenter, u.Organization, u.Division, u.ManagerID, string(u.Doc),
 		old.OrgID, old.ID, old.Version)
@@ -240,10 +317,11 @@ func (t *tx) updateUser(ctx context.Context, old SCIMUser, u *SCIMUser) error {
 }
 
 // deleteUser removes a user, and through foreign keys their emails, memberships,
-// admin role and sessions, and returns the user as they were. Deleting the org's
-// last active admin is core.ErrLastAdmin.
-func (t *tx) deleteUser(ctx context.Context, orgID, id string) (core.User, error) {
-	u, err := t.getUser(ctx, orgID, id, true)
+// admin role and sessions, and returns the user as they were. With a directory
+// (ownerDir), only a user it owns exists. Deleting the org's last active admin is
+// core.ErrLastAdmin.
+func (t *tx) deleteUser(ctx context.Context, orgID, ownerDir, id string) (core.User, error) {
+	u, err := t.getOwnedUser(ctx, orgID, ownerDir, id, true)
 	if err != nil {
 		return core.User{}, err
 	}
@@ -283,6 +361,11 @@ func (s *SQL) CreateUser(ctx context.Context, actor core.Actor, u core.User) (co
 		if err := t.insertUser(ctx, SCIMUser{User: u}); err != nil {
 			return err
 		}
+		o, err := t.namedOwner(ctx, u)
+		if err != nil {
+			return err
+		}
+		u.Owner = o
 		return t.audit(ctx, u.OrgID, actor, "user.create", "user", u.ID, userDetails(u))
 	})
 	if err != nil {
@@ -346,6 +429,8 @@ func (s *SQL) UpdateUser(ctx context.Context, actor core.Actor, orgID, id string
 		if u.ID != old.ID || u.OrgID != old.OrgID {
 			return core.Invalidf("a user's id and organization cannot change")
 		}
+		// The owner changes only by TransferUser or an adoption.
+		u.Source, u.DirectoryID, u.ConnectionID, u.Owner = old.Source, old.DirectoryID, old.ConnectionID, old.Owner
 		if err := validUser(u.User); err != nil {
 			return err
 		}
@@ -370,6 +455,7 @@ func userChanges(old, u core.User) map[string]any {
 		{"display_name", old.DisplayName, u.DisplayName}, {"given_name", old.GivenName, u.GivenName},
 		{"family_name", old.FamilyName, u.FamilyName}, {"external_id", old.ExternalID, u.ExternalID},
 		{"active", old.Active, u.Active}, {"source", old.Source, u.Source}, {"directory_id", old.DirectoryID, u.DirectoryID},
+		{"connection_id", old.ConnectionID, u.ConnectionID},
 	} {
 		if f.a != f.b {
 			changed = append(changed, f.name)
@@ -384,7 +470,7 @@ func userChanges(old, u core.User) map[string]any {
 // (foreign keys cascade). Deleting the last active org admin is core.ErrLastAdmin.
 func (s *SQL) DeleteUser(ctx context.Context, actor core.Actor, orgID, id string) error {
 	return s.inTx(ctx, func(t *tx) error {
-		u, err := t.deleteUser(ctx, orgID, id)
+		u, err := t.deleteUser(ctx, orgID, "", id)
 		if err != nil {
 			return err
 		}
@@ -399,14 +485,19 @@ func (s *SQL) SCIMCreateUser(ctx context.Context, actor core.Actor, u SCIMUser) 
 	}
 	now := s.Now()
 	u.ID = s.NewID()
-	u.Source = core.SourceSCIM
+	u.Source, u.ConnectionID = core.SourceSCIM, ""
 	u.CreatedAt, u.UpdatedAt = fromMicros(micros(now)), fromMicros(micros(now))
 	u.Version = 1
 	err := s.inTx(ctx, func(t *tx) error {
 		if err := t.insertUser(ctx, u); err != nil {
 			return err
 		}
-		return t.audit(ctx, u.OrgID, actor, "user.create", "user", u.ID, map[string]any{"directory_id": actor.ID, "user_name": u.UserName, "active": u.Active})
+		o, err := t.namedOwner(ctx, u.User)
+		if err != nil {
+			return err
+		}
+		u.Owner = o
+		return t.audit(ctx, u.OrgID, actor, "user.create", "user", u.ID, map[string]any{"directory_id": actor.ID, "user_name": u.UserName, "active": u.Active, "owner": ownerDetails(o)})
 	})
 	if err != nil {
 		return SCIMUser{}, fmt.Errorf("create user %q: %w", u.UserName, err)
@@ -414,10 +505,10 @@ func (s *SQL) SCIMCreateUser(ctx context.Context, actor core.Actor, u SCIMUser) 
 	return u, nil
 }
 
-// SCIMGetUser finds a user of the org, active or not.
-func (s *SQL) SCIMGetUser(ctx context.Context, orgID, id string) (SCIMUser, error) {
+// SCIMGetUser finds a user the directory owns, active or not.
+func (s *SQL) SCIMGetUser(ctx context.Context, orgID, directoryID, id string) (SCIMUser, error) {
 	var r scimUserRow
-	err := s.get1(ctx, &r, `SELECT `+scimUserCols+` FROM users u WHERE u.org_id = ? AND u.id = ?`, orgID, id)
+	err := s.get1(ctx, &r, `SELECT `+scimUserCols+` FROM users u WHERE u.org_id = ? AND u.directory_id = ? AND u.id = ?`, orgID, directoryID, id)
 	if err != nil {
 		return SCIMUser{}, fmt.Errorf("user %s: %w", id, err)
 	}
@@ -427,10 +518,10 @@ func (s *SQL) SCIMGetUser(ctx context.Context, orgID, id string) (SCIMUser, erro
 // SCIMUpdateUser is read-modify-write of one user in one transaction. fn cannot
 // change the user's id, org, creation time or source; an empty directory keeps the
 // user's.
-func (s *SQL) SCIMUpdateUser(ctx context.Context, actor core.Actor, orgID, id string, fn func(*SCIMUser) error) (SCIMUser, error) {
+func (s *SQL) SCIMUpdateUser(ctx context.Context, actor core.Actor, orgID, directoryID, id string, fn func(*SCIMUser) error) (SCIMUser, error) {
 	var out SCIMUser
 	err := s.inTx(ctx, func(t *tx) error {
-		old, err := t.lockUser(ctx, orgID, id)
+		old, err := t.lockOwnedUser(ctx, orgID, directoryID, id)
 		if err != nil {
 			return err
 		}
@@ -442,10 +533,9 @@ func (s *SQL) SCIMUpdateUser(ctx context.Context, actor core.Actor, orgID, id st
 		if err := validSCIMUser(&u); err != nil {
 			return err
 		}
-		u.ID, u.OrgID, u.Source = old.ID, old.OrgID, old.Source
-		if u.DirectoryID == "" {
-			u.DirectoryID = old.DirectoryID
-		}
+		// The owner changes only by TransferUser or an adoption.
+		u.ID, u.OrgID = old.ID, old.OrgID
+		u.Source, u.DirectoryID, u.ConnectionID, u.Owner = old.Source, old.DirectoryID, old.ConnectionID, old.Owner
 		if err := t.updateUser(ctx, old, &u); err != nil {
 			return err
 		}
@@ -478,10 +568,11 @@ func emailsOfDoc(doc []byte) []SCIMEmail {
 	return out
 }
 
-// SCIMDeleteUser removes a user and, through foreign keys, every membership.
-func (s *SQL) SCIMDeleteUser(ctx context.Context, actor core.Actor, orgID, id string) error {
+// SCIMDeleteUser removes a user the directory owns and, through foreign keys,
+// every membership.
+func (s *SQL) SCIMDeleteUser(ctx context.Context, actor core.Actor, orgID, directoryID, id string) error {
 	err := s.inTx(ctx, func(t *tx) error {
-		u, err := t.deleteUser(ctx, orgID, id)
+		u, err := t.deleteUser(ctx, orgID, directoryID, id)
 		if err != nil {
 			return err
 		}
@@ -493,10 +584,10 @@ func (s *SQL) SCIMDeleteUser(ctx context.Context, actor core.Actor, orgID, id st
 	return nil
 }
 
-// SCIMListUsers lists the org's users matching q.Filter, in id order.
-func (s *SQL) SCIMListUsers(ctx context.Context, orgID string, q SCIMQuery) ([]SCIMUser, int, error) {
+// SCIMListUsers lists the directory's users matching q.Filter, in id order.
+func (s *SQL) SCIMListUsers(ctx context.Context, orgID, directoryID string, q SCIMQuery) ([]SCIMUser, int, error) {
 	normalizeQuery(&q)
-	where, args, err := s.withFilter("u.org_id = ?", []any{orgID}, &userFilterSchema, orgID, q)
+	where, args, err := s.withFilter("u.org_id = ? AND u.directory_id = ?", []any{orgID, directoryID}, &userFilterSchema, orgID, q)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -612,6 +703,57 @@ func (s *SQL) UsersByRef(ctx context.Context, orgID string, refs []string) (map[
 			}
 		}
 		return nil
+	})
+	return out, err
+}
+
+// TransferUser makes to the user's owner: an org admin's explicit transfer, in one
+// transaction with its audit event ("user.owner_transfer", naming both owners). The
+// new owner must be a directory or connection of the org, or local.
+func (s *SQL) TransferUser(ctx context.Context, actor core.Actor, orgID, id string, to core.Owner) (core.User, error) {
+	switch to.Kind {
+	case core.OwnerLocal:
+		to.ID = ""
+	case core.OwnerDirectory, core.OwnerConnection:
+		if to.ID == "" {
+			return core.User{}, core.Invalidf("a %s owner needs an id", to.Kind)
+		}
+	default:
+		return core.User{}, core.Invalidf("owner kind %q is not one of directory, connection, local", to.Kind)
+	}
+	var out core.User
+	err := s.inTx(ctx, func(t *tx) error {
+		old, err := t.lockUser(ctx, orgID, id)
+		if err != nil {
+			return err
+		}
+		if to.Kind != core.OwnerLocal {
+			table, what := "scim_directories", "directory"
+			if to.Kind == core.OwnerConnection {
+				table, what = "sso_connections", "SSO connection"
+			}
+			var r struct {
+				ID   string `db:"id"`
+				Name string `db:"name"`
+			}
+			err := t.get(ctx, &r, `SELECT id, name FROM `+table+` WHERE org_id = ? AND (id = ? OR name = ?)
+				ORDER BY CASE WHEN id = ? THEN 0 ELSE 1 END LIMIT 1`, orgID, to.ID, to.ID, to.ID)
+			if errors.Is(t.s.translate(err), core.ErrNotFound) {
+				return core.Invalidf("no %s %q in this organization", what, to.ID)
+			}
+			if err != nil {
+				return err
+			}
+			to.ID, to.Name = r.ID, r.Name
+		}
+		u := old
+		u.SetOwner(to)
+		if err := t.updateUser(ctx, old, &u); err != nil {
+			return err
+		}
+		out = u.User
+		return t.audit(ctx, orgID, actor, "user.owner_transfer", "user", id, map[string]any{
+			"user_name": u.UserName, "from": ownerDetails(old.Owner), "owner": ownerDetails(u.Owner)})
 	})
 	return out, err
 }

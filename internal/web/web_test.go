@@ -160,8 +160,10 @@ func TestAdminPagesInBrowser(t *testing.T) {
 		t.Fatalf("after adding the mapping in the browser: %s", d.Raw)
 	}
 
-	// The user page: effective access, and why an action is allowed or denied.
+	// The user page: her owner, effective access, and why an action is allowed or denied.
+	s.API("POST", "/api/v1/users/"+s.Ann.ID+"/owner", map[string]any{"kind": "directory", "id": "okta"}).Want(t, 200)
 	run("user", chromedp.Navigate(base+"/admin/users/"+s.Ann.ID), chromedp.WaitVisible(chromedp.CSS(`#access`)))
+	must(text("#owner"), "owned by directory okta", "user page owner")
 	must(text("#access"), "editor", "access matrix")
 	run("why", chromedp.SetValue(chromedp.CSS(`#why select[name=action]`), "edit"),
 		chromedp.SetValue(chromedp.CSS(`#why select[name=type]`), "source"),
@@ -175,6 +177,7 @@ func TestAdminPagesInBrowser(t *testing.T) {
 
 	run("users", chromedp.Navigate(base+"/admin/users?q=ann"), chromedp.WaitVisible(chromedp.CSS(`main table`)))
 	must(text("main table"), "ann@acme.test", "users search")
+	must(text("main table td.owner"), "directory okta", "users list owner")
 	shot("05-users")
 	run("groups", chromedp.Navigate(base+"/admin/groups"), chromedp.WaitVisible(chromedp.CSS(`main table`)))
 	shot("06-groups")

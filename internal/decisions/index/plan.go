@@ -14,6 +14,7 @@ func plan(events []core.AuditEvent) (k store.OrgKeys, reload bool, unknown strin
 		id := e.TargetID
 		switch e.Action {
 		case "user.create", "user.update", "user.deactivate", "user.reactivate", "user.activate", "user.delete",
+			"user.owner_transfer", "user.adopted",
 			"org_admin.add", "org_admin.remove",
 			// An SSO login's group claims: the user's IdP memberships of one connection
 			// (the groups it creates have events of their own).

@@ -215,7 +215,8 @@ func (w *world) op(name string) error {
 		_, err := st.UpdateUser(ctx, sys, org, pick(w, w.users), func(u *core.User) error { u.DisplayName = w.name("display"); return nil })
 		return err
 	case "scimRenameUser":
-		_, err := st.SCIMUpdateUser(ctx, w.actor(pick(w, w.dirs)), org, pick(w, w.users), func(u *store.SCIMUser) error { u.DisplayName = w.name("display"); return nil })
+		dir := pick(w, w.dirs)
+		_, err := st.SCIMUpdateUser(ctx, w.actor(dir), org, dir, pick(w, w.users), func(u *store.SCIMUser) error { u.DisplayName = w.name("display"); return nil })
 		return err
 	case "changeEmail":
 		_, err := st.UpdateUser(ctx, sys, org, pick(w, w.users), func(u *core.User) error {
@@ -239,7 +240,8 @@ func (w *world) op(name string) error {
 		if name == "deleteUser" {
 			err = st.DeleteUser(ctx, sys, org, id)
 		} else {
-			err = st.SCIMDeleteUser(ctx, w.actor(pick(w, w.dirs)), org, id)
+			dir := pick(w, w.dirs)
+			err = st.SCIMDeleteUser(ctx, w.actor(dir), org, dir, id)
 		}
 		if err == nil {
 			gone(&w.users, id, &w.goneUsers)

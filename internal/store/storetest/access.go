@@ -16,7 +16,7 @@ var auditTests = []test{
 		now = now.Add(time.Hour)
 		s.clock.set(now)
 		scim := core.Actor{Kind: core.ActorSCIM, ID: "dir-1", Name: "okta"}
-		u := must[core.User](t)(s.CreateUser(ctx, scim, core.User{OrgID: o.ID, UserName: "jane", Active: true, Source: core.SourceSCIM}))
+		u := must[core.User](t)(s.CreateUser(ctx, scim, core.User{OrgID: o.ID, UserName: "jane", Active: true, Source: core.SourceInvited}))
 		now = now.Add(time.Hour)
 		s.clock.set(now)
 		must[core.User](t)(s.UpdateUser(ctx, adm, o.ID, u.ID, func(x *core.User) error { x.Active = false; return nil }))

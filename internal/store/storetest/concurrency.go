@@ -221,7 +221,7 @@ func conflictsUnderRace(t *testing.T, s Contract) {
 			defer wg.Done()
 			for i := range names {
 				for _, name := range []string{fmt.Sprintf("shared-%d", i), fmt.Sprintf("own-%d-%d", w, i)} {
-					_, err := s.CreateUser(ctx, sys, core.User{OrgID: o.ID, UserName: name, Active: true, Source: core.SourceSCIM})
+					_, err := s.CreateUser(ctx, sys, core.User{OrgID: o.ID, UserName: name, Active: true, Source: core.SourceInvited})
 					switch {
 					case err == nil:
 						created[w]++

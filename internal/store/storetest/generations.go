@@ -185,6 +185,13 @@ func everyMutatorMoves(t *testing.T, s subject) {
 			failure: func() error {
 				return second(s.UpdateUser(ctx, adm, o.ID, admin.ID, func(x *core.User) error { x.Active = false; return nil }))
 			}, failWith: core.ErrLastAdmin},
+		{method: "TransferUser",
+			change: func() error {
+				return second(s.TransferUser(ctx, adm, o.ID, v.ID, core.Owner{Kind: core.OwnerConnection, ID: conn}))
+			},
+			failure: func() error {
+				return second(s.TransferUser(ctx, adm, o.ID, v.ID, core.Owner{Kind: core.OwnerDirectory, ID: "missing"}))
+			}, failWith: core.ErrInvalid},
 		{method: "AddOrgAdmin",
 			change:  func() error { return s.AddOrgAdmin(ctx, adm, o.ID, v.ID) },
 			failure: func() error { return s.AddOrgAdmin(ctx, adm, o.ID, "missing") }, failWith: core.ErrNotFound},
@@ -201,10 +208,10 @@ func everyMutatorMoves(t *testing.T, s subject) {
 			}, failWith: core.ErrConflict},
 		{method: "SCIMUpdateUser",
 			change: func() error {
-				return second(s.SCIMUpdateUser(ctx, scimDir(), o.ID, su.ID, func(x *store.SCIMUser) error { x.Active = false; return nil }))
+				return second(s.SCIMUpdateUser(ctx, scimDir(), o.ID, d.ID, su.ID, func(x *store.SCIMUser) error { x.Active = false; return nil }))
 			},
 			failure: func() error {
-				return second(s.SCIMUpdateUser(ctx, scimDir(), o.ID, su.ID, func(x *store.SCIMUser) error { x.Title = "x"; return core.ErrVersion }))
+				return second(s.SCIMUpdateUser(ctx, scimDir(), o.ID, d.ID, su.ID, func(x *store.SCIMUser) error { x.Title = "x"; return core.ErrVersion }))
 			}, failWith: core.ErrVersion},
 		{method: "CreateGroup",
 			change: func() (err error) {
@@ -252,7 +259,7 @@ func everyMutatorMoves(t *testing.T, s subject) {
 			failure: func() error { return s.ReplaceIdPGroupMembers(ctx, adm, o.ID, ig.ID, []string{"missing"}) }, failWith: core.ErrNotFound},
 		{method: "SCIMCreateGroup",
 			change: func() (err error) {
-				sg, err = s.SCIMCreateGroup(ctx, scimDir(), store.SCIMGroup{OrgID: o.ID, DirectoryID: d.ID, DisplayName: "Okta-Eng"}, []string{u.ID})
+				sg, err = s.SCIMCreateGroup(ctx, scimDir(), store.SCIMGroup{OrgID: o.ID, DirectoryID: d.ID, DisplayName: "Okta-Eng"}, []string{su.ID})
 				return err
 			},
 			failure: func() error {
@@ -260,7 +267,7 @@ func everyMutatorMoves(t *testing.T, s subject) {
 			}, failWith: core.ErrInvalid},
 		{method: "SCIMUpdateGroup",
 			change: func() error {
-				return second(s.SCIMUpdateGroup(ctx, scimDir(), o.ID, d.ID, sg.ID, nil, store.MemberChange{Add: []string{v.ID}}))
+				return second(s.SCIMUpdateGroup(ctx, scimDir(), o.ID, d.ID, sg.ID, nil, store.MemberChange{Remove: []string{su.ID}}))
 			},
 			failure: func() error {
 				return second(s.SCIMUpdateGroup(ctx, scimDir(), o.ID, d.ID, sg.ID, nil, store.MemberChange{Remove: []string{u.ID}, Add: []string{"missing"}}))
@@ -476,8 +483,8 @@ func everyMutatorMoves(t *testing.T, s subject) {
 			change:  func() error { return s.DeleteGroup(ctx, adm, o.ID, g2.ID) },
 			failure: func() error { return s.DeleteGroup(ctx, adm, o.ID, g2.ID) }, failWith: core.ErrNotFound},
 		{method: "SCIMDeleteUser",
-			change:  func() error { return s.SCIMDeleteUser(ctx, scimDir(), o.ID, su.ID) },
-			failure: func() error { return s.SCIMDeleteUser(ctx, scimDir(), o.ID, admin.ID) }, failWith: core.ErrLastAdmin},
+			change:  func() error { return s.SCIMDeleteUser(ctx, scimDir(), o.ID, d.ID, su.ID) },
+			failure: func() error { return s.SCIMDeleteUser(ctx, scimDir(), o.ID, d.ID, admin.ID) }, failWith: core.ErrNotFound}, // the local admin is not the directory's
 		{method: "DeleteUser",
 			change:  func() error { return s.DeleteUser(ctx, adm, o.ID, v.ID) },
 			failure: func() error { return s.DeleteUser(ctx, adm, o.ID, admin.ID) }, failWith: core.ErrLastAdmin},
@@ -567,7 +574,7 @@ func membershipEvents(t *testing.T, s subject) {
 	var us []string
 	ok(t, s.WithTx(ctx, func(tx store.Store) error {
 		for i := range 1010 {
-			u, err := tx.CreateUser(ctx, sys, core.User{OrgID: o.ID, UserName: "u" + strconv.Itoa(i), Active: true, Source: core.SourceSCIM})
+			u, err := tx.CreateUser(ctx, sys, core.User{OrgID: o.ID, UserName: "u" + strconv.Itoa(i), Active: true, Source: core.SourceSCIM, DirectoryID: d.ID})
 			if err != nil {
 				return err
 			}

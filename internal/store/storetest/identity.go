@@ -149,7 +149,7 @@ var userTests = []test{
 		}
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
-		_, err := s.CreateUser(cctx, sys, core.User{OrgID: o.ID, UserName: "carol", Active: true, Source: core.SourceSCIM})
+		_, err := s.CreateUser(cctx, sys, core.User{OrgID: o.ID, UserName: "carol", Active: true, Source: core.SourceInvited})
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("canceled create: %v", err)
 		}
@@ -208,16 +208,16 @@ var userTests = []test{
 		o, _ := newOrg(t, s, "acme")
 		u := newUser(t, s, o.ID, "jane@acme.example.com")
 		unchanged(t, s, o.ID, core.ErrConflict, func() error {
-			return second(s.CreateUser(ctx, sys, core.User{OrgID: o.ID, UserName: "JANE@acme.example.com", Source: core.SourceSCIM}))
+			return second(s.CreateUser(ctx, sys, core.User{OrgID: o.ID, UserName: "JANE@acme.example.com", Source: core.SourceInvited}))
 		})
 		for _, bad := range []core.User{
-			{OrgID: o.ID, UserName: "", Source: core.SourceSCIM},
+			{OrgID: o.ID, UserName: "", Source: core.SourceInvited},
 			{OrgID: o.ID, UserName: "x", Source: "ldap"},
-			{OrgID: o.ID, UserName: strings.Repeat("x", 600), Source: core.SourceSCIM},
+			{OrgID: o.ID, UserName: strings.Repeat("x", 600), Source: core.SourceInvited},
 		} {
 			unchanged(t, s, o.ID, core.ErrInvalid, func() error { return second(s.CreateUser(ctx, sys, bad)) })
 		}
-		wantErr(t, second(s.CreateUser(ctx, sys, core.User{OrgID: "missing", UserName: "x", Source: core.SourceSCIM})), core.ErrNotFound)
+		wantErr(t, second(s.CreateUser(ctx, sys, core.User{OrgID: "missing", UserName: "x", Source: core.SourceInvited})), core.ErrNotFound)
 		unchanged(t, s, o.ID, core.ErrNotFound, func() error {
 			return second(s.CreateUser(ctx, sys, core.User{OrgID: o.ID, UserName: "x", Source: core.SourceSCIM, DirectoryID: "missing"}))
 		})
@@ -319,8 +319,8 @@ var userTests = []test{
 	}},
 	{"User/EmailOldestWins", func(t *testing.T, s subject) {
 		o, _ := newOrg(t, s, "acme")
-		u1 := must[core.User](t)(s.CreateUser(ctx, sys, core.User{OrgID: o.ID, UserName: "u1", Email: "same@acme.example.com", Source: core.SourceSSO, Active: true}))
-		must[core.User](t)(s.CreateUser(ctx, sys, core.User{OrgID: o.ID, UserName: "u2", Email: "Same@acme.example.com", Source: core.SourceSSO, Active: true}))
+		u1 := must[core.User](t)(s.CreateUser(ctx, sys, core.User{OrgID: o.ID, UserName: "u1", Email: "same@acme.example.com", Source: core.SourceInvited, Active: true}))
+		must[core.User](t)(s.CreateUser(ctx, sys, core.User{OrgID: o.ID, UserName: "u2", Email: "Same@acme.example.com", Source: core.SourceInvited, Active: true}))
 		if got := must[core.User](t)(s.GetUserByEmail(ctx, o.ID, "same@ACME.example.com")); got.ID != u1.ID {
 			t.Fatalf("by email got %s, want oldest %s", got.ID, u1.ID)
 		}

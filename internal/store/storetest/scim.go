@@ -28,7 +28,7 @@ var scimTests = []test{
 		if u.ID == "" || u.Version != 1 || u.Source != core.SourceSCIM || u.DirectoryID != d.ID || u.CreatedAt.IsZero() {
 			t.Fatalf("created = %+v", u)
 		}
-		got := must[store.SCIMUser](t)(s.SCIMGetUser(ctx, o.ID, u.ID))
+		got := must[store.SCIMUser](t)(s.SCIMGetUser(ctx, o.ID, d.ID, u.ID))
 		if got.UserName != in.UserName || got.Title != "Engineer" || got.Department != "R&D" || string(got.Doc) != string(in.Doc) || got.Version != 1 {
 			t.Fatalf("get = %+v", got)
 		}
@@ -37,7 +37,7 @@ var scimTests = []test{
 			t.Fatalf("core lookup = %+v", cu)
 		}
 		// Every write moves the version; the closure sees the stored emails.
-		up := must[store.SCIMUser](t)(s.SCIMUpdateUser(ctx, dir, o.ID, u.ID, func(x *store.SCIMUser) error {
+		up := must[store.SCIMUser](t)(s.SCIMUpdateUser(ctx, dir, o.ID, d.ID, u.ID, func(x *store.SCIMUser) error {
 			if len(x.Emails) != 2 || x.Emails[1].Value != "jd@home.example" {
 				t.Errorf("emails seen by fn = %+v", x.Emails)
 			}
@@ -54,7 +54,7 @@ var scimTests = []test{
 		}
 		// A change through the core path keeps the SCIM attributes and moves the version too.
 		must[core.User](t)(s.UpdateUser(ctx, adm, o.ID, u.ID, func(x *core.User) error { x.DisplayName = "Jane"; return nil }))
-		got = must[store.SCIMUser](t)(s.SCIMGetUser(ctx, o.ID, u.ID))
+		got = must[store.SCIMUser](t)(s.SCIMGetUser(ctx, o.ID, d.ID, u.ID))
 		if got.Version != 3 || got.DisplayName != "Jane" || got.Title != "Lead" || string(got.Doc) != string(up.Doc) {
 			t.Fatalf("after a core update = %+v", got)
 		}
@@ -63,18 +63,19 @@ var scimTests = []test{
 		}
 		// fn refusing (a stale If-Match) changes nothing.
 		unchanged(t, s, o.ID, core.ErrVersion, func() error {
-			return second(s.SCIMUpdateUser(ctx, dir, o.ID, u.ID, func(x *store.SCIMUser) error { x.Title = "x"; return core.ErrVersion }))
+			return second(s.SCIMUpdateUser(ctx, dir, o.ID, d.ID, u.ID, func(x *store.SCIMUser) error { x.Title = "x"; return core.ErrVersion }))
 		})
 		unchanged(t, s, o.ID, core.ErrConflict, func() error {
 			return second(s.SCIMCreateUser(ctx, dir, scimUser(o.ID, d.ID, "JANE.DOE@acme.example.com")))
 		})
 		unchanged(t, s, o.ID, core.ErrInvalid, func() error { return second(s.SCIMCreateUser(ctx, dir, scimUser(o.ID, d.ID, " "))) })
-		// The last active admin cannot be deactivated or deleted through SCIM either.
+		// The org's admin is local: for the directory they do not exist.
 		deactivate := func(x *store.SCIMUser) error { x.Active = false; return nil }
-		unchanged(t, s, o.ID, core.ErrLastAdmin, func() error { return second(s.SCIMUpdateUser(ctx, dir, o.ID, admin.ID, deactivate)) })
-		unchanged(t, s, o.ID, core.ErrLastAdmin, func() error { return s.SCIMDeleteUser(ctx, dir, o.ID, admin.ID) })
-		deact := must[store.SCIMUser](t)(s.SCIMUpdateUser(ctx, dir, o.ID, u.ID, deactivate))
-		react := must[store.SCIMUser](t)(s.SCIMUpdateUser(ctx, dir, o.ID, u.ID, func(x *store.SCIMUser) error { x.Active = true; return nil }))
+		unchanged(t, s, o.ID, core.ErrNotFound, func() error { return second(s.SCIMUpdateUser(ctx, dir, o.ID, d.ID, admin.ID, deactivate)) })
+		unchanged(t, s, o.ID, core.ErrNotFound, func() error { return s.SCIMDeleteUser(ctx, dir, o.ID, d.ID, admin.ID) })
+		unchanged(t, s, o.ID, core.ErrNotFound, func() error { return second(s.SCIMGetUser(ctx, o.ID, d.ID, admin.ID)) })
+		deact := must[store.SCIMUser](t)(s.SCIMUpdateUser(ctx, dir, o.ID, d.ID, u.ID, deactivate))
+		react := must[store.SCIMUser](t)(s.SCIMUpdateUser(ctx, dir, o.ID, d.ID, u.ID, func(x *store.SCIMUser) error { x.Active = true; return nil }))
 		if deact.Active || !react.Active || react.Version != 5 {
 			t.Fatalf("deactivated %+v, reactivated %+v", deact, react)
 		}
@@ -83,21 +84,21 @@ var scimTests = []test{
 		}
 		// Nothing of another org.
 		b, _ := newOrg(t, s, "b")
-		wantErr(t, second(s.SCIMGetUser(ctx, b.ID, u.ID)), core.ErrNotFound)
-		wantErr(t, second(s.SCIMUpdateUser(ctx, dir, b.ID, u.ID, func(*store.SCIMUser) error { return nil })), core.ErrNotFound)
-		wantErr(t, s.SCIMDeleteUser(ctx, dir, b.ID, u.ID), core.ErrNotFound)
+		wantErr(t, second(s.SCIMGetUser(ctx, b.ID, d.ID, u.ID)), core.ErrNotFound)
+		wantErr(t, second(s.SCIMUpdateUser(ctx, dir, b.ID, d.ID, u.ID, func(*store.SCIMUser) error { return nil })), core.ErrNotFound)
+		wantErr(t, s.SCIMDeleteUser(ctx, dir, b.ID, d.ID, u.ID), core.ErrNotFound)
 		if n := scimTotal(t, s, b.ID, store.SCIMQuery{Filter: cmp(store.AttrUserName, store.OpEq, u.UserName)}); n != 0 {
 			t.Fatalf("b finds %d", n)
 		}
-		ok(t, s.SCIMDeleteUser(ctx, dir, o.ID, u.ID))
-		wantErr(t, second(s.SCIMGetUser(ctx, o.ID, u.ID)), core.ErrNotFound)
-		wantErr(t, s.SCIMDeleteUser(ctx, dir, o.ID, u.ID), core.ErrNotFound)
+		ok(t, s.SCIMDeleteUser(ctx, dir, o.ID, d.ID, u.ID))
+		wantErr(t, second(s.SCIMGetUser(ctx, o.ID, d.ID, u.ID)), core.ErrNotFound)
+		wantErr(t, s.SCIMDeleteUser(ctx, dir, o.ID, d.ID, u.ID), core.ErrNotFound)
 		if n := scimTotal(t, s, o.ID, store.SCIMQuery{Filter: emailIs("jane@acme.example.com")}); n != 0 {
 			t.Fatalf("a deleted user's email still matches (%d)", n)
 		}
 	}},
 	{"SCIM/Filters", func(t *testing.T, s subject) {
-		o, admin := newOrg(t, s, "acme")
+		o, _ := newOrg(t, s, "acme") // the local org admin is not the directory's: no filter matches them
 		d := newDirectory(t, s, o.ID, "okta")
 		dir := scimActor(d)
 		mk := func(name, title, ext string, active bool, emails ...store.SCIMEmail) store.SCIMUser {
@@ -116,25 +117,25 @@ var scimTests = []test{
 			want []string
 		}{
 			{"userName eq, any case", cmp(store.AttrUserName, store.OpEq, "ALICE@example.COM"), []string{alice.ID}},
-			{"userName ne", cmp(store.AttrUserName, store.OpNe, "alice@example.com"), []string{admin.ID, bob.ID, carol.ID}},
-			{"userName co", cmp(store.AttrUserName, store.OpCo, "EXAMPLE"), []string{admin.ID, alice.ID, bob.ID}},
+			{"userName ne", cmp(store.AttrUserName, store.OpNe, "alice@example.com"), []string{bob.ID, carol.ID}},
+			{"userName co", cmp(store.AttrUserName, store.OpCo, "EXAMPLE"), []string{alice.ID, bob.ID}},
 			{"userName sw", cmp(store.AttrUserName, store.OpSw, "BOB"), []string{bob.ID}},
 			{"userName ew", cmp(store.AttrUserName, store.OpEw, ".ORG"), []string{carol.ID}},
 			{"userName gt", cmp(store.AttrUserName, store.OpGt, "bob"), []string{bob.ID, carol.ID}},
-			{"userName le", cmp(store.AttrUserName, store.OpLe, "alice@example.com"), []string{admin.ID, alice.ID}},
+			{"userName le", cmp(store.AttrUserName, store.OpLe, "alice@example.com"), []string{alice.ID}},
 			{"externalId is case-exact", cmp(store.AttrExternalID, store.OpEq, "EXT-A"), nil},
 			{"externalId eq", cmp(store.AttrExternalID, store.OpEq, "ext-A"), []string{alice.ID}},
-			{"externalId ne keeps users without one", cmp(store.AttrExternalID, store.OpNe, "ext-A"), []string{admin.ID, bob.ID, carol.ID}},
+			{"externalId ne keeps users without one", cmp(store.AttrExternalID, store.OpNe, "ext-A"), []string{bob.ID, carol.ID}},
 			{"title pr", cmp(store.AttrTitle, store.OpPresent, nil), []string{alice.ID, bob.ID}},
-			{"not title pr", &store.FilterNot{Filter: cmp(store.AttrTitle, store.OpPresent, nil)}, []string{admin.ID, carol.ID}},
+			{"not title pr", &store.FilterNot{Filter: cmp(store.AttrTitle, store.OpPresent, nil)}, []string{carol.ID}},
 			{"active eq false", cmp(store.AttrActive, store.OpEq, false), []string{bob.ID}},
 			{"active ne true", cmp(store.AttrActive, store.OpNe, true), []string{bob.ID}},
 			{"and / or", &store.FilterAnd{
 				Left:  &store.FilterOr{Left: cmp(store.AttrTitle, store.OpEq, "engineer"), Right: cmp(store.AttrTitle, store.OpEq, "manager")},
 				Right: cmp(store.AttrActive, store.OpEq, true)}, []string{alice.ID}},
-			{"meta.created", cmp(store.AttrCreated, store.OpGt, long), []string{admin.ID, alice.ID, bob.ID, carol.ID}},
+			{"meta.created", cmp(store.AttrCreated, store.OpGt, long), []string{alice.ID, bob.ID, carol.ID}},
 			{"meta.lastModified", cmp(store.AttrLastModified, store.OpLt, long), nil},
-			{"meta.resourceType", cmp(store.AttrResourceType, store.OpEq, "User"), []string{admin.ID, alice.ID, bob.ID, carol.ID}},
+			{"meta.resourceType", cmp(store.AttrResourceType, store.OpEq, "User"), []string{alice.ID, bob.ID, carol.ID}},
 			{"emails value", emailIs("BOB@corp.example.com"), []string{bob.ID}},
 			{"emails value path", &store.FilterValuePath{Attr: store.AttrEmails, Filter: &store.FilterAnd{
 				Left: cmp(store.AttrEmailType, store.OpEq, "work"), Right: cmp(store.AttrEmailValue, store.OpCo, "@corp")}}, []string{bob.ID}},
@@ -145,7 +146,7 @@ var scimTests = []test{
 			{"a value stays a value", cmp(store.AttrUserName, store.OpEq, `x' OR 1=1 --`), nil},
 		} {
 			q := store.SCIMQuery{Filter: c.f, StartIndex: 1, Count: 100}
-			users, total := must2[store.SCIMUser](t, c.name)(s.SCIMListUsers(ctx, o.ID, q))
+			users, total := must2[store.SCIMUser](t, c.name)(s.SCIMListUsers(ctx, o.ID, d.ID, q))
 			got := ids(users, func(u store.SCIMUser) string { return u.ID })
 			if !sameSet(got, c.want) || total != len(c.want) {
 				t.Errorf("%s: got %v (total %d), want %v", c.name, got, total, c.want)
@@ -171,7 +172,7 @@ var scimTests = []test{
 			"a nil compare":                      (*store.FilterCompare)(nil),
 			"deeper than a filter can be nested": deep(40),
 		} {
-			_, _, err := s.SCIMListUsers(ctx, o.ID, store.SCIMQuery{Filter: f, StartIndex: 1, Count: 10})
+			_, _, err := s.SCIMListUsers(ctx, o.ID, d.ID, store.SCIMQuery{Filter: f, StartIndex: 1, Count: 10})
 			if err == nil {
 				t.Errorf("%s: no error", name)
 				continue
@@ -213,7 +214,7 @@ var scimTests = []test{
 		titled := cmp(store.AttrTitle, store.OpEq, "T")
 		var got []string
 		for start := 1; start <= 9; start += 3 {
-			page, total := must2[store.SCIMUser](t, "page")(s.SCIMListUsers(ctx, o.ID, store.SCIMQuery{Filter: titled, StartIndex: start, Count: 3}))
+			page, total := must2[store.SCIMUser](t, "page")(s.SCIMListUsers(ctx, o.ID, d.ID, store.SCIMQuery{Filter: titled, StartIndex: start, Count: 3}))
 			if total != 7 {
 				t.Fatalf("startIndex %d: total %d, want 7", start, total)
 			}
@@ -226,13 +227,10 @@ var scimTests = []test{
 			{Filter: titled, StartIndex: 1, Count: 0},    // the total only
 			{Filter: titled, StartIndex: 50, Count: 3},   // past the end
 			{Filter: titled, StartIndex: 0, Count: 1000}, // startIndex < 1 is 1
-			{StartIndex: 1, Count: 2},                    // no filter: the org's 8 users
+			{StartIndex: 1, Count: 2},                    // no filter: the directory's 7 users (not the local admin)
 		} {
-			page, total := must2[store.SCIMUser](t, "edge")(s.SCIMListUsers(ctx, o.ID, q))
+			page, total := must2[store.SCIMUser](t, "edge")(s.SCIMListUsers(ctx, o.ID, d.ID, q))
 			wantTotal := 7
-			if q.Filter == nil {
-				wantTotal = 8
-			}
 			if total != wantTotal {
 				t.Errorf("%+v: total %d, want %d", q, total, wantTotal)
 			}
@@ -257,7 +255,7 @@ var scimTests = []test{
 			var out []string
 			after := ""
 			for {
-				page := must[[]store.SCIMMember](t)(s.SCIMGroupMembers(ctx, o.ID, g.ID, after, 2))
+				page := must[[]store.SCIMMember](t)(s.SCIMGroupMembers(ctx, o.ID, d.ID, g.ID, after, 2))
 				out = append(out, ids(page, func(m store.SCIMMember) string { return m.ID })...)
 				if len(page) < 2 {
 					return out
@@ -324,7 +322,7 @@ var scimTests = []test{
 		wantErr(t, second(s.SCIMGetGroup(ctx, b.ID, db.ID, g.ID)), core.ErrNotFound)
 		wantErr(t, second(s.SCIMUpdateGroup(ctx, scimActor(db), b.ID, db.ID, g.ID, nil, store.MemberChange{})), core.ErrNotFound)
 		wantErr(t, s.SCIMDeleteGroup(ctx, scimActor(db), b.ID, db.ID, g.ID), core.ErrNotFound)
-		if m := must[[]store.SCIMMember](t)(s.SCIMGroupMembers(ctx, b.ID, g.ID, "", 10)); len(m) != 0 {
+		if m := must[[]store.SCIMMember](t)(s.SCIMGroupMembers(ctx, b.ID, db.ID, g.ID, "", 10)); len(m) != 0 {
 			t.Fatalf("b reads members %v", m)
 		}
 		ok(t, s.SCIMDeleteGroup(ctx, dir, o.ID, d.ID, g.ID))
@@ -362,15 +360,24 @@ func deep(n int) store.Filter {
 	return f
 }
 
-// scimTotal is the number of the org's users q matches.
+// scimTotal is the number of the org's users q matches, summed over the org's
+// directories (each sees only its own).
 func scimTotal(t *testing.T, s Contract, orgID string, q store.SCIMQuery) int {
 	t.Helper()
 	q.StartIndex, q.Count = 1, 0
-	_, total, err := s.SCIMListUsers(ctx, orgID, q)
+	dirs, err := s.ListDirectories(ctx, orgID)
 	if err != nil {
-		t.Fatalf("list users: %v", err)
+		t.Fatal(err)
 	}
-	return total
+	sum := 0
+	for _, d := range dirs {
+		_, total, err := s.SCIMListUsers(ctx, orgID, d.ID, q)
+		if err != nil {
+			t.Fatalf("list users: %v", err)
+		}
+		sum += total
+	}
+	return sum
 }
 
 // must2 is must for a list and its total.

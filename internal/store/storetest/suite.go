@@ -86,7 +86,7 @@ func RunTests(t *testing.T, newStore NewStore) {
 	for _, ts := range [][]test{
 		orgTests, userTests, directoryTests, tokenTests, groupTests, idpGroupTests, workspaceTests,
 		resourceTests, mappingTests, roleTests, grantTests, auditTests, accessTests, changeLogTests,
-		scimTests, ssoTests, batchTests, generationTests, rateLimitTests, webhookTests, proposalTests,
+		scimTests, ownershipTests, ssoTests, batchTests, generationTests, rateLimitTests, webhookTests, proposalTests,
 	} {
 		tests = append(tests, ts...)
 	}
@@ -152,7 +152,7 @@ func newOrg(t *testing.T, s Contract, slug string) (core.Org, core.User) {
 
 func newUser(t *testing.T, s Contract, orgID, userName string) core.User {
 	t.Helper()
-	u, err := s.CreateUser(ctx, sys, core.User{OrgID: orgID, UserName: userName, Email: userName, Active: true, Source: core.SourceSCIM})
+	u, err := s.CreateUser(ctx, sys, core.User{OrgID: orgID, UserName: userName, Email: userName, Active: true, Source: core.SourceInvited})
 	if err != nil {
 		t.Fatalf("create user %s: %v", userName, err)
 	}
