@@ -168,7 +168,7 @@ func (o *Ops) CreateSSOConnection(ctx context.Context, actor core.Actor, orgID s
 		return SSOConnectionSetup{}, err
 	}
 	if in.RefreshMetadata {
-		return SSOConnectionSetup{}, &FieldError{Field: "refresh_metadata", Msg: "a new connection has no metadata to refresh: give metadata_url or metadata_xml"}
+		return SSOConnectionSetup{}, &FieldError{Field: "refresh_metadata", Msg: "a new connection has no metadata to refresh: give idp_metadata_url or idp_metadata_xml"}
 	}
 	name := ""
 	if in.Name != nil {
@@ -429,7 +429,16 @@ func (o *Ops) UpdateSSOConnection(ctx context.Context, actor core.Actor, orgID, 
 			}
 		}
 		if c.OIDC != nil && newOIDC != nil {
-			c.OIDC.Issuer, c.OIDC.ClientID, c.OIDC.ClientSecretSealed = newOIDC.Issuer, newOIDC.ClientID, newOIDC.ClientSecretSealed
+			// Only the fields given: a concurrent change to another stays.
+			if in.Issuer != nil {
+				c.OIDC.Issuer = newOIDC.Issuer
+			}
+			if in.ClientID != nil {
+				c.OIDC.ClientID = newOIDC.ClientID
+			}
+			if in.ClientSecret != nil {
+				c.OIDC.ClientSecretSealed = newOIDC.ClientSecretSealed
+			}
 		}
 		if in.SSOSettings.given() {
 			return fieldErr("settings", settings.Apply(c))
