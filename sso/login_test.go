@@ -367,6 +367,23 @@ func TestSessions(t *testing.T) {
 			g, login := setup(t)
 			b := newBrowser(t)
 			login(b)
+			// The JSON API refuses a write the real session cookie authenticates
+			// from another origin, a bodiless POST included, and takes it from this
+			// one (alice asks about herself).
+			me := `{"user":"alice@acme.test","workspace":"nope","action":"view"}`
+			for _, tc := range []struct {
+				site, body string
+				want       int
+			}{{"same-site", "", http.StatusForbidden}, {"same-site", me, http.StatusForbidden}, {"same-origin", me, http.StatusOK}} {
+				req, _ := http.NewRequest(http.MethodPost, g.url.String()+"/api/v1/check", strings.NewReader(tc.body))
+				req.Header.Set("Sec-Fetch-Site", tc.site)
+				if tc.body != "" {
+					req.Header.Set("Content-Type", "application/json")
+				}
+				if p := b.do(req); p.status != tc.want {
+					t.Errorf("%s POST /api/v1/check with the session (body %q): %d %.200s, want %d", tc.site, tc.body, p.status, p.body, tc.want)
+				}
+			}
 			for _, hd := range []map[string]string{
 				{"Sec-Fetch-Site": "same-site", "Origin": "http://evil.acme.test"},
 				{"Sec-Fetch-Site": "cross-site", "Origin": "https://attacker.example"},
