@@ -188,6 +188,16 @@ func TestChurnTwoInstances(t *testing.T) {
 		if names == 0 {
 			t.Fatal("no display-name change was made")
 		}
+		// A token revoked through one instance is refused by the other at once,
+		// though that instance had authenticated it and kept it.
+		second := call(0, "POST", "/api/v1/tokens", map[string]any{"name": "second"}, 201)
+		secret, secondID := second.Str("secret"), second.Str("id")
+		if secret == "" || secondID == "" {
+			t.Fatalf("token answer: %s", second.Raw)
+		}
+		apitest.Call(t, urls[1], "POST", "/api/v1/check", question, apitest.WithToken(secret)).Want(t, 200)
+		call(0, "DELETE", "/api/v1/tokens/"+secondID, nil, 204)
+		apitest.Call(t, urls[1], "POST", "/api/v1/check", question, apitest.WithToken(secret)).Want(t, 401)
 		t.Logf("%d changes, %d display names; %d concurrent checks on instance 1", steps, names, asked.Load())
 	})
 }

@@ -54,7 +54,7 @@ func NewIndexed(st store.Store, gens store.Generations, opts index.Options) *Eng
 		e.ix = index.New(snaps, opts)
 		e.gens = newGenReader(gens)
 	}
-	e.Tokens = newTokenCache(st, e.gens)
+	e.Tokens = newTokenCache(st, e.gens, e.ix)
 	return e
 }
 

@@ -3,6 +3,7 @@ package decisions
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
@@ -161,6 +162,75 @@ func TestAuthorize(t *testing.T) {
 		}
 		if _, err := o.e.SessionPrincipal(ctx, o.id, "nobody"); !errors.Is(err, ErrUnauthenticated) {
 			t.Errorf("unknown user: %v", err)
+		}
+	})
+}
+
+// countingStore counts the store's token authentications.
+type countingStore struct {
+	*store.SQL
+	auths atomic.Int64
+}
+
+func (c *countingStore) Authenticate(ctx context.Context, secret string) (store.Token, error) {
+	c.auths.Add(1)
+	return c.SQL.Authenticate(ctx, secret)
+}
+
+// TestTokenKeptAcrossChanges: an authenticated API token is kept while no token
+// of its org changes, whatever else does (a rename, a membership): an IdP's
+// steady changes do not make every request authenticate again. A token created
+// or revoked makes the next request authenticate again, and a revoked token is
+// refused at once.
+func TestTokenKeptAcrossChanges(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b storetest.Backend) {
+		o := newOrg(t, b)
+		ctx := context.Background()
+		sys := core.Actor{Kind: core.ActorSystem}
+		cs := &countingStore{SQL: o.st}
+		e := New(cs, nil)
+		auth := func(what string, want int64) {
+			t.Helper()
+			p, err := e.TokenPrincipal(ctx, o.token)
+			if err != nil || !p.Admin {
+				t.Fatalf("%s: %+v, %v", what, p, err)
+			}
+			if n := cs.auths.Load(); n != want {
+				t.Fatalf("%s: %d authentications, want %d", what, n, want)
+			}
+		}
+		auth("first use", 2) // authenticated, the org read, authenticated again
+		auth("second use", 2)
+		if _, err := o.st.UpdateUser(ctx, sys, o.id, o.vic.ID, func(u *core.User) error { u.DisplayName = "Victor"; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		g, err := o.st.CreateGroup(ctx, sys, core.UserGroup{OrgID: o.id, Name: "more"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := o.st.AddGroupMember(ctx, sys, o.id, g.ID, o.vic.ID); err != nil {
+			t.Fatal(err)
+		}
+		auth("after a rename and a membership", 2)
+		other, _, err := o.st.CreateToken(ctx, sys, o.id, store.TokenAPI, "other", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		auth("after another token was created", 4)
+		auth("and again", 4)
+		if err := o.st.RevokeToken(ctx, sys, o.id, other.ID); err != nil {
+			t.Fatal(err)
+		}
+		auth("after the other token was revoked", 6)
+		tok, err := o.st.Authenticate(ctx, o.token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := o.st.RevokeToken(ctx, sys, o.id, tok.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.TokenPrincipal(ctx, o.token); !errors.Is(err, ErrUnauthenticated) {
+			t.Fatalf("a revoked token: %v", err)
 		}
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -218,16 +219,23 @@ func (ix *Index) catchUp(ctx context.Context, r *store.OrgReader, base *View) (*
 		return nil, inconsistent("change %q is not one the index knows", unknown)
 	}
 	ix.applies.Add(1)
+	var nv *View
 	if keys.Empty() {
-		nv := base.clone()
+		nv = base.clone()
 		nv.seq = r.Seq()
-		return nv, nil
+	} else {
+		rows, err := r.Rows(ctx, keys)
+		if err != nil {
+			return nil, err
+		}
+		if nv, err = base.apply(r.Seq(), keys, rows); err != nil {
+			return nil, err
+		}
 	}
-	rows, err := r.Rows(ctx, keys)
-	if err != nil {
-		return nil, err
+	if slices.ContainsFunc(events, func(e core.AuditEvent) bool { return strings.HasPrefix(e.Action, "token.") }) {
+		nv.tokens = r.Seq()
 	}
-	return base.apply(r.Seq(), keys, rows)
+	return nv, nil
 }
 
 // fit evicts orgs other than keep until the loaded orgs fit MaxBytes: those over

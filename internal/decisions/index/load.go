@@ -41,7 +41,7 @@ func newWorkspace(ws core.Workspace) *workspace {
 // load builds a view of the org from all its rows, read at seq.
 func load(orgID string, seq int64, unicode bool, rows *store.OrgRows) (*View, error) {
 	ep := epochs.Add(1)
-	v := &View{orgID: orgID, seq: seq, version: seq, unicode: unicode, groupsOrdered: true, idpsOrdered: true,
+	v := &View{orgID: orgID, seq: seq, version: seq, tokens: seq, unicode: unicode, groupsOrdered: true, idpsOrdered: true,
 		mappings: map[string]*core.Mapping{}, sources: map[string]string{}, roles: map[string]core.CustomRole{}}
 	for _, s := range rows.Sources {
 		v.sources[s.ID] = sourceLabel(s)

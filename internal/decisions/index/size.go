@@ -138,7 +138,7 @@ func (v *View) estimate() int64 {
 
 // clone is a shallow copy: the new view shares every structure with v.
 func (v *View) clone() *View {
-	return &View{orgID: v.orgID, seq: v.seq, version: v.version, unicode: v.unicode, users: v.users, userByID: v.userByID,
+	return &View{orgID: v.orgID, seq: v.seq, version: v.version, tokens: v.tokens, unicode: v.unicode, users: v.users, userByID: v.userByID,
 		userByEmail: v.userByEmail, emailShared: v.emailShared, userByName: v.userByName, liveUsers: v.liveUsers, groups: v.groups,
 		groupByID: v.groupByID, idps: v.idps, idpByID: v.idpByID, groupsOrdered: v.groupsOrdered, idpsOrdered: v.idpsOrdered,
 		groupMembers: v.groupMembers, idpMembers: v.idpMembers,

@@ -17,6 +17,7 @@ type View struct {
 	orgID   string
 	seq     int64 // the last change applied
 	version int64 // the last change applied that could change a decision
+	tokens  int64 // the last change applied that could change an API token
 	unicode bool  // names fold like the database's lower(): Unicode or ASCII only
 
 	users       vec[*user]
@@ -130,6 +131,11 @@ func (v *View) OrgID() string { return v.orgID }
 
 // Seq is the number of the last change of the org's change log the view holds.
 func (v *View) Seq() int64 { return v.seq }
+
+// TokensSeq is the seq of the last change that may have created or revoked an
+// API token (token.*), or of the load: a token authenticated at a view with the
+// same TokensSeq is still good, whatever else changed since.
+func (v *View) TokensSeq() int64 { return v.tokens }
 
 // Version moves only with changes that may change a decision: two views of the
 // org with the same Version answer every question alike, so a memo of answers
