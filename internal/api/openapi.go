@@ -91,7 +91,7 @@ var operations = map[string]op{
 	"POST /api/v1/sso/connections":                {tag: "sso", summary: "Add a SAML connection (by the IdP's metadata URL, fetched now and refreshed on a schedule, or its metadata XML) or an OIDC connection (by issuer, checked by OpenID discovery, and client; the secret is sealed and never shown again), with the checks of gatehouse sso add-saml / add-oidc; answers the values to paste into the IdP. Bad input is a 422 naming the field and creates nothing", body: "SSOConnectionInput", resp: "SSOConnection", status: 201},
 	"GET /api/v1/sso/connections/{connection}":    {tag: "sso", summary: "One SSO connection: the values to paste into the IdP, login settings, the IdP's signing certificates with their expiry, the metadata refresh state", resp: "SSOConnection"},
 	"PATCH /api/v1/sso/connections/{connection}":  {tag: "sso", summary: "Change the fields given (domains replace the list; refresh_metadata fetches the IdP metadata again from its URL), with the checks of gatehouse sso update; bad input is a 422 naming the field and changes nothing", body: "SSOConnectionInput", resp: "SSOConnection"},
-	"DELETE /api/v1/sso/connections/{connection}": {tag: "sso", summary: "Delete an SSO connection with its email domains, sessions (signed out), IdP groups and their memberships, and group mappings; users are kept. Answers what was removed", resp: "SSODeletion"},
+	"DELETE /api/v1/sso/connections/{connection}": {tag: "sso", summary: "Delete an SSO connection with its email domains, sessions (signed out), IdP groups and their memberships, and group mappings; the users it created just in time are kept as local users. Answers what was removed", resp: "SSODeletion"},
 
 	"GET /api/v1/audit": {tag: "audit", summary: "Audit events, newest first", resp: "AuditList", query: append([]string{"actor", "action", "since", "until"}, pageQuery...)},
 
@@ -261,7 +261,8 @@ func schemas() map[string]any {
 			"userinfo":            map[string]any{"type": "boolean", "description": "OIDC: read claims the ID token lacks from userinfo"},
 			"single_logout":       map[string]any{"type": "boolean", "description": "SAML: single logout when the IdP's metadata offers it"},
 			"clock_skew_seconds":  map[string]any{"type": "integer", "minimum": 0, "maximum": 300}}),
-		"SSODeletion":       obj(nil, map[string]any{"id": str, "name": str, "domains": strs, "sessions": integer, "idp_groups": integer, "idp_group_members": integer, "mappings": integer}),
+		"SSODeletion": obj(nil, map[string]any{"id": str, "name": str, "domains": strs, "sessions": integer, "idp_groups": integer, "idp_group_members": integer, "mappings": integer,
+			"users": map[string]any{"type": "integer", "description": "users the connection created just in time, kept as local users"}}),
 		"SSOConnectionList": listOf("SSOConnection"),
 		"Environment":       obj(nil, map[string]any{"id": str, "workspace_id": str, "name": str, "position": integer}),
 		"Workspace":         obj(nil, map[string]any{"id": str, "slug": str, "name": str, "environments": map[string]any{"type": "array", "items": ref("Environment")}, "created_at": when, "version": integer}),

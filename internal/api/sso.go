@@ -197,6 +197,8 @@ type ssoDeletion struct {
 	IdPGroups       int      `json:"idp_groups"`
 	IdPGroupMembers int      `json:"idp_group_members"`
 	Mappings        int      `json:"mappings"`
+	// Users the connection created just in time, now local users.
+	Users int `json:"users"`
 }
 
 // deleteSSOConnection deletes a connection with its domains, sessions, IdP
@@ -215,7 +217,7 @@ func (h *Handler) deleteSSOConnection(w http.ResponseWriter, r *http.Request) er
 		return err
 	}
 	out := ssoDeletion{ID: id, Name: d.Connection.Name, Domains: d.Connection.Domains, Sessions: d.Sessions,
-		IdPGroups: d.IdPGroups, IdPGroupMembers: d.IdPGroupMembers, Mappings: d.Mappings}
+		IdPGroups: d.IdPGroups, IdPGroupMembers: d.IdPGroupMembers, Mappings: d.Mappings, Users: d.Users}
 	if out.Domains == nil {
 		out.Domains = []string{}
 	}

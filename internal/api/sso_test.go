@@ -220,7 +220,7 @@ func TestSSOConnectionsAPI(t *testing.T) {
 		// GET one, DELETE: what went, then 404.
 		e.API("GET", "/api/v1/sso/connections/"+entra, nil).Want(t, 200)
 		r = e.API("DELETE", "/api/v1/sso/connections/"+id, nil).Want(t, 200)
-		if r.Str("name") != "Okta SAML" || len(r.Body["domains"].([]any)) != 2 {
+		if r.Str("name") != "Okta SAML" || len(r.Body["domains"].([]any)) != 2 || r.Body["users"] != float64(0) {
 			t.Errorf("DELETE answer: %s", r.Raw)
 		}
 		e.API("GET", "/api/v1/sso/connections/"+id, nil).Want(t, 404)
