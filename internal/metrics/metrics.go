@@ -80,6 +80,49 @@ func (m *Metrics) RegisterDB(name string, db *sql.DB) {
 	m.reg.MustRegister(collectors.NewDBStatsCollector(db, name))
 }
 
+// IndexStats are the decision index's figures (decisions/index.Stats).
+type IndexStats struct {
+	Orgs, Bytes, BoundBytes            int64
+	Loads, Reloads, Applies, Evictions int64
+}
+
+// RegisterDecisionIndex exports the decision index's figures, read from stats at
+// each scrape: its estimated bytes beside the process-wide bound (serve's
+// --decision-memory), the orgs loaded, and its loads, reloads, catch-ups and
+// evictions.
+func (m *Metrics) RegisterDecisionIndex(stats func() IndexStats) {
+	if m == nil {
+		return
+	}
+	var mu sync.Mutex
+	var last IndexStats
+	var at time.Time
+	// One Stats per scrape, however many series read it.
+	read := func() IndexStats {
+		mu.Lock()
+		defer mu.Unlock()
+		if time.Since(at) > time.Second {
+			last, at = stats(), time.Now()
+		}
+		return last
+	}
+	gauge := func(name, help string, f func(IndexStats) int64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return float64(f(read())) })
+	}
+	counter := func(name, help string, f func(IndexStats) int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(f(read())) })
+	}
+	m.reg.MustRegister(
+		gauge("gatehouse_decision_index_bytes", "Estimated memory the decision index holds for all loaded orgs.", func(s IndexStats) int64 { return s.Bytes }),
+		gauge("gatehouse_decision_index_bound_bytes", "The decision index's memory bound (--decision-memory; 0: none).", func(s IndexStats) int64 { return s.BoundBytes }),
+		gauge("gatehouse_decision_index_orgs", "Orgs loaded in the decision index.", func(s IndexStats) int64 { return s.Orgs }),
+		counter("gatehouse_decision_index_loads_total", "Full loads of an org into the decision index.", func(s IndexStats) int64 { return s.Loads }),
+		counter("gatehouse_decision_index_reloads_total", "Full loads of an org already loaded, after a change the index could not apply.", func(s IndexStats) int64 { return s.Reloads }),
+		counter("gatehouse_decision_index_applies_total", "Catch-ups of a loaded org, change by change.", func(s IndexStats) int64 { return s.Applies }),
+		counter("gatehouse_decision_index_evictions_total", "Orgs evicted from the decision index (memory bound, idle, or on request).", func(s IndexStats) int64 { return s.Evictions }),
+	)
+}
+
 // Handler serves /metrics.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})

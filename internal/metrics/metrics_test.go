@@ -30,6 +30,9 @@ func TestMiddlewareLabelsByRoutePattern(t *testing.T) {
 	m.SCIM("okta", "User", "create", "ok")
 	m.Login("entra", "saml", "replayed")
 	m.Decision("allow", "allowed")
+	m.RegisterDecisionIndex(func() IndexStats {
+		return IndexStats{Orgs: 2, Bytes: 4096, BoundBytes: 1 << 20, Loads: 3, Reloads: 1, Applies: 7, Evictions: 1}
+	})
 
 	resp, err := http.Get(srv.URL + "/metrics")
 	if err != nil {
@@ -46,6 +49,12 @@ func TestMiddlewareLabelsByRoutePattern(t *testing.T) {
 		`gatehouse_scim_operations_total{directory="okta",operation="create",outcome="ok",resource="User"} 1`,
 		`gatehouse_logins_total{connection="entra",outcome="replayed",protocol="saml"} 1`,
 		`gatehouse_decisions_total{decision="allow",reason="allowed"} 1`,
+		"gatehouse_decision_index_bytes 4096",
+		"gatehouse_decision_index_bound_bytes 1.048576e+06",
+		"gatehouse_decision_index_orgs 2",
+		"gatehouse_decision_index_loads_total 3",
+		"gatehouse_decision_index_applies_total 7",
+		"gatehouse_decision_index_evictions_total 1",
 		`go_goroutines`,
 	} {
 		if !strings.Contains(body, want) {

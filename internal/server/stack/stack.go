@@ -106,7 +106,13 @@ func Build(ctx context.Context, s *store.SQL, logger *slog.Logger, o Options) (*
 	ssoHandler := &sso.Handler{Store: s, Logger: logger, Now: time.Now, ExternalURL: o.ExternalURL, Box: o.Box, Metrics: m}
 	// One authorizer (and its decision index) and one set of operations for the API and the
 	// pages; the sso handler authenticates their browser sessions.
-	engine := decisions.NewIndexed(s, gens, o.indexOptions())
+	io := o.indexOptions()
+	engine := decisions.NewIndexed(s, gens, io)
+	m.RegisterDecisionIndex(func() metrics.IndexStats {
+		st := engine.Index().Stats()
+		return metrics.IndexStats{Orgs: int64(len(st.Orgs)), Bytes: st.Bytes, BoundBytes: io.MaxBytes,
+			Loads: st.Loads, Reloads: st.Reloads, Applies: st.Applies, Evictions: st.Evictions}
+	})
 	operations := &ops.Ops{Store: s, Now: time.Now, WebhookPolicy: o.WebhookPolicy}
 	if o.Box != nil {
 		operations.Secrets = o.Box
