@@ -698,9 +698,10 @@ func runSSODelete(ctx context.Context, stdout, stderr io.Writer, args []string) 
 	fmt.Fprintf(w, "  IdP groups\t%d\n", d.IdPGroups)
 	fmt.Fprintf(w, "  IdP group memberships\t%d\n", d.IdPGroupMembers)
 	fmt.Fprintf(w, "  group mappings\t%d\n", d.Mappings)
+	fmt.Fprintf(w, "  users it created (now local users)\t%d\n", d.Users)
 	if err := w.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, "User groups that came only through this connection's IdP groups no longer apply; users themselves are kept.")
+	fmt.Fprintln(stdout, "User groups that came only through this connection's IdP groups no longer apply; users themselves are kept (an org admin may hand local users to a directory).")
 	return nil
 }

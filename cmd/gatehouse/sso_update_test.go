@@ -206,7 +206,7 @@ func TestSSOUpdateDelete(t *testing.T) {
 				t.Fatalf("delete: %v", err)
 			}
 			t.Logf("sso delete printed:\n%s", out)
-			for _, re := range []string{`email domains\s+2 \(a.test, b.test\)`, `sessions \(signed out\)\s+1\n`, `IdP groups\s+2\n`, `IdP group memberships\s+2\n`, `group mappings\s+1\n`} {
+			for _, re := range []string{`email domains\s+2 \(a.test, b.test\)`, `sessions \(signed out\)\s+1\n`, `IdP groups\s+2\n`, `IdP group memberships\s+2\n`, `group mappings\s+1\n`, `users it created \(now local users\)\s+0\n`} {
 				if !regexp.MustCompile(re).MatchString(out) {
 					t.Errorf("delete output does not match %s:\n%s", re, out)
 				}
