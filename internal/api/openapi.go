@@ -135,7 +135,8 @@ var operations = map[string]op{
 	"DELETE /api/v1/grants/{grant}":                                {tag: "grants", summary: "Delete a grant", access: true},
 
 	"PATCH /api/v1/org": {tag: "org", summary: "Rename the org, or set access_changes_require_approval: every access change (grants, mappings, memberships, custom roles, org admins) is then held as a proposal for a second org admin. Turning it off while it is on is itself such a change", body: "OrgInput", resp: "Org", access: true},
-	"PATCH /api/v1/workspaces/{workspace}/environments/{environment}": {tag: "workspaces", summary: "Set an environment's approval rule: with requires_approval every change there (create, edit, delete) is draft_only for everyone, so it goes through a proposal; approvals_required (1 to 10) is how many approvals a proposal there needs. Org admins and the workspace's Admins", body: "EnvironmentInput", resp: "Environment"},
+	"PATCH /api/v1/workspaces/{workspace}/environments/{environment}":  {tag: "workspaces", summary: "Change an environment, all in one transaction: rename it (name), move it along the promotion path (position, 0 first; the others shift), set its approval rule: with requires_approval every change there (create, edit, delete) is draft_only for everyone, so it goes through a proposal; approvals_required (1 to 10) is how many approvals a proposal there needs. Org admins and the workspace's Admins", body: "EnvironmentInput", resp: "Environment"},
+	"DELETE /api/v1/workspaces/{workspace}/environments/{environment}": {tag: "workspaces", summary: "Remove an environment from the promotion path (the ones after it move up); 422 while resources are registered in it, grants are limited to it or open proposals name it. Org admins and the workspace's Admins"},
 
 	"GET /api/v1/proposals":                      {tag: "proposals", summary: "Proposals, newest first: org admins see all, a person those of the workspaces they see", resp: "ProposalList", query: append([]string{"workspace", "environment", "state", "author", "resource", "kind"}, pageQuery...)},
 	"POST /api/v1/proposals":                     {tag: "proposals", summary: "Propose a change (create, edit, delete or run a resource) or a promotion to the next environment of the path. A session proposes as itself; an API token names the author. Accepted when the author's decision for the action is allow or draft_only; 403 with the decision's explanation otherwise", body: "ProposalInput", resp: "Proposal", status: 201},
@@ -313,9 +314,10 @@ func schemas() map[string]any {
 		"WebhookDeliveryList": listOf("WebhookDelivery"),
 		"DeadLetter": obj(nil, map[string]any{"webhook_id": str, "seq": integer, "event_id": str, "event_type": str, "attempts": integer,
 			"last_status": integer, "last_error": str, "dead_lettered_at": when, "redeliver_requested_at": when, "redelivered_at": when}),
-		"DeadLetterList":   listOf("DeadLetter"),
-		"OrgInput":         obj(nil, map[string]any{"name": str, "access_changes_require_approval": boolean}),
-		"EnvironmentInput": obj(nil, map[string]any{"requires_approval": boolean, "approvals_required": map[string]any{"type": "integer", "minimum": 1, "maximum": 10}}),
+		"DeadLetterList": listOf("DeadLetter"),
+		"OrgInput":       obj(nil, map[string]any{"name": str, "access_changes_require_approval": boolean}),
+		"EnvironmentInput": obj(nil, map[string]any{"name": str, "position": map[string]any{"type": "integer", "minimum": 0},
+			"requires_approval": boolean, "approvals_required": map[string]any{"type": "integer", "minimum": 1, "maximum": 10}}),
 		"ProposalInput": obj([]string{"workspace", "resource", "title"}, map[string]any{
 			"kind": enum("change", "promote"), "workspace": str,
 			"environment": map[string]any{"type": "string", "description": "a change's environment (the resource's own when omitted)"},

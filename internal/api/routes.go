@@ -136,6 +136,7 @@ func (h *Handler) routes() []route {
 		// and the org's four eyes on access changes.
 		{"PATCH /api/v1/org", orgAdmin, h.updateOrg},
 		{"PATCH /api/v1/workspaces/{workspace}/environments/{environment}", member, h.updateEnvironment},
+		{"DELETE /api/v1/workspaces/{workspace}/environments/{environment}", member, h.deleteEnvironment},
 		{"GET /api/v1/proposals", member, h.listProposals},
 		{"POST /api/v1/proposals", member, h.createProposal},
 		{"GET /api/v1/proposals/{proposal}", member, h.getProposal},

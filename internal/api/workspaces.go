@@ -7,6 +7,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
 	"github.com/gatehouse-dev/gatehouse/internal/httpx"
+	"github.com/gatehouse-dev/gatehouse/internal/ops"
 )
 
 func (h *Handler) listWorkspaces(w http.ResponseWriter, r *http.Request) error {
@@ -136,46 +137,74 @@ func (h *Handler) addEnvironment(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusCreated, env)
 }
 
-// updateEnvironment sets an environment's approval rule: with requires_approval
-// every change there (create, edit, delete) is draft_only for everyone and goes
-// through a proposal; approvals_required is how many approvals a proposal there
-// needs. Org admins and the workspace's Admins (manage_access) may.
+// updateEnvironment renames an environment, moves it along the promotion path
+// (position, 0 first) and sets its approval rule: with requires_approval every
+// change there (create, edit, delete) is draft_only for everyone and goes through
+// a proposal; approvals_required is how many approvals a proposal there needs.
+// All of it in one transaction. Org admins and the workspace's Admins
+// (manage_access) may.
 func (h *Handler) updateEnvironment(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
 	var in struct {
-		RequiresApproval  *bool `json:"requires_approval"`
-		ApprovalsRequired *int  `json:"approvals_required"`
+		Name              *string `json:"name"`
+		Position          *int    `json:"position"`
+		RequiresApproval  *bool   `json:"requires_approval"`
+		ApprovalsRequired *int    `json:"approvals_required"`
 	}
 	if err := decode(r, &in); err != nil {
 		return err
 	}
 	ctx := r.Context()
-	ws, err := h.refs.Workspace(ctx, *c, r.PathValue("workspace"))
+	ws, env, err := h.environmentChange(r)
 	if err != nil {
 		return err
 	}
-	ref := r.PathValue("environment")
-	env, err := httpx.Environment(ws, ref)
-	if err != nil {
-		return httpx.Failf(http.StatusNotFound, "environment %s not found in workspace %s", httpx.Quote(ref), ws.Slug)
+	if in.Name == nil && in.Position == nil && in.RequiresApproval == nil && in.ApprovalsRequired == nil {
+		return httpx.Failf(http.StatusUnprocessableEntity, `give "name", "position", "requires_approval" or "approvals_required"`)
 	}
-	if err := h.manageAccess(ctx, c, ws); err != nil {
-		return err
+	if in.Name != nil {
+		name := strings.TrimSpace(*in.Name)
+		in.Name = &name
 	}
-	if in.RequiresApproval == nil && in.ApprovalsRequired == nil {
-		return httpx.Failf(http.StatusUnprocessableEntity, `give "requires_approval" or "approvals_required"`)
+	env, err = h.Ops.UpdateEnvironment(ctx, c.Actor, c.OrgID, ws.ID, env.ID, ops.EnvironmentChange{
+		Name: in.Name, Position: in.Position, RequiresApproval: in.RequiresApproval, ApprovalsRequired: in.ApprovalsRequired})
+	if errors.Is(err, core.ErrConflict) {
+		return httpx.Fail(http.StatusConflict, "the workspace already has an environment "+httpx.Quote(*in.Name), err)
 	}
-	env, err = h.Store.UpdateEnvironment(ctx, c.Actor, c.OrgID, ws.ID, env.ID, func(e *core.Environment) error {
-		if in.RequiresApproval != nil {
-			e.RequiresApproval = *in.RequiresApproval
-		}
-		if in.ApprovalsRequired != nil {
-			e.ApprovalsRequired = *in.ApprovalsRequired
-		}
-		return nil
-	})
 	if err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, env)
+}
+
+// environmentChange resolves the workspace and environment of the path and
+// requires manage_access.
+func (h *Handler) environmentChange(r *http.Request) (core.Workspace, core.Environment, error) {
+	c := callerOf(r)
+	ctx := r.Context()
+	ws, err := h.refs.Workspace(ctx, *c, r.PathValue("workspace"))
+	if err != nil {
+		return ws, core.Environment{}, err
+	}
+	ref := r.PathValue("environment")
+	env, err := httpx.Environment(ws, ref)
+	if err != nil {
+		return ws, env, httpx.Failf(http.StatusNotFound, "environment %s not found in workspace %s", httpx.Quote(ref), ws.Slug)
+	}
+	return ws, env, h.manageAccess(ctx, c, ws)
+}
+
+// deleteEnvironment removes an environment from the promotion path; refused (422)
+// while resources, grants or open proposals name it.
+func (h *Handler) deleteEnvironment(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	ws, env, err := h.environmentChange(r)
+	if err != nil {
+		return err
+	}
+	if err := h.Ops.DeleteEnvironment(r.Context(), c.Actor, c.OrgID, ws.ID, env.ID); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

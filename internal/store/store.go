@@ -119,6 +119,14 @@ type Workspaces interface {
 	AddEnvironment(ctx context.Context, actor core.Actor, orgID, workspaceID, name string) (core.Environment, error)
 	// UpdateEnvironment changes an environment's approval rule through fn.
 	UpdateEnvironment(ctx context.Context, actor core.Actor, orgID, workspaceID, id string, fn func(*core.Environment) error) (core.Environment, error)
+	// RenameEnvironment renames an environment (unique in its workspace).
+	RenameEnvironment(ctx context.Context, actor core.Actor, orgID, workspaceID, id, name string) (core.Environment, error)
+	// MoveEnvironment puts an environment at position on the promotion path and
+	// returns the environments in their new order.
+	MoveEnvironment(ctx context.Context, actor core.Actor, orgID, workspaceID, id string, position int) ([]core.Environment, error)
+	// DeleteEnvironment removes an environment; it refuses while resources, grants
+	// or open proposals name it.
+	DeleteEnvironment(ctx context.Context, actor core.Actor, orgID, workspaceID, id string) error
 
 	CreateSpace(ctx context.Context, actor core.Actor, orgID, workspaceID, name string) (core.Space, error)
 	// GetSpace finds a space of the workspace by id or name.

@@ -11,7 +11,8 @@
 // proposals (list, detail with the application's payload shown as a diff,
 // approve / reject / withdraw), environments' approval rules and the org's four
 // eyes on access changes. The governance pages: workspaces with their promotion
-// path of environments (each with its approval rule), spaces and the user groups
+// path of environments (added, renamed, reordered, deleted, each with its approval
+// rule), spaces and the user groups
 // that see them, and grants, managed by org admins and by the workspace's own
 // Admins, as the authorizer decides; a workspace's resources, registered, renamed,
 // moved and deleted as core.Decide allows each person; custom roles, their rules

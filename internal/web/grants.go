@@ -26,7 +26,7 @@ func (h *Handler) grantRows(ctx context.Context, c *caller, ws core.Workspace) (
 	}
 	var rows []grantRow
 	for _, gr := range grants {
-		row := grantRow{ID: gr.ID, GroupID: gr.UserGroupID, Role: gr.Role, Envs: envNames(ws, gr)}
+		row := grantRow{ID: gr.ID, GroupID: gr.UserGroupID, Role: gr.Role, Envs: envNames(ws, gr), EnvIDs: gr.EnvironmentIDs}
 		if g, err := h.Store.GetGroup(ctx, c.OrgID, gr.UserGroupID); err == nil {
 			row.Group = g.Name
 		}

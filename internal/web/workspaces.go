@@ -136,6 +136,7 @@ type spaceRow struct {
 // grantRow is a grant as the workspace page lists it.
 type grantRow struct {
 	ID, GroupID, Group, Role, Envs string
+	EnvIDs                         []string // the environments it is limited to; none: every one
 }
 
 type workspacePage struct {
@@ -149,6 +150,9 @@ type workspacePage struct {
 	ResourcesCapped bool
 	Max             int
 	Form            formState
+	// Moves are, for each environment in order, the positions its ↑ and ↓
+	// buttons move it to (-1: none).
+	Moves []struct{ Up, Down int }
 }
 
 // roleOption is a role a grant form offers: a pre-built role by name, a custom
@@ -177,6 +181,13 @@ func (h *Handler) pageWorkspace(w http.ResponseWriter, r *http.Request, c *calle
 		return err
 	}
 	data := workspacePage{WS: ws, Admin: pd.Admin, Max: core.MaxApprovals, Form: fs}
+	for i := range ws.Environments {
+		m := struct{ Up, Down int }{i - 1, i + 1}
+		if i+1 == len(ws.Environments) {
+			m.Down = -1
+		}
+		data.Moves = append(data.Moves, m)
+	}
 	if data.Manage, err = h.mayManage(ctx, c, ws); err != nil {
 		return err
 	}

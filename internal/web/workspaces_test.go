@@ -53,11 +53,32 @@ func TestWorkspacePagesInBrowser(t *testing.T) {
 	}
 	run("approval rule", chromedp.Click(chromedp.CSS(`#environments tr:nth-child(4) input[type=checkbox]`)),
 		chromedp.SetValue(chromedp.CSS(`#environments tr:nth-child(4) input[name=approvals_required]`), "2"),
-		chromedp.Click(chromedp.CSS(`#environments tr:nth-child(4) button`)))
+		chromedp.Click(chromedp.CSS(`#environments tr:nth-child(4) form.row button`)))
 	waitText(".flash", "approval rule was saved")
 	ws := s.API("GET", "/api/v1/workspaces/analytics", nil).Want(t, 200)
 	if !strings.Contains(string(ws.Raw), `"name":"prod","position":2,"requires_approval":true,"approvals_required":2`) {
 		t.Fatalf("approval rule: %s", ws.Raw)
+	}
+
+	// The promotion path: sandbox moved before prod, renamed, then deleted.
+	run("move up", chromedp.Click(chromedp.CSS(`#environments tr:nth-child(5) .moves button`)))
+	waitText(".flash", "promotion path was changed")
+	if envs := text("#environments"); strings.Index(envs, "sandbox") > strings.Index(envs, "prod") {
+		t.Fatalf("sandbox did not move before prod: %q", envs)
+	}
+	run("environment page", chromedp.Click(chromedp.CSS(`#environments tr:nth-child(4) .moves a`)))
+	waitText("h1", "Environment sandbox")
+	run("rename environment", chromedp.SetValue(chromedp.CSS(`#rename-environment input[name=name]`), "preview"),
+		chromedp.Click(chromedp.CSS(`#rename-environment button`)))
+	waitText(".flash", "environment was renamed")
+	must(text("#environments"), "preview", "renamed environment")
+	run("environment page again", chromedp.Click(chromedp.CSS(`#environments tr:nth-child(4) .moves a`)))
+	waitText("#removes", "move up one place")
+	shot("26-environment")
+	run("delete environment", chromedp.Click(chromedp.CSS(`#confirm-delete button`)))
+	waitText(".flash", "removed from the promotion path")
+	if envs := text("#environments"); strings.Contains(envs, "preview") || !strings.Contains(envs, "prod") {
+		t.Fatalf("after deleting preview: %q", envs)
 	}
 
 	run("space", chromedp.SendKeys(chromedp.CSS(`#add-space input[name=name]`), "finance"),
@@ -98,7 +119,7 @@ func TestWorkspacePagesInBrowser(t *testing.T) {
 
 	run("delete workspace", chromedp.Navigate(base+"/admin/workspaces/analytics/delete"), chromedp.WaitVisible(chromedp.CSS(`#removes`)))
 	must(text("#removes"), "1 grant(s)", "what deleting removes")
-	must(text("#removes"), "4 environment(s)", "what deleting removes")
+	must(text("#removes"), "3 environment(s)", "what deleting removes")
 	run("wrong slug", chromedp.SendKeys(chromedp.CSS(`#confirm-delete input[name=confirm_slug]`), "analytic"), chromedp.Click(chromedp.CSS(`#confirm-delete button`)))
 	waitText("#confirm-delete", "Type the workspace's slug")
 	shot("25-workspace-delete")
@@ -135,6 +156,9 @@ func TestWorkspaceFormsRefuse(t *testing.T) {
 			{mkt + "/environments", url.Values{"name": {"qa"}}},
 			{mkt + "/environments/" + env + "/approval", url.Values{"requires_approval": {"on"}, "approvals_required": {"1"}}},
 			{mkt + "/delete", url.Values{"confirm_slug": {"marketing"}}},
+			{mkt + "/environments/" + env + "/rename", url.Values{"name": {"prod"}}},
+			{mkt + "/environments/" + env + "/move", url.Values{"position": {"0"}}},
+			{mkt + "/environments/" + env + "/delete", nil},
 			{mkt + "/spaces", url.Values{"name": {"hr"}}},
 			{mkt + "/spaces/finance/assign", url.Values{"group": {"engineers"}}},
 			{mkt + "/spaces/finance/delete", nil},
@@ -160,6 +184,17 @@ func TestWorkspaceFormsRefuse(t *testing.T) {
 		g.badInput(t, g.admin, mkt+"/environments", url.Values{"name": {"production"}}, 409, "already has an environment", "production", state)
 		g.badInput(t, g.admin, mkt+"/environments/"+env+"/approval", url.Values{"approvals_required": {"99"}}, 422, "from 1 to", "99", state)
 		g.badInput(t, g.admin, mkt+"/delete", url.Values{"confirm_slug": {"marketin"}}, 422, "Type the workspace", "marketin", state)
+		dev := g.API("GET", "/api/v1/workspaces/marketing", nil).Want(t, 200).Body["environments"].([]any)[0].(map[string]any)["id"].(string)
+		g.badInput(t, g.admin, mkt+"/environments/"+env+"/rename", url.Values{"name": {"development"}}, 409, "already has an environment", "development", state)
+		g.badInput(t, g.admin, mkt+"/environments/"+env+"/rename", url.Values{"name": {"Not Valid"}}, 422, "not valid", "Not Valid", state)
+		g.badInput(t, g.admin, mkt+"/environments/"+env+"/move", url.Values{"position": {"9"}}, 422, "no place", "", state)
+		g.badInput(t, g.admin, mkt+"/environments/"+dev+"/delete", nil, 422, "still holds 2 resources", "", state)
+		if st, body := g.admin.get(mkt + "/environments/" + dev); st != 200 || !strings.Contains(body, "cannot be deleted yet") || !strings.Contains(body, "the grant of editor to engineers") {
+			t.Errorf("development's page: %d", st)
+		}
+		if st, _ := g.bob.get(mkt + "/environments/" + dev); st != 404 {
+			t.Errorf("bob GET development's page: %d", st)
+		}
 		g.badInput(t, g.admin, mkt+"/spaces", url.Values{"name": {"finance"}}, 409, "already has a space", "finance", state)
 		g.badInput(t, g.admin, mkt+"/spaces/finance/assign", url.Values{"group": {"nobody"}}, 422, "no user group", "", state)
 		g.badInput(t, g.admin, mkt+"/grants", url.Values{"group": {"engineers"}, "role": {"owner"}}, 422, "neither a pre-built role", "", state)
@@ -189,6 +224,10 @@ func TestWorkspaceAdminManagesOwnWorkspace(t *testing.T) {
 		}
 		if st, body := g.ann.get(mkt); st != 200 || strings.Contains(body, `id="add-grant"`) {
 			t.Fatalf("ann's marketing (no forms): %d", st)
+		}
+		prod := g.API("GET", "/api/v1/workspaces/marketing", nil).Want(t, 200).Body["environments"].([]any)[1].(map[string]any)["id"].(string)
+		if st, _, loc := g.carol.post(mkt+"/environments/"+prod+"/rename", url.Values{"name": {"live"}}, false, nil); st != 303 || !strings.Contains(loc, "environment-renamed") {
+			t.Fatalf("carol renames production: %d %s", st, loc)
 		}
 		if st, _, loc := g.carol.post(mkt+"/spaces", url.Values{"name": {"hr"}}, false, nil); st != 303 || !strings.Contains(loc, "space-created") {
 			t.Fatalf("carol creates a space: %d %s", st, loc)

@@ -43,6 +43,14 @@ func plan(events []core.AuditEvent) (k store.OrgKeys, reload bool, unknown strin
 			k.Workspaces = append(k.Workspaces, id)
 		case "environment.create", "environment.update":
 			k.Environments = append(k.Environments, id)
+		case "environment.rename", "environment.move", "environment.delete":
+			// The workspace is read again, named by the event (the store writes
+			// workspace_id): a deleted environment's row is gone.
+			if wid, ok := e.Details["workspace_id"].(string); ok && wid != "" {
+				k.Workspaces = append(k.Workspaces, wid)
+			} else {
+				k.Environments = append(k.Environments, id)
+			}
 		case "space.create", "space.delete", "space.assign", "space.unassign":
 			k.Spaces = append(k.Spaces, id)
 		case "resource.create", "resource.update", "resource.delete":

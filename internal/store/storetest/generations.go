@@ -307,6 +307,15 @@ func everyMutatorMoves(t *testing.T, s subject) {
 			failure: func() error {
 				return second(s.UpdateEnvironment(ctx, adm, o.ID, w.ID, env.ID, func(e *core.Environment) error { e.ApprovalsRequired = 0; return nil }))
 			}, failWith: core.ErrInvalid},
+		{method: "RenameEnvironment",
+			change:  func() error { return second(s.RenameEnvironment(ctx, adm, o.ID, w.ID, env.ID, "live")) },
+			failure: func() error { return second(s.RenameEnvironment(ctx, adm, o.ID, w.ID, env.ID, "development")) }, failWith: core.ErrConflict},
+		{method: "MoveEnvironment",
+			change:  func() error { return second(s.MoveEnvironment(ctx, adm, o.ID, w.ID, env.ID, 0)) },
+			failure: func() error { return second(s.MoveEnvironment(ctx, adm, o.ID, w.ID, env.ID, 9)) }, failWith: core.ErrInvalid},
+		{method: "DeleteEnvironment",
+			change:  func() error { return s.DeleteEnvironment(ctx, adm, o.ID, w.ID, w.Environments[0].ID) },
+			failure: func() error { return s.DeleteEnvironment(ctx, adm, o.ID, w.ID, "missing") }, failWith: core.ErrNotFound},
 		{method: "CreateSpace",
 			change: func() (err error) {
 				sp, err = s.CreateSpace(ctx, adm, o.ID, w.ID, "Finance")
