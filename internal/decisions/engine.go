@@ -105,7 +105,9 @@ func (e *Engine) TokenPrincipal(ctx context.Context, secret string) (Principal, 
 
 // SessionPrincipal is the principal of a person with a live session: they must
 // exist and be active, and whether they are an org admin is read now, all from the
-// index at the org's current change.
+// index at the org's current change. Its Gen is -1: each later decision of the
+// request reads the change number again, so a page that changes something and
+// then decides sees its own change.
 func (e *Engine) SessionPrincipal(ctx context.Context, orgID, userID string) (Principal, error) {
 	v, err := e.view(ctx, Principal{OrgID: orgID, Gen: -1})
 	if err != nil {
@@ -118,7 +120,7 @@ func (e *Engine) SessionPrincipal(ctx context.Context, orgID, userID string) (Pr
 	if !u.Active {
 		return Principal{}, ErrDeactivated
 	}
-	return Principal{OrgID: orgID, UserID: userID, Admin: v.IsOrgAdmin(userID), Gen: v.Seq(),
+	return Principal{OrgID: orgID, UserID: userID, Admin: v.IsOrgAdmin(userID), Gen: -1,
 		Actor: core.Actor{Kind: core.ActorAdmin, ID: userID, Name: u.Label()}}, nil
 }
 

@@ -234,3 +234,30 @@ func TestTokenKeptAcrossChanges(t *testing.T) {
 		}
 	})
 }
+
+// TestSessionSeesItsOwnChanges: a person's principal does not pin the request to
+// the org's state when they signed in: a change made during the request (a page
+// that grants, then shows) is in the request's next decision.
+func TestSessionSeesItsOwnChanges(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b storetest.Backend) {
+		o := newOrg(t, b)
+		ctx := context.Background()
+		p, err := o.e.SessionPrincipal(ctx, o.id, o.vic.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, err := o.e.Authorize(ctx, p, ViewWorkspace(o.sales)); err != nil || d.Allowed() {
+			t.Fatalf("before the grant: %+v, %v", d, err)
+		}
+		g, err := o.st.GetGroup(ctx, o.id, "vic-viewer")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := o.st.CreateGrant(ctx, core.Actor{Kind: core.ActorSystem}, core.Grant{OrgID: o.id, UserGroupID: g.ID, WorkspaceID: o.sales.ID, Role: core.RoleViewer}); err != nil {
+			t.Fatal(err)
+		}
+		if d, err := o.e.Authorize(ctx, p, ViewWorkspace(o.sales)); err != nil || !d.Allowed() {
+			t.Fatalf("after the grant, same principal: %+v, %v", d, err)
+		}
+	})
+}
