@@ -136,6 +136,24 @@ func TestAccessFormsRefuse(t *testing.T) {
 		if body := string(g.API("GET", "/api/v1/groups/engineers/members", nil).Want(t, 200).Raw); strings.Contains(body, "bob@acme.test") {
 			t.Fatal("a held membership was made")
 		}
+		// So are a custom role, an org admin and a mapping: nothing changes until approved.
+		held := g.apiState(t, "/api/v1/roles", "/api/v1/org/admins", "/api/v1/mappings")
+		before := held()
+		for path, form := range map[string]url.Values{
+			"/admin/roles":    {"name": {"runner"}, "rows": {"1"}, "type_0": {"sync"}, "actions_0": {"run"}, "confirm": {"yes"}},
+			"/admin/admins":   {"user": {"ann@acme.test"}, "confirm": {"yes"}},
+			"/admin/mappings": {"source": {"connection:" + conn}, "idp_group": {"sso-eng"}, "group": {"engineers"}, "confirm": {"yes"}},
+		} {
+			if st, _, loc := g.admin.post(path, form, false, nil); st != 303 || !strings.Contains(loc, "/admin/proposals/") || !strings.Contains(loc, "access-held") {
+				t.Errorf("held %s: %d %s", path, st, loc)
+			}
+		}
+		if after := held(); after != before {
+			t.Errorf("held changes were made:\nbefore %s\nafter  %s", before, after)
+		}
+		if n := len(g.API("GET", "/api/v1/proposals?state=open", nil).Want(t, 200).Items()); n != 4 {
+			t.Errorf("open proposals: %d, want 4", n)
+		}
 	})
 }
 
