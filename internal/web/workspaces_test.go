@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/api/apitest"
 	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
+	"github.com/gatehouse-dev/gatehouse/sso"
 )
 
 // TestWorkspacePagesInBrowser drives the workspace pages in headless Chromium as
@@ -263,6 +264,66 @@ func value(b *browser, sel string) string {
 	ctx, cancel := b.step()
 	defer cancel()
 	v, err := chromedp.Run(ctx, chromedp.Value(chromedp.CSS(sel)))
+	if err != nil {
+		b.t.Fatalf("read %s: %v", sel, err)
+	}
+	return v
+}
+
+// TestWorkspaceAdminInBrowser: Carol, Admin of marketing and no org admin, signs
+// in and manages marketing from the pages in headless Chromium: she sees only the
+// workspaces she has a role in, none of the org admins' pages, and creates a space
+// and grants a role (previewed) there.
+func TestWorkspaceAdminInBrowser(t *testing.T) {
+	b := newBrowser(t)
+	s := newSite(t)
+	run, shot, text, waitText, must := b.run, b.shot, b.text, b.waitText, b.must
+	base := s.srv.URL
+	carol := s.User("carol")
+	s.API("POST", "/api/v1/workspaces", map[string]any{"slug": "sales", "environments": []string{"development"}}).Want(t, 201)
+	g := s.API("POST", "/api/v1/groups", map[string]any{"name": "marketing-admins"}).Want(t, 201)
+	s.API("PUT", "/api/v1/groups/"+g.Str("id")+"/members/"+carol.ID, nil).Want(t, 204)
+	s.API("POST", "/api/v1/grants", map[string]any{"group": "marketing-admins", "workspace": "marketing", "role": "admin"}).Want(t, 201)
+	s.login.Set(sso.Identity{Subject: "carol-1", Email: "carol@acme.test", EmailVerified: true})
+	run("open admin", chromedp.Navigate(base+"/admin/"), chromedp.WaitVisible(chromedp.CSS(`input[name=email]`)))
+	run("sign in", chromedp.SendKeys(chromedp.CSS(`input[name=email]`), "carol@acme.test"),
+		chromedp.Click(chromedp.CSS(`button[type=submit]`)), chromedp.WaitVisible(chromedp.CSS(`header .who`)))
+	if nav := text("header nav"); strings.Contains(nav, "Mappings") || !strings.Contains(nav, "Workspaces") {
+		t.Fatalf("carol's navigation: %q", nav)
+	}
+	run("workspaces", chromedp.Navigate(base+"/admin/workspaces"), chromedp.WaitVisible(chromedp.CSS(`#workspaces`)))
+	if ws := text("#workspaces"); !strings.Contains(ws, "marketing") || strings.Contains(ws, "sales") {
+		t.Fatalf("carol's workspaces: %q", ws)
+	}
+	run("marketing", chromedp.Click(chromedp.CSS(`#workspaces a`)))
+	waitText("h1", "Marketing")
+	run("space", chromedp.SendKeys(chromedp.CSS(`#add-space input[name=name]`), "campaigns"), chromedp.Click(chromedp.CSS(`#add-space button`)))
+	waitText(".flash", "space was created")
+	run("grant", chromedp.SetValue(chromedp.CSS(`#add-grant select[name=group]`), mustGroupID(t, s)),
+		chromedp.SetValue(chromedp.CSS(`#add-grant select[name=role]`), "viewer"),
+		chromedp.Click(chromedp.CSS(`#add-grant input[value=production]`)),
+		chromedp.Click(chromedp.CSS(`#add-grant button`)))
+	waitText("#preview", "gained")
+	run("confirm", chromedp.Click(chromedp.CSS(`#confirm button`)))
+	waitText(".flash", "grant was made")
+	must(text("#grants"), "(production)", "carol's grant")
+	if html := outerHTML(b, "#grants"); strings.Contains(html, "/admin/groups/") {
+		t.Fatal("carol's grants link to the org admins' group pages")
+	}
+	shot("27-workspace-admin")
+	if d := s.Check("ann@acme.test", "view", "", "", "production"); d.Str("decision") != "allow" {
+		t.Fatalf("ann after carol's grant: %s", d.Raw)
+	}
+	run("org page", chromedp.Navigate(base+"/admin/roles"), chromedp.WaitVisible(chromedp.CSS(`main`)))
+	must(text("main"), "org admins", "carol on an org admins' page")
+}
+
+// outerHTML reads an element's HTML in the browser.
+func outerHTML(b *browser, sel string) string {
+	b.t.Helper()
+	ctx, cancel := b.step()
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS(sel)))
 	if err != nil {
 		b.t.Fatalf("read %s: %v", sel, err)
 	}
