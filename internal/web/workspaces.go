@@ -413,6 +413,19 @@ func (h *Handler) formSpaceGroup(assign bool) pageFunc {
 		change, code := h.Store.AssignSpace, "space-assigned"
 		if !assign {
 			change, code = h.Store.UnassignSpace, "space-unassigned"
+			if r.PostFormValue("confirm") != "yes" {
+				// Ask first, saying what its members stop seeing.
+				rs, err := h.Store.ListResources(r.Context(), c.OrgID, ws.ID, store.ResourceQuery{Page: store.Page{Limit: store.MaxLimit}, SpaceID: sp.ID})
+				if err != nil {
+					return err
+				}
+				pd.Title, pd.Nav = "Stop letting "+g.Name+" see space "+sp.Name+"?", "workspaces"
+				pd.Data = confirmPage{Title: pd.Title, Button: "Stop letting it see the space", Back: wsPath(ws),
+					Action: wsPath(ws) + "/spaces/" + url.PathEscape(sp.ID) + "/unassign", Fields: map[string]string{"group": g.ID},
+					Text: "The members of " + g.Name + " stop seeing space " + sp.Name + " of " + ws.Slug + " and the " + strconv.Itoa(len(rs)) +
+						" resource(s) in it, unless another of their groups sees it or they are Admins of the workspace."}
+				return h.render(w, http.StatusOK, "confirm", pd)
+			}
 		}
 		if err := change(r.Context(), c.Actor, c.OrgID, ws.ID, sp.ID, g.ID); err != nil {
 			return onField(err, form, "group", "")
@@ -436,4 +449,11 @@ func init() {
 	} {
 		flashes[code] = text
 	}
+}
+
+// confirmPage asks to confirm a destructive form, saying what it removes; the
+// form posts again with confirm=yes.
+type confirmPage struct {
+	Title, Text, Button, Action, Back string
+	Fields                            map[string]string
 }

@@ -143,10 +143,11 @@ func apiCheck(t *testing.T, s *site, ws, env string) string {
 func TestWorkspaceFormsRefuse(t *testing.T) {
 	apitest.ForEachBackend(t, func(t *testing.T, be storetest.Backend) {
 		g := newGoverned(t, newSiteOn(t, be))
-		state := g.apiState(t, "/api/v1/workspaces", "/api/v1/workspaces/marketing/spaces", "/api/v1/grants")
 		mkt := "/admin/workspaces/marketing"
 		env := g.API("GET", "/api/v1/workspaces/marketing", nil).Want(t, 200).Body["environments"].([]any)[1].(map[string]any)["id"].(string)
 		g.API("POST", "/api/v1/workspaces/marketing/spaces", map[string]any{"name": "finance"}).Want(t, 201)
+		g.API("PUT", "/api/v1/workspaces/marketing/spaces/finance/groups/sales-admins", nil).Want(t, 204)
+		state := g.apiState(t, "/api/v1/workspaces", "/api/v1/workspaces/marketing/spaces", "/api/v1/grants", "/api/v1/workspaces/marketing/spaces/finance/groups")
 		grant := g.API("GET", "/api/v1/grants?workspace=marketing", nil).Want(t, 200).Items()[0]["id"].(string)
 		forms := []struct {
 			path string
@@ -162,6 +163,7 @@ func TestWorkspaceFormsRefuse(t *testing.T) {
 			{mkt + "/environments/" + env + "/delete", nil},
 			{mkt + "/spaces", url.Values{"name": {"hr"}}},
 			{mkt + "/spaces/finance/assign", url.Values{"group": {"engineers"}}},
+			{mkt + "/spaces/finance/unassign", url.Values{"group": {"sales-admins"}, "confirm": {"yes"}}},
 			{mkt + "/spaces/finance/delete", nil},
 			{mkt + "/grants", url.Values{"group": {"engineers"}, "role": {"viewer"}, "confirm": {"yes"}}},
 			{"/admin/grants/" + grant + "/delete", url.Values{"confirm": {"yes"}}},
@@ -202,6 +204,13 @@ func TestWorkspaceFormsRefuse(t *testing.T) {
 		g.badInput(t, g.admin, mkt+"/grants", url.Values{"group": {"engineers"}, "role": {"viewer"}, "environments": {"staging"}}, 422, "no environment", "", state)
 		g.badInput(t, g.admin, mkt+"/grants", url.Values{"role": {"viewer"}}, 422, "Choose the user group", "", state)
 		g.badInput(t, g.admin, mkt+"/grants", url.Values{"group": {"engineers"}, "role": {"editor"}, "environments": {"development"}, "confirm": {"yes"}}, 409, "already has that role", "", state)
+		// Taking a space away from a group asks first and changes nothing until confirmed.
+		if st, body, _ := g.admin.post(mkt+"/spaces/finance/unassign", url.Values{"group": {"sales-admins"}}, false, nil); st != 200 || !strings.Contains(body, "stop seeing space finance") {
+			t.Errorf("unassign without confirm: %d", st)
+		}
+		if after := g.API("GET", "/api/v1/workspaces/marketing/spaces/finance/groups", nil).Want(t, 200); !strings.Contains(string(after.Raw), "sales-admins") {
+			t.Error("unassign without confirm took the space away")
+		}
 		// A space that still holds resources is not deleted; the page says why.
 		g.API("PATCH", "/api/v1/workspaces/marketing/resources/source:s-1", map[string]any{"space": "finance"}).Want(t, 200)
 		state2 := g.apiState(t, "/api/v1/workspaces/marketing/spaces", "/api/v1/workspaces/marketing/resources")
@@ -299,6 +308,15 @@ func TestWorkspaceAdminInBrowser(t *testing.T) {
 	waitText("h1", "Marketing")
 	run("space", chromedp.SendKeys(chromedp.CSS(`#add-space input[name=name]`), "campaigns"), chromedp.Click(chromedp.CSS(`#add-space button`)))
 	waitText(".flash", "space was created")
+	run("assign", chromedp.SetValue(chromedp.CSS(`#space-list select[name=group]`), mustGroupID(t, s)),
+		chromedp.Click(chromedp.CSS(`#space-list form.row button`)))
+	waitText(".flash", "now sees the space")
+	// Taking the space away asks first, saying what its members stop seeing.
+	run("unassign", chromedp.Click(chromedp.CSS(`#space-list .chip button`)))
+	waitText("#removes", "stop seeing space campaigns")
+	shot("28-space-unassign")
+	run("confirm unassign", chromedp.Click(chromedp.CSS(`#confirm-delete button`)))
+	waitText(".flash", "no longer sees the space")
 	run("grant", chromedp.SetValue(chromedp.CSS(`#add-grant select[name=group]`), mustGroupID(t, s)),
 		chromedp.SetValue(chromedp.CSS(`#add-grant select[name=role]`), "viewer"),
 		chromedp.Click(chromedp.CSS(`#add-grant input[value=production]`)),
