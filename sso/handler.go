@@ -31,6 +31,7 @@ type Store interface {
 	GetUserByEmail(ctx context.Context, orgID, email string) (core.User, error)
 	CreateUser(ctx context.Context, actor core.Actor, u core.User) (core.User, error)
 	SetConnectionGroups(ctx context.Context, actor core.Actor, orgID, connectionID, userID string, claimValues []string) error
+	RedeemSignInLink(ctx context.Context, tokenHash string, ss store.Session, details map[string]any) (store.SignInLink, error)
 }
 
 // Defaults for the zero values of Handler's settings.
@@ -118,6 +119,10 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 	mux.Handle("POST /sso/saml/{connection}/slo", h.browser(h.serveSAMLSLO))
 	mux.Handle("GET /sso/oidc/{connection}/login", h.browser(h.serveOIDCLogin))
 	mux.Handle("GET /sso/oidc/{connection}/callback", h.browser(h.serveOIDCCallback))
+	mux.Handle("GET /sso/link", h.browser(h.serveLinkForm))
+	// A cross-site form must not sign a browser in with someone else's link
+	// (login CSRF): the POST is same-origin only.
+	mux.Handle("POST /sso/link", http.NewCrossOriginProtection().Handler(h.browser(h.serveLink)))
 }
 
 func (h *Handler) now() time.Time {
@@ -237,12 +242,19 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 {{if .Form}}<form method="post" action="{{.Action}}"><label>Work email <input type="email" name="email" autocomplete="email" required autofocus></label>
 <input type="hidden" name="return_to" value="{{.ReturnTo}}"> <button type="submit">Continue</button></form>{{end}}
 {{if .Logout}}<form method="post" action="{{.Action}}"><input type="hidden" name="return_to" value="{{.ReturnTo}}"><button type="submit">Sign out</button></form>{{end}}
+{{if .Token}}<form method="post" action="{{.Action}}"><input type="hidden" name="token" value="{{.Token}}"><button type="submit" id="continue">Sign in</button></form>{{end}}
+{{if .Hint}}<p>{{.Hint}}</p>{{end}}
 <p><a href="/sso/login">Sign in</a></p></body></html>`))
 
 type page struct {
 	Title, Message   string
 	Form, Logout     bool
 	Action, ReturnTo string
+	// Token, when set, is a sign-in link's secret: the page shows the button that
+	// uses the link.
+	Token string
+	// Hint is a second paragraph, under the form.
+	Hint string
 }
 
 func writePage(w http.ResponseWriter, status int, title, msg, returnTo string) {

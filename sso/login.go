@@ -46,7 +46,8 @@ func (h *Handler) serveLoginEmail(w http.ResponseWriter, r *http.Request) error 
 	}
 	conn, err := h.Store.SSOConnectionForDomain(r.Context(), email[at+1:])
 	if errors.Is(err, core.ErrNotFound) {
-		renderPage(w, http.StatusNotFound, page{Title: "Sign in", Message: "No single sign-on is set up for that email domain. Ask your administrator.", Form: true, Action: h.path("/sso/login"), ReturnTo: returnTo})
+		renderPage(w, http.StatusNotFound, page{Title: "Sign in", Message: "No single sign-on is set up for that email domain. Ask your administrator.", Form: true, Action: h.path("/sso/login"), ReturnTo: returnTo,
+			Hint: noSSOHint})
 		return nil
 	}
 	if err != nil {
@@ -56,6 +57,12 @@ func (h *Handler) serveLoginEmail(w http.ResponseWriter, r *http.Request) error 
 	http.Redirect(w, r, target, http.StatusSeeOther)
 	return nil
 }
+
+// noSSOHint tells an org admin whose domain has no SSO connection yet how to get
+// in: a single-use sign-in link from whoever runs the server.
+const noSSOHint = "Are you an org admin and your organization has no single sign-on yet (or its identity provider is down)? " +
+	"Whoever runs Gatehouse can print you a single-use sign-in link: gatehouse login-link --org YOUR-ORG --email YOUR-EMAIL. " +
+	"Once in, connect your identity provider on the Single sign-on page."
 
 // ownPath turns a landing page into a local path: a local path as it is, or an
 // absolute URL on Gatehouse's own external URL (Okta's Default RelayState is often
@@ -419,10 +426,7 @@ func (h *Handler) completeLogin(w http.ResponseWriter, r *http.Request, conn sto
 	}
 	h.logger().Info("sso: login", "connection", conn.ID, "user", user.ID, "groups", len(id.Groups))
 	h.Metrics.Login(conn.Name, string(conn.Kind), "ok")
-	http.SetCookie(w, &http.Cookie{
-		Name: h.cookieName(), Value: sid, Path: h.path("/"), MaxAge: int(h.lifetime().Seconds()),
-		HttpOnly: true, Secure: h.secure(), SameSite: http.SameSiteLaxMode,
-	})
+	h.SetSessionCookie(w, sid)
 	http.Redirect(w, r, h.path(localPath(returnTo)), http.StatusSeeOther)
 	return nil
 }

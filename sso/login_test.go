@@ -447,6 +447,10 @@ func TestLoginByEmailDomain(t *testing.T) {
 		if unknown.status != http.StatusNotFound || !strings.Contains(unknown.body, "No single sign-on") {
 			t.Errorf("unknown domain: %d %.200s", unknown.status, unknown.body)
 		}
+		// An org admin whose domain has no SSO yet is told how to get in.
+		if !strings.Contains(unknown.body, "gatehouse login-link --org") {
+			t.Errorf("the page does not tell an admin without SSO about break-glass links: %.600s", unknown.body)
+		}
 		// Bytes that are not text: a 400, not a database error (PostgreSQL refuses NUL
 		// and invalid UTF-8 in a text parameter).
 		for _, bad := range []string{"x@acme\x00.test", "x@\xff\xfe.test", "x@acme.test\x01"} {

@@ -287,9 +287,10 @@ func (d *demo) report(w io.Writer, dsn string) {
 	}
 	q := shellQuote(dsn)
 	fmt.Fprintf(w, "\nNext:\n")
-	fmt.Fprintf(w, "  gatehouse serve --db %s\n", q)
-	fmt.Fprintf(w, "  gatehouse token create --db %s --org %s --kind scim --name okta   # SCIM token for the Okta directory\n", q, d.org.Slug)
-	fmt.Fprintf(w, "  gatehouse token create --db %s --org %s --kind api --name my-app  # API token for an application\n", q, d.org.Slug)
+	me := self()
+	fmt.Fprintf(w, "  %s serve --db %s\n", me, q)
+	fmt.Fprintf(w, "  %s token create --db %s --org %s --kind scim --name okta --external-url http://127.0.0.1:8080  # SCIM token for the Okta directory\n", me, q, d.org.Slug)
+	fmt.Fprintf(w, "  %s token create --db %s --org %s --kind api --name my-app  # API token for an application\n", me, q, d.org.Slug)
 }
 
 func describeRequest(r core.Request) string {

@@ -23,14 +23,15 @@ type command struct {
 
 // commands is the one table of subcommands; each lives in its own file.
 var commands = map[string]command{
-	"migrate": {"apply database migrations", runMigrate},
-	"serve":   {"run the Gatehouse server", runServe},
-	"org":     {"manage organizations (org create)", subcommands("org", orgCommands)},
-	"token":   {"create bearer tokens (token create)", subcommands("token", tokenCommands)},
-	"demo":    {"load a demo organization and show example decisions", runDemo},
-	"backup":  {"take a consistent online backup of a SQLite database", runBackup},
-	"restore": {"replace a SQLite database with a backup (server stopped)", runRestore},
-	"sso":     {"add, update, delete and list SSO connections (SAML, OIDC)", runSSO},
+	"migrate":    {"apply database migrations", runMigrate},
+	"serve":      {"run the Gatehouse server", runServe},
+	"org":        {"manage organizations (org create)", subcommands("org", orgCommands)},
+	"token":      {"create bearer tokens (token create)", subcommands("token", tokenCommands)},
+	"demo":       {"load a demo organization and show example decisions", runDemo},
+	"backup":     {"take a consistent online backup of a SQLite database", runBackup},
+	"restore":    {"replace a SQLite database with a backup (server stopped)", runRestore},
+	"sso":        {"add, update, delete and list SSO connections (SAML, OIDC)", runSSO},
+	"login-link": {"print a single-use sign-in link for an org admin (break glass: no identity provider needed)", runLoginLink},
 }
 
 func main() {
@@ -71,9 +72,23 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+		fmt.Fprintf(w, "  %-11s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintln(w, "\nRun 'gatehouse <command> -h' for a command's flags.")
+}
+
+// self is how the person at the terminal runs this binary again, for the commands
+// it prints: the path they typed (./bin/gatehouse), gatehouse when it was found on
+// the PATH, or go run ./cmd/gatehouse when go run built it in a temporary directory.
+func self() string {
+	arg0 := os.Args[0]
+	switch {
+	case strings.Contains(arg0, "go-build"):
+		return "go run ./cmd/gatehouse"
+	case strings.ContainsRune(arg0, os.PathSeparator):
+		return shellQuote(arg0)
+	}
+	return "gatehouse"
 }
 
 // oneLine keeps an error to one line: the CLI never prints a stack trace or a dump.

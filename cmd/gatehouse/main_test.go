@@ -274,14 +274,14 @@ func TestTokenCreate(t *testing.T) {
 			}
 
 			// A second SCIM token for the same directory reuses it (token rotation).
-			out2 := mustRun(t, "token", "create", "--db", b.dsn, "--org", "acme", "--kind", "scim", "--name", "okta")
+			out2 := mustRun(t, "token", "create", "--db", b.dsn, "--org", "acme", "--kind", "scim", "--name", "okta", "--external-url", "https://gh.acme.example")
 			lines2 := strings.Split(strings.TrimRight(out2, "\n"), "\n")
 			tok2, err := st.Authenticate(ctx, lines2[len(lines2)-1])
 			if err != nil || tok2.DirectoryID != dir.ID || tok2.ID == tok.ID {
 				t.Fatalf("second token = %+v, %v; want a new token on directory %s", tok2, err, dir.ID)
 			}
-			if !strings.Contains(out2, "SCIM base URL: /scim/v2") {
-				t.Errorf("without --external-url the path is shown:\n%s", out2)
+			if !strings.Contains(out2, "SCIM base URL: https://gh.acme.example/scim/v2") {
+				t.Errorf("the second token's output lacks the SCIM base URL:\n%s", out2)
 			}
 			if dirs, _ := st.ListDirectories(ctx, org.ID); len(dirs) != 1 {
 				t.Errorf("%d directories, want the one reused", len(dirs))
@@ -302,6 +302,10 @@ func TestTokenCreate(t *testing.T) {
 			wantErr(t, err, "missing --kind, --name")
 			_, _, err = gatehouse(t, "token", "create", "--db", b.dsn, "--org", "acme", "--kind", "scim", "--name", "entra", "--external-url", "gh.acme.example")
 			wantErr(t, err, "--external-url")
+			// Without an external URL a SCIM token would come with a bare /scim/v2
+			// that no IdP accepts: refused like sso add-*, before anything is written.
+			_, _, err = gatehouse(t, "token", "create", "--db", b.dsn, "--org", "acme", "--kind", "scim", "--name", "entra")
+			wantErr(t, err, "no external URL: set --external-url or GATEHOUSE_EXTERNAL_URL")
 			if _, err := st.GetDirectory(ctx, org.ID, "entra"); err == nil {
 				t.Errorf("a refused token create left a directory behind")
 			}

@@ -2,15 +2,30 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net/url"
+	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/core"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/sso"
 )
 
 var orgCommands = map[string]command{
-	"create": {"create an organization and its first org admin", runOrgCreate},
+	"create": {"create an organization and its first org admin, and print the admin's sign-in link", runOrgCreate},
 }
+
+// defaultExternalURL is serve's address when neither --addr nor --external-url is
+// given: where a sign-in link printed on the same machine leads.
+const defaultExternalURL = "http://127.0.0.1:8080"
+
+// Break-glass link lifetimes: short, since the link alone signs an org admin in.
+const (
+	defaultLinkTTL = 15 * time.Minute
+	maxLinkTTL     = 24 * time.Hour
+)
 
 func runOrgCreate(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 	fs := newFlags("org create", stderr)
@@ -18,19 +33,79 @@ func runOrgCreate(ctx context.Context, stdout, stderr io.Writer, args []string) 
 	slug := fs.String("slug", "", "the organization's slug: lowercase letters, digits and dashes (required)")
 	name := fs.String("name", "", "the organization's display name (required)")
 	email := fs.String("admin-email", "", "email of the first org admin (required)")
+	adminName := fs.String("admin-name", "", "the first org admin's name, as the pages show it")
+	external := fs.String("external-url", defaultExternalURL, "URL browsers reach Gatehouse at (as given to serve), for the admin's sign-in link")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := required([2]string{"slug", *slug}, [2]string{"name", *name}, [2]string{"admin-email", *email}); err != nil {
 		return err
 	}
+	base, err := parseExternalURL(*external)
+	if err != nil {
+		return err
+	}
 	return withStore(ctx, *dsn, func(st *store.SQL) error {
-		org, admin, err := st.CreateOrg(ctx, cliActor, *slug, *name, *email)
+		org, admin, err := st.CreateOrgWithAdmin(ctx, cliActor, store.NewOrg{Slug: *slug, Name: *name, AdminEmail: *email, AdminName: *adminName})
 		if err != nil {
 			return friendly(err, "", fmt.Sprintf("organization %q already exists", *slug))
 		}
 		fmt.Fprintf(stdout, "created organization %s (%s), id %s\n", org.Slug, org.Name, org.ID)
 		fmt.Fprintf(stdout, "first org admin: %s, user id %s\n", admin.Email, admin.ID)
-		return nil
+		return printLoginLink(ctx, stdout, st, base, org, admin, defaultLinkTTL)
 	})
+}
+
+// runLoginLink prints a break-glass sign-in link for an active org admin: how the
+// first admin gets in before any identity provider is connected, and how an org
+// gets back in when its identity provider is down.
+func runLoginLink(ctx context.Context, stdout, stderr io.Writer, args []string) error {
+	fs := newFlags("login-link", stderr)
+	dsn := fs.String("db", defaultDB, "database: sqlite:PATH or postgres://…")
+	orgRef := fs.String("org", "", "the organization's slug or id (required)")
+	email := fs.String("email", "", "the org admin's email or user name (required)")
+	ttl := fs.Duration("ttl", defaultLinkTTL, "how long the link works, at most 24h; it works once")
+	external := fs.String("external-url", defaultExternalURL, "URL browsers reach Gatehouse at (as given to serve)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := required([2]string{"org", *orgRef}, [2]string{"email", *email}); err != nil {
+		return err
+	}
+	if *ttl < time.Minute || *ttl > maxLinkTTL {
+		return &usageError{msg: fmt.Sprintf("--ttl %s: want from 1m to 24h", *ttl)}
+	}
+	base, err := parseExternalURL(*external)
+	if err != nil {
+		return err
+	}
+	return withStore(ctx, *dsn, func(st *store.SQL) error {
+		org, err := st.GetOrg(ctx, *orgRef)
+		if err != nil {
+			return friendly(err, fmt.Sprintf("organization %q does not exist", *orgRef), "")
+		}
+		u, err := st.GetUserByEmail(ctx, org.ID, *email)
+		if errors.Is(err, core.ErrNotFound) {
+			u, err = st.GetUserByUserName(ctx, org.ID, *email)
+		}
+		if err != nil {
+			return friendly(err, fmt.Sprintf("organization %s has no user %q", org.Slug, *email), "")
+		}
+		return printLoginLink(ctx, stdout, st, base, org, u, *ttl)
+	})
+}
+
+// printLoginLink makes a break-glass link for u and prints it alone on the last
+// line. The store refuses anyone but an active org admin, and audits the link.
+func printLoginLink(ctx context.Context, stdout io.Writer, st *store.SQL, base *url.URL, org core.Org, u core.User, ttl time.Duration) error {
+	secret, hash := sso.NewLinkToken()
+	now := time.Now()
+	l := store.SignInLink{TokenHash: hash, Kind: store.SignInBreakGlass, OrgID: org.ID, UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(ttl)}
+	if err := st.CreateSignInLink(ctx, cliActor, l); err != nil {
+		return friendly(err, fmt.Sprintf("organization %s has no user %q", org.Slug, u.Email), "")
+	}
+	fmt.Fprintf(stdout, "single-use sign-in link for %s, org admin of %s, valid until %s (open it in a browser; it works once):\n",
+		u.Email, org.Slug, l.ExpiresAt.UTC().Format(time.RFC3339))
+	fmt.Fprintln(stdout, sso.SignInLinkURL(base, secret))
+	return nil
 }

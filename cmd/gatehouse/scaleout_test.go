@@ -45,7 +45,7 @@ func TestScaleOutTwoInstances(t *testing.T) {
 	}
 	dsn := pgSchemaDSN(t, pg)
 	mustRun(t, "org", "create", "--db", dsn, "--slug", "acme", "--name", "Acme", "--admin-email", "admin@acme.test")
-	scimTok := lastLine(mustRun(t, "token", "create", "--db", dsn, "--org", "acme", "--kind", "scim", "--name", "okta"))
+	scimTok := lastLine(mustRun(t, "token", "create", "--db", dsn, "--org", "acme", "--kind", "scim", "--name", "okta", "--external-url", "http://127.0.0.1:8080"))
 	apiTok := lastLine(mustRun(t, "token", "create", "--db", dsn, "--org", "acme", "--kind", "api", "--name", "app"))
 
 	lb := newBalancer(t)

@@ -216,7 +216,7 @@ func firstOrgCommand(dsn string) string {
 			shown = u.String()
 		}
 	}
-	return fmt.Sprintf("gatehouse org create --db %s --slug acme --name 'Acme Inc' --admin-email you@acme.example", shellQuote(shown))
+	return fmt.Sprintf(self()+" org create --db %s --slug acme --name 'Acme Inc' --admin-email you@acme.example", shellQuote(shown))
 }
 
 // shellQuote quotes s for a POSIX shell when it needs it (DSNs hold ? and &).

@@ -173,11 +173,11 @@ func TestFirstOrgCommandHidesPassword(t *testing.T) {
 	if strings.Contains(got, "s3cret") {
 		t.Fatalf("the hint shows the password: %s", got)
 	}
-	want := "gatehouse org create --db 'postgres://gh:PASSWORD@db.internal:5432/gh?sslmode=require' --slug acme"
+	want := self() + " org create --db 'postgres://gh:PASSWORD@db.internal:5432/gh?sslmode=require' --slug acme"
 	if !strings.HasPrefix(got, want) {
 		t.Fatalf("hint = %s\nwant prefix %s", got, want)
 	}
-	if got := firstOrgCommand("sqlite:gatehouse.db"); !strings.HasPrefix(got, "gatehouse org create --db sqlite:gatehouse.db --slug") {
+	if got := firstOrgCommand("sqlite:gatehouse.db"); !strings.HasPrefix(got, self()+" org create --db sqlite:gatehouse.db --slug") {
 		t.Fatalf("hint = %s", got)
 	}
 }

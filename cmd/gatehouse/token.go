@@ -8,6 +8,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/ops"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/sso"
 )
 
 var tokenCommands = map[string]command{
@@ -23,7 +24,7 @@ func runTokenCreate(ctx context.Context, stdout, stderr io.Writer, args []string
 	orgSlug := fs.String("org", "", "the organization's slug or id (required)")
 	kind := fs.String("kind", "", "scim (an IdP provisions a SCIM directory) or api (an application asks for decisions) (required)")
 	name := fs.String("name", "", "the token's name; for scim also the SCIM directory it provisions, created if new (required)")
-	externalURL := fs.String("external-url", "", "the server's public base URL, to print the full SCIM base URL")
+	externalURL := fs.String("external-url", "", "the server's public base URL, as given to serve: the SCIM base URL printed for --kind scim is built from it (required for scim)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -34,8 +35,14 @@ func runTokenCreate(ctx context.Context, stdout, stderr io.Writer, args []string
 	if k != store.TokenSCIM && k != store.TokenAPI {
 		return &usageError{msg: fmt.Sprintf("--kind %q: want scim or api", *kind)}
 	}
-	// Checked before anything is written: bad input changes nothing.
-	scimBase := scimBasePath
+	// Checked before anything is written: bad input changes nothing. An IdP needs
+	// the absolute SCIM base URL; a bare path pasted into Okta or Entra fails there,
+	// so a SCIM token needs the external URL, as sso add-* does.
+	var scimBase string
+	if k == store.TokenSCIM && *externalURL == "" {
+		_, err := sso.ParseExternalURL("") // the message sso add-* gives
+		return &usageError{msg: err.Error()}
+	}
 	if *externalURL != "" {
 		pub, err := parseExternalURL(*externalURL)
 		if err != nil {

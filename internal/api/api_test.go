@@ -466,3 +466,22 @@ func TestDirectoryTokensRotate(t *testing.T) {
 		apitest.Call(t, w.Srv.URL, "GET", "/api/v1/org", nil, apitest.WithToken(nt.Str("secret"))).Want(t, 401)
 	})
 }
+
+// TestRoleDisplayNames: the pre-built roles are named in requests as the docs show
+// them ("Draft Contributor") as well as by their names (draft_contributor), and a
+// custom role cannot take a pre-built role's display name.
+func TestRoleDisplayNames(t *testing.T) {
+	apitest.ForEachBackend(t, func(t *testing.T, b storetest.Backend) {
+		w := apitest.NewWorld(t, b)
+		g := w.API("POST", "/api/v1/grants", map[string]any{"group": "engineers", "workspace": "marketing", "role": "Draft Contributor"}).Want(t, 201)
+		if g.Str("role") != core.RoleDraftContributor {
+			t.Fatalf("grant by display name: %s", g.Raw)
+		}
+		if r := w.API("GET", "/api/v1/roles/Draft%20Contributor", nil).Want(t, 200); r.Str("id") != core.RoleDraftContributor {
+			t.Fatalf("role by display name: %s", r.Raw)
+		}
+		w.API("DELETE", "/api/v1/roles/Draft%20Contributor", nil).Want(t, 422)
+		w.API("POST", "/api/v1/roles", map[string]any{"name": "draft contributor", "rules": []any{map[string]any{"actions": []string{"view"}, "resource_type": "*"}}}).Want(t, 422)
+		w.API("POST", "/api/v1/grants", map[string]any{"group": "engineers", "workspace": "marketing", "role": "Draft Contributors"}).Want(t, 422)
+	})
+}

@@ -93,8 +93,8 @@ func (h *Handler) createGrant(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	gr := core.Grant{OrgID: c.OrgID, UserGroupID: g.ID, WorkspaceID: ws.ID}
-	if core.IsBuiltinRole(strings.ToLower(in.Role)) {
-		gr.Role = strings.ToLower(in.Role)
+	if name, ok := core.BuiltinRole(in.Role); ok {
+		gr.Role = name // "Draft Contributor" as the docs name it, or draft_contributor
 	} else {
 		cr, err := h.refs.Role(ctx, *c, in.Role)
 		if err != nil {

@@ -278,7 +278,7 @@ func schemas() map[string]any {
 		"Grant":         obj(nil, map[string]any{"id": str, "group_id": str, "workspace_id": str, "role": str, "custom_role_id": str, "environment_ids": strs, "created_at": when}),
 		"GrantList":     listOf("Grant"),
 		"GrantInput": obj([]string{"group", "workspace", "role"}, map[string]any{"group": str, "workspace": str,
-			"role": map[string]any{"type": "string", "description": "admin, editor, viewer, draft_contributor, or a custom role's id or name"}, "environments": strs}),
+			"role": map[string]any{"type": "string", "description": "a pre-built role by name (admin, editor, viewer, draft_contributor) or as the docs show it (\"Draft Contributor\"), or a custom role's id or name"}, "environments": strs}),
 
 		"Event": obj([]string{"id", "seq", "type", "at", "org_id", "actor", "source", "target", "data"}, map[string]any{
 			"id":   map[string]any{"type": "string", "description": "the same on every delivery of the event (webhook-id): an idempotency key"},

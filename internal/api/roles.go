@@ -79,8 +79,8 @@ func (h *Handler) createRole(w http.ResponseWriter, r *http.Request) error {
 
 func (h *Handler) getRole(w http.ResponseWriter, r *http.Request) error {
 	ref := r.PathValue("role")
-	if core.IsBuiltinRole(ref) {
-		return writeJSON(w, http.StatusOK, roleView{ID: ref, Name: ref, Builtin: true, Description: builtinDescriptions[ref]})
+	if name, ok := core.BuiltinRole(ref); ok {
+		return writeJSON(w, http.StatusOK, roleView{ID: name, Name: name, Builtin: true, Description: builtinDescriptions[name]})
 	}
 	cr, err := h.refs.Role(r.Context(), *callerOf(r), ref)
 	if err != nil {
@@ -92,7 +92,7 @@ func (h *Handler) getRole(w http.ResponseWriter, r *http.Request) error {
 func (h *Handler) updateRole(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
 	ref := r.PathValue("role")
-	if core.IsBuiltinRole(ref) {
+	if _, ok := core.BuiltinRole(ref); ok {
 		return httpx.Failf(http.StatusUnprocessableEntity, "pre-built roles cannot be changed")
 	}
 	var in roleInput
@@ -122,7 +122,7 @@ func (h *Handler) updateRole(w http.ResponseWriter, r *http.Request) error {
 func (h *Handler) deleteRole(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
 	ref := r.PathValue("role")
-	if core.IsBuiltinRole(ref) {
+	if _, ok := core.BuiltinRole(ref); ok {
 		return httpx.Failf(http.StatusUnprocessableEntity, "pre-built roles cannot be deleted")
 	}
 	cr, err := h.refs.Role(r.Context(), *c, ref)

@@ -3,6 +3,7 @@ package core
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -302,6 +303,32 @@ var BuiltinRoles = []RoleName{RoleAdmin, RoleEditor, RoleViewer, RoleDraftContri
 
 // IsBuiltinRole reports whether name is a pre-built role.
 func IsBuiltinRole(name string) bool { return slices.Contains(BuiltinRoles, name) }
+
+// roleDisplayNames are the pre-built roles as the docs and pages name them.
+var roleDisplayNames = map[RoleName]string{
+	RoleAdmin: "Admin", RoleEditor: "Editor", RoleViewer: "Viewer", RoleDraftContributor: "Draft Contributor",
+}
+
+// RoleDisplayName is how people name a pre-built role ("Draft Contributor"); a
+// name that is no pre-built role's is returned as it is.
+func RoleDisplayName(name RoleName) string {
+	if d, ok := roleDisplayNames[name]; ok {
+		return d
+	}
+	return name
+}
+
+// BuiltinRole resolves a reference to a pre-built role: its name as grants store
+// it ("draft_contributor") or as the docs and pages show it ("Draft Contributor",
+// "draft-contributor"), in any case. ok is false for anything else.
+func BuiltinRole(ref string) (name RoleName, ok bool) {
+	n := strings.ToLower(strings.TrimSpace(ref))
+	n = strings.Join(strings.FieldsFunc(n, func(r rune) bool { return r == ' ' || r == '-' || r == '_' }), "_")
+	if IsBuiltinRole(n) {
+		return n, true
+	}
+	return "", false
+}
 
 // rolesByStrength orders the pre-built roles from strongest to weakest.
 var rolesByStrength = []RoleName{RoleAdmin, RoleEditor, RoleDraftContributor, RoleViewer}

@@ -50,3 +50,19 @@ func TestCoversEnvironment(t *testing.T) {
 		}
 	}
 }
+
+func TestBuiltinRoleByDisplayName(t *testing.T) {
+	for ref, want := range map[string]string{
+		"draft_contributor": RoleDraftContributor, "Draft Contributor": RoleDraftContributor,
+		"draft-contributor": RoleDraftContributor, " ADMIN ": RoleAdmin, "Viewer": RoleViewer,
+		"Draft  Contributor": RoleDraftContributor, "Drafts": "", "": "", "s1-editor": "",
+	} {
+		got, ok := BuiltinRole(ref)
+		if got != want || ok != (want != "") {
+			t.Errorf("BuiltinRole(%q) = %q, %v; want %q", ref, got, ok, want)
+		}
+		if ok && RoleDisplayName(got) == got {
+			t.Errorf("RoleDisplayName(%q) has no display name", got)
+		}
+	}
+}

@@ -111,7 +111,7 @@ func lastLine(s string) string {
 func setupOrg(t *testing.T, dsn string) (scimTok, apiTok string) {
 	t.Helper()
 	cli(t, "org", "create", "--db", dsn, "--slug", "acme", "--name", "Acme", "--admin-email", "admin@acme.test")
-	scimTok = lastLine(cli(t, "token", "create", "--db", dsn, "--org", "acme", "--kind", "scim", "--name", "okta"))
+	scimTok = lastLine(cli(t, "token", "create", "--db", dsn, "--org", "acme", "--kind", "scim", "--name", "okta", "--external-url", "http://127.0.0.1:8080"))
 	apiTok = lastLine(cli(t, "token", "create", "--db", dsn, "--org", "acme", "--kind", "api", "--name", "app"))
 	return scimTok, apiTok
 }

@@ -297,7 +297,9 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 				slog.String("path", r.URL.Path),
 				slog.Int("status", status),
 				slog.Int64("bytes", sw.bytes),
-				slog.Duration("duration", time.Since(start)),
+				// A duration with its unit ("1.204ms"), as people read it: slog's
+				// JSON handler would write bare nanoseconds.
+				slog.String("duration", time.Since(start).Round(time.Microsecond).String()),
 				slog.String("request_id", id),
 			)
 		}()

@@ -191,8 +191,10 @@ func TestRequestLog(t *testing.T) {
 	if r["method"] != "GET" || r["path"] != "/teapot" || r["status"] != float64(418) || r["request_id"] != "lb-1234" {
 		t.Errorf("request line = %v", r)
 	}
-	if _, ok := r["duration"]; !ok {
+	if d, ok := r["duration"].(string); !ok {
 		t.Errorf("request line has no duration: %v", r)
+	} else if _, err := time.ParseDuration(d); err != nil || strings.Trim(d, "0123456789.") == "" {
+		t.Errorf("request line's duration %q is not a duration with a unit", d)
 	}
 	if reqs[1]["request_id"] != generated {
 		t.Errorf("logged id %v, sent %q", reqs[1]["request_id"], generated)

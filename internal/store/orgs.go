@@ -27,6 +27,19 @@ const orgCols = `id, slug, name, access_changes_require_approval, created_at, ve
 // CreateOrg creates an org, its first user (invited, userName = email) and makes that
 // user its org admin, in one transaction.
 func (s *SQL) CreateOrg(ctx context.Context, actor core.Actor, slug, name, adminEmail string) (core.Org, core.User, error) {
+	return s.CreateOrgWithAdmin(ctx, actor, NewOrg{Slug: slug, Name: name, AdminEmail: adminEmail})
+}
+
+// CreateOrgWithAdmin creates an org and its first org admin, an invited user
+// with that email and display name, in one transaction.
+func (s *SQL) CreateOrgWithAdmin(ctx context.Context, actor core.Actor, n NewOrg) (core.Org, core.User, error) {
+	slug, name, adminEmail := n.Slug, n.Name, n.AdminEmail
+	adminName := strings.TrimSpace(n.AdminName)
+	if adminName != "" {
+		if err := validName("admin name", adminName, 200); err != nil {
+			return core.Org{}, core.User{}, err
+		}
+	}
 	if err := validSlug("organization", slug); err != nil {
 		return core.Org{}, core.User{}, err
 	}
@@ -40,7 +53,7 @@ func (s *SQL) CreateOrg(ctx context.Context, actor core.Actor, slug, name, admin
 	now := s.now()
 	o := orgRow{ID: s.NewID(), Slug: slug, Name: name, CreatedAt: now, Version: 1}
 	u := core.User{
-		ID: s.NewID(), OrgID: o.ID, UserName: adminEmail, Email: adminEmail, Active: true,
+		ID: s.NewID(), OrgID: o.ID, UserName: adminEmail, Email: adminEmail, DisplayName: adminName, Active: true,
 		Source: core.SourceInvited, CreatedAt: fromMicros(now), UpdatedAt: fromMicros(now), Version: 1,
 		Owner: core.Owner{Kind: core.OwnerLocal},
 	}

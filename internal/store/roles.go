@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"encoding/json"
-	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
 )
@@ -33,7 +32,7 @@ func validCustomRole(r core.CustomRole) error {
 	if err := validName("custom role name", r.Name, 200); err != nil {
 		return err
 	}
-	if core.IsBuiltinRole(strings.ToLower(r.Name)) {
+	if _, ok := core.BuiltinRole(r.Name); ok {
 		return core.Invalidf("custom role name %q is taken by a pre-built role", r.Name)
 	}
 	if len(r.Description) > 2000 {

@@ -442,7 +442,7 @@ func (s *SQL) CreateSession(ctx context.Context, actor core.Actor, ss Session, d
 	return s.inTx(ctx, func(t *tx) error {
 		if _, err := t.exec(ctx, `INSERT INTO sso_sessions (id_hash, org_id, user_id, connection_id, created_at, last_seen_at, expires_at, idle_micros,
 			saml_name_id, saml_name_id_format, saml_name_qualifier, saml_sp_name_qualifier, saml_session_index)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, ss.IDHash, ss.OrgID, ss.UserID, ss.ConnectionID,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, ss.IDHash, ss.OrgID, ss.UserID, nullIfEmpty(ss.ConnectionID),
 			micros(ss.CreatedAt), micros(ss.CreatedAt), micros(ss.ExpiresAt), ss.Idle.Microseconds(),
 			ss.SAML.NameID, ss.SAML.Format, ss.SAML.NameQualifier, ss.SAML.SPNameQualifier, ss.SAML.SessionIndex); err != nil {
 			return err
@@ -467,7 +467,9 @@ type sessionRow struct {
 	SessionIndex    string `db:"saml_session_index"`
 }
 
-const sessionCols = `id_hash, org_id, user_id, connection_id, created_at, last_seen_at, expires_at, idle_micros,
+// sessionCols reads a session; a session made by a sign-in link has no connection
+// (NULL), read as "".
+const sessionCols = `id_hash, org_id, user_id, COALESCE(connection_id, '') AS connection_id, created_at, last_seen_at, expires_at, idle_micros,
 	saml_name_id, saml_name_id_format, saml_name_qualifier, saml_sp_name_qualifier, saml_session_index`
 
 func (r sessionRow) session() Session {
@@ -490,7 +492,7 @@ func (s *SQL) LookupSession(ctx context.Context, idHash string, at time.Time) (S
 	var r sessionRow
 	now := micros(at)
 	err := s.read(ctx, func(t *tx) error {
-		return t.get(ctx, &r, `SELECT s.id_hash, s.org_id, s.user_id, s.connection_id, s.created_at, s.last_seen_at, s.expires_at, s.idle_micros,
+		return t.get(ctx, &r, `SELECT s.id_hash, s.org_id, s.user_id, COALESCE(s.connection_id, '') AS connection_id, s.created_at, s.last_seen_at, s.expires_at, s.idle_micros,
 			s.saml_name_id, s.saml_name_id_format, s.saml_name_qualifier, s.saml_sp_name_qualifier, s.saml_session_index
 			FROM sso_sessions s JOIN users u ON u.org_id = s.org_id AND u.id = s.user_id
 			WHERE s.id_hash = ? AND u.active = TRUE AND s.expires_at > ? AND s.last_seen_at + s.idle_micros > ?`, idHash, now, now)

@@ -37,6 +37,7 @@ type Store interface {
 	Webhooks
 	Proposals
 	Previews
+	SignIns
 
 	// WithTx runs fn in one transaction with a Store bound to it (see SQL.WithTx):
 	// the way an operation of several steps commits all or nothing.
@@ -58,10 +59,19 @@ type Page struct {
 // MaxLimit caps every page.
 const MaxLimit = 1000
 
+// NewOrg is an organization to create with its first org admin.
+type NewOrg struct {
+	Slug, Name string
+	AdminEmail string
+	AdminName  string // the admin's display name; optional
+}
+
 // Orgs manages organizations and their admins.
 type Orgs interface {
 	// CreateOrg creates an org and its first org admin, an invited user with that email.
 	CreateOrg(ctx context.Context, actor core.Actor, slug, name, adminEmail string) (core.Org, core.User, error)
+	// CreateOrgWithAdmin is CreateOrg with the first admin's display name.
+	CreateOrgWithAdmin(ctx context.Context, actor core.Actor, n NewOrg) (core.Org, core.User, error)
 	// GetOrg finds an org by id or slug.
 	GetOrg(ctx context.Context, idOrSlug string) (core.Org, error)
 	ListOrgs(ctx context.Context) ([]core.Org, error)

@@ -110,29 +110,30 @@ func everyMutatorMoves(t *testing.T, s subject) {
 	o, admin := newOrg(t, s, "acme")
 	b, _ := newOrg(t, s, "bystander")
 	var (
-		d, d2     core.Directory
-		conn      string
-		connObj   store.SSOConnection
-		u, v      core.User
-		su        store.SCIMUser
-		g, g2     core.UserGroup
-		ig        core.IdPGroup
-		sg        store.SCIMGroup
-		w         core.Workspace
-		env       core.Environment
-		sp        core.Space
-		res       core.Resource
-		role      core.CustomRole
-		grant     core.Grant
-		mapping   core.Mapping
-		tok       store.Token
-		hook      store.Webhook
-		prop      store.Proposal
-		deadSeq   int64
-		newOrgID  string
-		fnErr     = errors.New("refused by fn")
-		scimDir   = func() core.Actor { return scimActor(d) }
-		sessionAt = time.Now()
+		d, d2      core.Directory
+		conn       string
+		connObj    store.SSOConnection
+		u, v       core.User
+		su         store.SCIMUser
+		g, g2      core.UserGroup
+		ig         core.IdPGroup
+		sg         store.SCIMGroup
+		w          core.Workspace
+		env        core.Environment
+		sp         core.Space
+		res        core.Resource
+		role       core.CustomRole
+		grant      core.Grant
+		mapping    core.Mapping
+		tok        store.Token
+		hook       store.Webhook
+		prop       store.Proposal
+		deadSeq    int64
+		newOrgID   string
+		newerOrgID string
+		fnErr      = errors.New("refused by fn")
+		scimDir    = func() core.Actor { return scimActor(d) }
+		sessionAt  = time.Now()
 	)
 	steps := []mutation{
 		{method: "CreateOrg", org: func() string { return newOrgID },
@@ -142,6 +143,16 @@ func everyMutatorMoves(t *testing.T, s subject) {
 				return err
 			},
 			failure: func() error { _, _, err := s.CreateOrg(ctx, sys, "acme", "Again", "a@acme.example.com"); return err }, failWith: core.ErrConflict},
+		{method: "CreateOrgWithAdmin", org: func() string { return newerOrgID },
+			change: func() error {
+				no, _, err := s.CreateOrgWithAdmin(ctx, sys, store.NewOrg{Slug: "newer", Name: "Newer", AdminEmail: "a@newer.example.com", AdminName: "Ada"})
+				newerOrgID = no.ID
+				return err
+			},
+			failure: func() error {
+				_, _, err := s.CreateOrgWithAdmin(ctx, sys, store.NewOrg{Slug: "acme", Name: "Again", AdminEmail: "a@acme.example.com"})
+				return err
+			}, failWith: core.ErrConflict},
 		{method: "EnsureDirectory",
 			change: func() (err error) {
 				if d, err = s.EnsureDirectory(ctx, adm, o.ID, "okta"); err == nil {
@@ -425,6 +436,15 @@ func everyMutatorMoves(t *testing.T, s subject) {
 		{method: "RevokeToken",
 			change:  func() error { return s.RevokeToken(ctx, adm, o.ID, tok.ID) },
 			failure: func() error { return s.RevokeToken(ctx, adm, o.ID, "missing") }, failWith: core.ErrNotFound},
+		{method: "CreateSignInLink",
+			change: func() error {
+				return s.CreateSignInLink(ctx, sys, store.SignInLink{TokenHash: "bg", Kind: store.SignInBreakGlass, OrgID: o.ID, UserID: admin.ID,
+					CreatedAt: sessionAt, ExpiresAt: sessionAt.Add(time.Hour)})
+			},
+			failure: func() error { // u is no org admin
+				return s.CreateSignInLink(ctx, sys, store.SignInLink{TokenHash: "bg2", Kind: store.SignInBreakGlass, OrgID: o.ID, UserID: u.ID,
+					CreatedAt: sessionAt, ExpiresAt: sessionAt.Add(time.Hour)})
+			}, failWith: core.ErrInvalid},
 		{method: "CreateSession",
 			change: func() error {
 				return s.CreateSession(ctx, core.Actor{Kind: core.ActorSSO, ID: conn}, store.Session{IDHash: "h", OrgID: o.ID, UserID: u.ID,
