@@ -26,7 +26,7 @@ func NewLinkToken() (secret, hash string) {
 }
 
 // HashLinkToken is what the store keeps of a sign-in link's secret.
-func HashLinkToken(secret string) string { return hashToken(secret) }
+func HashLinkToken(secret string) string { return store.LinkHash(secret) }
 
 // SignInLinkURL is the URL of a break-glass or invitation link on base, the URL
 // browsers reach Gatehouse at.
@@ -55,7 +55,7 @@ func (h *Handler) serveLink(w http.ResponseWriter, r *http.Request) error {
 			cause: errors.New("no or oversized link token")}
 	}
 	sid, ss := h.NewSession("", "")
-	l, err := h.Store.RedeemSignInLink(r.Context(), hashToken(tok), ss, nil)
+	l, err := h.Store.RedeemSignInLink(r.Context(), HashLinkToken(tok), ss, nil)
 	switch {
 	case errors.Is(err, core.ErrNotFound):
 		return &loginError{reason: "link_used", public: "This sign-in link has expired or was already used. Ask for a new one.", status: http.StatusGone, cause: err}

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/ops"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/server"
 	"github.com/gatehouse-dev/gatehouse/internal/server/stack"
@@ -106,12 +107,15 @@ func serveWith(ctx context.Context, stderr io.Writer, args []string, extra func(
 	for _, v := range applied {
 		logger.Info("applied migration", "version", v)
 	}
-	orgs, err := s.ListOrgs(ctx)
-	if err != nil {
+	// First run: on a database without any organization, a single-use setup link
+	// (the browser way), and the command (the CLI way).
+	secret, hash := sso.NewLinkToken()
+	if issued, expires, err := ops.New(s).IssueSetupLink(ctx, hash); err != nil {
 		return err
-	}
-	if len(orgs) == 0 {
-		logger.Warn("the database has no organization yet; create the first one with: " + firstOrgCommand(*dsn))
+	} else if issued {
+		logger.Warn("no organization yet: open "+pub.String()+"/setup?token="+url.QueryEscape(secret)+
+			" to create the first one in your browser (single use, valid 24 hours, until "+expires.UTC().Format(time.RFC3339)+")"+
+			"; or create it with: "+firstOrgCommand(*dsn), "setup_link_expires", expires.UTC())
 	}
 	logger.Info("gatehouse starting", "db", string(s.Dialect()), "external_url", pub.String())
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -126,6 +127,10 @@ func TestServe(t *testing.T) {
 					sawHint = true
 					if want := "gatehouse org create --db " + shellQuote(b.dsn) + " --slug "; !strings.Contains(msg, want) {
 						t.Errorf("the hint %q does not give the command with the DSN used (%s)", msg, want)
+					}
+					// The first-run setup link, single use, on the external URL.
+					if !regexp.MustCompile(`open http://127\.0\.0\.1:\d+/setup\?token=[A-Za-z0-9_-]{43} to create the first one`).MatchString(msg) || l["level"] != "WARN" {
+						t.Errorf("the hint %q does not give the setup link", msg)
 					}
 				case msg == "request" && l["path"] == "/readyz":
 					sawRequest = l["method"] == "GET" && l["status"] == float64(200) && l["request_id"] != "" && l["duration"] != nil

@@ -69,6 +69,7 @@ var vocabulary = []struct{ action, typ, doc string }{
 	{"sso.login_refused", "sso.login_refused", "An SSO login was refused (data says why)."},
 	{"signin_link.create", "signin_link.created", "A single-use sign-in link was made for a user (data.kind: break_glass from gatehouse login-link, or invitation)."},
 	{"signin.break_glass", "signin.break_glass", "An org admin signed in with a break-glass link (gatehouse login-link), without an identity provider."},
+	{"signin.setup", "signin.setup", "The first org admin signed in after creating the organization on the first-run setup page."},
 	{"signin.invitation", "signin.invitation", "An invited person signed in for the first time with their invitation link."},
 	{"sso.logout", "sso.logout", "A user signed out."},
 	{"sso.single_logout", "sso.single_logout", "A SAML single logout ended a user's Gatehouse sessions."},

@@ -22,6 +22,14 @@ type Sessions interface {
 	Session(r *http.Request) (store.Session, error)
 }
 
+// SignIn starts browser sessions for edges that sign a person in themselves (the
+// first-run setup page). The sso package owns sessions; the stack wires its
+// *sso.Handler. NewSession returns the cookie's value and the record to store.
+type SignIn interface {
+	NewSession(orgID, userID string) (sid string, ss store.Session)
+	SetSessionCookie(w http.ResponseWriter, sid string)
+}
+
 // SessionPrincipal authenticates the request's browser session (never a bearer
 // token) and returns the person's principal with the session.
 func SessionPrincipal(r *http.Request, s Sessions, e *decisions.Engine) (decisions.Principal, store.Session, error) {

@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -38,6 +40,13 @@ type SignInLink struct {
 	UsedAt    time.Time  `json:"used_at,omitzero"` // zero while unused
 }
 
+// LinkHash is what the store keeps of a sign-in link's secret: its SHA-256, hex.
+// Every edge that makes or takes a link hashes with it.
+func LinkHash(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
 // ErrLinkUsed is what taking an unknown, expired or already used link returns;
 // it wraps core.ErrNotFound. The three are not told apart, to anyone.
 var ErrLinkUsed = fmt.Errorf("this sign-in link has expired or was already used: %w", core.ErrNotFound)
@@ -61,8 +70,14 @@ type SignIns interface {
 	// otherwise). Call it inside WithTx with what the setup creates, so a failed
 	// setup leaves the link usable.
 	TakeSetupLink(ctx context.Context, tokenHash string, at time.Time) error
-	// CreateSession stores a session and its login audit event (see store.SSO).
-	CreateSession(ctx context.Context, actor core.Actor, s Session, details map[string]any) error
+	// SetupLinkUsable reports whether a setup link is unused and unexpired at
+	// `at` (ErrLinkUsed otherwise), without using it: the setup page asks before
+	// it shows its form.
+	SetupLinkUsable(ctx context.Context, tokenHash string, at time.Time) error
+	// StartSetupSession stores the session of the person who just created the
+	// organization on the setup page (ss names the org and user), with its audit
+	// event, signin.setup; ss has no SSO connection.
+	StartSetupSession(ctx context.Context, ss Session) error
 }
 
 var _ SignIns = (*SQL)(nil)
@@ -192,23 +207,63 @@ func (s *SQL) RedeemSignInLink(ctx context.Context, tokenHash string, ss Session
 		if err := t.signInAllowed(ctx, l, u); err != nil {
 			return err
 		}
-		if _, err := t.exec(ctx, `INSERT INTO sso_sessions (id_hash, org_id, user_id, connection_id, created_at, last_seen_at, expires_at, idle_micros)
-			VALUES (?, ?, ?, NULL, ?, ?, ?, ?)`, ss.IDHash, l.OrgID, l.UserID,
-			micros(ss.CreatedAt), micros(ss.CreatedAt), micros(ss.ExpiresAt), ss.Idle.Microseconds()); err != nil {
-			return err
-		}
-		d := map[string]any{"user_name": u.UserName, "link_created_at": l.CreatedAt.UTC().Format(time.RFC3339)}
+		ss.OrgID, ss.UserID = l.OrgID, l.UserID
+		d := map[string]any{"link_created_at": l.CreatedAt.UTC().Format(time.RFC3339)}
 		for k, v := range details {
 			d[k] = v
 		}
-		// The person signs themselves in, through the pages.
-		actor := core.Actor{Kind: core.ActorAdmin, ID: u.ID, Name: u.UserName}
-		return t.audit(ctx, l.OrgID, actor, "signin."+string(l.Kind), "user", u.ID, d)
+		return t.startLinkSession(ctx, l.Kind, u, ss, d)
 	})
 	if err != nil {
 		return SignInLink{}, err
 	}
 	return l, nil
+}
+
+// startLinkSession stores a session of no SSO connection for u and audits the
+// sign-in as signin.<kind>, by the person themselves.
+func (t *tx) startLinkSession(ctx context.Context, kind SignInKind, u core.User, ss Session, details map[string]any) error {
+	if _, err := t.exec(ctx, `INSERT INTO sso_sessions (id_hash, org_id, user_id, connection_id, created_at, last_seen_at, expires_at, idle_micros)
+		VALUES (?, ?, ?, NULL, ?, ?, ?, ?)`, ss.IDHash, ss.OrgID, ss.UserID,
+		micros(ss.CreatedAt), micros(ss.CreatedAt), micros(ss.ExpiresAt), ss.Idle.Microseconds()); err != nil {
+		return err
+	}
+	d := map[string]any{"user_name": u.UserName}
+	for k, v := range details {
+		d[k] = v
+	}
+	actor := core.Actor{Kind: core.ActorAdmin, ID: u.ID, Name: u.UserName}
+	return t.audit(ctx, ss.OrgID, actor, "signin."+string(kind), "user", u.ID, d)
+}
+
+// StartSetupSession implements SignIns.
+func (s *SQL) StartSetupSession(ctx context.Context, ss Session) error {
+	if ss.IDHash == "" || ss.OrgID == "" || ss.UserID == "" || ss.Idle <= 0 || !ss.ExpiresAt.After(ss.CreatedAt) {
+		return core.Invalidf("a session needs an id hash, an org, a user, an idle timeout and an expiry after its creation")
+	}
+	return s.inTx(ctx, func(t *tx) error {
+		u, err := t.signInUser(ctx, SignInLink{OrgID: ss.OrgID, UserID: ss.UserID})
+		if err != nil {
+			return err
+		}
+		return t.startLinkSession(ctx, SignInSetup, u, ss, nil)
+	})
+}
+
+// SetupLinkUsable implements SignIns.
+func (s *SQL) SetupLinkUsable(ctx context.Context, tokenHash string, at time.Time) error {
+	var n int
+	err := s.read(ctx, func(t *tx) error {
+		return t.get(ctx, &n, `SELECT COUNT(*) FROM signin_links WHERE token_hash = ? AND kind = 'setup' AND used_at IS NULL AND expires_at > ?`,
+			tokenHash, micros(at))
+	})
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrLinkUsed
+	}
+	return nil
 }
 
 // TakeSetupLink implements SignIns.

@@ -25,6 +25,7 @@ type route struct {
 func (h *Handler) routes() []route {
 	return []route{
 		{"GET /admin/{$}", member, h.pageOverview},
+		{"GET /admin/welcome", orgAdmin, h.pageWelcome}, // first run's next steps (setup.go)
 		{"GET /admin/mappings", orgAdmin, show(h.pageMappings)},
 		{"POST /admin/mappings", orgAdmin, withForm(h.pageMappings, h.formAddMapping)},
 		{"POST /admin/mappings/{mapping}/delete", orgAdmin, h.formDeleteMapping},

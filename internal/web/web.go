@@ -41,6 +41,10 @@ type Handler struct {
 	// Sessions authenticates browser sessions (the stack wires the sso package's);
 	// without it nobody can sign in.
 	Sessions httpx.Sessions
+	// SignIn starts the session of the person who creates the first organization
+	// on the setup page (the stack wires the sso package's); without it the setup
+	// page is not served.
+	SignIn httpx.SignIn
 	// SSO lists SSO connections with their setup values; optional.
 	SSO httpx.SSOSetup
 	// ExternalURL is the server's public base URL, shown on the setup pages. When
@@ -142,6 +146,7 @@ func (h *Handler) Mount(mux *http.ServeMux) {
 	// them to sign in first), not on a bare 404.
 	mux.Handle("GET /{$}", http.RedirectHandler("/admin/", http.StatusSeeOther))
 	cop := http.NewCrossOriginProtection()
+	h.mountSetup(mux, cop)
 	for _, rt := range h.routes() {
 		mux.Handle(rt.pattern, cop.Handler(h.browser(rt)))
 	}

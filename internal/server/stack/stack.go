@@ -125,7 +125,7 @@ func Build(ctx context.Context, s *store.SQL, logger *slog.Logger, o Options) (*
 		&api.Handler{Store: s, Logger: logger, Now: time.Now, Metrics: m,
 			Decisions: engine, Ops: operations, Sessions: ssoHandler, SSO: setup, Generations: gens},
 		&web.Handler{Store: s, Logger: logger, Now: time.Now,
-			Decisions: engine, Ops: operations, Sessions: ssoHandler, SSO: setup, ExternalURL: o.ExternalURL.String()},
+			Decisions: engine, Ops: operations, Sessions: ssoHandler, SignIn: ssoHandler, SSO: setup, ExternalURL: o.ExternalURL.String()},
 	}
 	mounts = append(mounts, o.Extra...)
 	stopRefresh := func() {}
