@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/mail"
 	"github.com/gatehouse-dev/gatehouse/internal/ops"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
 	"github.com/gatehouse-dev/gatehouse/internal/server"
@@ -53,6 +54,9 @@ func serveWith(ctx context.Context, stderr io.Writer, args []string, extra func(
 	hookTimeout := fs.Duration("webhook-timeout", stack.DefaultWebhookTimeout, "how long a webhook receiver has to answer one delivery (1s to 5m); a crashed instance's webhooks move to another after four times as long")
 	decMem := fs.String("decision-memory", formatBytes(stack.DefaultDecisionMemory), "memory the decision index may hold for all orgs together (e.g. 256MiB, 1GiB; 0: no bound); past it the least recently used orgs are evicted and loaded again when next asked about")
 	decIdle := fs.Duration("decision-idle", stack.DefaultDecisionIdle, "evict an org from the decision index when not asked about for this long (0: never)")
+	smtpAddr := fs.String("smtp-addr", "", "SMTP relay (host:port) that sends invitation links by email; without it the inviting admin is shown the link")
+	smtpFrom := fs.String("smtp-from", "", "sender address of invitation emails, e.g. 'Gatehouse <gatehouse@example.com>' (required with --smtp-addr)")
+	smtpUser := fs.String("smtp-username", "", "SMTP AUTH user name (optional; the password comes from GATEHOUSE_SMTP_PASSWORD)")
 	debugAddr := fs.String("debug-addr", "", "serve Go's profiler (net/http/pprof) on this loopback host:port, for performance work (off by default)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -74,6 +78,13 @@ func serveWith(ctx context.Context, stderr io.Writer, args []string, extra func(
 	}
 	if *decIdle < 0 {
 		return &usageError{msg: fmt.Sprintf("--decision-idle %s: want 0 (never) or more", *decIdle)}
+	}
+	var mailer *mail.SMTP
+	if *smtpAddr != "" {
+		mailer = &mail.SMTP{Addr: *smtpAddr, From: *smtpFrom, Username: *smtpUser, Password: os.Getenv("GATEHOUSE_SMTP_PASSWORD")}
+		if err := mailer.Check(); err != nil {
+			return &usageError{msg: "--smtp-addr/--smtp-from: " + err.Error()}
+		}
 	}
 	proxies, err := parsePrefixes(*trusted)
 	if err != nil {

@@ -29,6 +29,8 @@ func TestServeFlagErrors(t *testing.T) {
 		{[]string{"--decision-memory", "lots"}, `--decision-memory "lots": want a size`},
 		{[]string{"--decision-memory", "-5MiB"}, `--decision-memory "-5MiB": want a size`},
 		{[]string{"--decision-idle", "-1s"}, "--decision-idle -1s: want 0 (never) or more"},
+		{[]string{"--smtp-addr", "mail.example"}, `--smtp-addr/--smtp-from: SMTP address "mail.example": want host:port`},
+		{[]string{"--smtp-addr", "mail.example:587"}, `--smtp-addr/--smtp-from: SMTP sender "" is not an email address`},
 	} {
 		_, _, err := gatehouse(t, append([]string{"serve", "--addr", "127.0.0.1:0", "--db", db}, tc.args...)...)
 		wantErr(t, err, tc.want)

@@ -41,6 +41,7 @@ func (h *Handler) routes() []route {
 
 		{"GET /api/v1/users", orgAdmin, h.listUsers},
 		{"POST /api/v1/users", orgAdmin, h.inviteUser},
+		{"POST /api/v1/invitations", orgAdmin, h.invite},
 		{"GET /api/v1/users/{user}", member, h.getUser},
 		{"PATCH /api/v1/users/{user}", orgAdmin, h.updateUser},
 		{"DELETE /api/v1/users/{user}", orgAdmin, h.deleteUser},

@@ -28,6 +28,11 @@ type Ops struct {
 	// SSOClient fetches IdP metadata and OpenID discovery documents; a client
 	// with a timeout when nil.
 	SSOClient *http.Client
+	// LinkURL is the URL of a sign-in link with that secret, on the server's
+	// external URL (sso.SignInLinkURL); without it nobody can be invited.
+	LinkURL func(secret string) string
+	// Mail, when set, sends invitation links by email.
+	Mail Mailer
 }
 
 // New returns the operations over st.

@@ -2,6 +2,12 @@ package ops
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
@@ -58,4 +64,107 @@ func (o *Ops) SetUp(ctx context.Context, tokenHash string, in Setup, ss store.Se
 		return core.Org{}, core.User{}, err
 	}
 	return org, admin, nil
+}
+
+// InvitationTTL is how long an invitation link works.
+const InvitationTTL = 7 * 24 * time.Hour
+
+// Mailer sends one plain-text email (a mail.SMTP).
+type Mailer interface {
+	Send(ctx context.Context, to, subject, body string) error
+}
+
+// Invitation is an invited person with their single-use sign-in link. The URL is
+// shown this once (the store keeps only its hash); Emailed says whether it went
+// out by mail, and EmailError why not when sending failed.
+type Invitation struct {
+	User       core.User `json:"user"`
+	URL        string    `json:"invitation_url"`
+	ExpiresAt  time.Time `json:"expires_at"`
+	Emailed    bool      `json:"emailed"`
+	EmailError string    `json:"email_error,omitempty"`
+}
+
+// Invite creates a local user (source invited) and their invitation link in one
+// transaction (user.create and signin_link.create audited); the link signs them
+// in the first time, after which they sign in through SSO. With a Mailer the
+// link is sent to them after the commit; a failed send leaves the invitation in
+// place and says so, for the admin to pass the link on. A user name (or email)
+// the org already has is core.ErrConflict, and nothing is written.
+func (o *Ops) Invite(ctx context.Context, actor core.Actor, u core.User) (Invitation, error) {
+	if o.LinkURL == nil {
+		return Invitation{}, core.Invalidf("invitations need the server's external URL")
+	}
+	u.Email = strings.TrimSpace(u.Email)
+	if a, err := mail.ParseAddress(u.Email); err != nil || a.Address != u.Email {
+		return Invitation{}, core.Invalidf("email %q is not a valid email address", u.Email)
+	}
+	if u.UserName == "" {
+		u.UserName = u.Email
+	}
+	u.Active, u.Source, u.DirectoryID = true, core.SourceInvited, ""
+	secret, hash := newLinkSecret()
+	now := o.now()
+	var inv Invitation
+	err := o.Store.WithTx(ctx, func(st store.Store) error {
+		if _, err := st.GetUserByEmail(ctx, u.OrgID, u.Email); err == nil {
+			return fmt.Errorf("a user with email %s: %w", u.Email, core.ErrConflict)
+		} else if !errors.Is(err, core.ErrNotFound) {
+			return err
+		}
+		created, err := st.CreateUser(ctx, actor, u)
+		if err != nil {
+			return err
+		}
+		l := store.SignInLink{TokenHash: hash, Kind: store.SignInInvitation, OrgID: u.OrgID, UserID: created.ID, CreatedAt: now, ExpiresAt: now.Add(InvitationTTL)}
+		if err := st.CreateSignInLink(ctx, actor, l); err != nil {
+			return err
+		}
+		inv = Invitation{User: created, URL: o.LinkURL(secret), ExpiresAt: l.ExpiresAt}
+		return nil
+	})
+	if err != nil {
+		return Invitation{}, err
+	}
+	if o.Mail != nil {
+		org, err := o.Store.GetOrg(ctx, u.OrgID)
+		if err == nil {
+			err = o.Mail.Send(ctx, inv.User.Email, "You are invited to "+org.Name+" on Gatehouse", invitationMail(org, inv, actor))
+		}
+		if err != nil {
+			inv.EmailError = "the invitation email could not be sent; pass the link on yourself"
+			return inv, fmt.Errorf("%w: %w", errMailFailed, err)
+		}
+		inv.Emailed = true
+	}
+	return inv, nil
+}
+
+// errMailFailed marks an Invite whose invitation stands but whose email failed:
+// the edge shows the link and logs the cause (IsMailFailure).
+var errMailFailed = errors.New("invitation email not sent")
+
+// IsMailFailure reports whether Invite's error is only that the email failed:
+// the invitation was made and its link is in the result.
+func IsMailFailure(err error) bool { return errors.Is(err, errMailFailed) }
+
+func invitationMail(org core.Org, inv Invitation, actor core.Actor) string {
+	who := actor.Name
+	if who == "" {
+		who = "An administrator"
+	}
+	return who + " invited you to " + org.Name + " on Gatehouse.\n\n" +
+		"Open this link to sign in for the first time (it works once, until " + inv.ExpiresAt.UTC().Format("2006-01-02 15:04 MST") + "):\n\n" +
+		inv.URL + "\n\n" +
+		"Afterwards, sign in through your company's single sign-on. If you did not expect this, ignore this email.\n"
+}
+
+// newLinkSecret makes a sign-in link's secret and the hash the store keeps.
+func newLinkSecret() (secret, hash string) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	secret = base64.RawURLEncoding.EncodeToString(b)
+	return secret, store.LinkHash(secret)
 }

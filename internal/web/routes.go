@@ -26,6 +26,8 @@ func (h *Handler) routes() []route {
 	return []route{
 		{"GET /admin/{$}", member, h.pageOverview},
 		{"GET /admin/welcome", orgAdmin, h.pageWelcome}, // first run's next steps (setup.go)
+		{"GET /admin/invitations", orgAdmin, show(h.pageInvitations)},
+		{"POST /admin/invitations", orgAdmin, withForm(h.pageInvitations, h.formInvite)},
 		{"GET /admin/mappings", orgAdmin, show(h.pageMappings)},
 		{"POST /admin/mappings", orgAdmin, withForm(h.pageMappings, h.formAddMapping)},
 		{"POST /admin/mappings/{mapping}/delete", orgAdmin, h.formDeleteMapping},

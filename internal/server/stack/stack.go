@@ -88,6 +88,9 @@ type Options struct {
 	// DefaultDecisionIdle when zero, never when negative.
 	DecisionIdle time.Duration
 
+	// Mail, when set, sends invitation links by email (serve's --smtp-* flags).
+	Mail ops.Mailer
+
 	// Extra are more mounts next to SSO, SCIM and the API (tests add handlers).
 	Extra []server.Mounter
 }
@@ -113,7 +116,8 @@ func Build(ctx context.Context, s *store.SQL, logger *slog.Logger, o Options) (*
 		return metrics.IndexStats{Orgs: int64(len(st.Orgs)), Bytes: st.Bytes, BoundBytes: io.MaxBytes,
 			Loads: st.Loads, Reloads: st.Reloads, Applies: st.Applies, Evictions: st.Evictions}
 	})
-	operations := &ops.Ops{Store: s, Now: time.Now, WebhookPolicy: o.WebhookPolicy}
+	operations := &ops.Ops{Store: s, Now: time.Now, WebhookPolicy: o.WebhookPolicy, Mail: o.Mail,
+		LinkURL: func(secret string) string { return sso.SignInLinkURL(o.ExternalURL, secret) }}
 	if o.Box != nil {
 		operations.Secrets = o.Box
 		operations.SSOSecrets = o.Box
