@@ -210,3 +210,28 @@ func TestInvitationPagesInBrowser(t *testing.T) {
 	must(text("header .who"), "bob@acme.test", "signed in as the invited person")
 	shot("invite-04-signed-in")
 }
+
+// TestInvitationFormRefusals: the Invite form refuses people who are not org
+// admins (a member, another workspace's Admin, a workspace Admin), a missing CSRF
+// token and cross-site posts, and bad input with the message next to the field
+// and what was typed kept; none of them creates a user. SQLite and PostgreSQL.
+func TestInvitationFormRefusals(t *testing.T) {
+	apitest.ForEachBackend(t, func(t *testing.T, b storetest.Backend) {
+		g := newGoverned(t, newSiteOn(t, b))
+		state := g.apiState(t, "/api/v1/users?limit=1000")
+		g.refused(t, "/admin/invitations", url.Values{"email": {"zed@acme.test"}, "display_name": {"Zed"}}, state, g.ann, g.bob, g.carol)
+		for _, p := range []*person{g.ann, g.carol} {
+			if st, _ := p.get("/admin/invitations"); st != http.StatusForbidden {
+				t.Errorf("%s GET /admin/invitations: %d, want 403", p.email, st)
+			}
+		}
+		g.badInput(t, g.admin, "/admin/invitations", url.Values{"display_name": {"Typed Name"}}, 422, "Give the email address", "Typed Name", state)
+		g.badInput(t, g.admin, "/admin/invitations", url.Values{"email": {"zed@"}, "display_name": {"Typed Name"}}, 422, "not a valid email address", "Typed Name", state)
+		g.badInput(t, g.admin, "/admin/invitations", url.Values{"email": {"ann@acme.test"}, "display_name": {"Typed Name"}}, 409, "already exists", "Typed Name", state)
+		// And the admin's invitation goes through, with the link shown once.
+		st, body, _ := g.admin.post("/admin/invitations", url.Values{"email": {"zed@acme.test"}}, false, nil)
+		if st != http.StatusCreated || !strings.Contains(body, "/sso/link?token=") {
+			t.Fatalf("invite: %d %.500s", st, body)
+		}
+	})
+}

@@ -71,7 +71,8 @@ func newSiteOn(t *testing.T, b storetest.Backend) *site {
 	setup := stack.SSOSetup{Store: w.St, ExternalURL: base}
 	// One set of operations, as the stack builds it; webhooks may reach loopback
 	// receivers over http (serve's --webhook-allow-http-loopback).
-	operations := &ops.Ops{Store: w.St, Secrets: storetest.Box(t), SSOSecrets: storetest.Box(t), WebhookPolicy: webhooks.Policy{AllowHTTPLoopback: true}}
+	operations := &ops.Ops{Store: w.St, Secrets: storetest.Box(t), SSOSecrets: storetest.Box(t), WebhookPolicy: webhooks.Policy{AllowHTTPLoopback: true},
+		LinkURL: func(secret string) string { return sso.SignInLinkURL(base, secret) }}
 	(&api.Handler{Store: w.St, Decisions: engine, Ops: operations, Logger: apitest.Logger(t), Sessions: sh, SSO: setup}).Mount(mux)
 	(&web.Handler{Store: w.St, Decisions: engine, Ops: operations, Logger: apitest.Logger(t), Sessions: sh, SSO: setup, ExternalURL: srv.URL}).Mount(mux)
 	return &site{World: w, srv: srv, login: login}
