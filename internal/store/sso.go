@@ -295,7 +295,8 @@ type SSO interface {
 	// RecordSSOEvent appends an audit event for something SSO did that changed
 	// nothing else: a refused login, a logout.
 	RecordSSOEvent(ctx context.Context, orgID string, actor core.Actor, action, targetKind, targetID string, details map[string]any) error
-	// PruneSSO deletes expired sessions, requests, states and replay records.
+	// PruneSSO deletes expired sessions, requests, states, replay records and
+	// sign-in links.
 	PruneSSO(ctx context.Context, now time.Time) error
 
 	// ListIdPCertificates lists the certificates and keys an org's identity

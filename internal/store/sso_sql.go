@@ -670,6 +670,9 @@ func (s *SQL) PruneSSO(ctx context.Context, at time.Time) error {
 			`DELETE FROM sso_saml_requests WHERE expires_at <= ? OR expires_at <= ?`,
 			`DELETE FROM sso_saml_assertions WHERE expires_at <= ? OR expires_at <= ?`,
 			`DELETE FROM sso_oidc_states WHERE expires_at <= ? OR expires_at <= ?`,
+			// Expired sign-in links, used or not: nothing can take them any more
+			// (their use is in the audit log).
+			`DELETE FROM signin_links WHERE expires_at <= ? OR expires_at <= ?`,
 		} {
 			if _, err := t.exec(ctx, q, now, now); err != nil {
 				return err

@@ -55,6 +55,12 @@ var signInTests = []test{
 		})
 		// An invitation link is not a setup link, and the other way round.
 		wantErr(t, s.TakeSetupLink(ctx, "h1", t0), core.ErrNotFound)
+		// PruneSSO drops expired links, and only those.
+		ok(t, s.CreateSignInLink(ctx, sys, store.SignInLink{TokenHash: "h2", Kind: store.SignInBreakGlass, OrgID: o.ID, UserID: admin.ID,
+			CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}))
+		ok(t, s.PruneSSO(ctx, t0.Add(30*time.Minute)))
+		ok(t, second(s.RedeemSignInLink(ctx, "h2", signInSession("s2", t0.Add(31*time.Minute)), nil)))
+		wantErr(t, second(s.RedeemSignInLink(ctx, "h1", signInSession("s3", t0.Add(time.Minute)), nil)), core.ErrNotFound)
 	}},
 	{"SignIn/RefusedForNonAdminsAndDeactivated", func(t *testing.T, s subject) {
 		o, admin := newOrg(t, s, "acme")
