@@ -119,3 +119,71 @@ func TestBreakGlassSignIn(t *testing.T) {
 		})
 	}
 }
+
+// TestOrgAddAdminRecovers: when the identity provider deprovisioned an org's
+// last admin (here straight in SQL), login-link refuses them, and org add-admin
+// gets the org back: it creates a local user as org admin and prints their
+// sign-in link, which opens the admin pages. It also promotes an existing
+// member, and refuses deactivated users and bad emails with one line, writing
+// nothing. SQLite and PostgreSQL.
+func TestOrgAddAdminRecovers(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			mustRun(t, "org", "create", "--db", b.dsn, "--slug", "acme", "--name", "Acme", "--admin-email", "ada@acme.example")
+			st := openTestStore(t, b.dsn)
+			org, _ := st.GetOrg(ctx, "acme")
+			ada, _ := st.GetUserByEmail(ctx, org.ID, "ada@acme.example")
+			if _, err := st.DB().ExecContext(ctx, st.DB().Rebind(`UPDATE users SET active = ? WHERE id = ?`), false, ada.ID); err != nil {
+				t.Fatal(err)
+			}
+			_, _, err := gatehouse(t, "login-link", "--db", b.dsn, "--org", "acme", "--email", "ada@acme.example")
+			wantErr(t, err, "user ada@acme.example is deactivated")
+
+			srv := startServe(t, "--db", b.dsn)
+			out := mustRun(t, "org", "add-admin", "--db", b.dsn, "--org", "acme", "--email", "rescue@acme.example", "--name", "Rescue", "--external-url", srv.base)
+			if !strings.Contains(out, "created local user rescue@acme.example") || !strings.Contains(out, "rescue@acme.example is an org admin of acme") {
+				t.Fatalf("add-admin output:\n%s", out)
+			}
+			jar, _ := cookiejar.New(nil)
+			link, _ := url.Parse(lastLine(out))
+			resp, err := (&http.Client{Jar: jar}).PostForm(srv.base+"/sso/link", url.Values{"token": {link.Query().Get("token")}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || resp.Request.URL.Path != "/admin/" || !strings.Contains(string(body), "rescue@acme.example") {
+				t.Fatalf("the rescue link: %d %s", resp.StatusCode, resp.Request.URL.Path)
+			}
+			rescue, _ := st.GetUserByEmail(ctx, org.ID, "rescue@acme.example")
+			if ok, _ := st.IsOrgAdmin(ctx, org.ID, rescue.ID); !ok || rescue.Source != core.SourceInvited || rescue.DisplayName != "Rescue" {
+				t.Fatalf("rescue = %+v, admin %v", rescue, ok)
+			}
+
+			// An existing member is promoted, not created again.
+			bob, _ := st.CreateUser(ctx, cliActor, core.User{OrgID: org.ID, UserName: "bob@acme.example", Email: "bob@acme.example", Active: true, Source: core.SourceInvited})
+			out = mustRun(t, "org", "add-admin", "--db", b.dsn, "--org", "acme", "--email", "bob@acme.example")
+			if strings.Contains(out, "created local user") || !strings.Contains(out, "bob@acme.example is an org admin of acme") {
+				t.Fatalf("promoting bob:\n%s", out)
+			}
+			if ok, _ := st.IsOrgAdmin(ctx, org.ID, bob.ID); !ok {
+				t.Fatal("bob is not an org admin")
+			}
+			before, _ := st.ListAudit(ctx, org.ID, store.AuditQuery{})
+			for _, tc := range []struct{ email, want string }{
+				{"ada@acme.example", "user ada@acme.example is deactivated"},
+				{"not-an-email", `email "not-an-email" is not a valid email address`},
+			} {
+				stdout, _, err := gatehouse(t, "org", "add-admin", "--db", b.dsn, "--org", "acme", "--email", tc.email)
+				wantErr(t, err, tc.want)
+				if stdout != "" {
+					t.Errorf("%s: refused with output %q", tc.email, stdout)
+				}
+			}
+			if after, _ := st.ListAudit(ctx, org.ID, store.AuditQuery{}); len(after) != len(before) {
+				t.Errorf("refused add-admin wrote %d audit events", len(after)-len(before))
+			}
+		})
+	}
+}

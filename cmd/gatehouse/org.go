@@ -9,12 +9,14 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
+	"github.com/gatehouse-dev/gatehouse/internal/ops"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/sso"
 )
 
 var orgCommands = map[string]command{
-	"create": {"create an organization and its first org admin, and print the admin's sign-in link", runOrgCreate},
+	"create":    {"create an organization and its first org admin, and print the admin's sign-in link", runOrgCreate},
+	"add-admin": {"make a user an org admin (creating them as a local user if new) and print their sign-in link: recovery", runOrgAddAdmin},
 }
 
 // defaultExternalURL is serve's address when neither --addr nor --external-url is
@@ -53,6 +55,47 @@ func runOrgCreate(ctx context.Context, stdout, stderr io.Writer, args []string) 
 		fmt.Fprintf(stdout, "created organization %s (%s), id %s\n", org.Slug, org.Name, org.ID)
 		fmt.Fprintf(stdout, "first org admin: %s, user id %s\n", admin.Email, admin.ID)
 		return printLoginLink(ctx, stdout, st, base, org, admin, defaultLinkTTL)
+	})
+}
+
+// runOrgAddAdmin makes a person an org admin and prints their break-glass link:
+// how an operator gets an org back when its identity provider deprovisioned its
+// last admin (a deactivated user cannot use a sign-in link).
+func runOrgAddAdmin(ctx context.Context, stdout, stderr io.Writer, args []string) error {
+	fs := newFlags("org add-admin", stderr)
+	dsn := fs.String("db", defaultDB, "database: sqlite:PATH or postgres://…")
+	orgRef := fs.String("org", "", "the organization's slug or id (required)")
+	email := fs.String("email", "", "the new org admin's email; a local user is created if the org has none (required)")
+	name := fs.String("name", "", "the new user's name, as the pages show it")
+	ttl := fs.Duration("ttl", defaultLinkTTL, "how long the printed sign-in link works, at most 24h")
+	external := fs.String("external-url", defaultExternalURL, "URL browsers reach Gatehouse at (as given to serve)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := required([2]string{"org", *orgRef}, [2]string{"email", *email}); err != nil {
+		return err
+	}
+	if *ttl < time.Minute || *ttl > maxLinkTTL {
+		return &usageError{msg: fmt.Sprintf("--ttl %s: want from 1m to 24h", *ttl)}
+	}
+	base, err := parseExternalURL(*external)
+	if err != nil {
+		return err
+	}
+	return withStore(ctx, *dsn, func(st *store.SQL) error {
+		org, err := st.GetOrg(ctx, *orgRef)
+		if err != nil {
+			return friendly(err, fmt.Sprintf("organization %q does not exist", *orgRef), "")
+		}
+		u, created, err := ops.New(st).RecoverAdmin(ctx, cliActor, org.ID, *email, *name)
+		if err != nil {
+			return friendly(err, "", "")
+		}
+		if created {
+			fmt.Fprintf(stdout, "created local user %s, user id %s\n", u.Email, u.ID)
+		}
+		fmt.Fprintf(stdout, "%s is an org admin of %s\n", u.Email, org.Slug)
+		return printLoginLink(ctx, stdout, st, base, org, u, *ttl)
 	})
 }
 

@@ -168,3 +168,35 @@ func newLinkSecret() (secret, hash string) {
 	secret = base64.RawURLEncoding.EncodeToString(b)
 	return secret, store.LinkHash(secret)
 }
+
+// RecoverAdmin makes the org's user with that email an org admin, creating them
+// as a local user (source invited, with that display name) when the org has no
+// such user, in one transaction audited as user.create and org_admin.add: how an
+// operator gets an org back when its last admin was deprovisioned by the
+// identity provider (the CLI's org add-admin; operators are trusted, so no
+// four-eyes proposal). A deactivated user is refused (core.ErrInvalid): their
+// identity provider deprovisioned them, and only it may bring them back.
+func (o *Ops) RecoverAdmin(ctx context.Context, actor core.Actor, orgID, email, name string) (u core.User, created bool, err error) {
+	email = strings.TrimSpace(email)
+	if a, perr := mail.ParseAddress(email); perr != nil || a.Address != email {
+		return core.User{}, false, core.Invalidf("email %q is not a valid email address", email)
+	}
+	err = o.Store.WithTx(ctx, func(st store.Store) error {
+		created = false
+		var err error
+		u, err = st.GetUserByEmail(ctx, orgID, email)
+		if errors.Is(err, core.ErrNotFound) {
+			u, err = st.CreateUser(ctx, actor, core.User{OrgID: orgID, UserName: email, Email: email, DisplayName: strings.TrimSpace(name),
+				Active: true, Source: core.SourceInvited})
+			created = err == nil
+		}
+		if err != nil {
+			return err
+		}
+		return st.AddOrgAdmin(ctx, actor, orgID, u.ID)
+	})
+	if err != nil {
+		return core.User{}, false, err
+	}
+	return u, created, nil
+}
