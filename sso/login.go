@@ -386,6 +386,7 @@ func (h *Handler) completeLogin(w http.ResponseWriter, r *http.Request, conn sto
 	if errors.Is(err, core.ErrNotFound) {
 		user, err = h.Store.GetUserByUserName(ctx, conn.OrgID, email)
 	}
+	created := false
 	if errors.Is(err, core.ErrNotFound) {
 		if !conn.JIT {
 			return h.refuse(ctx, conn, refusal("no_account", "You do not have a Gatehouse account yet. Ask your administrator to give you access.",
@@ -397,15 +398,36 @@ func (h *Handler) completeLogin(w http.ResponseWriter, r *http.Request, conn sto
 			GivenName: id.GivenName, FamilyName: id.FamilyName, Active: true, Source: core.SourceSSO, ConnectionID: conn.ID,
 		})
 		if errors.Is(err, core.ErrConflict) {
-			// Another login of the same person created the user meanwhile.
+			// The user name is taken: by another login of the same person through this
+			// connection meanwhile (which the rule below lets in), or by someone else,
+			// whom just-in-time creation never attaches to (the rule refuses).
 			user, err = h.Store.GetUserByUserName(ctx, conn.OrgID, userName)
-		}
-		if err == nil {
+		} else if err == nil {
+			created = true
 			details["jit_created"] = true
 		}
 	}
 	if err != nil {
 		return fmt.Errorf("find user %s: %w", email, err)
+	}
+	if !created {
+		// Identity sources are trust boundaries: the connection signs in only a user
+		// it owns, one its linked directory owns, or a local one in its domains.
+		ok, adopt, reason := core.MaySignIn(user.Owner, core.SignInConnection{ID: conn.ID, DirectoryID: conn.DirectoryID, Domains: conn.Domains}, email[at+1:])
+		if !ok {
+			details["user_id"] = user.ID
+			details["owner"] = map[string]any{"kind": string(user.Owner.Kind), "id": user.Owner.ID, "name": user.Owner.Name}
+			return h.refuse(ctx, conn, refusal(reason, refusalText(reason),
+				fmt.Errorf("user %s is owned by %s %q, which this connection may not sign in (%s)", user.ID, user.Owner.Kind, user.Owner.Name, reason)), details)
+		}
+		if adopt && user.Active {
+			adopted, err := h.Store.AdoptUser(ctx, actor, conn.OrgID, user.ID, core.Owner{Kind: core.OwnerConnection, ID: conn.ID})
+			if err != nil {
+				return fmt.Errorf("adopt user %s: %w", user.ID, err)
+			}
+			user = adopted
+			details["adopted"] = true
+		}
 	}
 	if !user.Active {
 		details["user_id"] = user.ID
@@ -507,4 +529,17 @@ func (h *Handler) Session(r *http.Request) (store.Session, error) {
 		return store.Session{}, fmt.Errorf("no session cookie: %w", core.ErrNotFound)
 	}
 	return h.Store.LookupSession(r.Context(), hashToken(ck.Value), h.now())
+}
+
+// refusalText is what the refusal page tells a person their account's owner does
+// not allow.
+func refusalText(reason string) string {
+	switch reason {
+	case core.RefuseOwnedByConnection:
+		return "Your Gatehouse account belongs to another single sign-on connection, so it cannot sign in here. Sign in the way your administrator set up for you."
+	case core.RefuseOwnedByDirectory:
+		return "Your Gatehouse account is managed by a directory that is not linked to this sign-in. Sign in through your company's identity provider, or ask your administrator to link the two."
+	default:
+		return "Your Gatehouse account was not created by this sign-in, and your email domain is not one it accepts. Ask your administrator to add your domain to the connection."
+	}
 }

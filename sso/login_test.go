@@ -27,12 +27,17 @@ type protocol struct {
 type connOpts struct {
 	noJIT   bool
 	domains []string
+	name    string // of a SAML connection; "okta" by default
 }
 
 var protocols = []protocol{
 	{name: "saml", setup: func(t *testing.T, g *gatehouse, o connOpts) (store.SSOConnection, func(*browser, string, []string) page) {
 		idp := newSAMLIdP(t)
-		conn := g.addSAML(idp, "okta", samlOpts{noJIT: o.noJIT, domains: o.domains})
+		name := "okta"
+		if o.name != "" {
+			name = o.name
+		}
+		conn := g.addSAML(idp, name, samlOpts{noJIT: o.noJIT, domains: o.domains})
 		return conn, func(b *browser, email string, groups []string) page {
 			// Alternate Okta's "groups" and Entra's claim URI: both are read by default.
 			attr := "groups"
@@ -220,16 +225,20 @@ func TestJustInTime(t *testing.T) {
 		})
 		t.Run("off", func(t *testing.T) {
 			g := newGatehouseIn(t, st, 2)
-			_, login := p.setup(t, g, connOpts{noJIT: true})
+			_, login := p.setup(t, g, connOpts{noJIT: true, domains: []string{"acme.test"}})
 			b := newBrowser(t)
 			wantRefused(t, g, login(b, "erin@acme.test", nil), "no_account")
 			if _, err := g.userByEmail("erin@acme.test"); err == nil {
 				t.Errorf("a user was created with JIT off")
 			}
-			// A provisioned user (SCIM or invited) logs in.
-			_, err := g.st.CreateUser(ctx, admin, core.User{OrgID: g.org.ID, UserName: "frank", Email: "frank@acme.test", Active: true, Source: core.SourceInvited})
+			// An invited (local) user of the connection's domain logs in, and the
+			// connection adopts them.
+			frank, err := g.st.CreateUser(ctx, admin, core.User{OrgID: g.org.ID, UserName: "frank", Email: "frank@acme.test", Active: true, Source: core.SourceInvited})
 			fatalIf(t, err, "create user")
 			mustLogin(t, g, login(newBrowser(t), "frank@acme.test", nil))
+			if u, _ := g.st.GetUser(ctx, g.org.ID, frank.ID); u.Owner.Kind != core.OwnerConnection || len(g.audits("user.adopted")) != 1 {
+				t.Errorf("frank after his first login: %+v", u.Owner)
+			}
 		})
 	})
 }

@@ -103,6 +103,8 @@ func TestSAMLIdPInitiatedLogin(t *testing.T) {
 			return nil
 		})
 		fatalIf(t, err, "update connection")
+		// (Alice belongs to okta-tile, which created her: another person signs in here.)
+		idp.setUser(idpUser{email: "bob@acme.test", given: "Bob", family: "B"})
 		b4 := newBrowser(t)
 		if landed := b4.submit(b4.idpInitiated(idp, g, closed, "/api/v1/me"), nil); landed.status != http.StatusOK {
 			t.Errorf("IdP-initiated after allowing it: %d %.200s", landed.status, landed.body)

@@ -39,7 +39,7 @@ const ssoUsage = `usage: gatehouse sso <add-saml|add-oidc|update|delete|list> [f
   add-oidc  --org SLUG --name NAME --issuer URL --client-id ID --client-secret-file F
             [--no-jit] [--domain example.com ...] [--external-url URL] [login settings]
   update    --org SLUG --connection ID_OR_NAME [--name NAME] [--domain example.com ... (replaces the list;
-            --domain= clears it)] [--jit=true|false] [login settings]
+            --domain= clears it)] [--jit=true|false] [--directory NAME (--directory= unlinks)] [login settings]
             SAML: [--allow-idp-initiated=true|false] [--metadata-url URL | --metadata-file F | --refresh-metadata]
   delete    --org SLUG --connection ID_OR_NAME
   list      --org SLUG [--external-url URL]
@@ -528,6 +528,7 @@ func runSSOUpdate(ctx context.Context, stdout, stderr io.Writer, args []string) 
 	var domains listFlag
 	fs.Var(&domains, "domain", "email domain routed to this connection (repeatable; replaces the list; --domain= clears it)")
 	jit := fs.Bool("jit", true, "create people without a Gatehouse account at first login")
+	directory := fs.String("directory", "", "link a SCIM directory (id or name): the connection signs in the users it owns; --directory= unlinks")
 	allowIdP := fs.Bool("allow-idp-initiated", false, "SAML: accept logins started from the IdP's dashboard")
 	mdURL := fs.String("metadata-url", "", "SAML: fetch new IdP metadata (signing certificates) from this URL")
 	mdFile := fs.String("metadata-file", "", "SAML: read new IdP metadata from this file")
@@ -547,7 +548,7 @@ func runSSOUpdate(ctx context.Context, stdout, stderr io.Writer, args []string) 
 		}
 	}
 	if changes == 0 {
-		return errors.New("nothing to change: give at least one of --name, --domain, --jit, --allow-idp-initiated, --metadata-url, --metadata-file, --refresh-metadata, or a login setting (see gatehouse sso -h)")
+		return errors.New("nothing to change: give at least one of --name, --domain, --jit, --directory, --allow-idp-initiated, --metadata-url, --metadata-file, --refresh-metadata, or a login setting (see gatehouse sso -h)")
 	}
 	metadataSources := 0
 	for _, f := range []string{"metadata-url", "metadata-file", "refresh-metadata"} {
@@ -590,6 +591,9 @@ func runSSOUpdate(ctx context.Context, stdout, stderr io.Writer, args []string) 
 	if given["jit"] {
 		in.JIT = jit
 	}
+	if given["directory"] {
+		in.Directory = directory
+	}
 	if given["allow-idp-initiated"] {
 		in.AllowIdPInitiated = allowIdP
 	}
@@ -604,7 +608,7 @@ func runSSOUpdate(ctx context.Context, stdout, stderr io.Writer, args []string) 
 	case given["metadata-url"]:
 		in.MetadataURL = mdURL
 	}
-	if nSettings == 0 && in.Name == nil && in.Domains == nil && in.JIT == nil && in.AllowIdPInitiated == nil &&
+	if nSettings == 0 && in.Name == nil && in.Domains == nil && in.JIT == nil && in.Directory == nil && in.AllowIdPInitiated == nil &&
 		in.MetadataXML == nil && in.MetadataURL == nil && !in.RefreshMetadata {
 		return errors.New("nothing to change")
 	}
@@ -637,6 +641,9 @@ func runSSOUpdate(ctx context.Context, stdout, stderr io.Writer, args []string) 
 	}
 	if given["jit"] {
 		show("just-in-time creation", before.JIT, up.JIT)
+	}
+	if given["directory"] {
+		show("linked directory", dirName(ctx, s, org.ID, before.DirectoryID), dirName(ctx, s, org.ID, up.DirectoryID))
 	}
 	if up.SAML != nil {
 		if given["allow-idp-initiated"] {
@@ -704,4 +711,15 @@ func runSSODelete(ctx context.Context, stdout, stderr io.Writer, args []string) 
 	}
 	fmt.Fprintln(stdout, "User groups that came only through this connection's IdP groups no longer apply; users themselves are kept (an org admin may hand local users to a directory).")
 	return nil
+}
+
+// dirName names a linked directory for the CLI's output: its name, or "none".
+func dirName(ctx context.Context, s *store.SQL, orgID, id string) string {
+	if id == "" {
+		return "none"
+	}
+	if d, err := s.GetDirectory(ctx, orgID, id); err == nil {
+		return d.Name
+	}
+	return id
 }

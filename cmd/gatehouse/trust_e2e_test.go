@@ -2,12 +2,19 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
 // e2eCall sends one request to a running server and checks its status.
@@ -97,6 +104,62 @@ func TestSecondDirectoryGetsNowhere(t *testing.T) {
 				t.Errorf("okta's list: %v", r)
 			}
 			call("DELETE", "/scim/v2/Users/"+ada, okta, nil, 204)
+		})
+	}
+}
+
+// TestSSOUpdateDirectoryLink: gatehouse sso update --directory links a connection to
+// a SCIM directory of its org (by name), --directory= unlinks it, and a directory the
+// org does not have is refused with nothing changed; on each backend.
+func TestSSOUpdateDirectoryLink(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			key := make([]byte, 32)
+			rand.Read(key)
+			sk := "--secret-key=" + hex.EncodeToString(key)
+			mustRun(t, "org", "create", "--db", b.dsn, "--slug", "acme", "--name", "Acme", "--admin-email", "admin@acme.test")
+			mustRun(t, "org", "create", "--db", b.dsn, "--slug", "evil", "--name", "Evil", "--admin-email", "admin@evil.test")
+			mustRun(t, "token", "create", "--db", b.dsn, "--org", "acme", "--kind", "scim", "--name", "okta", "--external-url", "http://127.0.0.1:8080")
+			mustRun(t, "token", "create", "--db", b.dsn, "--org", "evil", "--kind", "scim", "--name", "evildir", "--external-url", "http://127.0.0.1:8080")
+			md := filepath.Join(t.TempDir(), "md.xml")
+			if err := os.WriteFile(md, testIdPMetadata(t), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			mustRun(t, "sso", "add-saml", "--db", b.dsn, sk, "--org", "acme", "--name", "Okta", "--metadata-file", md, "--external-url", "https://gh.example.com")
+			s := openTestStore(t, b.dsn)
+			conn := func() store.SSOConnection {
+				t.Helper()
+				org, err := s.GetOrg(ctx, "acme")
+				if err != nil {
+					t.Fatal(err)
+				}
+				cs, err := s.ListSSOConnections(ctx, org.ID)
+				if err != nil || len(cs) != 1 {
+					t.Fatalf("connections: %v %v", cs, err)
+				}
+				return cs[0]
+			}
+			org, _ := s.GetOrg(ctx, "acme")
+			okta, err := s.GetDirectory(ctx, org.ID, "okta")
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := mustRun(t, "sso", "update", "--db", b.dsn, "--org", "acme", "--connection", "Okta", "--directory", "okta")
+			if c := conn(); c.DirectoryID != okta.ID || !strings.Contains(out, "linked directory  none  ->  okta") {
+				t.Errorf("after --directory okta: %q\n%s", c.DirectoryID, out)
+			}
+			before := conn().Version
+			if _, _, err := gatehouse(t, "sso", "update", "--db", b.dsn, "--org", "acme", "--connection", "Okta", "--directory", "evildir"); err == nil {
+				t.Error("linked a directory of another org")
+			}
+			if c := conn(); c.DirectoryID != okta.ID || c.Version != before {
+				t.Errorf("a refused link changed the connection: %+v", c)
+			}
+			mustRun(t, "sso", "update", "--db", b.dsn, "--org", "acme", "--connection", "Okta", "--directory=")
+			if c := conn(); c.DirectoryID != "" {
+				t.Errorf("after --directory=: %q", c.DirectoryID)
+			}
 		})
 	}
 }

@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/api/apitest"
 	"github.com/gatehouse-dev/gatehouse/internal/core"
@@ -80,6 +81,33 @@ func TestUserOwnerShownAndTransferred(t *testing.T) {
 		}
 		if got := owner(w.API("GET", "/api/v1/users/"+w.Ann.ID, nil).Want(t, 200)); got != [3]string{"local", "", ""} {
 			t.Fatalf("after deleting her connection: %v", got)
+		}
+	})
+}
+
+// TestSSOConnectionDirectoryLink: PATCH /api/v1/sso/connections/{c} with
+// {"directory": name} links the connection to a directory of the org (answered as
+// directory_id); a directory the org lacks is 422 and changes nothing; "" unlinks.
+func TestSSOConnectionDirectoryLink(t *testing.T) {
+	apitest.ForEachBackend(t, func(t *testing.T, b storetest.Backend) {
+		e := apitest.NewSSOEnv(t, b)
+		md := ssotest.NewMetadataServer(t, ssotest.IdPMetadata(t, "okta", time.Now().Add(20*24*time.Hour)))
+		dir := e.API("POST", "/api/v1/directories", map[string]any{"name": "okta"}).Want(t, 201).Str("directory", "id")
+		id := e.API("POST", "/api/v1/sso/connections", map[string]any{"kind": "saml", "name": "Okta", "idp_metadata_url": md.URL,
+			"directory": "okta"}).Want(t, 201).Str("id")
+		if got := e.API("GET", "/api/v1/sso/connections/"+id, nil).Want(t, 200).Str("directory_id"); got != dir {
+			t.Fatalf("created linked to %q, want %q", got, dir)
+		}
+		before := ssoState(t, e)
+		e.API("PATCH", "/api/v1/sso/connections/"+id, map[string]any{"directory": "entra"}).Want(t, 422)
+		if ssoState(t, e) != before {
+			t.Error("a refused link changed something")
+		}
+		if r := e.API("PATCH", "/api/v1/sso/connections/"+id, map[string]any{"directory": ""}).Want(t, 200); r.Str("directory_id") != "" {
+			t.Errorf("after unlinking: %s", r.Raw)
+		}
+		if r := e.API("PATCH", "/api/v1/sso/connections/"+id, map[string]any{"directory": dir}).Want(t, 200); r.Str("directory_id") != dir {
+			t.Errorf("linked by id: %s", r.Raw)
 		}
 	})
 }

@@ -49,6 +49,7 @@ type ssoConnectionIn struct {
 	Name              *string       `json:"name"`
 	Domains           *[]string     `json:"domains"`
 	JIT               *bool         `json:"jit"`
+	Directory         *string       `json:"directory"`
 	AllowIdPInitiated *bool         `json:"allow_idp_initiated"`
 	IdPMetadataURL    *string       `json:"idp_metadata_url"`
 	IdPMetadataXML    *string       `json:"idp_metadata_xml"`
@@ -66,7 +67,7 @@ type ssoConnectionIn struct {
 }
 
 func (in ssoConnectionIn) change() (ops.SSOChange, error) {
-	ch := ops.SSOChange{Name: in.Name, Domains: in.Domains, JIT: in.JIT, AllowIdPInitiated: in.AllowIdPInitiated,
+	ch := ops.SSOChange{Name: in.Name, Domains: in.Domains, JIT: in.JIT, Directory: in.Directory, AllowIdPInitiated: in.AllowIdPInitiated,
 		MetadataURL: in.IdPMetadataURL, RefreshMetadata: in.RefreshMetadata, Issuer: in.Issuer, ClientID: in.ClientID,
 		ClientSecret: in.ClientSecret}
 	if in.IdPMetadataXML != nil {

@@ -66,3 +66,33 @@ func TestBuiltinRoleByDisplayName(t *testing.T) {
 		}
 	}
 }
+
+func TestMaySignIn(t *testing.T) {
+	c := SignInConnection{ID: "c1", DirectoryID: "d1", Domains: []string{"acme.test"}}
+	for _, tc := range []struct {
+		owner         Owner
+		domain        string
+		ok, adopt     bool
+		reason        string
+		connDirectory string
+	}{
+		{Owner{Kind: OwnerConnection, ID: "c1"}, "other.test", true, false, "", "d1"},
+		{Owner{Kind: OwnerConnection, ID: "c2"}, "acme.test", false, false, RefuseOwnedByConnection, "d1"},
+		{Owner{Kind: OwnerDirectory, ID: "d1"}, "other.test", true, false, "", "d1"},
+		{Owner{Kind: OwnerDirectory, ID: "d2"}, "acme.test", false, false, RefuseOwnedByDirectory, "d1"},
+		{Owner{Kind: OwnerDirectory, ID: "d1"}, "acme.test", false, false, RefuseOwnedByDirectory, ""},
+		{Owner{Kind: OwnerLocal}, "ACME.test", true, true, "", "d1"},
+		{Owner{Kind: OwnerLocal}, "other.test", false, false, RefuseLocalOutside, "d1"},
+	} {
+		cc := c
+		cc.DirectoryID = tc.connDirectory
+		ok, adopt, reason := MaySignIn(tc.owner, cc, tc.domain)
+		if ok != tc.ok || adopt != tc.adopt || reason != tc.reason {
+			t.Errorf("%+v via %+v (%s): %v %v %q", tc.owner, cc, tc.domain, ok, adopt, reason)
+		}
+	}
+	if !MayAdopt(Owner{Kind: OwnerLocal}, OwnerConnection) || MayAdopt(Owner{Kind: OwnerConnection, ID: "c"}, OwnerConnection) ||
+		!MayAdopt(Owner{Kind: OwnerConnection, ID: "c"}, OwnerDirectory) || MayAdopt(Owner{Kind: OwnerDirectory, ID: "d"}, OwnerDirectory) {
+		t.Error("MayAdopt")
+	}
+}

@@ -15,6 +15,7 @@ var vocabulary = []struct{ action, typ, doc string }{
 	{"user.activate", "user.reactivated", "A deactivated user was made active again."},
 	{"user.delete", "user.deleted", "A user was deleted with all their memberships."},
 	{"user.idp_groups.set", "user.idp_groups_changed", "An SSO login reconciled the user's IdP groups of that connection."},
+	{"user.adopted", "user.owner_changed", "A directory or SSO connection took over a user it may adopt (a local user in its domains, or for a directory a connection's); data names both owners."},
 	{"user.owner_transfer", "user.owner_changed", "An org admin gave a user another owner (a directory, an SSO connection, or local); data names both."},
 
 	{"group.create", "group.created", "A user group was created."},

@@ -74,6 +74,9 @@ type SSOConnection struct {
 
 	Domains []string `json:"domains"`
 	JIT     bool     `json:"jit"`
+	// DirectoryID is the SCIM directory the connection is linked to: it signs in
+	// the users that directory owns.
+	DirectoryID string `json:"directory_id,omitempty"`
 	// SAML
 	AllowIdPInitiated *bool  `json:"allow_idp_initiated,omitempty"`
 	IdPMetadataURL    string `json:"idp_metadata_url,omitempty"`

@@ -73,6 +73,9 @@ type SSOChange struct {
 	// JIT creates people without a Gatehouse account at their first login (on by
 	// default).
 	JIT *bool
+	// Directory links the connection to a SCIM directory of the org (id or name):
+	// it then signs in the users that directory owns. "" removes the link.
+	Directory *string
 
 	// SAML: AllowIdPInitiated accepts logins started from the IdP's dashboard.
 	AllowIdPInitiated *bool
@@ -92,7 +95,7 @@ type SSOChange struct {
 
 // Empty says that the change gives nothing.
 func (in SSOChange) Empty() bool {
-	return in.Name == nil && in.Domains == nil && in.JIT == nil && in.AllowIdPInitiated == nil && in.MetadataURL == nil &&
+	return in.Name == nil && in.Domains == nil && in.JIT == nil && in.Directory == nil && in.AllowIdPInitiated == nil && in.MetadataURL == nil &&
 		in.MetadataXML == nil && !in.RefreshMetadata && in.Issuer == nil && in.ClientID == nil && in.ClientSecret == nil && !in.SSOSettings.given()
 }
 
@@ -187,6 +190,9 @@ func (o *Ops) CreateSSOConnection(ctx context.Context, actor core.Actor, orgID s
 	}
 	if in.Domains != nil {
 		conn.Domains = append([]string{}, *in.Domains...)
+	}
+	if in.Directory != nil {
+		conn.DirectoryID = strings.TrimSpace(*in.Directory)
 	}
 	if kind == store.KindSAML {
 		url := ""
@@ -417,6 +423,9 @@ func (o *Ops) UpdateSSOConnection(ctx context.Context, actor core.Actor, orgID, 
 		}
 		if in.JIT != nil {
 			c.JIT = *in.JIT
+		}
+		if in.Directory != nil {
+			c.DirectoryID = strings.TrimSpace(*in.Directory)
 		}
 		if c.SAML != nil {
 			if in.AllowIdPInitiated != nil {

@@ -100,6 +100,9 @@ type SSOConnection struct {
 	SAML    *SAMLConfig `json:"saml,omitempty"`
 	OIDC    *OIDCConfig `json:"oidc,omitempty"`
 	Domains []string    `json:"domains,omitempty"` // lower-case email domains routed here
+	// DirectoryID links the connection to a SCIM directory of its org (the usual
+	// Okta SCIM + Okta SAML pair): it signs in the users that directory owns.
+	DirectoryID string `json:"directory_id,omitempty"`
 
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`

@@ -18,23 +18,24 @@ import (
 
 // ssoConnRow is one sso_connections row.
 type ssoConnRow struct {
-	ID        string `db:"id"`
-	OrgID     string `db:"org_id"`
-	Name      string `db:"name"`
-	Kind      string `db:"kind"`
-	Config    string `db:"config"`
-	JIT       bool   `db:"jit"`
-	CreatedAt int64  `db:"created_at"`
-	UpdatedAt int64  `db:"updated_at"`
-	Version   int64  `db:"version"`
+	ID        string  `db:"id"`
+	OrgID     string  `db:"org_id"`
+	Name      string  `db:"name"`
+	Kind      string  `db:"kind"`
+	Config    string  `db:"config"`
+	JIT       bool    `db:"jit"`
+	CreatedAt int64   `db:"created_at"`
+	UpdatedAt int64   `db:"updated_at"`
+	Version   int64   `db:"version"`
+	Directory *string `db:"directory_id"`
 }
 
-const ssoConnCols = `id, org_id, name, kind, config, jit, created_at, updated_at, version`
+const ssoConnCols = `id, org_id, name, kind, config, jit, created_at, updated_at, version, directory_id`
 
 func (r ssoConnRow) conn(domains []string) (SSOConnection, error) {
 	c := SSOConnection{
 		ID: r.ID, OrgID: r.OrgID, Name: r.Name, Kind: SSOKind(r.Kind), JIT: r.JIT,
-		Domains:   domains,
+		Domains: domains, DirectoryID: str(r.Directory),
 		CreatedAt: fromMicros(r.CreatedAt), UpdatedAt: fromMicros(r.UpdatedAt), Version: r.Version,
 	}
 	var legacy legacySSOConfig
@@ -247,8 +248,11 @@ func (s *SQL) CreateSSOConnection(ctx context.Context, actor core.Actor, c SSOCo
 	}
 	c.CreatedAt, c.UpdatedAt, c.Version = now.UTC().Truncate(time.Microsecond), now.UTC().Truncate(time.Microsecond), 1
 	err = s.inTx(ctx, func(t *tx) error {
-		if _, err := t.exec(ctx, `INSERT INTO sso_connections (id, org_id, name, kind, config, jit, created_at, updated_at, version)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)`, c.ID, c.OrgID, c.Name, string(c.Kind), cfg, c.JIT, micros(now), micros(now)); err != nil {
+		if err := t.linkedDirectory(ctx, &c); err != nil {
+			return err
+		}
+		if _, err := t.exec(ctx, `INSERT INTO sso_connections (id, org_id, name, kind, config, jit, created_at, updated_at, version, directory_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`, c.ID, c.OrgID, c.Name, string(c.Kind), cfg, c.JIT, micros(now), micros(now), nullStr(c.DirectoryID)); err != nil {
 			if errors.Is(t.s.translate(err), core.ErrConflict) {
 				return fmt.Errorf("an SSO connection named %q already exists: %w", c.Name, core.ErrConflict)
 			}
@@ -326,9 +330,12 @@ func (s *SQL) UpdateSSOConnection(ctx context.Context, actor core.Actor, orgID, 
 		if err != nil {
 			return err
 		}
+		if err := t.linkedDirectory(ctx, &c); err != nil {
+			return err
+		}
 		now := t.s.Now()
-		res, err := t.exec(ctx, `UPDATE sso_connections SET name = ?, config = ?, jit = ?, updated_at = ?, version = version + 1
-			WHERE org_id = ? AND id = ? AND version = ?`, c.Name, cfg, c.JIT, micros(now), orgID, id, old.Version)
+		res, err := t.exec(ctx, `UPDATE sso_connections SET name = ?, config = ?, jit = ?, directory_id = ?, updated_at = ?, version = version + 1
+			WHERE org_id = ? AND id = ? AND version = ?`, c.Name, cfg, c.JIT, nullStr(c.DirectoryID), micros(now), orgID, id, old.Version)
 		if err != nil {
 			return err
 		}
@@ -342,6 +349,9 @@ func (s *SQL) UpdateSSOConnection(ctx context.Context, actor core.Actor, orgID, 
 			return err
 		}
 		details := map[string]any{"name": c.Name, "jit": c.JIT, "domains": c.Domains, "version": c.Version}
+		if c.DirectoryID != old.DirectoryID {
+			details["directory_id"] = c.DirectoryID
+		}
 		if c.Certificates != nil {
 			if err := t.syncIdPCertificates(ctx, orgID, id, c.Certificates); err != nil {
 				return err
@@ -865,4 +875,25 @@ func (s *SQL) GetSSORefresh(ctx context.Context, orgID, connectionID string) (SS
 	}
 	return SSORefresh{ConnectionID: connectionID, NextAt: fromMicros(r.NextAt), LastAttemptAt: fromMicrosOrZero(r.LastAttemptAt),
 		LastSuccessAt: fromMicrosOrZero(r.LastSuccessAt), LastError: r.LastError, Failures: r.Failures, Digest: r.Digest}, nil
+}
+
+// linkedDirectory resolves the directory a connection is linked to (by id or name)
+// to its id, in the connection's org: a directory of another org or none at all is
+// core.ErrInvalid.
+func (t *tx) linkedDirectory(ctx context.Context, c *SSOConnection) error {
+	c.DirectoryID = strings.TrimSpace(c.DirectoryID)
+	if c.DirectoryID == "" {
+		return nil
+	}
+	var id string
+	err := t.get(ctx, &id, `SELECT id FROM scim_directories WHERE org_id = ? AND (id = ? OR name = ?)
+		ORDER BY CASE WHEN id = ? THEN 0 ELSE 1 END LIMIT 1`, c.OrgID, c.DirectoryID, c.DirectoryID, c.DirectoryID)
+	if errors.Is(t.s.translate(err), core.ErrNotFound) {
+		return core.Invalidf("no directory %q in this organization", c.DirectoryID)
+	}
+	if err != nil {
+		return err
+	}
+	c.DirectoryID = id
+	return nil
 }

@@ -114,6 +114,9 @@ type Users interface {
 	// TransferUser gives the user another owner (a directory or connection of the
 	// org, or local): an org admin's explicit, audited change.
 	TransferUser(ctx context.Context, actor core.Actor, orgID, id string, to core.Owner) (core.User, error)
+	// AdoptUser lets a directory or connection take over a user it may adopt
+	// (core.MayAdopt); any other is core.ErrConflict. Audited as user.adopted.
+	AdoptUser(ctx context.Context, actor core.Actor, orgID, id string, to core.Owner) (core.User, error)
 }
 
 // Workspaces manages workspaces, their environments and their spaces.

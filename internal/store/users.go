@@ -757,3 +757,34 @@ func (s *SQL) TransferUser(ctx context.Context, actor core.Actor, orgID, id stri
 	})
 	return out, err
 }
+
+// AdoptUser makes a directory or connection (to) the owner of a user it may adopt
+// (core.MayAdopt: a directory a local or connection-owned user, a connection a
+// local one), in one transaction with its audit event ("user.adopted", naming both
+// owners). A user it may not adopt is core.ErrConflict and nothing changes.
+func (s *SQL) AdoptUser(ctx context.Context, actor core.Actor, orgID, id string, to core.Owner) (core.User, error) {
+	var out core.User
+	err := s.inTx(ctx, func(t *tx) error {
+		old, err := t.lockUser(ctx, orgID, id)
+		if err != nil {
+			return err
+		}
+		if !core.MayAdopt(old.Owner, to.Kind) {
+			return fmt.Errorf("user %s is owned by %s %s, which %s %s may not take over: %w", id, old.Owner.Kind, old.Owner.Name, to.Kind, to.ID, core.ErrConflict)
+		}
+		u := old
+		u.SetOwner(to)
+		o, err := t.namedOwner(ctx, u.User)
+		if err != nil {
+			return core.Invalidf("no %s %q in this organization", to.Kind, to.ID)
+		}
+		u.Owner = o
+		if err := t.updateUser(ctx, old, &u); err != nil {
+			return err
+		}
+		out = u.User
+		return t.audit(ctx, orgID, actor, "user.adopted", "user", id, map[string]any{
+			"user_name": u.UserName, "from": ownerDetails(old.Owner), "owner": ownerDetails(u.Owner)})
+	})
+	return out, err
+}

@@ -83,7 +83,7 @@ func (s SSOSetup) SSOConnection(ctx context.Context, orgID, id string) (httpx.SS
 
 // view is a connection's setup values and settings, without secrets.
 func (s SSOSetup) view(c store.SSOConnection) httpx.SSOConnection {
-	v := httpx.SSOConnection{ID: c.ID, Name: c.Name, Kind: string(c.Kind), Domains: c.Domains, JIT: c.JIT,
+	v := httpx.SSOConnection{ID: c.ID, Name: c.Name, Kind: string(c.Kind), Domains: c.Domains, JIT: c.JIT, DirectoryID: c.DirectoryID,
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, Version: c.Version}
 	if v.Domains == nil {
 		v.Domains = []string{}

@@ -203,6 +203,13 @@ func everyMutatorMoves(t *testing.T, s subject) {
 			failure: func() error {
 				return second(s.TransferUser(ctx, adm, o.ID, v.ID, core.Owner{Kind: core.OwnerDirectory, ID: "missing"}))
 			}, failWith: core.ErrInvalid},
+		{method: "AdoptUser",
+			change: func() error {
+				return second(s.AdoptUser(ctx, scimDir(), o.ID, v.ID, core.Owner{Kind: core.OwnerDirectory, ID: d.ID}))
+			},
+			failure: func() error {
+				return second(s.AdoptUser(ctx, adm, o.ID, v.ID, core.Owner{Kind: core.OwnerConnection, ID: conn}))
+			}, failWith: core.ErrConflict},
 		{method: "AddOrgAdmin",
 			change:  func() error { return s.AddOrgAdmin(ctx, adm, o.ID, v.ID) },
 			failure: func() error { return s.AddOrgAdmin(ctx, adm, o.ID, "missing") }, failWith: core.ErrNotFound},

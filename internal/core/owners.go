@@ -1,0 +1,58 @@
+package core
+
+import "strings"
+
+// Sign-in refusals of a connection for a user it may not sign in (the reasons of
+// sso.login_refused events).
+const (
+	RefuseOwnedByConnection = "owned_by_another_connection"
+	RefuseOwnedByDirectory  = "owned_by_unlinked_directory"
+	RefuseLocalOutside      = "local_user_outside_domains"
+)
+
+// SignInConnection is what the sign-in rule needs to know of an SSO connection.
+type SignInConnection struct {
+	ID          string
+	DirectoryID string   // the directory it is linked to, if any
+	Domains     []string // the email domains it may sign local users in for
+}
+
+// MaySignIn is the sign-in rule of identity sources: a connection signs in an
+// existing user only when it owns them, when their owner is the directory linked to
+// it, or when they are local and the asserted address's domain is one of its
+// domains; in that last case the connection adopts them (adopt). Otherwise reason
+// says why not.
+func MaySignIn(owner Owner, c SignInConnection, emailDomain string) (ok, adopt bool, reason string) {
+	switch owner.Kind {
+	case OwnerConnection:
+		if owner.ID == c.ID {
+			return true, false, ""
+		}
+		return false, false, RefuseOwnedByConnection
+	case OwnerDirectory:
+		if c.DirectoryID != "" && owner.ID == c.DirectoryID {
+			return true, false, ""
+		}
+		return false, false, RefuseOwnedByDirectory
+	default:
+		for _, d := range c.Domains {
+			if emailDomain != "" && strings.EqualFold(d, emailDomain) {
+				return true, true, ""
+			}
+		}
+		return false, false, RefuseLocalOutside
+	}
+}
+
+// MayAdopt says whether a source may take over a user from their owner: a
+// directory adopts a local or connection-owned user, a connection a local one;
+// nobody adopts a directory's user.
+func MayAdopt(from Owner, to OwnerKind) bool {
+	switch to {
+	case OwnerDirectory:
+		return from.Kind == OwnerLocal || from.Kind == OwnerConnection
+	case OwnerConnection:
+		return from.Kind == OwnerLocal
+	}
+	return false
+}
