@@ -261,6 +261,8 @@ func ssoStoreErr(err error, name string) error {
 		return &conflictError{field: "domains", msg: strings.TrimSuffix(err.Error(), ": "+core.ErrConflict.Error()), err: err}
 	case errors.Is(err, core.ErrConflict):
 		return &conflictError{field: "name", msg: fmt.Sprintf("an SSO connection named %q already exists", name), err: err}
+	case errors.Is(err, core.ErrInvalid) && strings.HasPrefix(invalidText(err), "no directory"):
+		return &FieldError{Field: "directory", Msg: invalidText(err)}
 	case errors.Is(err, core.ErrInvalid):
 		// The store's own checks (email domains).
 		return &FieldError{Field: "domains", Msg: invalidText(err)}

@@ -40,6 +40,7 @@ var ssoMappingFields = []struct{ Name, Label string }{
 type ssoForm struct {
 	Kind                 string
 	Name, Domains        string
+	Directory            string // the linked SCIM directory's id
 	JIT, AllowIdPInit    bool
 	MetadataURL          string
 	Issuer, ClientID     string
@@ -60,7 +61,7 @@ func newSSOForm(kind string) ssoForm {
 // formOfConnection is the edit form of a connection as it is.
 func formOfConnection(v httpx.SSOConnection) ssoForm {
 	f := newSSOForm(v.Kind)
-	f.Name, f.Domains, f.JIT = v.Name, strings.Join(v.Domains, ", "), v.JIT
+	f.Name, f.Domains, f.JIT, f.Directory = v.Name, strings.Join(v.Domains, ", "), v.JIT, v.DirectoryID
 	if v.AllowIdPInitiated != nil {
 		f.AllowIdPInit = *v.AllowIdPInitiated
 	}
@@ -85,7 +86,7 @@ func formOfConnection(v httpx.SSOConnection) ssoForm {
 func readSSOForm(r *http.Request, kind string) ssoForm {
 	v := func(k string) string { return strings.TrimSpace(r.PostFormValue(k)) }
 	f := newSSOForm(kind)
-	f.Name, f.Domains = v("name"), v("domains")
+	f.Name, f.Domains, f.Directory = v("name"), v("domains"), v("directory")
 	f.JIT, f.AllowIdPInit = v("jit") == "on", v("allow_idp_initiated") == "on"
 	f.MetadataURL, f.Issuer, f.ClientID = v("idp_metadata_url"), v("issuer"), v("client_id")
 	f.Preset, f.GroupValues = v("preset"), v("group_values")
@@ -120,6 +121,9 @@ func (f ssoForm) change(was *ssoForm) (ops.SSOChange, error) {
 	}
 	if was == nil || f.JIT != was.JIT {
 		ch.JIT = &f.JIT
+	}
+	if was == nil && f.Directory != "" || was != nil && f.Directory != was.Directory {
+		ch.Directory = str(f.Directory)
 	}
 	if f.Kind == string(store.KindSAML) {
 		if was == nil || f.AllowIdPInit != was.AllowIdPInit {
@@ -256,6 +260,7 @@ func (h *Handler) pageSSO(w http.ResponseWriter, r *http.Request, c *caller, pd 
 
 type ssoFormPage struct {
 	Form        ssoForm
+	Directories []core.Directory     // the org's SCIM directories, to link
 	Conn        *httpx.SSOConnection // the connection being edited; nil when adding
 	Presets     any
 	GroupValues any
@@ -266,14 +271,18 @@ type ssoFormPage struct {
 	Created bool
 }
 
-func (h *Handler) ssoFormPage(w http.ResponseWriter, pd *pageData, status int, f ssoForm, conn *httpx.SSOConnection, created bool) error {
+func (h *Handler) ssoFormPage(w http.ResponseWriter, r *http.Request, c *caller, pd *pageData, status int, f ssoForm, conn *httpx.SSOConnection, created bool) error {
+	dirs, err := h.Store.ListDirectories(r.Context(), c.OrgID)
+	if err != nil {
+		return err
+	}
 	pd.Nav = "sso"
 	if conn != nil {
 		pd.Title = conn.Name + " · SSO"
 	} else {
 		pd.Title = "Add " + strings.ToUpper(f.Kind) + " connection · SSO"
 	}
-	data := ssoFormPage{Form: f, Conn: conn, Presets: ssoPresets, GroupValues: ssoGroupValues, Fields: ssoMappingFields, Created: created}
+	data := ssoFormPage{Form: f, Directories: dirs, Conn: conn, Presets: ssoPresets, GroupValues: ssoGroupValues, Fields: ssoMappingFields, Created: created}
 	if conn != nil {
 		data.Certs, _ = certViews(conn.Certificates, h.Now())
 	}
@@ -283,7 +292,7 @@ func (h *Handler) ssoFormPage(w http.ResponseWriter, pd *pageData, status int, f
 
 func (h *Handler) pageAddSSO(kind store.SSOKind) pageFunc {
 	return func(w http.ResponseWriter, r *http.Request, c *caller, pd *pageData) error {
-		return h.ssoFormPage(w, pd, http.StatusOK, newSSOForm(string(kind)), nil, false)
+		return h.ssoFormPage(w, r, c, pd, http.StatusOK, newSSOForm(string(kind)), nil, false)
 	}
 }
 
@@ -318,7 +327,7 @@ func (h *Handler) formAddSSO(kind store.SSOKind) pageFunc {
 			setup, err = h.Ops.CreateSSOConnection(r.Context(), c.Actor, c.OrgID, kind, ch)
 		}
 		if refusedSSO(err, &f, pd) {
-			return h.ssoFormPage(w, pd, http.StatusUnprocessableEntity, f, nil, false)
+			return h.ssoFormPage(w, r, c, pd, http.StatusUnprocessableEntity, f, nil, false)
 		}
 		if err != nil {
 			return err
@@ -328,7 +337,7 @@ func (h *Handler) formAddSSO(kind store.SSOKind) pageFunc {
 			return err
 		}
 		pd.Flash = &flash{Text: "The connection " + v.Name + " was added. Paste the values below into your identity provider."}
-		return h.ssoFormPage(w, pd, http.StatusCreated, formOfConnection(v), &v, true)
+		return h.ssoFormPage(w, r, c, pd, http.StatusCreated, formOfConnection(v), &v, true)
 	}
 }
 
@@ -351,7 +360,7 @@ func (h *Handler) pageSSOConnection(w http.ResponseWriter, r *http.Request, c *c
 	if err != nil {
 		return err
 	}
-	return h.ssoFormPage(w, pd, http.StatusOK, formOfConnection(v), &v, false)
+	return h.ssoFormPage(w, r, c, pd, http.StatusOK, formOfConnection(v), &v, false)
 }
 
 // formUpdateSSO changes what the admin changed in the form, with the checks of
@@ -382,7 +391,7 @@ func (h *Handler) formUpdateSSO(w http.ResponseWriter, r *http.Request, c *calle
 		_, err = h.Ops.UpdateSSOConnection(r.Context(), c.Actor, c.OrgID, v.ID, ch)
 	}
 	if refusedSSO(err, &f, pd) {
-		return h.ssoFormPage(w, pd, http.StatusUnprocessableEntity, f, &v, false)
+		return h.ssoFormPage(w, r, c, pd, http.StatusUnprocessableEntity, f, &v, false)
 	}
 	if err != nil {
 		return err
@@ -399,7 +408,7 @@ func (h *Handler) formRefreshSSO(w http.ResponseWriter, r *http.Request, c *call
 	_, err = h.Ops.UpdateSSOConnection(r.Context(), c.Actor, c.OrgID, v.ID, ops.SSOChange{RefreshMetadata: true})
 	f := formOfConnection(v)
 	if refusedSSO(err, &f, pd) {
-		return h.ssoFormPage(w, pd, http.StatusUnprocessableEntity, f, &v, false)
+		return h.ssoFormPage(w, r, c, pd, http.StatusUnprocessableEntity, f, &v, false)
 	}
 	if err != nil {
 		return err

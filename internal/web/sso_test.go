@@ -74,7 +74,12 @@ func TestSSOPagesInBrowser(t *testing.T) {
 	run("back", chromedp.Navigate(base+"/admin/sso/"+id), chromedp.WaitVisible(chromedp.CSS(`#edit-connection`)))
 
 	// Edit: rename, another preset, group values; the settings follow.
+	okta, err := s.St.GetDirectory(context.Background(), s.Org.ID, "okta")
+	if err != nil {
+		t.Fatal(err)
+	}
 	run("edit", chromedp.SetValue(chromedp.CSS(`#edit-connection input[name=name]`), "Okta (SAML)"),
+		chromedp.SetValue(chromedp.CSS(`#edit-connection select[name=directory]`), okta.ID),
 		chromedp.SetValue(chromedp.CSS(`#edit-connection select[name=preset]`), "keycloak"),
 		chromedp.SetValue(chromedp.CSS(`#edit-connection select[name=group_values]`), "last-segment"),
 		chromedp.Click(chromedp.CSS(`#edit-connection button[type=submit]`)))
@@ -83,6 +88,9 @@ func TestSSOPagesInBrowser(t *testing.T) {
 	settings := text("#settings")
 	must(settings, "keycloak", "preset")
 	must(settings, "last path segment", "group values")
+	if c, _ := s.St.GetSSOConnection(context.Background(), id); c.DirectoryID != okta.ID {
+		t.Errorf("the connection is not linked to the directory chosen: %q", c.DirectoryID)
+	}
 	shot("sso-05-saml-edited")
 
 	// The IdP rolls its key; refresh: the new certificate, the warning gone.
@@ -260,6 +268,7 @@ func TestSSOPagesAreGuarded(t *testing.T) {
 		{"edit: bad domain", "/admin/sso/" + id, url.Values{"name": {"Okta SAML"}, "domains": {"not_a_domain!"}}, []string{"not an email domain", `value="not_a_domain!"`}},
 		{"edit: google on SAML without hd is fine, entra UPN without domains is not", "/admin/sso/" + id,
 			url.Values{"name": {"Okta SAML"}, "domains": {""}, "mapping_email": {"upn"}}, []string{"sign-in name"}},
+		{"edit: a directory of no org", "/admin/sso/" + id, url.Values{"name": {"Okta SAML"}, "domains": {"okta.acme.example"}, "jit": {"on"}, "single_logout": {"on"}, "clock_skew_seconds": {"0"}, "directory": {"nope"}}, []string{"No directory", "nope"}},
 		{"refresh from a file-less URL gone", "/admin/sso/" + id + "/refresh", url.Values{}, nil},
 	} {
 		if c.want == nil {
