@@ -65,7 +65,10 @@ func plan(events []core.AuditEvent) (k store.OrgKeys, reload bool, unknown strin
 			// An org's settings (four eyes on access changes) and proposals: an access
 			// proposal's change, once applied, has events of its own.
 			"org.update", "proposal.create", "proposal.review", "proposal.approve", "proposal.reject",
-			"proposal.withdraw", "proposal.apply", "proposal.fail":
+			"proposal.withdraw", "proposal.apply", "proposal.fail",
+			// Sign-in links and the sessions they start (break-glass, first run,
+			// invitations): the user they sign in has events of its own.
+			"signin_link.create", "signin.break_glass", "signin.setup", "signin.invitation":
 			// Nothing a decision reads: the seq moves, the version does not.
 		default:
 			return store.OrgKeys{}, true, e.Action
