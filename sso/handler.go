@@ -245,7 +245,7 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 {{if .Logout}}<form method="post" action="{{.Action}}"><input type="hidden" name="return_to" value="{{.ReturnTo}}"><button type="submit">Sign out</button></form>{{end}}
 {{if .Token}}<form method="post" action="{{.Action}}"><input type="hidden" name="token" value="{{.Token}}"><button type="submit" id="continue">Sign in</button></form>{{end}}
 {{if .Hint}}<p>{{.Hint}}</p>{{end}}
-<p><a href="/sso/login">Sign in</a></p></body></html>`))
+{{if not .Form}}<p><a href="/sso/login">Sign in</a></p>{{end}}</body></html>`))
 
 type page struct {
 	Title, Message   string

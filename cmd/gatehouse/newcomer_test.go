@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/gatehouse-dev/gatehouse/sso/ssotest"
@@ -133,6 +135,16 @@ func TestNewcomerPathInBrowser(t *testing.T) {
 	b.waitText(".flash", "mapping was added")
 	b.must(b.text("#mappings"), "Engineering", "the mappings table")
 	b.shot("14-mapping-added")
+	// The SSO connection's groups map too, from the same form.
+	b.selectText(`#add-mapping select[name=source]`, "SSO Okta OIDC")
+	b.selectText(`#add-mapping select[name=group]`, "engineers")
+	b.run("add SSO mapping", chromedp.SendKeys(chromedp.CSS(`#add-mapping input[name=idp_group]`), "okta-engineering"),
+		chromedp.Click(chromedp.CSS(`#add-mapping button`)))
+	b.waitText("#confirm", "")
+	b.run("confirm SSO mapping", chromedp.Click(chromedp.CSS(`#confirm button`)))
+	b.waitText(".flash", "mapping was added")
+	b.must(b.text("#mappings"), "SSO Okta OIDC", "the mappings table")
+	b.shot("14b-mapping-sso")
 
 	// 6. A grant: engineers are Editors in production.
 	b.run("workspace again", chromedp.Navigate(base+"/admin/workspaces/analytics"), chromedp.WaitVisible(chromedp.CSS(`#add-grant`)))
@@ -236,6 +248,36 @@ func TestNewcomerPathInBrowser(t *testing.T) {
 	if strings.Contains(again.logs.String(), "/setup?token=") {
 		t.Errorf("a database with an organization got a setup link:\n%s", again.logs)
 	}
+
+	// Break glass: signed out, the admin gets back in with the CLI's sign-in link.
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	_, err = chromedp.Call(ctx, network.ClearBrowserCookies, cdp.Empty{})
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.run("signed out", chromedp.Navigate(base+"/admin/"), chromedp.WaitVisible(chromedp.CSS(`input[name=email]`)))
+	b.shot("21-sign-in")
+	ctx, cancel = context.WithTimeout(b.ctx, 10*time.Second)
+	links, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('a[href="/sso/login"]').length`))
+	cancel()
+	if err != nil || links != 0 {
+		t.Errorf("the sign-in page links to itself %d times (%v)", links, err)
+	}
+	out, err = runIn(dir, "./bin/gatehouse", "login-link", "--org", "acme", "--email", "ada@acme.example", "--external-url", base)
+	if err != nil {
+		t.Fatalf("login-link: %v\n%s", err, out)
+	}
+	link := lastLine(out)
+	if !strings.HasPrefix(link, base+"/") {
+		t.Fatalf("login-link printed %q last; want a link on %s", link, base)
+	}
+	// The link shows a button (link previews must not use it up); the button signs in.
+	b.run("sign-in link", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(`button[type=submit]`)))
+	b.shot("22-sign-in-link")
+	b.run("use the link", chromedp.Click(chromedp.CSS(`button[type=submit]`)))
+	b.waitText("header", "ada@acme.example")
+	b.shot("23-break-glass-signed-in")
 }
 
 // freePort is a loopback port free a moment ago: the external URL names it
