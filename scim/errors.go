@@ -72,7 +72,8 @@ func toSCIMError(err error) (e scimerrors.ScimError, internal bool) {
 	case errors.Is(err, core.ErrVersion):
 		return scimerrors.ScimError{Status: http.StatusPreconditionFailed, Detail: "The resource changed since the version given in If-Match."}, false
 	case errors.Is(err, core.ErrLastAdmin):
-		return scimerrors.ScimError{Status: http.StatusConflict, ScimType: scimerrors.ScimTypeMutability,
+		// RFC 7644 §3.12: a mutability refusal is a 400.
+		return scimerrors.ScimError{Status: http.StatusBadRequest, ScimType: scimerrors.ScimTypeMutability,
 			Detail: "This user is the organization's last active admin and cannot be deactivated or deleted; make another user an admin first."}, false
 	case errors.Is(err, core.ErrInvalid):
 		return scimerrors.ScimError{Status: http.StatusBadRequest, ScimType: scimerrors.ScimTypeInvalidValue, Detail: clientDetail(err)}, false

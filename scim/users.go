@@ -284,6 +284,9 @@ func (h *Handler) putUser(w http.ResponseWriter, r *http.Request, tn tenant, id 
 	if err != nil {
 		return err
 	}
+	if !updated.Active {
+		h.warnIfNoAdmin(r, tn, updated.ID)
+	}
 	w.Header().Set("ETag", etag(updated.Version))
 	return h.writeJSON(w, http.StatusOK, h.renderUser(r, updated))
 }
@@ -316,6 +319,9 @@ func (h *Handler) patchUser(w http.ResponseWriter, r *http.Request, tn tenant, i
 	if err != nil {
 		return err
 	}
+	if !updated.Active {
+		h.warnIfNoAdmin(r, tn, updated.ID)
+	}
 	w.Header().Set("ETag", etag(updated.Version))
 	q := r.URL.Query()
 	return h.writeJSON(w, http.StatusOK, project(userSchema, h.renderUser(r, updated), splitList(q.Get("attributes")), splitList(q.Get("excludedAttributes"))))
@@ -334,6 +340,27 @@ func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request, tn tenant, 
 	if err := h.Store.SCIMDeleteUser(r.Context(), tn.actor, tn.orgID, tn.directoryID, id); err != nil {
 		return err
 	}
+	h.warnIfNoAdmin(r, tn, id)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// warnIfNoAdmin logs at WARN when a deprovisioning through the directory left the
+// org without an active admin: the directory owns the user and the IdP is
+// authoritative for people who leave, so it succeeded, but someone must recover
+// the org (see the admin overview and docs/operations.md).
+func (h *Handler) warnIfNoAdmin(r *http.Request, tn tenant, userID string) {
+	admins, err := h.Store.ListOrgAdmins(r.Context(), tn.orgID)
+	if err != nil {
+		h.logger().Warn("scim: list org admins", "org", tn.orgID, "error", err.Error())
+		return
+	}
+	for _, a := range admins {
+		if a.Active {
+			return
+		}
+	}
+	h.logger().Warn("scim: the directory deprovisioned the organization's last active admin; the org has no active admin until an operator recovers it",
+		"org", tn.orgID, "directory", tn.directoryID, "user", userID,
+		"recover", "gatehouse org add-admin --org SLUG --email EMAIL prints a single-use sign-in link for a new org admin; see docs/operations.md, Identity sources and trust")
 }

@@ -286,6 +286,23 @@ func (t *tx) updateUser(ctx context.Context, old SCIMUser, u *SCIMUser) error {
 			return err
 		}
 	}
+	return t.writeUser(ctx, old, u)
+}
+
+// lastAdminLeaves says whether deactivating or deleting the user leaves the org
+// without an active admin: what the last-admin rule refuses, except when the
+// directory that owns the user deprovisions them (the IdP is authoritative for
+// people who leave).
+func (t *tx) lastAdminLeaves(ctx context.Context, orgID, id string) (bool, error) {
+	err := t.keepActiveAdmin(ctx, orgID, id)
+	if errors.Is(err, core.ErrLastAdmin) {
+		return true, nil
+	}
+	return false, err
+}
+
+// writeUser is updateUser without the last-admin rule.
+func (t *tx) writeUser(ctx context.Context, old SCIMUser, u *SCIMUser) error {
 	u.CreatedAt = old.CreatedAt
 	u.UpdatedAt = fromMicros(t.s.now())
 	u.Version = old.Version + 1
@@ -325,7 +342,7 @@ func (t *tx) deleteUser(ctx context.Context, orgID, ownerDir, id string) (core.U
 	if err != nil {
 		return core.User{}, err
 	}
-	if u.Active {
+	if u.Active && ownerDir == "" { // the owning directory may remove the last admin
 		if err := t.keepActiveAdmin(ctx, orgID, id); err != nil {
 			return core.User{}, err
 		}
@@ -536,12 +553,23 @@ func (s *SQL) SCIMUpdateUser(ctx context.Context, actor core.Actor, orgID, direc
 		// The owner changes only by TransferUser or an adoption.
 		u.ID, u.OrgID = old.ID, old.OrgID
 		u.Source, u.DirectoryID, u.ConnectionID, u.Owner = old.Source, old.DirectoryID, old.ConnectionID, old.Owner
-		if err := t.updateUser(ctx, old, &u); err != nil {
+		// The directory owns the user: it may deactivate even the org's last
+		// active admin (the IdP is authoritative for people who leave); the event says so.
+		lastAdmin := false
+		if old.Active && !u.Active {
+			if lastAdmin, err = t.lastAdminLeaves(ctx, orgID, id); err != nil {
+				return err
+			}
+		}
+		if err := t.writeUser(ctx, old, &u); err != nil {
 			return err
 		}
 		out = u
-		return t.audit(ctx, orgID, actor, userUpdateAction(old.User, u.User, "user.activate"), "user", id,
-			map[string]any{"directory_id": actor.ID, "user_name": u.UserName, "version": u.Version})
+		d := map[string]any{"directory_id": actor.ID, "user_name": u.UserName, "version": u.Version}
+		if lastAdmin {
+			d["last_admin"] = true
+		}
+		return t.audit(ctx, orgID, actor, userUpdateAction(old.User, u.User, "user.activate"), "user", id, d)
 	})
 	if err != nil {
 		return SCIMUser{}, fmt.Errorf("update user %s: %w", id, err)
@@ -572,11 +600,21 @@ func emailsOfDoc(doc []byte) []SCIMEmail {
 // every membership.
 func (s *SQL) SCIMDeleteUser(ctx context.Context, actor core.Actor, orgID, directoryID, id string) error {
 	err := s.inTx(ctx, func(t *tx) error {
+		// The directory owns the user: it may delete even the org's last active
+		// admin (the IdP is authoritative for people who leave); the event says so.
+		lastAdmin, err := t.lastAdminLeaves(ctx, orgID, id)
+		if err != nil {
+			return err
+		}
 		u, err := t.deleteUser(ctx, orgID, directoryID, id)
 		if err != nil {
 			return err
 		}
-		return t.audit(ctx, orgID, actor, "user.delete", "user", id, map[string]any{"directory_id": actor.ID, "user_name": u.UserName})
+		d := map[string]any{"directory_id": actor.ID, "user_name": u.UserName}
+		if lastAdmin && u.Active {
+			d["last_admin"] = true
+		}
+		return t.audit(ctx, orgID, actor, "user.delete", "user", id, d)
 	})
 	if err != nil {
 		return fmt.Errorf("delete user %s: %w", id, err)

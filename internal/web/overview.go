@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -20,7 +21,17 @@ func (h *Handler) pageOverview(w http.ResponseWriter, r *http.Request, c *caller
 	data := struct {
 		Users, Groups, Mappings, Directories int
 		Workspaces                           []core.Workspace
-	}{Workspaces: visible}
+		// ActiveAdmins counts the org's active admins, and DirectoryAdmins
+		// those a SCIM directory owns: it may deprovision them, the last one too.
+		ActiveAdmins, DirectoryAdmins int
+		OrgSlug, BaseURL              string
+	}{Workspaces: visible, BaseURL: strings.TrimSuffix(h.ExternalURL, "/")}
+	if data.BaseURL == "" {
+		data.BaseURL = "https://gatehouse.example.com"
+	}
+	if o, err := h.Store.GetOrg(ctx, c.OrgID); err == nil {
+		data.OrgSlug = o.Slug
+	}
 	if pd.Admin {
 		if data.Users, err = h.Store.CountUsers(ctx, c.OrgID); err != nil {
 			return err
@@ -37,6 +48,18 @@ func (h *Handler) pageOverview(w http.ResponseWriter, r *http.Request, c *caller
 			return err
 		}
 		data.Directories = len(ds)
+		admins, err := h.Store.ListOrgAdmins(ctx, c.OrgID)
+		if err != nil {
+			return err
+		}
+		for _, a := range admins {
+			if a.Active {
+				data.ActiveAdmins++
+				if a.Owner.Kind == core.OwnerDirectory {
+					data.DirectoryAdmins++
+				}
+			}
+		}
 	}
 	pd.Title, pd.Nav, pd.Data = "Overview", "overview", data
 	return h.render(w, http.StatusOK, "overview", pd)

@@ -211,6 +211,18 @@ func TestAdminPagesInBrowser(t *testing.T) {
 	run("audit", chromedp.Navigate(base+"/admin/audit?action=mapping."), chromedp.WaitVisible(chromedp.CSS(`#audit`)))
 	must(text("#audit"), "mapping.delete", "audit filter")
 	shot("10-audit")
+
+	// While a local admin remains, the overview shows no recovery; once every
+	// active org admin is a directory's (which may deprovision the last one), it
+	// says how an operator recovers the org.
+	run("overview, local admin", chromedp.Navigate(base+"/admin/"), chromedp.WaitVisible(chromedp.CSS(`main .grid`)))
+	if strings.Contains(text("main"), "If your identity provider removes every org admin") {
+		t.Error("recovery shown while a local admin remains")
+	}
+	s.API("POST", "/api/v1/users/"+s.Admin.ID+"/owner", map[string]any{"kind": "directory", "id": "okta"}).Want(t, 200)
+	run("overview, directory admins", chromedp.Navigate(base+"/admin/"), chromedp.WaitVisible(chromedp.CSS(`#recovery`)))
+	must(text("#recovery"), "gatehouse org add-admin --org acme --email", "recovery card")
+	shot("11-overview-recovery")
 }
 
 func mustGroupID(t *testing.T, s *site) string {
