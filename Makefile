@@ -17,7 +17,7 @@ build: ## build the static binary into bin/gatehouse
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/gatehouse
 
 test: ## run the whole test suite with the race detector (PostgreSQL too when GATEHOUSE_TEST_POSTGRES is set)
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout 30m ./...
 
 lint: ## gofmt, go vet and staticcheck
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
