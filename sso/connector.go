@@ -27,6 +27,11 @@ type Identity struct {
 	// Groups are the values of the connection's groups attributes or claims, in
 	// the form the connection asks for (as sent, last path segment, or CN).
 	Groups []string
+	// GroupsOverage, when set, says the IdP sent a pointer to the groups instead
+	// of the groups (Entra's groups overage indicator) and how: Groups is then
+	// empty, and the login takes the groups from the SCIM directory the connection
+	// is linked to, or is refused.
+	GroupsOverage string
 	// SAML is the assertion's subject and SessionIndex (SAML logins only), kept
 	// with the session for single logout.
 	SAML store.SAMLSubject

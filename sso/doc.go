@@ -56,11 +56,20 @@
 // Both end in the same step: the user is found by email (or userName) in the
 // connection's org, or created just in time unless the connection forbids it; a
 // deactivated user is refused; group claims are checked first (checkGroups, and
-// the connectors' checks for Entra's groups overage indicator and non-string OIDC
-// values), so a refused login (groups_overage, bad_groups_claim, too_many_groups)
-// changes nothing; the groups asserted become the user's IdP groups of
-// that connection (store.SetConnectionGroups replaces those of the last login), so
-// mapped user groups follow; a session row is written with the login's audit event.
+// the connectors' checks for non-string OIDC values), so a refused login
+// (bad_groups_claim, too_many_groups) changes nothing; the groups asserted become
+// the user's IdP groups of that connection (store.SetConnectionGroups replaces
+// those of the last login), so mapped user groups follow; a session row is written
+// with the login's audit event, which says where the groups came from.
+//
+// Entra's groups overage (a pointer to Microsoft Graph instead of the groups) is
+// marked on the Identity (GroupsOverage), never read as "no groups". Through a
+// connection linked to a SCIM directory, a user that directory owns signs in with
+// the groups the directory provisioned for them
+// (store.SetConnectionGroupsFromDirectory, one transaction); anyone else is
+// refused (groups_overage_not_provisioned) before a user is created or adopted,
+// and without a linked directory the login is refused (groups_overage) with a page
+// that prints the command linking one.
 // Every refusal is logged with its reason, audited, and shown as a plain page.
 //
 // # Single logout

@@ -3,6 +3,7 @@ package sso
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -17,14 +18,49 @@ const (
 	maxGroups          = 1000
 )
 
-// groupsOverage is the refusal of a login whose IdP sent a pointer to the groups
-// (Entra's overage indicator) instead of the groups.
-func groupsOverage(subject string, cause error) error {
-	return &loginError{reason: "groups_overage", status: http.StatusForbidden, cause: cause, subject: subject,
+// Refusals of a login whose IdP sent a pointer to the groups instead of the
+// groups (Entra's overage indicator).
+const (
+	// ReasonGroupsOverage: the connection is linked to no SCIM directory to take
+	// the groups from.
+	ReasonGroupsOverage = "groups_overage"
+	// ReasonOverageNotProvisioned: the connection is linked to a directory, but
+	// the user is not one that directory provisioned (owns).
+	ReasonOverageNotProvisioned = "groups_overage_not_provisioned"
+)
+
+// groupsOverage is the refusal of an overage login through a connection linked to
+// no directory. It tells the administrator the two fixes, the first with the
+// exact command (orgSlug and connName fill it in).
+func groupsOverage(subject, orgSlug, connName string, cause error) error {
+	return &loginError{reason: ReasonGroupsOverage, status: http.StatusForbidden, cause: cause, subject: subject,
+		public: "Your identity provider sent a link to your groups instead of the groups themselves, because you are in too many groups, " +
+			"and this sign-in has no SCIM directory to take them from. Your access in Gatehouse was left unchanged. " +
+			"Your administrator can fix this in either of two ways. " +
+			"(1) Link this sign-in to the SCIM directory that provisions these users, and Gatehouse takes the groups from it: " +
+			fmt.Sprintf("gatehouse sso update --org %s --connection %s --directory DIRECTORY ", cliArg(orgSlug), cliArg(connName)) +
+			"(or PATCH /api/v1/sso/connections/{connection} with {\"directory\": \"DIRECTORY\"}), where DIRECTORY is that directory's name. " +
+			"(2) In Microsoft Entra, set the application's group claim to emit only \"Groups assigned to the application\" and assign the groups that matter to it."}
+}
+
+// overageNotProvisioned is the refusal of an overage login of a user the linked
+// directory (dirName) did not provision: Gatehouse has no groups of theirs to use.
+func overageNotProvisioned(subject, dirName string, cause error) error {
+	return &loginError{reason: ReasonOverageNotProvisioned, status: http.StatusForbidden, cause: cause, subject: subject,
 		public: "Your identity provider sent a link to your groups instead of the groups themselves, because you are in too many groups. " +
-			"Your administrator must change the identity provider's setup: in Microsoft Entra, set the application's group claim to emit only " +
-			"\"Groups assigned to the application\" (and assign the groups that matter to it), or provision group membership through SCIM instead. " +
-			"Your access in Gatehouse was left unchanged."}
+			fmt.Sprintf("Gatehouse takes them from the SCIM directory %q linked to this sign-in, but that directory has not provisioned your account. ", dirName) +
+			"Your access in Gatehouse was left unchanged. Ask your administrator to assign you to the application in the identity provider, " +
+			"so that its SCIM provisioning creates (or takes over) your Gatehouse account, then sign in again."}
+}
+
+// cliArg quotes a value for a shell command line when it needs it.
+func cliArg(s string) string {
+	if s != "" && !strings.ContainsFunc(s, func(r rune) bool {
+		return !(r == '-' || r == '_' || r == '.' || r == '@' || unicode.IsLetter(r) || unicode.IsDigit(r))
+	}) {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // badGroupsClaim is the refusal of a login whose groups cannot be taken as they are.

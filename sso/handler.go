@@ -32,6 +32,8 @@ type Store interface {
 	CreateUser(ctx context.Context, actor core.Actor, u core.User) (core.User, error)
 	AdoptUser(ctx context.Context, actor core.Actor, orgID, id string, to core.Owner) (core.User, error)
 	SetConnectionGroups(ctx context.Context, actor core.Actor, orgID, connectionID, userID string, claimValues []string) error
+	SetConnectionGroupsFromDirectory(ctx context.Context, actor core.Actor, orgID, connectionID, userID string) (store.DirectoryGroups, error)
+	GetDirectory(ctx context.Context, orgID, idOrName string) (core.Directory, error)
 	RedeemSignInLink(ctx context.Context, tokenHash string, ss store.Session, details map[string]any) (store.SignInLink, error)
 }
 

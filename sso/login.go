@@ -381,12 +381,27 @@ func (h *Handler) completeLogin(w http.ResponseWriter, r *http.Request, conn sto
 		return h.refuse(ctx, conn, refusal("email_domain_not_allowed", "Your email domain may not sign in through this connection.",
 			fmt.Errorf("email domain %s is not one of the connection's %v", email[at+1:], conn.Domains)), details)
 	}
+	if id.GroupsOverage != "" {
+		// Entra's groups overage: the groups come from the linked directory, or the
+		// login is refused before anything is looked up or created.
+		details["groups_overage"] = id.GroupsOverage
+		if conn.DirectoryID == "" {
+			return h.refuse(ctx, conn, groupsOverage(id.Subject, h.orgSlug(ctx, conn.OrgID), conn.Name,
+				fmt.Errorf("%s, and the connection is linked to no SCIM directory", id.GroupsOverage)), details)
+		}
+	}
 	actor := actorOf(conn)
 	user, err := h.Store.GetUserByEmail(ctx, conn.OrgID, email)
 	if errors.Is(err, core.ErrNotFound) {
 		user, err = h.Store.GetUserByUserName(ctx, conn.OrgID, email)
 	}
 	created := false
+	if errors.Is(err, core.ErrNotFound) && id.GroupsOverage != "" {
+		// Just-in-time creation would make a user with no groups: the linked
+		// directory has not provisioned this person.
+		return h.refuse(ctx, conn, overageNotProvisioned(id.Subject, h.directoryName(ctx, conn),
+			fmt.Errorf("%s; no user %s, so the linked directory has no groups of theirs", id.GroupsOverage, email)), details)
+	}
 	if errors.Is(err, core.ErrNotFound) {
 		if !conn.JIT {
 			return h.refuse(ctx, conn, refusal("no_account", "You do not have a Gatehouse account yet. Ask your administrator to give you access.",
@@ -420,6 +435,14 @@ func (h *Handler) completeLogin(w http.ResponseWriter, r *http.Request, conn sto
 			return h.refuse(ctx, conn, refusal(reason, refusalText(reason),
 				fmt.Errorf("user %s is owned by %s %q, which this connection may not sign in (%s)", user.ID, user.Owner.Kind, user.Owner.Name, reason)), details)
 		}
+		if id.GroupsOverage != "" && (user.Owner.Kind != core.OwnerDirectory || user.Owner.ID != conn.DirectoryID) {
+			// Signed in by its domains or as the connection's own user, but the groups
+			// can come only from what the linked directory provisioned for them.
+			details["user_id"] = user.ID
+			details["owner"] = map[string]any{"kind": string(user.Owner.Kind), "id": user.Owner.ID, "name": user.Owner.Name}
+			return h.refuse(ctx, conn, overageNotProvisioned(id.Subject, h.directoryName(ctx, conn),
+				fmt.Errorf("%s; user %s is owned by %s %q, not the linked directory", id.GroupsOverage, user.ID, user.Owner.Kind, user.Owner.Name)), details)
+		}
 		if adopt && user.Active {
 			adopted, err := h.Store.AdoptUser(ctx, actor, conn.OrgID, user.ID, core.Owner{Kind: core.OwnerConnection, ID: conn.ID})
 			if err != nil {
@@ -434,8 +457,27 @@ func (h *Handler) completeLogin(w http.ResponseWriter, r *http.Request, conn sto
 		return h.refuse(ctx, conn, refusal("user_deactivated", "Your Gatehouse account is deactivated. Ask your administrator if you need access.",
 			fmt.Errorf("user %s is deactivated", user.ID)), details)
 	}
-	if err := h.Store.SetConnectionGroups(ctx, actor, conn.OrgID, conn.ID, user.ID, id.Groups); err != nil {
-		return fmt.Errorf("set groups of %s: %w", user.ID, err)
+	if id.GroupsOverage != "" {
+		// One transaction reads the user's groups in the linked directory and makes
+		// them the connection's groups of the user; it checks the link and the owner
+		// again, so a change since the checks above refuses rather than mixes.
+		dg, err := h.Store.SetConnectionGroupsFromDirectory(ctx, actor, conn.OrgID, conn.ID, user.ID)
+		if errors.Is(err, core.ErrConflict) {
+			details["user_id"] = user.ID
+			return h.refuse(ctx, conn, overageNotProvisioned(id.Subject, h.directoryName(ctx, conn), fmt.Errorf("%s: %w", id.GroupsOverage, err)), details)
+		}
+		if err != nil {
+			return fmt.Errorf("set groups of %s from the linked directory: %w", user.ID, err)
+		}
+		id.Groups = dg.Values
+		details["groups_from"] = "directory"
+		details["groups_directory_id"] = dg.DirectoryID
+		details["groups_directory"] = h.directoryName(ctx, store.SSOConnection{OrgID: conn.OrgID, DirectoryID: dg.DirectoryID})
+	} else {
+		if err := h.Store.SetConnectionGroups(ctx, actor, conn.OrgID, conn.ID, user.ID, id.Groups); err != nil {
+			return fmt.Errorf("set groups of %s: %w", user.ID, err)
+		}
+		details["groups_from"] = "idp"
 	}
 	details["groups"] = id.Groups
 	sid := randomToken()
@@ -542,4 +584,26 @@ func refusalText(reason string) string {
 	default:
 		return "Your Gatehouse account was not created by this sign-in, and your email domain is not one it accepts. Ask your administrator to add your domain to the connection."
 	}
+}
+
+// orgSlug names an org for a command line in a refusal page; "ORG" when it
+// cannot be read (the page is still right, with a placeholder).
+func (h *Handler) orgSlug(ctx context.Context, orgID string) string {
+	o, err := h.Store.GetOrg(ctx, orgID)
+	if err != nil {
+		h.logger().Warn("sso: org of a refusal", "org", orgID, "error", err.Error())
+		return "ORG"
+	}
+	return o.Slug
+}
+
+// directoryName names the directory a connection is linked to, for refusal pages
+// and audit events; its id when it cannot be read.
+func (h *Handler) directoryName(ctx context.Context, conn store.SSOConnection) string {
+	d, err := h.Store.GetDirectory(ctx, conn.OrgID, conn.DirectoryID)
+	if err != nil {
+		h.logger().Warn("sso: linked directory", "directory", conn.DirectoryID, "error", err.Error())
+		return conn.DirectoryID
+	}
+	return d.Name
 }

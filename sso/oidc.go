@@ -149,15 +149,19 @@ func (c *oidcConnector) HandleCallback(ctx context.Context, r *http.Request, non
 	if err := c.checkHostedDomain(idt.Subject, claims); err != nil {
 		return Identity{}, err
 	}
-	if err := c.checkOverage(idt.Subject, claims); err != nil {
-		return Identity{}, err
+	// Entra's groups overage: the groups come from the linked directory (or the
+	// login is refused), never from userinfo, which Entra does not put them in.
+	overage := c.overage(claims)
+	missing := c.missingClaims(claims)
+	if overage != "" {
+		missing = slices.DeleteFunc(missing, func(m string) bool { return m == "groups" })
 	}
-	if missing := c.missingClaims(claims); c.userInfo && len(missing) > 0 {
+	if c.userInfo && len(missing) > 0 {
 		if err := c.mergeUserInfo(ctx, tok, idt.Subject, claims, missing); err != nil {
 			return Identity{}, err
 		}
 	}
-	return c.identity(idt.Subject, claims)
+	return c.identity(idt.Subject, claims, overage)
 }
 
 // missingClaims names the parts of an identity the ID token lacks: "email",
@@ -233,7 +237,9 @@ func (c *oidcConnector) checkHostedDomain(sub string, claims map[string]any) err
 	return nil
 }
 
-func (c *oidcConnector) identity(sub string, claims map[string]any) (Identity, error) {
+// identity reads the identity out of the claims; overage is the ID token's
+// groups overage indicator (c.overage), read before userinfo was merged in.
+func (c *oidcConnector) identity(sub string, claims map[string]any, overage string) (Identity, error) {
 	str := func(k string) string { s, _ := claims[k].(string); return strings.TrimSpace(s) }
 	first := func(names []string) string {
 		for _, n := range names {
@@ -271,8 +277,11 @@ func (c *oidcConnector) identity(sub string, claims map[string]any) (Identity, e
 		// the email claim, not this one; only the connection's domains count.
 		id.EmailVerified = inDomains
 	}
-	if err := c.checkOverage(sub, claims); err != nil {
-		return Identity{}, err
+	if overage != "" {
+		// The groups are missing, not empty: completeLogin takes them from the
+		// linked directory or refuses the login.
+		id.GroupsOverage = overage
+		return id, nil
 	}
 	// A groups claim is an array of strings (or one string). Anything else is
 	// refused rather than skipped: dropping values we cannot read would silently
@@ -300,24 +309,24 @@ func (c *oidcConnector) identity(sub string, claims map[string]any) (Identity, e
 	return id, nil
 }
 
-// checkOverage refuses an ID token that points elsewhere for its groups instead
-// of carrying them: Entra's distributed-claims overage (_claim_names naming the
-// groups claim, with _claim_sources pointing at Microsoft Graph) and its implicit
-// flow's hasgroups: true.
-func (c *oidcConnector) checkOverage(sub string, claims map[string]any) error {
+// overage says how an ID token points elsewhere for its groups instead of
+// carrying them, or "" when it does not: Entra's distributed-claims overage
+// (_claim_names naming the groups claim, with _claim_sources pointing at
+// Microsoft Graph) and its implicit flow's hasgroups: true.
+func (c *oidcConnector) overage(claims map[string]any) string {
 	if names, ok := claims["_claim_names"].(map[string]any); ok {
 		for _, gc := range c.mapping.Groups {
 			if _, ok := names[gc]; ok {
-				return groupsOverage(sub, fmt.Errorf("ID token names claim %q in _claim_names (distributed claim) instead of carrying it", gc))
+				return fmt.Sprintf("ID token names claim %q in _claim_names (distributed claim) instead of carrying it", gc)
 			}
 		}
 	}
 	if hg, _ := claims["hasgroups"].(bool); hg && slices.Contains(c.mapping.Groups, "groups") {
 		if _, present := claims["groups"]; !present {
-			return groupsOverage(sub, errors.New("ID token says hasgroups=true instead of carrying the groups"))
+			return "ID token says hasgroups=true instead of carrying the groups"
 		}
 	}
-	return nil
+	return ""
 }
 
 // jsonKind names the JSON type of a decoded value, for log lines.

@@ -237,8 +237,10 @@ func (c *samlConnector) identity(a *saml.Assertion) (Identity, error) {
 	id.Groups = normalizeGroups(m.GroupValues, groups)
 	if _, ok := vals[entraGroupsOverage]; ok {
 		// The groups are missing, not empty: taking this as "no groups" would drop
-		// every group the user has through this connection.
-		return Identity{}, groupsOverage(id.Subject, fmt.Errorf("SAML assertion carries %s instead of the groups (%d group attribute values)", entraGroupsOverage, len(id.Groups)))
+		// every group the user has through this connection. The login takes them
+		// from the linked directory, or is refused (completeLogin).
+		id.GroupsOverage = fmt.Sprintf("SAML assertion carries %s instead of the groups (%d group attribute values)", entraGroupsOverage, len(id.Groups))
+		id.Groups = nil
 	}
 	return id, nil
 }

@@ -512,98 +512,163 @@ func (s *SQL) SetConnectionGroups(ctx context.Context, actor core.Actor, orgID, 
 		if err != nil {
 			return err
 		}
-		// The connection's groups for these values, creating the missing ones.
-		byValue := map[string]string{} // claim value → IdP group id
-		load := func() error {
-			for _, part := range chunks(values, memberChunk) {
-				var rows []struct {
-					ID         string `db:"id"`
-					ExternalID string `db:"external_id"`
-				}
-				if err := t.selIn(ctx, &rows, `SELECT id, external_id FROM idp_groups WHERE connection_id = ? AND external_id IN (?)`,
-					connectionID, part); err != nil {
-					return err
-				}
-				for _, r := range rows {
-					byValue[r.ExternalID] = r.ID
-				}
-			}
-			return nil
+		return t.setConnectionGroups(ctx, actor, orgID, connectionID, u, values, nil)
+	})
+}
+
+// SetConnectionGroupsFromDirectory is SetConnectionGroups for a login whose IdP
+// sent a pointer to the groups instead of the groups (Entra's groups overage):
+// the values are taken from the IdP groups of the directory the connection is
+// linked to that the user is a member of (each group's external id, the object
+// id Entra's groups claim would carry, or its display name when it has none). It
+// reads and writes in one transaction, so the groups are the directory's at that
+// moment. A connection linked to no directory, or a user that directory does not
+// own, is core.ErrConflict and nothing changes.
+func (s *SQL) SetConnectionGroupsFromDirectory(ctx context.Context, actor core.Actor, orgID, connectionID, userID string) (DirectoryGroups, error) {
+	var out DirectoryGroups
+	err := s.inTx(ctx, func(t *tx) error {
+		var conns []struct {
+			DirectoryID *string `db:"directory_id"`
 		}
+		if err := t.sel(ctx, &conns, `SELECT directory_id FROM sso_connections WHERE org_id = ? AND id = ?`, orgID, connectionID); err != nil {
+			return err
+		}
+		if len(conns) == 0 {
+			return notFound("SSO connection", connectionID)
+		}
+		dirID := str(conns[0].DirectoryID)
+		if dirID == "" {
+			return fmt.Errorf("SSO connection %s is linked to no directory: %w", connectionID, core.ErrConflict)
+		}
+		u, err := t.getUser(ctx, orgID, userID, true)
+		if err != nil {
+			return err
+		}
+		if u.Source != core.SourceSCIM || u.DirectoryID != dirID {
+			return fmt.Errorf("user %s is not owned by directory %s, the one SSO connection %s is linked to: %w", userID, dirID, connectionID, core.ErrConflict)
+		}
+		var rows []idpGroupRow
+		if err := t.sel(ctx, &rows, `SELECT `+idpGroupColsG+` FROM idp_group_members m JOIN idp_groups g ON g.id = m.idp_group_id
+			WHERE m.user_id = ? AND g.org_id = ? AND g.directory_id = ? ORDER BY g.display_name, g.id`, userID, orgID, dirID); err != nil {
+			return err
+		}
+		out = DirectoryGroups{DirectoryID: dirID}
+		for _, r := range rows {
+			g := r.idpGroup()
+			out.Groups = append(out.Groups, g)
+			v := g.ExternalID
+			if v == "" {
+				v = g.DisplayName
+			}
+			out.Values = append(out.Values, v)
+		}
+		out.Values = dedupe(out.Values)
+		return t.setConnectionGroups(ctx, actor, orgID, connectionID, u, out.Values, map[string]any{"from_directory": dirID})
+	})
+	if err != nil {
+		return DirectoryGroups{}, err
+	}
+	return out, nil
+}
+
+// setConnectionGroups reconciles user u's IdP groups of the connection to the
+// (deduplicated) values; extra goes into the audit event's details.
+func (t *tx) setConnectionGroups(ctx context.Context, actor core.Actor, orgID, connectionID string, u core.User, values []string, extra map[string]any) error {
+	userID := u.ID
+	// The connection's groups for these values, creating the missing ones.
+	byValue := map[string]string{} // claim value → IdP group id
+	load := func() error {
+		for _, part := range chunks(values, memberChunk) {
+			var rows []struct {
+				ID         string `db:"id"`
+				ExternalID string `db:"external_id"`
+			}
+			if err := t.selIn(ctx, &rows, `SELECT id, external_id FROM idp_groups WHERE connection_id = ? AND external_id IN (?)`,
+				connectionID, part); err != nil {
+				return err
+			}
+			for _, r := range rows {
+				byValue[r.ExternalID] = r.ID
+			}
+		}
+		return nil
+	}
+	if err := load(); err != nil {
+		return err
+	}
+	created := false
+	now := fromMicros(t.s.now())
+	for _, v := range values {
+		if _, ok := byValue[v]; ok {
+			continue
+		}
+		g := core.IdPGroup{ID: t.s.NewID(), OrgID: orgID, ConnectionID: connectionID, ExternalID: v, DisplayName: v,
+			CreatedAt: now, UpdatedAt: now, Version: 1}
+		// Another login may create the same group at once: the unique index keeps one.
+		inserted, err := t.insertIdPGroup(ctx, g, true)
+		if err != nil {
+			return err
+		}
+		if inserted {
+			created = true
+			if err := t.audit(ctx, orgID, actor, "idp_group.create", "idp_group", g.ID, idpGroupDetails(g)); err != nil {
+				return err
+			}
+		}
+	}
+	if created || len(byValue) < len(values) {
 		if err := load(); err != nil {
 			return err
 		}
-		created := false
-		now := fromMicros(t.s.now())
-		for _, v := range values {
-			if _, ok := byValue[v]; ok {
-				continue
-			}
-			g := core.IdPGroup{ID: t.s.NewID(), OrgID: orgID, ConnectionID: connectionID, ExternalID: v, DisplayName: v,
-				CreatedAt: now, UpdatedAt: now, Version: 1}
-			// Another login may create the same group at once: the unique index keeps one.
-			inserted, err := t.insertIdPGroup(ctx, g, true)
-			if err != nil {
+	}
+	var current []struct {
+		ID         string  `db:"id"`
+		ExternalID *string `db:"external_id"`
+	}
+	if err := t.sel(ctx, &current, `SELECT g.id, g.external_id FROM idp_group_members m JOIN idp_groups g ON g.id = m.idp_group_id
+		WHERE m.user_id = ? AND g.connection_id = ?`, userID, connectionID); err != nil {
+		return err
+	}
+	want := map[string]bool{}
+	for _, id := range byValue {
+		want[id] = true
+	}
+	have := map[string]bool{}
+	var removedNames []string
+	for _, c := range current {
+		have[c.ID] = true
+		if !want[c.ID] {
+			if _, err := t.removeIdPMembers(ctx, orgID, c.ID, []string{userID}); err != nil {
 				return err
 			}
-			if inserted {
-				created = true
-				if err := t.audit(ctx, orgID, actor, "idp_group.create", "idp_group", g.ID, idpGroupDetails(g)); err != nil {
-					return err
-				}
-			}
+			removedNames = append(removedNames, str(c.ExternalID))
 		}
-		if created || len(byValue) < len(values) {
-			if err := load(); err != nil {
-				return err
-			}
+	}
+	var addedNames []string
+	for _, v := range values {
+		id := byValue[v]
+		if have[id] {
+			continue
 		}
-		var current []struct {
-			ID         string  `db:"id"`
-			ExternalID *string `db:"external_id"`
-		}
-		if err := t.sel(ctx, &current, `SELECT g.id, g.external_id FROM idp_group_members m JOIN idp_groups g ON g.id = m.idp_group_id
-			WHERE m.user_id = ? AND g.connection_id = ?`, userID, connectionID); err != nil {
+		if _, err := t.addIdPMembers(ctx, orgID, "", id, []string{userID}); err != nil {
 			return err
 		}
-		want := map[string]bool{}
-		for _, id := range byValue {
-			want[id] = true
-		}
-		have := map[string]bool{}
-		var removedNames []string
-		for _, c := range current {
-			have[c.ID] = true
-			if !want[c.ID] {
-				if _, err := t.removeIdPMembers(ctx, orgID, c.ID, []string{userID}); err != nil {
-					return err
-				}
-				removedNames = append(removedNames, str(c.ExternalID))
-			}
-		}
-		var addedNames []string
-		for _, v := range values {
-			id := byValue[v]
-			if have[id] {
-				continue
-			}
-			if _, err := t.addIdPMembers(ctx, orgID, "", id, []string{userID}); err != nil {
-				return err
-			}
-			addedNames = append(addedNames, v)
-		}
-		if len(addedNames) == 0 && len(removedNames) == 0 {
-			return nil
-		}
-		d := map[string]any{"connection_id": connectionID, "user_name": u.UserName}
-		if len(addedNames) > 0 {
-			d["added"] = addedNames
-		}
-		if len(removedNames) > 0 {
-			d["removed"] = removedNames
-		}
-		return t.audit(ctx, orgID, actor, "user.idp_groups.set", "user", userID, d)
-	})
+		addedNames = append(addedNames, v)
+	}
+	if len(addedNames) == 0 && len(removedNames) == 0 {
+		return nil
+	}
+	d := map[string]any{"connection_id": connectionID, "user_name": u.UserName}
+	for k, v := range extra {
+		d[k] = v
+	}
+	if len(addedNames) > 0 {
+		d["added"] = addedNames
+	}
+	if len(removedNames) > 0 {
+		d["removed"] = removedNames
+	}
+	return t.audit(ctx, orgID, actor, "user.idp_groups.set", "user", userID, d)
 }
 
 // SCIMCreateGroup creates an IdP group of the directory with its first members.

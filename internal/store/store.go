@@ -230,6 +230,11 @@ type IdPGroups interface {
 	// exactly the claim values given, creating IdP groups as needed, and leaves
 	// memberships of every other source alone.
 	SetConnectionGroups(ctx context.Context, actor core.Actor, orgID, connectionID, userID string, claimValues []string) error
+	// SetConnectionGroupsFromDirectory reconciles them, for a login whose IdP sent
+	// no groups (Entra's groups overage), to the user's IdP groups in the directory
+	// the connection is linked to, in one transaction. Not linked, or a user that
+	// directory does not own: core.ErrConflict, nothing changes.
+	SetConnectionGroupsFromDirectory(ctx context.Context, actor core.Actor, orgID, connectionID, userID string) (DirectoryGroups, error)
 }
 
 // Mappings manages IdP group → user group rules.
@@ -322,4 +327,15 @@ type Audit interface {
 type Access interface {
 	// Facts gathers everything Decide needs for a user in a workspace.
 	Facts(ctx context.Context, orgID, userID, workspaceID string) (*core.Facts, error)
+}
+
+// DirectoryGroups are the groups a login took from the directory its connection
+// is linked to (SetConnectionGroupsFromDirectory).
+type DirectoryGroups struct {
+	DirectoryID string
+	// Groups are the directory's IdP groups the user is a member of.
+	Groups []core.IdPGroup
+	// Values are the connection's group values made of them (each external id,
+	// else display name), deduplicated.
+	Values []string
 }

@@ -295,6 +295,26 @@ func everyMutatorMoves(t *testing.T, s subject) {
 				return s.SetConnectionGroups(ctx, core.Actor{Kind: core.ActorSSO, ID: conn}, o.ID, conn, u.ID, []string{"admins"})
 			},
 			failure: func() error { return s.SetConnectionGroups(ctx, sys, o.ID, "missing", u.ID, []string{"admins"}) }, failWith: core.ErrNotFound},
+		{method: "SetConnectionGroupsFromDirectory",
+			change: func() error {
+				// Linked to okta, sam's login without groups (Entra's overage) takes
+				// okta's Okta-Eng; the step checks the call itself moves the generation.
+				if _, err := s.UpdateSSOConnection(ctx, adm, o.ID, conn, func(c *store.SSOConnection) error { c.DirectoryID = d.ID; return nil }); err != nil {
+					return err
+				}
+				if _, err := s.SCIMUpdateGroup(ctx, scimDir(), o.ID, d.ID, sg.ID, nil, store.MemberChange{Add: []string{su.ID}}); err != nil {
+					return err
+				}
+				g := gen(t, s, o.ID)
+				dg, err := s.SetConnectionGroupsFromDirectory(ctx, core.Actor{Kind: core.ActorSSO, ID: conn}, o.ID, conn, su.ID)
+				if err == nil && (gen(t, s, o.ID) <= g || !slices.Equal(dg.Values, []string{"Okta-Eng"})) {
+					err = fmt.Errorf("groups %v, generation %d → %d", dg.Values, g, gen(t, s, o.ID))
+				}
+				return err
+			},
+			failure: func() error {
+				return second(s.SetConnectionGroupsFromDirectory(ctx, core.Actor{Kind: core.ActorSSO, ID: conn}, o.ID, conn, u.ID))
+			}, failWith: core.ErrConflict},
 		{method: "CreateMapping",
 			change: func() (err error) {
 				mapping, err = s.CreateMapping(ctx, adm, core.Mapping{OrgID: o.ID, DirectoryID: d2.ID, IdPGroup: "Engineering", UserGroupID: g.ID})

@@ -713,6 +713,68 @@ var idpGroupTests = []test{
 			t.Fatalf("members = %d", len(m))
 		}
 	}},
+	{"IdPGroup/SetConnectionGroupsFromDirectory", func(t *testing.T, s subject) {
+		// Entra's groups overage: a login without its groups takes them from the
+		// directory the connection is linked to, for a user that directory owns.
+		o, _ := newOrg(t, s, "acme")
+		conn := newConnection(t, s, o.ID, "entra-oidc")
+		d := newDirectory(t, s, o.ID, "entra")
+		d2 := newDirectory(t, s, o.ID, "okta")
+		jane := must[store.SCIMUser](t)(s.SCIMCreateUser(ctx, scimActor(d), scimUser(o.ID, d.ID, "jane@acme.example")))
+		olga := must[store.SCIMUser](t)(s.SCIMCreateUser(ctx, scimActor(d2), scimUser(o.ID, d2.ID, "olga@acme.example")))
+		bob := newUser(t, s, o.ID, "bob@acme.example")
+		dirGroup := func(dir core.Directory, ext, name string, members ...string) {
+			g := must[core.IdPGroup](t)(s.CreateIdPGroup(ctx, sys, core.IdPGroup{OrgID: o.ID, DirectoryID: dir.ID, ExternalID: ext, DisplayName: name}))
+			ok(t, s.ChangeIdPGroupMembers(ctx, sys, o.ID, g.ID, members, nil))
+		}
+		dirGroup(d, "0b5c-eng", "Engineering", jane.ID)
+		dirGroup(d, "", "Ops", jane.ID)
+		dirGroup(d, "77aa-sales", "Sales")
+		dirGroup(d2, "0b5c-eng", "Okta Eng", olga.ID)
+		sso := core.Actor{Kind: core.ActorSSO, ID: conn}
+		ok(t, s.SetConnectionGroups(ctx, sso, o.ID, conn, jane.ID, []string{"stale", "0b5c-eng"}))
+		connGroups := func(userID string) []string {
+			var out []string
+			for _, g := range must[[]core.IdPGroup](t)(s.ListIdPGroups(ctx, o.ID, conn, store.Page{})) {
+				for _, m := range must[[]core.User](t)(s.IdPGroupMembers(ctx, o.ID, g.ID, store.Page{})) {
+					if m.ID == userID {
+						out = append(out, g.ExternalID)
+					}
+				}
+			}
+			return out
+		}
+		// Not linked: refused, nothing changes.
+		unchanged(t, s, o.ID, core.ErrConflict, func() error { return second(s.SetConnectionGroupsFromDirectory(ctx, sso, o.ID, conn, jane.ID)) })
+		must[store.SSOConnection](t)(s.UpdateSSOConnection(ctx, sys, o.ID, conn, func(c *store.SSOConnection) error { c.DirectoryID = d.ID; return nil }))
+		// Linked: the values are the directory groups' external ids, else names.
+		got := must[store.DirectoryGroups](t)(s.SetConnectionGroupsFromDirectory(ctx, sso, o.ID, conn, jane.ID))
+		if got.DirectoryID != d.ID || !sameSet(got.Values, []string{"0b5c-eng", "Ops"}) || len(got.Groups) != 2 {
+			t.Fatalf("from the directory: %+v", got)
+		}
+		if g := connGroups(jane.ID); !sameSet(g, []string{"0b5c-eng", "Ops"}) {
+			t.Fatalf("connection groups of jane = %v, want [0b5c-eng Ops] (stale removed)", g)
+		}
+		var fromDir int
+		for _, e := range audits(t, s, o.ID, "user.idp_groups.set") {
+			if e.Details["from_directory"] == d.ID && e.TargetID == jane.ID {
+				fromDir++
+			}
+		}
+		if fromDir != 1 {
+			t.Fatalf("%d user.idp_groups.set events of jane from directory %s, want 1", fromDir, d.ID)
+		}
+		// The directory's own memberships are untouched.
+		if n := len(must[[]core.IdPGroup](t)(s.ListIdPGroups(ctx, o.ID, d.ID, store.Page{}))); n != 3 {
+			t.Fatalf("directory groups = %d, want 3", n)
+		}
+		// Users the linked directory does not own: another directory's, a local one.
+		for _, u := range []string{olga.ID, bob.ID} {
+			unchanged(t, s, o.ID, core.ErrConflict, func() error { return second(s.SetConnectionGroupsFromDirectory(ctx, sso, o.ID, conn, u)) })
+		}
+		wantErr(t, second(s.SetConnectionGroupsFromDirectory(ctx, sso, o.ID, "missing", jane.ID)), core.ErrNotFound)
+		wantErr(t, second(s.SetConnectionGroupsFromDirectory(ctx, sso, "missing", conn, jane.ID)), core.ErrNotFound)
+	}},
 	{"IdPGroup/SetConnectionGroups", func(t *testing.T, s subject) {
 		o, _ := newOrg(t, s, "acme")
 		conn := newConnection(t, s, o.ID, "okta-oidc")
