@@ -31,15 +31,16 @@ const (
 
 // groupsOverage is the refusal of an overage login through a connection linked to
 // no directory. It tells the administrator the two fixes, the first with the
-// exact command (orgSlug and connName fill it in).
-func groupsOverage(subject, orgSlug, connName string, cause error) error {
+// exact command (orgSlug and connName fill it in) and the connection's admin page.
+func groupsOverage(subject, orgSlug, connName, adminPage string, cause error) error {
 	return &loginError{reason: ReasonGroupsOverage, status: http.StatusForbidden, cause: cause, subject: subject,
 		public: "Your identity provider sent a link to your groups instead of the groups themselves, because you are in too many groups, " +
 			"and this sign-in has no SCIM directory to take them from. Your access in Gatehouse was left unchanged. " +
 			"Your administrator can fix this in either of two ways. " +
 			"(1) Link this sign-in to the SCIM directory that provisions these users, and Gatehouse takes the groups from it: " +
 			fmt.Sprintf("gatehouse sso update --org %s --connection %s --directory DIRECTORY ", cliArg(orgSlug), cliArg(connName)) +
-			"(or PATCH /api/v1/sso/connections/{connection} with {\"directory\": \"DIRECTORY\"}), where DIRECTORY is that directory's name. " +
+			fmt.Sprintf("(or choose it as the \"Linked SCIM directory\" on the connection's admin page, %s; ", adminPage) +
+			"or PATCH /api/v1/sso/connections/{connection} with {\"directory\": \"DIRECTORY\"}), where DIRECTORY is that directory's name. " +
 			"(2) In Microsoft Entra, set the application's group claim to emit only \"Groups assigned to the application\" and assign the groups that matter to it."}
 }
 

@@ -386,7 +386,7 @@ func (h *Handler) completeLogin(w http.ResponseWriter, r *http.Request, conn sto
 		// login is refused before anything is looked up or created.
 		details["groups_overage"] = id.GroupsOverage
 		if conn.DirectoryID == "" {
-			return h.refuse(ctx, conn, groupsOverage(id.Subject, h.orgSlug(ctx, conn.OrgID), conn.Name,
+			return h.refuse(ctx, conn, groupsOverage(id.Subject, h.orgSlug(ctx, conn.OrgID), conn.Name, h.path("/admin/sso/"+url.PathEscape(conn.ID)),
 				fmt.Errorf("%s, and the connection is linked to no SCIM directory", id.GroupsOverage)), details)
 		}
 	}

@@ -166,7 +166,7 @@ func testOverage(t *testing.T, st *store.SQL, p overageProtocol) {
 	// Not linked: the page says how to link the connection, with the command.
 	refused("dana@acme.test", sso.ReasonGroupsOverage,
 		"gatehouse sso update --org acme --connection "+conn.Name+" --directory DIRECTORY",
-		"/api/v1/sso/connections/", "Groups assigned to the application")
+		"/api/v1/sso/connections/", "Linked SCIM directory", "/admin/sso/"+conn.ID, "Groups assigned to the application")
 	if got := connGroups(dana.ID); !slices.Equal(got, []string{"old-group"}) {
 		t.Errorf("a refused overage login changed dana's connection groups: %v", got)
 	}
