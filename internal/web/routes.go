@@ -91,6 +91,11 @@ func (h *Handler) routes() []route {
 		{"POST /admin/scim/{directory}/tokens", orgAdmin, h.formRotateToken},
 		{"GET /admin/scim/{directory}/tokens/{token}/revoke", orgAdmin, h.pageRevokeToken},
 		{"POST /admin/scim/{directory}/tokens/{token}/revoke", orgAdmin, h.formRevokeToken},
+		// API tokens (tokens.go): created with the secret shown once, revoked after a confirmation.
+		{"GET /admin/tokens", orgAdmin, h.pageTokens},
+		{"POST /admin/tokens", orgAdmin, h.formCreateToken},
+		{"GET /admin/tokens/{token}/revoke", orgAdmin, h.pageRevokeAPIToken},
+		{"POST /admin/tokens/{token}/revoke", orgAdmin, h.formRevokeAPIToken},
 		{"GET /admin/sso", orgAdmin, h.pageSSO},
 		{"GET /admin/sso/add-saml", orgAdmin, h.pageAddSSO(store.KindSAML)},
 		{"POST /admin/sso/add-saml", orgAdmin, h.formAddSSO(store.KindSAML)},

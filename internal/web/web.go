@@ -97,15 +97,16 @@ type flash struct {
 // flashes are the messages a redirect after a form may show, by code: a page
 // never echoes text from its URL.
 var flashes = map[string]string{
-	"mapping-added":   "The mapping was added. Decisions use it from now on.",
-	"mapping-removed": "The mapping was removed. Decisions no longer use it.",
-	"user-changed":    "The user was updated.",
-	"group-created":   "The user group was created.",
-	"token-revoked":   "The token was revoked; it no longer opens SCIM.",
-	"sso-saved":       "The connection was saved. Logins use the change from their next request.",
-	"sso-unchanged":   "Nothing was changed: the form holds the connection's settings as they are.",
-	"sso-refreshed":   "The IdP metadata was fetched again; its signing certificates are listed below.",
-	"sso-deleted":     "The connection was deleted with its email domains, sessions, IdP groups and mappings.",
+	"mapping-added":     "The mapping was added. Decisions use it from now on.",
+	"mapping-removed":   "The mapping was removed. Decisions no longer use it.",
+	"user-changed":      "The user was updated.",
+	"group-created":     "The user group was created.",
+	"token-revoked":     "The token was revoked; it no longer opens SCIM.",
+	"api-token-revoked": "The API token was revoked; the API refuses it from now on.",
+	"sso-saved":         "The connection was saved. Logins use the change from their next request.",
+	"sso-unchanged":     "Nothing was changed: the form holds the connection's settings as they are.",
+	"sso-refreshed":     "The IdP metadata was fetched again; its signing certificates are listed below.",
+	"sso-deleted":       "The connection was deleted with its email domains, sessions, IdP groups and mappings.",
 
 	"webhook-saved":       "The webhook was saved.",
 	"webhook-deleted":     "The webhook was deleted with its delivery log.",
