@@ -10,8 +10,8 @@ BIN         ?= bin/gatehouse
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
 
-run: ## run the server on the embedded SQLite default (gatehouse.db)
-	$(GO) run ./cmd/gatehouse serve
+run: build ## build bin/gatehouse and run the server on the embedded SQLite default (gatehouse.db)
+	./$(BIN) serve
 
 build: ## build the static binary into bin/gatehouse
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/gatehouse
