@@ -25,6 +25,8 @@ func runTokenCreate(ctx context.Context, stdout, stderr io.Writer, args []string
 	kind := fs.String("kind", "", "scim (an IdP provisions a SCIM directory) or api (an application asks for decisions) (required)")
 	name := fs.String("name", "", "the token's name; for scim also the SCIM directory it provisions, created if new (required)")
 	externalURL := fs.String("external-url", "", "the server's public base URL, as given to serve: the SCIM base URL printed for --kind scim is built from it (required for scim)")
+	var domains listFlag
+	fs.Var(&domains, "domain", "scim: an email domain of the directory's users (repeatable or comma-separated; replaces the directory's list)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -34,6 +36,9 @@ func runTokenCreate(ctx context.Context, stdout, stderr io.Writer, args []string
 	k := store.TokenKind(*kind)
 	if k != store.TokenSCIM && k != store.TokenAPI {
 		return &usageError{msg: fmt.Sprintf("--kind %q: want scim or api", *kind)}
+	}
+	if k != store.TokenSCIM && len(domains) > 0 {
+		return &usageError{msg: "--domain applies to --kind scim (a directory's email domains)"}
 	}
 	// Checked before anything is written: bad input changes nothing. An IdP needs
 	// the absolute SCIM base URL; a bare path pasted into Okta or Entra fails there,
@@ -58,11 +63,14 @@ func runTokenCreate(ctx context.Context, stdout, stderr io.Writer, args []string
 		o := ops.New(st)
 		var nt ops.NewToken
 		if k == store.TokenSCIM {
-			dt, err := o.ProvisionDirectory(ctx, cliActor, org.ID, *name, *name)
+			dt, err := o.ProvisionDirectory(ctx, cliActor, org.ID, *name, *name, domains...)
 			if err != nil {
 				return friendly(err, "", "")
 			}
 			fmt.Fprintf(stdout, "SCIM directory %q of organization %s (id %s)\n", dt.Directory.Name, org.Slug, dt.Directory.ID)
+			if len(dt.Directory.Domains) > 0 {
+				fmt.Fprintf(stdout, "Email domains: %s\n", strings.Join(dt.Directory.Domains, ", "))
+			}
 			fmt.Fprintf(stdout, "SCIM base URL: %s\n", scimBase)
 			nt = dt.Token
 		} else if nt, err = o.CreateAPIToken(ctx, cliActor, org.ID, *name); err != nil {

@@ -52,6 +52,34 @@ func (h *Handler) getDirectory(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, d)
 }
 
+// updateDirectory changes a directory's email domains ({"domains": [...]} replaces
+// the list; [] clears it). A bad domain is a 422 and one another org or another
+// directory uses a 409, both naming the field; then nothing changes.
+func (h *Handler) updateDirectory(w http.ResponseWriter, r *http.Request) error {
+	c := callerOf(r)
+	var in struct {
+		Domains *[]string `json:"domains"`
+	}
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if in.Domains == nil {
+		return httpx.Failf(http.StatusUnprocessableEntity, `"domains" is required (a list of email domains; [] clears it)`)
+	}
+	d, err := h.refs.Directory(r.Context(), *c, r.PathValue("directory"))
+	if err != nil {
+		return err
+	}
+	up, err := h.Ops.SetDirectoryDomains(r.Context(), c.Actor, c.OrgID, d.ID, *in.Domains)
+	if errors.Is(err, core.ErrNotFound) {
+		return httpx.NotFound(err, "directory", r.PathValue("directory"))
+	}
+	if err != nil {
+		return ssoProblem(err)
+	}
+	return writeJSON(w, http.StatusOK, up)
+}
+
 func (h *Handler) tokensOf(ctx context.Context, orgID string, keep func(store.Token) bool) ([]store.Token, error) {
 	ts, err := h.Store.ListTokens(ctx, orgID)
 	if err != nil {

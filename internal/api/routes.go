@@ -63,6 +63,7 @@ func (h *Handler) routes() []route {
 		{"GET /api/v1/directories", orgAdmin, h.listDirectories},
 		{"POST /api/v1/directories", orgAdmin, h.createDirectory},
 		{"GET /api/v1/directories/{directory}", orgAdmin, h.getDirectory},
+		{"PATCH /api/v1/directories/{directory}", orgAdmin, h.updateDirectory},
 		{"GET /api/v1/directories/{directory}/tokens", orgAdmin, h.listDirectoryTokens},
 		{"POST /api/v1/directories/{directory}/tokens", orgAdmin, h.createDirectoryToken},
 		{"DELETE /api/v1/directories/{directory}/tokens/{token}", orgAdmin, h.revokeDirectoryToken},

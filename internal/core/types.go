@@ -243,9 +243,12 @@ func (u User) Label() string {
 
 // Directory is one SCIM provisioning source of an org (an Okta or Entra app).
 type Directory struct {
-	ID        string    `json:"id"`
-	OrgID     string    `json:"org_id"`
-	Name      string    `json:"name"`
+	ID    string `json:"id"`
+	OrgID string `json:"org_id"`
+	Name  string `json:"name"`
+	// Domains are the lower-case email domains the directory's users are in
+	// (PATCH /api/v1/directories/{directory}); a domain belongs to one org.
+	Domains   []string  `json:"domains"`
 	CreatedAt time.Time `json:"created_at"`
 }
 

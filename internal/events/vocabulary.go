@@ -62,6 +62,7 @@ var vocabulary = []struct{ action, typ, doc string }{
 	{"token.create", "token.created", "A SCIM or API token was created."},
 	{"token.revoke", "token.revoked", "A token was revoked."},
 	{"directory.create", "directory.created", "A SCIM directory was created."},
+	{"directory.update", "directory.updated", "A SCIM directory's email domains changed (data: domains, previous_domains)."},
 
 	{"sso_connection.create", "sso_connection.created", "An SSO connection was added."},
 	{"sso_connection.update", "sso_connection.updated", "An SSO connection's settings changed."},

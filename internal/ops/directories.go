@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -20,17 +21,44 @@ type DirectoryToken struct {
 // transaction: a directory is never left without the token that opens it. A name
 // the org already uses is core.ErrConflict, and then nothing is written.
 func (o *Ops) CreateDirectory(ctx context.Context, actor core.Actor, orgID, name string) (DirectoryToken, error) {
-	return o.directoryWithToken(ctx, actor, orgID, name, "", false)
+	return o.directoryWithToken(ctx, actor, orgID, name, "", false, nil)
 }
 
 // ProvisionDirectory adds a token to the org's directory of that name, creating the
 // directory first if it is new, in one transaction: what an operator asks for when
 // pointing another IdP at a directory (gatehouse token create --kind scim).
-func (o *Ops) ProvisionDirectory(ctx context.Context, actor core.Actor, orgID, name, tokenName string) (DirectoryToken, error) {
-	return o.directoryWithToken(ctx, actor, orgID, name, tokenName, true)
+// Domains, when given, replace the directory's email domains in the same
+// transaction (checked as SetDirectoryDomains does): a refused domain writes
+// nothing, neither the directory nor the token.
+func (o *Ops) ProvisionDirectory(ctx context.Context, actor core.Actor, orgID, name, tokenName string, domains ...string) (DirectoryToken, error) {
+	return o.directoryWithToken(ctx, actor, orgID, name, tokenName, true, domains)
 }
 
-func (o *Ops) directoryWithToken(ctx context.Context, actor core.Actor, orgID, name, tokenName string, existing bool) (DirectoryToken, error) {
+// SetDirectoryDomains replaces the email domains of the org's directory (by id or
+// name) through the same checks and database path as a connection's domains: a
+// bad domain is a *FieldError on "domains", one another org or another directory
+// uses a conflict on "domains" (ConflictField), an unknown directory
+// core.ErrNotFound; then nothing changes. Audited as directory.update.
+func (o *Ops) SetDirectoryDomains(ctx context.Context, actor core.Actor, orgID, directory string, domains []string) (core.Directory, error) {
+	d, err := o.Store.SetDirectoryDomains(ctx, actor, orgID, directory, domains)
+	if err != nil {
+		return core.Directory{}, directoryStoreErr(err)
+	}
+	return d, nil
+}
+
+// directoryStoreErr names the field a store refusal of a directory change is about.
+func directoryStoreErr(err error) error {
+	switch {
+	case errors.Is(err, core.ErrConflict) && strings.Contains(err.Error(), "email domain"):
+		return &conflictError{field: "domains", msg: strings.TrimSuffix(err.Error(), ": "+core.ErrConflict.Error()), err: err}
+	case errors.Is(err, core.ErrInvalid):
+		return &FieldError{Field: "domains", Msg: invalidText(err)}
+	}
+	return err
+}
+
+func (o *Ops) directoryWithToken(ctx context.Context, actor core.Actor, orgID, name, tokenName string, existing bool, domains []string) (DirectoryToken, error) {
 	name = strings.TrimSpace(name)
 	if name == "" {
 		return DirectoryToken{}, core.Invalidf("a directory needs a name")
@@ -49,6 +77,11 @@ func (o *Ops) directoryWithToken(ctx context.Context, actor core.Actor, orgID, n
 		}
 		if err != nil {
 			return err
+		}
+		if len(domains) > 0 {
+			if d, err = st.SetDirectoryDomains(ctx, actor, orgID, d.ID, domains); err != nil {
+				return directoryStoreErr(err)
+			}
 		}
 		tok, secret, err := st.CreateToken(ctx, actor, orgID, store.TokenSCIM, tokenName, d.ID)
 		if err != nil {

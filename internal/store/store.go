@@ -208,6 +208,10 @@ type Directories interface {
 	CreateDirectory(ctx context.Context, actor core.Actor, orgID, name string) (core.Directory, error)
 	GetDirectory(ctx context.Context, orgID, idOrName string) (core.Directory, error)
 	ListDirectories(ctx context.Context, orgID string) ([]core.Directory, error)
+	// SetDirectoryDomains replaces a directory's email domains (audited as
+	// directory.update): a bad one is core.ErrInvalid, one another org or another
+	// directory uses is core.ErrConflict, and then nothing changes.
+	SetDirectoryDomains(ctx context.Context, actor core.Actor, orgID, idOrName string, domains []string) (core.Directory, error)
 }
 
 // IdPGroups manages groups as identity providers know them.

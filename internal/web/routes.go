@@ -89,6 +89,7 @@ func (h *Handler) routes() []route {
 		{"POST /admin/scim", orgAdmin, h.formCreateDirectory},
 		{"GET /admin/scim/{directory}", orgAdmin, h.pageDirectory},
 		{"POST /admin/scim/{directory}/tokens", orgAdmin, h.formRotateToken},
+		{"POST /admin/scim/{directory}/domains", orgAdmin, h.formDirectoryDomains},
 		{"GET /admin/scim/{directory}/tokens/{token}/revoke", orgAdmin, h.pageRevokeToken},
 		{"POST /admin/scim/{directory}/tokens/{token}/revoke", orgAdmin, h.formRevokeToken},
 		// API tokens (tokens.go): created with the secret shown once, revoked after a confirmation.

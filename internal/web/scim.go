@@ -9,6 +9,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
 	"github.com/gatehouse-dev/gatehouse/internal/httpx"
+	"github.com/gatehouse-dev/gatehouse/internal/ops"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
@@ -110,8 +111,19 @@ func (h *Handler) formCreateDirectory(w http.ResponseWriter, r *http.Request, c 
 	return h.scimPage(w, r, c, pd, http.StatusCreated, dt.Token.Secret, directoryForm{})
 }
 
-// pageDirectory shows one directory: what to paste into the IdP and its tokens.
+// domainsForm is a directory's email domains form, kept with what was typed and
+// the message next to the field when it is refused.
+type domainsForm struct {
+	Domains, Err string
+}
+
+// pageDirectory shows one directory: what to paste into the IdP, its email
+// domains and its tokens.
 func (h *Handler) pageDirectory(w http.ResponseWriter, r *http.Request, c *caller, pd *pageData) error {
+	return h.directoryPage(w, r, c, pd, http.StatusOK, nil)
+}
+
+func (h *Handler) directoryPage(w http.ResponseWriter, r *http.Request, c *caller, pd *pageData, status int, form *domainsForm) error {
 	d, err := h.refs.Directory(r.Context(), *c, r.PathValue("directory"))
 	if err != nil {
 		return err
@@ -124,12 +136,49 @@ func (h *Handler) pageDirectory(w http.ResponseWriter, r *http.Request, c *calle
 	if i < 0 {
 		return httpx.NotFound(core.ErrNotFound, "directory", r.PathValue("directory"))
 	}
+	if form == nil {
+		form = &domainsForm{Domains: strings.Join(dirs[i].Dir.Domains, ", ")}
+	}
 	pd.Title, pd.Nav = "Directory "+d.Name+" · SCIM", "scim"
 	pd.Data = struct {
 		scimSetup
 		Directory dirTokens
-	}{h.scimSetup(), dirs[i]}
-	return h.render(w, http.StatusOK, "scim_directory", pd)
+		Form      domainsForm
+	}{h.scimSetup(), dirs[i], *form}
+	return h.render(w, status, "scim_directory", pd)
+}
+
+// formDirectoryDomains replaces a directory's email domains (comma- or
+// space-separated; empty clears them) through the operation the API and the
+// CLI use. A bad or taken domain is shown next to the field with what was
+// typed, and nothing changes.
+func (h *Handler) formDirectoryDomains(w http.ResponseWriter, r *http.Request, c *caller, pd *pageData) error {
+	d, err := h.refs.Directory(r.Context(), *c, r.PathValue("directory"))
+	if err != nil {
+		return err
+	}
+	typed := r.PostFormValue("domains")
+	up, err := h.Ops.SetDirectoryDomains(r.Context(), c.Actor, c.OrgID, d.ID, splitList(typed))
+	if err != nil {
+		form := &domainsForm{Domains: typed}
+		status := http.StatusUnprocessableEntity
+		var fe *ops.FieldError
+		if _, msg, ok := ops.ConflictField(err); ok {
+			form.Err, status = upperFirst(msg)+".", http.StatusConflict
+		} else if errors.As(err, &fe) {
+			form.Err = upperFirst(fe.Msg) + "."
+		} else {
+			return err
+		}
+		pd.Flash = &flash{Text: "Nothing was changed: see the message next to the field.", Error: true}
+		return h.directoryPage(w, r, c, pd, status, form)
+	}
+	text := "The email domains of " + up.Name + " were cleared."
+	if len(up.Domains) > 0 {
+		text = "The email domains of " + up.Name + " are now " + strings.Join(up.Domains, ", ") + "."
+	}
+	pd.Flash = &flash{Text: text}
+	return h.directoryPage(w, r, c, pd, http.StatusOK, nil)
 }
 
 func (h *Handler) formRotateToken(w http.ResponseWriter, r *http.Request, c *caller, pd *pageData) error {

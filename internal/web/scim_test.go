@@ -18,7 +18,8 @@ import (
 // admin creates a directory with its first token (shown once, and it opens
 // SCIM), is refused a second directory of the same name with the message next
 // to the field and the name kept, opens the directory (what to paste into Okta
-// and Entra), rotates in a second token, and revokes the first after a
+// and Entra), sets its email domains (a bad one refused next to the field with
+// what was typed kept), rotates in a second token, and revokes the first after a
 // confirmation that says what it stops; the revoked token no longer opens SCIM.
 func TestSCIMPagesInBrowser(t *testing.T) {
 	b := newBrowser(t)
@@ -62,6 +63,26 @@ func TestSCIMPagesInBrowser(t *testing.T) {
 	must(paste, base+"/scim/v2?aadOptscim062020", "Entra tenant URL")
 	must(paste, "userName", "Okta unique identifier")
 	shot("scim-04-directory")
+	run("bad domains", chromedp.SetValue(chromedp.CSS(`#domains input[name=domains]`), "entra.example, not a domain"),
+		chromedp.Click(chromedp.CSS(`#domains button`)))
+	waitText("#domains .field-error", "is not an email domain")
+	if v := b.value(`#domains input[name=domains]`); v != "entra.example, not a domain" {
+		t.Errorf("the refused form lost the domains: %q", v)
+	}
+	if got, _ := s.St.GetDirectory(ctx, s.Org.ID, d.ID); len(got.Domains) != 0 {
+		t.Errorf("a refused form changed the domains: %v", got.Domains)
+	}
+	shot("scim-04b-domains-refused")
+	run("domains", chromedp.SetValue(chromedp.CSS(`#domains input[name=domains]`), "Entra.Example, eu.entra.example"),
+		chromedp.Click(chromedp.CSS(`#domains button`)))
+	waitText("main .flash", "are now entra.example, eu.entra.example")
+	if v := b.value(`#domains input[name=domains]`); v != "entra.example, eu.entra.example" {
+		t.Errorf("the saved domains shown: %q", v)
+	}
+	if got, _ := s.St.GetDirectory(ctx, s.Org.ID, d.ID); strings.Join(got.Domains, ",") != "entra.example,eu.entra.example" {
+		t.Errorf("stored domains: %v", got.Domains)
+	}
+	shot("scim-04c-domains")
 	run("rotate", chromedp.Click(chromedp.CSS(`#rotate button`)))
 	waitText("#new-token", "shown once")
 	second := strings.TrimSpace(text("#new-token code"))
@@ -108,6 +129,9 @@ func TestSCIMPagesAreGuarded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := s.St.SetDirectoryDomains(ctx, sys, s.Org.ID, other.ID, []string{"taken.example"}); err != nil {
+		t.Fatal(err)
+	}
 	admin, csrf := formClient(t, s, "admin@acme.test")
 	post := func(c *http.Client, path string, form url.Values, hdr ...string) (int, string) {
 		t.Helper()
@@ -129,7 +153,7 @@ func TestSCIMPagesAreGuarded(t *testing.T) {
 		ts, _ := s.St.ListTokens(ctx, s.Org.ID)
 		var b strings.Builder
 		for _, d := range ds {
-			b.WriteString(d.ID + " " + d.Name + ";")
+			b.WriteString(d.ID + " " + d.Name + " " + strings.Join(d.Domains, ",") + ";")
 		}
 		for _, t := range ts {
 			b.WriteString(t.ID + " " + t.Name)
@@ -155,6 +179,8 @@ func TestSCIMPagesAreGuarded(t *testing.T) {
 	}{
 		{"create without CSRF", "/admin/scim", url.Values{"name": {"x"}}, nil},
 		{"rotate without CSRF", "/admin/scim/" + mine.ID + "/tokens", url.Values{}, nil},
+		{"domains without CSRF", "/admin/scim/" + mine.ID + "/domains", url.Values{"domains": {"x.example"}}, nil},
+		{"cross-site domains", "/admin/scim/" + mine.ID + "/domains", withCSRF(url.Values{"domains": {"x.example"}}, csrf), []string{"Sec-Fetch-Site", "cross-site"}},
 		{"revoke with a wrong CSRF", revoke, url.Values{"csrf": {"wrong" + csrf[5:]}}, nil},
 		{"cross-site create", "/admin/scim", withCSRF(url.Values{"name": {"x"}}, csrf), []string{"Sec-Fetch-Site", "cross-site"}},
 		{"cross-site revoke", revoke, withCSRF(url.Values{}, csrf), []string{"Sec-Fetch-Site", "cross-site"}},
@@ -179,6 +205,26 @@ func TestSCIMPagesAreGuarded(t *testing.T) {
 		}
 		unchanged(c.name)
 	}
+	// Email domains: a bad one or one another directory uses is shown next to the
+	// field with what was typed, and nothing changes.
+	for _, c := range []struct {
+		name, typed string
+		status      int
+		want        string
+	}{
+		{"bad domain", "ok.example, bad_domain", 422, "is not an email domain"},
+		{"domain taken", "mine.example, taken.example", 409, "taken.example is already used by another SCIM directory"},
+	} {
+		code, body := post(admin, "/admin/scim/"+mine.ID+"/domains", withCSRF(url.Values{"domains": {c.typed}}, csrf))
+		if code != c.status || !strings.Contains(body, c.want) || !strings.Contains(body, "field-error") || !strings.Contains(body, `value="`+c.typed+`"`) {
+			t.Errorf("%s: %d, want %d with %q next to the field and the domains kept:\n%s", c.name, code, c.status, c.want, body)
+		}
+		unchanged(c.name)
+	}
+	if code, _ := post(admin, "/admin/scim/nope/domains", withCSRF(url.Values{"domains": {"x.example"}}, csrf)); code != 404 {
+		t.Errorf("domains of an unknown directory: %d", code)
+	}
+	unchanged("domains of an unknown directory")
 	// A token is revoked through its own directory only.
 	if code, _ := post(admin, "/admin/scim/"+other.ID+"/tokens/"+tok.ID+"/revoke", withCSRF(url.Values{}, csrf)); code != 404 {
 		t.Errorf("revoke through another directory: %d", code)
@@ -208,13 +254,20 @@ func TestSCIMPagesAreGuarded(t *testing.T) {
 			t.Errorf("ann GET %s: %d, want 403", path, res.StatusCode)
 		}
 	}
-	for _, path := range []string{"/admin/scim", "/admin/scim/" + mine.ID + "/tokens", revoke} {
-		if code, _ := post(ann, path, withCSRF(url.Values{"name": {"ann's"}}, annCSRF)); code != http.StatusForbidden {
+	for _, path := range []string{"/admin/scim", "/admin/scim/" + mine.ID + "/tokens", "/admin/scim/" + mine.ID + "/domains", revoke} {
+		if code, _ := post(ann, path, withCSRF(url.Values{"name": {"ann's"}, "domains": {"ann.example"}}, annCSRF)); code != http.StatusForbidden {
 			t.Errorf("ann POST %s: %d, want 403", path, code)
 		}
 	}
 	unchanged("ann")
 
+	// The admin's domains go through, normalized and audited.
+	if code, body := post(admin, "/admin/scim/"+mine.ID+"/domains", withCSRF(url.Values{"domains": {"Mine.Example  eu.mine.example"}}, csrf)); code != 200 || !strings.Contains(body, "are now eu.mine.example, mine.example") {
+		t.Fatalf("domains: %d\n%s", code, body)
+	}
+	if d, _ := s.St.GetDirectory(ctx, s.Org.ID, mine.ID); strings.Join(d.Domains, ",") != "eu.mine.example,mine.example" {
+		t.Fatalf("domains stored: %v", d.Domains)
+	}
 	// The admin's confirmed revocation goes through.
 	if code, _ := post(admin, revoke, withCSRF(url.Values{}, csrf)); code != http.StatusSeeOther {
 		t.Fatalf("revoke: %d", code)

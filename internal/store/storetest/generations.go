@@ -164,6 +164,12 @@ func everyMutatorMoves(t *testing.T, s subject) {
 		{method: "CreateDirectory",
 			change:  func() error { return second(s.CreateDirectory(ctx, adm, o.ID, "jumpcloud")) },
 			failure: func() error { return second(s.CreateDirectory(ctx, adm, o.ID, "okta")) }, failWith: core.ErrConflict},
+		{method: "SetDirectoryDomains",
+			change: func() error { return second(s.SetDirectoryDomains(ctx, adm, o.ID, d.ID, []string{"okta.example"})) },
+			// Another directory's domain: refused by the key after the org's claim was written.
+			failure: func() error {
+				return second(s.SetDirectoryDomains(ctx, adm, o.ID, d2.ID, []string{"new.example", "okta.example"}))
+			}, failWith: core.ErrConflict},
 		{method: "CreateSSOConnection",
 			change: func() (err error) {
 				connObj, err = s.CreateSSOConnection(ctx, adm, oidcConnection(o.ID, "okta-oidc", "acme.example.com"))

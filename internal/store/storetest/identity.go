@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -332,14 +333,14 @@ var directoryTests = []test{
 		o, _ := newOrg(t, s, "acme")
 		d := newDirectory(t, s, o.ID, "okta")
 		again := newDirectory(t, s, o.ID, "okta")
-		if d != again || d.ID == "" {
+		if !reflect.DeepEqual(d, again) || d.ID == "" {
 			t.Fatalf("ensure twice: %+v, %+v", d, again)
 		}
 		if n := len(audits(t, s, o.ID, "directory.create")); n != 1 {
 			t.Fatalf("directory.create events = %d, want 1", n)
 		}
 		for _, key := range []string{d.ID, "okta"} {
-			if got := must[core.Directory](t)(s.GetDirectory(ctx, o.ID, key)); got != d {
+			if got := must[core.Directory](t)(s.GetDirectory(ctx, o.ID, key)); !reflect.DeepEqual(got, d) {
 				t.Fatalf("GetDirectory(%s) = %+v", key, got)
 			}
 		}
@@ -374,6 +375,62 @@ var directoryTests = []test{
 		if e := audits(t, s, o.ID, "directory.create"); len(e) != 1 || e[0].TargetID != d.ID {
 			t.Fatalf("directory.create events = %+v", e)
 		}
+	}},
+	{"Directory/Domains", func(t *testing.T, s subject) {
+		o, _ := newOrg(t, s, "acme")
+		d := newDirectory(t, s, o.ID, "okta")
+		if d.Domains == nil || len(d.Domains) != 0 {
+			t.Fatalf("a new directory's domains = %#v, want []", d.Domains)
+		}
+		// Normalized like a connection's: trimmed, lower-cased, deduplicated, sorted on read.
+		got := must[core.Directory](t)(s.SetDirectoryDomains(ctx, adm, o.ID, "okta", []string{" Acme.Example.com", "corp.example", "acme.example.com", ""}))
+		if !reflect.DeepEqual(got.Domains, []string{"acme.example.com", "corp.example"}) {
+			t.Fatalf("set domains = %v", got.Domains)
+		}
+		if g := must[core.Directory](t)(s.GetDirectory(ctx, o.ID, d.ID)); !reflect.DeepEqual(g.Domains, []string{"acme.example.com", "corp.example"}) {
+			t.Fatalf("read back %v", g.Domains)
+		}
+		if ds := must[[]core.Directory](t)(s.ListDirectories(ctx, o.ID)); len(ds) != 1 || !reflect.DeepEqual(ds[0].Domains, []string{"acme.example.com", "corp.example"}) {
+			t.Fatalf("listed %+v", ds)
+		}
+		if e := audits(t, s, o.ID, "directory.update"); len(e) != 1 || e[0].TargetID != d.ID {
+			t.Fatalf("directory.update events = %+v", e)
+		}
+		// A connection of the same org may use the same domain.
+		newConnection(t, s, o.ID, "okta-sso", "acme.example.com")
+		// Bad input, another directory's domain and another org's domain change nothing.
+		unchanged(t, s, o.ID, core.ErrInvalid, func() error {
+			return second(s.SetDirectoryDomains(ctx, adm, o.ID, d.ID, []string{"ok.example", "not a domain"}))
+		})
+		unchanged(t, s, o.ID, core.ErrInvalid, func() error { return second(s.SetDirectoryDomains(ctx, adm, o.ID, d.ID, []string{"a@b.example"})) })
+		e := newDirectory(t, s, o.ID, "entra")
+		unchanged(t, s, o.ID, core.ErrConflict, func() error {
+			return second(s.SetDirectoryDomains(ctx, adm, o.ID, e.ID, []string{"new.example", "corp.example"}))
+		})
+		b, _ := newOrg(t, s, "b")
+		newConnection(t, s, b.ID, "b-sso", "b.example")
+		unchanged(t, s, o.ID, core.ErrConflict, func() error {
+			return second(s.SetDirectoryDomains(ctx, adm, o.ID, d.ID, []string{"acme.example.com", "b.example"}))
+		})
+		if g := must[core.Directory](t)(s.GetDirectory(ctx, o.ID, d.ID)); !reflect.DeepEqual(g.Domains, []string{"acme.example.com", "corp.example"}) {
+			t.Fatalf("after refusals %v", g.Domains)
+		}
+		if g := must[core.Directory](t)(s.GetDirectory(ctx, o.ID, e.ID)); len(g.Domains) != 0 {
+			t.Fatalf("entra got %v", g.Domains)
+		}
+		// Another org can neither see nor change the directory.
+		wantErr(t, second(s.SetDirectoryDomains(ctx, adm, b.ID, d.ID, nil)), core.ErrNotFound)
+		wantErr(t, second(s.SetDirectoryDomains(ctx, adm, o.ID, "missing", nil)), core.ErrNotFound)
+		// Emptying releases the domain no one else in the org uses: another org may then claim it.
+		must[core.Directory](t)(s.SetDirectoryDomains(ctx, adm, o.ID, d.ID, []string{"acme.example.com"}))
+		must[core.Directory](t)(s.SetDirectoryDomains(ctx, adm, b.ID, newDirectory(t, s, b.ID, "b-okta").ID, []string{"corp.example"}))
+		// acme.example.com is still the connection's, so not released when the directory drops it.
+		if g := must[core.Directory](t)(s.SetDirectoryDomains(ctx, adm, o.ID, d.ID, nil)); g.Domains == nil || len(g.Domains) != 0 {
+			t.Fatalf("emptied %#v", g.Domains)
+		}
+		unchanged(t, s, b.ID, core.ErrConflict, func() error {
+			return second(s.SetDirectoryDomains(ctx, adm, b.ID, "b-okta", []string{"acme.example.com"}))
+		})
 	}},
 }
 
