@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -63,31 +64,22 @@ func runOrgCreate(ctx context.Context, stdout, stderr io.Writer, args []string) 
 // last admin (a deactivated user cannot use a sign-in link).
 func runOrgAddAdmin(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 	fs := newFlags("org add-admin", stderr)
-	dsn := fs.String("db", defaultDB, "database: sqlite:PATH or postgres://…")
-	orgRef := fs.String("org", "", "the organization's slug or id (required)")
-	email := fs.String("email", "", "the new org admin's email; a local user is created if the org has none (required)")
+	lf := addLinkFlags(fs, "the new org admin's email; a local user is created if the org has none (required)",
+		"how long the printed sign-in link works, at most 24h")
 	name := fs.String("name", "", "the new user's name, as the pages show it")
-	ttl := fs.Duration("ttl", defaultLinkTTL, "how long the printed sign-in link works, at most 24h")
-	external := fs.String("external-url", defaultExternalURL, "URL browsers reach Gatehouse at (as given to serve)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := required([2]string{"org", *orgRef}, [2]string{"email", *email}); err != nil {
-		return err
-	}
-	if *ttl < time.Minute || *ttl > maxLinkTTL {
-		return &usageError{msg: fmt.Sprintf("--ttl %s: want from 1m to 24h", *ttl)}
-	}
-	base, err := parseExternalURL(*external)
+	base, err := lf.check()
 	if err != nil {
 		return err
 	}
-	return withStore(ctx, *dsn, func(st *store.SQL) error {
-		org, err := st.GetOrg(ctx, *orgRef)
+	return withStore(ctx, *lf.dsn, func(st *store.SQL) error {
+		org, err := lf.orgOf(ctx, st)
 		if err != nil {
-			return friendly(err, fmt.Sprintf("organization %q does not exist", *orgRef), "")
+			return err
 		}
-		u, created, err := ops.New(st).RecoverAdmin(ctx, cliActor, org.ID, *email, *name)
+		u, created, err := ops.New(st).RecoverAdmin(ctx, cliActor, org.ID, *lf.email, *name)
 		if err != nil {
 			return friendly(err, "", "")
 		}
@@ -95,7 +87,7 @@ func runOrgAddAdmin(ctx context.Context, stdout, stderr io.Writer, args []string
 			fmt.Fprintf(stdout, "created local user %s, user id %s\n", u.Email, u.ID)
 		}
 		fmt.Fprintf(stdout, "%s is an org admin of %s\n", u.Email, org.Slug)
-		return printLoginLink(ctx, stdout, st, base, org, u, *ttl)
+		return printLoginLink(ctx, stdout, st, base, org, u, *lf.ttl)
 	})
 }
 
@@ -104,38 +96,66 @@ func runOrgAddAdmin(ctx context.Context, stdout, stderr io.Writer, args []string
 // gets back in when its identity provider is down.
 func runLoginLink(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 	fs := newFlags("login-link", stderr)
-	dsn := fs.String("db", defaultDB, "database: sqlite:PATH or postgres://…")
-	orgRef := fs.String("org", "", "the organization's slug or id (required)")
-	email := fs.String("email", "", "the org admin's email or user name (required)")
-	ttl := fs.Duration("ttl", defaultLinkTTL, "how long the link works, at most 24h; it works once")
-	external := fs.String("external-url", defaultExternalURL, "URL browsers reach Gatehouse at (as given to serve)")
+	lf := addLinkFlags(fs, "the org admin's email or user name (required)", "how long the link works, at most 24h; it works once")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := required([2]string{"org", *orgRef}, [2]string{"email", *email}); err != nil {
-		return err
-	}
-	if *ttl < time.Minute || *ttl > maxLinkTTL {
-		return &usageError{msg: fmt.Sprintf("--ttl %s: want from 1m to 24h", *ttl)}
-	}
-	base, err := parseExternalURL(*external)
+	base, err := lf.check()
 	if err != nil {
 		return err
 	}
-	return withStore(ctx, *dsn, func(st *store.SQL) error {
-		org, err := st.GetOrg(ctx, *orgRef)
+	return withStore(ctx, *lf.dsn, func(st *store.SQL) error {
+		org, err := lf.orgOf(ctx, st)
 		if err != nil {
-			return friendly(err, fmt.Sprintf("organization %q does not exist", *orgRef), "")
+			return err
 		}
-		u, err := st.GetUserByEmail(ctx, org.ID, *email)
+		u, err := st.GetUserByEmail(ctx, org.ID, *lf.email)
 		if errors.Is(err, core.ErrNotFound) {
-			u, err = st.GetUserByUserName(ctx, org.ID, *email)
+			u, err = st.GetUserByUserName(ctx, org.ID, *lf.email)
 		}
 		if err != nil {
-			return friendly(err, fmt.Sprintf("organization %s has no user %q", org.Slug, *email), "")
+			return friendly(err, fmt.Sprintf("organization %s has no user %q", org.Slug, *lf.email), "")
 		}
-		return printLoginLink(ctx, stdout, st, base, org, u, *ttl)
+		return printLoginLink(ctx, stdout, st, base, org, u, *lf.ttl)
 	})
+}
+
+// linkFlags are the flags of the commands that print a break-glass link for a
+// person of an org (login-link, org add-admin).
+type linkFlags struct {
+	dsn, org, email, external *string
+	ttl                       *time.Duration
+}
+
+func addLinkFlags(fs *flag.FlagSet, emailUsage, ttlUsage string) linkFlags {
+	return linkFlags{
+		dsn:      fs.String("db", defaultDB, "database: sqlite:PATH or postgres://…"),
+		org:      fs.String("org", "", "the organization's slug or id (required)"),
+		email:    fs.String("email", "", emailUsage),
+		ttl:      fs.Duration("ttl", defaultLinkTTL, ttlUsage),
+		external: fs.String("external-url", defaultExternalURL, "URL browsers reach Gatehouse at (as given to serve)"),
+	}
+}
+
+// check refuses missing flags and a lifetime out of range, and returns the
+// external URL the link is made on.
+func (lf linkFlags) check() (*url.URL, error) {
+	if err := required([2]string{"org", *lf.org}, [2]string{"email", *lf.email}); err != nil {
+		return nil, err
+	}
+	if *lf.ttl < time.Minute || *lf.ttl > maxLinkTTL {
+		return nil, &usageError{msg: fmt.Sprintf("--ttl %s: want from 1m to 24h", *lf.ttl)}
+	}
+	return parseExternalURL(*lf.external)
+}
+
+// orgOf reads the organization --org names.
+func (lf linkFlags) orgOf(ctx context.Context, st *store.SQL) (core.Org, error) {
+	org, err := st.GetOrg(ctx, *lf.org)
+	if err != nil {
+		return org, friendly(err, fmt.Sprintf("organization %q does not exist", *lf.org), "")
+	}
+	return org, nil
 }
 
 // printLoginLink makes a break-glass link for u and prints it alone on the last
