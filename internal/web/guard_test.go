@@ -156,3 +156,21 @@ func (g *governed) apiState(t *testing.T, paths ...string) func() string {
 		return b.String()
 	}
 }
+
+// postForm posts a form to u with c, hdr as name, value pairs, and returns the
+// status and the body.
+func postForm(t *testing.T, c *http.Client, u string, form url.Values, hdr ...string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", u, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(body)
+}

@@ -206,18 +206,7 @@ func TestSSOPagesAreGuarded(t *testing.T) {
 	admin, csrf := formClient(t, s, "admin@acme.test")
 	post := func(c *http.Client, path string, form url.Values, hdr ...string) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest("POST", base+path, strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		for i := 0; i+1 < len(hdr); i += 2 {
-			req.Header.Set(hdr[i], hdr[i+1])
-		}
-		res, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		body, _ := io.ReadAll(res.Body)
-		return res.StatusCode, string(body)
+		return postForm(t, c, base+path, form, hdr...)
 	}
 	state := func() string {
 		return string(s.siteAPI(t, "GET", "/api/v1/sso/connections", nil).Want(t, 200).Raw)
