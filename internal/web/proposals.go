@@ -370,10 +370,7 @@ func (h *Handler) formEnvironmentRule(w http.ResponseWriter, r *http.Request, c 
 		return httpx.Failf(http.StatusUnprocessableEntity, "Approvals required is a number from 1 to %d.", core.MaxApprovals)
 	}
 	require := r.PostFormValue("requires_approval") == "on"
-	if _, err := h.Store.UpdateEnvironment(ctx, c.Actor, c.OrgID, ws.ID, env.ID, func(e *core.Environment) error {
-		e.RequiresApproval, e.ApprovalsRequired = require, n
-		return nil
-	}); err != nil {
+	if _, err := h.Ops.UpdateEnvironment(ctx, c.Actor, c.OrgID, ws.ID, env.ID, ops.EnvironmentChange{RequiresApproval: &require, ApprovalsRequired: &n}); err != nil {
 		return err
 	}
 	return redirectDone(w, r, "/admin/approvals", "approval-rule-saved")

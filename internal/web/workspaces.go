@@ -10,6 +10,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/core"
 	"github.com/gatehouse-dev/gatehouse/internal/decisions"
 	"github.com/gatehouse-dev/gatehouse/internal/httpx"
+	"github.com/gatehouse-dev/gatehouse/internal/ops"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
@@ -274,10 +275,7 @@ func (h *Handler) formWorkspaceApproval(w http.ResponseWriter, r *http.Request, 
 		return badField(form, "approvals_required", "Approvals required is a number from 1 to "+strconv.Itoa(core.MaxApprovals)+".")
 	}
 	require := r.PostFormValue("requires_approval") == "on"
-	if _, err := h.Store.UpdateEnvironment(r.Context(), c.Actor, c.OrgID, ws.ID, env.ID, func(e *core.Environment) error {
-		e.RequiresApproval, e.ApprovalsRequired = require, n
-		return nil
-	}); err != nil {
+	if _, err := h.Ops.UpdateEnvironment(r.Context(), c.Actor, c.OrgID, ws.ID, env.ID, ops.EnvironmentChange{RequiresApproval: &require, ApprovalsRequired: &n}); err != nil {
 		return onField(err, form, "approvals_required", "")
 	}
 	return redirectDone(w, r, wsPath(ws), "approval-rule-saved")
