@@ -22,6 +22,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
 	"github.com/gatehouse-dev/gatehouse/internal/events"
+	"github.com/gatehouse-dev/gatehouse/internal/netpolicy"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
@@ -163,7 +164,7 @@ func New(o Options) (*Deliverer, error) {
 	}
 	transport := &http.Transport{
 		Proxy:                 nil, // a proxy would dial for us, past the address checks
-		DialContext:           o.Policy.dialer(&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}),
+		DialContext:           o.Policy.net().DialContext(&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}),
 		TLSClientConfig:       tlsConf,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: o.AttemptTimeout,
@@ -553,7 +554,7 @@ func (t *turnState) post(ctx context.Context, id string, body []byte) result {
 	ctx, cancel := context.WithTimeout(ctx, o.AttemptTimeout)
 	defer cancel()
 	if u.Scheme == "http" {
-		ctx = context.WithValue(ctx, plainHTTPKey{}, true)
+		ctx = netpolicy.LoopbackOnly(ctx, plainHTTPOnly)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.c.URL, bytes.NewReader(body))
 	if err != nil {
@@ -585,7 +586,7 @@ func (t *turnState) post(ctx context.Context, id string, body []byte) result {
 
 // describe says why a request failed, without the URL (which may hold a token).
 func describe(err error, timeout time.Duration) string {
-	var pe *PolicyError
+	var pe *netpolicy.Error
 	if errors.As(err, &pe) {
 		return pe.Error()
 	}

@@ -3,14 +3,11 @@ package webhooks_test
 import (
 	"context"
 	"log/slog"
-	"net"
-	"net/netip"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
+	"github.com/gatehouse-dev/gatehouse/internal/netpolicy/netpolicytest"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
 	"github.com/gatehouse-dev/gatehouse/internal/webhooks"
@@ -62,37 +59,8 @@ func newClock() *webhookstest.Clock {
 	return webhookstest.NewClock(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
 }
 
-// resolver is a fake DNS: host → addresses, changeable during a test.
-type resolver struct {
-	mu sync.Mutex
-	m  map[string][]netip.Addr
-}
-
-func newResolver(kv ...string) *resolver {
-	r := &resolver{m: map[string][]netip.Addr{}}
-	for i := 0; i+1 < len(kv); i += 2 {
-		r.set(kv[i], strings.Split(kv[i+1], ",")...)
-	}
-	return r
-}
-
-func (r *resolver) set(host string, addrs ...string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.m[host] = nil
-	for _, a := range addrs {
-		r.m[host] = append(r.m[host], netip.MustParseAddr(a))
-	}
-}
-
-func (r *resolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if a, ok := r.m[host]; ok {
-		return a, nil
-	}
-	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
-}
+// newResolver is a fake DNS: host → addresses, changeable during a test.
+var newResolver = netpolicytest.NewResolver
 
 // received and receiver are webhookstest's, under the short names the tests use.
 type (

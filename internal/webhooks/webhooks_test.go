@@ -484,7 +484,7 @@ func TestPolicyAtDelivery(t *testing.T) {
 	if err := strict.CheckURL(ctx, rebindURL); err != nil {
 		t.Fatalf("saved while public: %v", err)
 	}
-	res.set("rebind.example.com", "127.0.0.1") // DNS now points home
+	res.Set("rebind.example.com", "127.0.0.1") // DNS now points home
 
 	for _, tc := range []struct {
 		name, url string
