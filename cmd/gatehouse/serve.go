@@ -57,6 +57,7 @@ func serveWith(ctx context.Context, stderr io.Writer, args []string, extra func(
 	smtpAddr := fs.String("smtp-addr", "", "SMTP relay (host:port) that sends invitation links by email; without it the inviting admin is shown the link")
 	smtpFrom := fs.String("smtp-from", "", "sender address of invitation emails, e.g. 'Gatehouse <gatehouse@example.com>' (required with --smtp-addr)")
 	smtpUser := fs.String("smtp-username", "", "SMTP AUTH user name (optional; the password comes from GATEHOUSE_SMTP_PASSWORD)")
+	dnsResolver := fs.String("dns-resolver", "", "DNS server (host:port) that email domain verification asks for TXT records (default: the system's resolver)")
 	debugAddr := fs.String("debug-addr", "", "serve Go's profiler (net/http/pprof) on this loopback host:port, for performance work (off by default)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -89,6 +90,11 @@ func serveWith(ctx context.Context, stderr io.Writer, args []string, extra func(
 	proxies, err := parsePrefixes(*trusted)
 	if err != nil {
 		return err
+	}
+	if *dnsResolver != "" {
+		if _, _, err := net.SplitHostPort(*dnsResolver); err != nil {
+			return &usageError{msg: fmt.Sprintf("--dns-resolver %q: want host:port, e.g. 10.0.0.2:53", *dnsResolver)}
+		}
 	}
 	if _, _, err := net.SplitHostPort(*addr); err != nil {
 		return &usageError{msg: fmt.Sprintf("--addr %q: want host:port, e.g. 127.0.0.1:8080", *addr)}
@@ -146,6 +152,7 @@ func serveWith(ctx context.Context, stderr io.Writer, args []string, extra func(
 		WebhookTimeout:  *hookTimeout,
 		DecisionMemory:  memBound,
 		DecisionIdle:    *decIdle,
+		DNSResolver:     *dnsResolver,
 	}
 	if memBound == 0 {
 		o.DecisionMemory = -1 // no bound

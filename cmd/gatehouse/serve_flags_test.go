@@ -25,6 +25,7 @@ func TestServeFlagErrors(t *testing.T) {
 		{[]string{"--rate-limit-scim", "many"}, "invalid value"},
 		{[]string{"--rate-limit-api", "5000/h"}, "the unit is /s or /min"},
 		{[]string{"--webhook-timeout", "100ms"}, "--webhook-timeout 100ms: want from 1s to 5m"},
+		{[]string{"--dns-resolver", "10.0.0.2"}, `--dns-resolver "10.0.0.2": want host:port, e.g. 10.0.0.2:53`},
 		{[]string{"--webhook-allow-private=maybe"}, "invalid boolean value"},
 		{[]string{"--decision-memory", "lots"}, `--decision-memory "lots": want a size`},
 		{[]string{"--decision-memory", "-5MiB"}, `--decision-memory "-5MiB": want a size`},

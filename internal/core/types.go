@@ -134,9 +134,44 @@ type Org struct {
 	// AccessChangesRequireApproval puts the org's own access changes (grants,
 	// mappings, memberships, custom roles, org admins) under four eyes: each
 	// becomes a proposal that a second org admin approves.
-	AccessChangesRequireApproval bool      `json:"access_changes_require_approval"`
-	CreatedAt                    time.Time `json:"created_at"`
-	Version                      int64     `json:"version"`
+	AccessChangesRequireApproval bool `json:"access_changes_require_approval"`
+	// RequireVerifiedDomains makes routing and trust by email domain use only
+	// the org's verified domains: the sign-in form's email → connection, a
+	// connection signing in or adopting a local user, a directory adopting one.
+	RequireVerifiedDomains bool      `json:"require_verified_domains"`
+	CreatedAt              time.Time `json:"created_at"`
+	Version                int64     `json:"version"`
+}
+
+// How a domain was verified (OrgDomain.VerifiedBy).
+const (
+	VerifiedByDNS      = "dns"      // its DNS TXT record was found
+	VerifiedByOperator = "operator" // whoever runs the server said so (gatehouse domain verify --operator)
+)
+
+// States of an email domain as one org sees it (OrgDomain.Status).
+const (
+	DomainVerified         = "verified"                // the org's, proved
+	DomainUnverified       = "unverified"              // the org's (a connection or directory uses it), not proved
+	DomainUnclaimed        = "unclaimed"               // no org's
+	DomainOtherOrg         = "claimed_by_another_org"  // another org uses it without proof: proving it by DNS takes it over
+	DomainOtherOrgVerified = "verified_by_another_org" // another org proved it: it can never be this org's
+)
+
+// OrgDomain is an email domain as one org sees it: its state, and for the org's
+// own, who verified it and which connections and directories use it.
+type OrgDomain struct {
+	Domain        string     `json:"domain"`
+	Status        string     `json:"status"`
+	Verified      bool       `json:"verified"`
+	VerifiedAt    *time.Time `json:"verified_at,omitempty"`
+	VerifiedBy    string     `json:"verified_by,omitempty"`    // VerifiedByDNS or VerifiedByOperator
+	VerifiedActor string     `json:"verified_actor,omitempty"` // who asked
+	// UsedBy lists the org's connections and directories with this domain.
+	UsedBy []Owner `json:"used_by"`
+	// Token is what the org publishes in DNS to prove the domain (internal/domains
+	// says where); derived, the same at every read.
+	Token string `json:"-"`
 }
 
 // Workspace is a fully isolated partition of an org.

@@ -6,7 +6,7 @@ package events
 // audit action belongs here too (TestEveryActionHasAType finds the ones missing).
 var vocabulary = []struct{ action, typ, doc string }{
 	{"org.create", "org.created", "The organization was created; its first event."},
-	{"org.update", "org.updated", "The organization's name or settings changed (access_changes_require_approval)."},
+	{"org.update", "org.updated", "The organization's name or settings changed (access_changes_require_approval, require_verified_domains)."},
 
 	{"user.create", "user.created", "A user was created: provisioned by SCIM, created at SSO login, or invited."},
 	{"user.update", "user.updated", "A user's attributes changed (data lists the changed fields)."},
@@ -63,6 +63,8 @@ var vocabulary = []struct{ action, typ, doc string }{
 	{"token.revoke", "token.revoked", "A token was revoked."},
 	{"directory.create", "directory.created", "A SCIM directory was created."},
 	{"directory.update", "directory.updated", "A SCIM directory's email domains changed (data: domains, previous_domains)."},
+	{"domain.verified", "domain.verified", "The organization proved an email domain is its own (data: domain, verified_by dns or operator; taken_over when another organization had claimed it without proof)."},
+	{"domain.lost", "domain.lost", "Another organization proved an email domain this one used without verifying it: the domain left this organization's connections and directories (data: domain, connections, directories)."},
 
 	{"sso_connection.create", "sso_connection.created", "An SSO connection was added."},
 	{"sso_connection.update", "sso_connection.updated", "An SSO connection's settings changed."},

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/domains"
 	"github.com/gatehouse-dev/gatehouse/internal/secrets"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/webhooks"
@@ -33,6 +34,9 @@ type Ops struct {
 	LinkURL func(secret string) string
 	// Mail, when set, sends invitation links by email.
 	Mail Mailer
+	// DNS looks up email domain verification records; the system resolver
+	// when nil.
+	DNS *domains.Checker
 }
 
 // New returns the operations over st.

@@ -13,16 +13,17 @@ type orgRow struct {
 	Slug            string `db:"slug"`
 	Name            string `db:"name"`
 	AccessApprovals bool   `db:"access_changes_require_approval"`
+	RequireVerified bool   `db:"require_verified_domains"`
 	CreatedAt       int64  `db:"created_at"`
 	Version         int64  `db:"version"`
 }
 
 func (r orgRow) org() core.Org {
 	return core.Org{ID: r.ID, Slug: r.Slug, Name: r.Name, AccessChangesRequireApproval: r.AccessApprovals,
-		CreatedAt: fromMicros(r.CreatedAt), Version: r.Version}
+		RequireVerifiedDomains: r.RequireVerified, CreatedAt: fromMicros(r.CreatedAt), Version: r.Version}
 }
 
-const orgCols = `id, slug, name, access_changes_require_approval, created_at, version`
+const orgCols = `id, slug, name, access_changes_require_approval, require_verified_domains, created_at, version`
 
 // CreateOrg creates an org, its first user (invited, userName = email) and makes that
 // user its org admin, in one transaction.
@@ -58,8 +59,8 @@ func (s *SQL) CreateOrgWithAdmin(ctx context.Context, actor core.Actor, n NewOrg
 		Owner: core.Owner{Kind: core.OwnerLocal},
 	}
 	err := s.inTx(ctx, func(t *tx) error {
-		if _, err := t.exec(ctx, `INSERT INTO organizations (`+orgCols+`) VALUES (?, ?, ?, ?, ?, ?)`,
-			o.ID, o.Slug, o.Name, o.AccessApprovals, o.CreatedAt, o.Version); err != nil {
+		if _, err := t.exec(ctx, `INSERT INTO organizations (`+orgCols+`, domain_secret) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			o.ID, o.Slug, o.Name, o.AccessApprovals, o.RequireVerified, o.CreatedAt, o.Version, newSecret("")); err != nil {
 			return s.wrapf(err, "organization slug %q", slug)
 		}
 		if err := t.insertUser(ctx, SCIMUser{User: u}); err != nil {
@@ -120,17 +121,20 @@ func (s *SQL) UpdateOrg(ctx context.Context, actor core.Actor, id string, fn fun
 		if o.AccessChangesRequireApproval != old.AccessChangesRequireApproval {
 			details["access_changes_require_approval"] = o.AccessChangesRequireApproval
 		}
+		if o.RequireVerifiedDomains != old.RequireVerifiedDomains {
+			details["require_verified_domains"] = o.RequireVerifiedDomains
+		}
 		if len(details) == 0 {
 			out = old
 			return nil
 		}
 		o.Version = old.Version + 1
-		if _, err := t.exec(ctx, `UPDATE organizations SET name = ?, access_changes_require_approval = ?, version = ? WHERE id = ?`,
-			o.Name, o.AccessChangesRequireApproval, o.Version, id); err != nil {
+		if _, err := t.exec(ctx, `UPDATE organizations SET name = ?, access_changes_require_approval = ?, require_verified_domains = ?, version = ? WHERE id = ?`,
+			o.Name, o.AccessChangesRequireApproval, o.RequireVerifiedDomains, o.Version, id); err != nil {
 			return err
 		}
 		out = core.Org{ID: old.ID, Slug: old.Slug, Name: o.Name, AccessChangesRequireApproval: o.AccessChangesRequireApproval,
-			CreatedAt: old.CreatedAt, Version: o.Version}
+			RequireVerifiedDomains: o.RequireVerifiedDomains, CreatedAt: old.CreatedAt, Version: o.Version}
 		return t.audit(ctx, id, actor, "org.update", "org", id, details)
 	})
 	return out, err

@@ -27,6 +27,7 @@ type Store interface {
 	Resources
 	UserGroups
 	Directories
+	Domains
 	IdPGroups
 	Mappings
 	Roles
@@ -212,6 +213,25 @@ type Directories interface {
 	// directory.update): a bad one is core.ErrInvalid, one another org or another
 	// directory uses is core.ErrConflict, and then nothing changes.
 	SetDirectoryDomains(ctx context.Context, actor core.Actor, orgID, idOrName string, domains []string) (core.Directory, error)
+}
+
+// Domains manages the verification of email domains. A domain belongs to one
+// org (the one whose connection or directory uses it, or which proved it).
+type Domains interface {
+	// ListOrgDomains lists the org's domains with their state, who uses them and
+	// the token that proves them.
+	ListOrgDomains(ctx context.Context, orgID string) ([]core.OrgDomain, error)
+	// GetOrgDomain is any domain as the org sees it (its own, another org's, or
+	// nobody's) with the token the org would publish to prove it.
+	GetOrgDomain(ctx context.Context, orgID, domain string) (core.OrgDomain, error)
+	// VerifyOrgDomain records that the org proved the domain (by is
+	// core.VerifiedByDNS or core.VerifiedByOperator), audited as domain.verified.
+	// It takes the domain over from another org that holds it unverified; one
+	// another org verified is core.ErrConflict.
+	VerifyOrgDomain(ctx context.Context, actor core.Actor, orgID, domain, by string) (core.OrgDomain, error)
+	// TrustedDomains returns, of these domains, the ones the org trusts for
+	// routing and sign-in: its own, only its verified ones when it requires that.
+	TrustedDomains(ctx context.Context, orgID string, domains []string) ([]string, error)
 }
 
 // IdPGroups manages groups as identity providers know them.

@@ -59,7 +59,7 @@ func plan(events []core.AuditEvent) (k store.OrgKeys, reload bool, unknown strin
 			// Sources name the IdP groups' paths; deleting a connection deletes its
 			// IdP groups, their members and its mappings with it.
 			k.Sources = append(k.Sources, id)
-		case "org.create", "directory.update", "token.create", "token.revoke", "sso.login", "sso.login_refused", "sso.logout",
+		case "org.create", "directory.update", "domain.verified", "domain.lost", "token.create", "token.revoke", "sso.login", "sso.login_refused", "sso.logout",
 			"sso.single_logout", "sso.logout_refused",
 			"webhook.create", "webhook.update", "webhook.delete", "webhook.rotate_secret", "webhook.redeliver",
 			// An org's settings (four eyes on access changes) and proposals: an access

@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/api"
 	"github.com/gatehouse-dev/gatehouse/internal/decisions"
 	"github.com/gatehouse-dev/gatehouse/internal/decisions/index"
+	"github.com/gatehouse-dev/gatehouse/internal/domains"
 	"github.com/gatehouse-dev/gatehouse/internal/metrics"
 	"github.com/gatehouse-dev/gatehouse/internal/ops"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
@@ -90,6 +91,9 @@ type Options struct {
 
 	// Mail, when set, sends invitation links by email (serve's --smtp-* flags).
 	Mail ops.Mailer
+	// DNSResolver is the DNS server (host:port) that email domain verification
+	// asks (serve --dns-resolver); the system's resolver when empty.
+	DNSResolver string
 
 	// Extra are more mounts next to SSO, SCIM and the API (tests add handlers).
 	Extra []server.Mounter
@@ -118,6 +122,9 @@ func Build(ctx context.Context, s *store.SQL, logger *slog.Logger, o Options) (*
 	})
 	operations := &ops.Ops{Store: s, Now: time.Now, WebhookPolicy: o.WebhookPolicy, Mail: o.Mail,
 		LinkURL: func(secret string) string { return sso.SignInLinkURL(o.ExternalURL, secret) }}
+	if o.DNSResolver != "" {
+		operations.DNS = &domains.Checker{Resolver: domains.NewResolver(o.DNSResolver)}
+	}
 	if o.Box != nil {
 		operations.Secrets = o.Box
 		operations.SSOSecrets = o.Box

@@ -170,6 +170,13 @@ func everyMutatorMoves(t *testing.T, s subject) {
 			failure: func() error {
 				return second(s.SetDirectoryDomains(ctx, adm, o.ID, d2.ID, []string{"new.example", "okta.example"}))
 			}, failWith: core.ErrConflict},
+		{method: "VerifyOrgDomain",
+			change: func() error {
+				return second(s.VerifyOrgDomain(ctx, adm, o.ID, "okta.example", core.VerifiedByOperator))
+			},
+			failure: func() error {
+				return second(s.VerifyOrgDomain(ctx, adm, o.ID, "not a domain", core.VerifiedByOperator))
+			}, failWith: core.ErrInvalid},
 		{method: "CreateSSOConnection",
 			change: func() (err error) {
 				connObj, err = s.CreateSSOConnection(ctx, adm, oidcConnection(o.ID, "okta-oidc", "acme.example.com"))

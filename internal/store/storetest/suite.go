@@ -84,7 +84,7 @@ func (newStore NewStore) open(t *testing.T) subject {
 func RunTests(t *testing.T, newStore NewStore) {
 	var tests []test
 	for _, ts := range [][]test{
-		orgTests, userTests, directoryTests, tokenTests, groupTests, idpGroupTests, workspaceTests,
+		orgTests, userTests, directoryTests, domainTests, tokenTests, groupTests, idpGroupTests, workspaceTests,
 		resourceTests, mappingTests, roleTests, grantTests, auditTests, accessTests, changeLogTests,
 		scimTests, ownershipTests, ssoTests, batchTests, generationTests, rateLimitTests, webhookTests, proposalTests, signInTests,
 	} {
