@@ -25,6 +25,37 @@ import (
 type bare struct {
 	w, r *sql.DB // one writer (SQLite has one anyway) and a reader pool; the same pool on PostgreSQL
 	pg   bool
+	// stmts are the handler's statements, prepared once on their pool, as Gatehouse
+	// caches its own: parsing SQL on every request is not the limit being measured.
+	stmts map[string]*sql.Stmt
+}
+
+// The reference's fixed statements, and the pool each runs on (true: the writer).
+const (
+	qLookup       = `SELECT doc, 1 FROM bare_users WHERE lower(user_name) = lower(?)`
+	qCount        = `SELECT count(*) FROM bare_users`
+	qPage         = `SELECT doc, (SELECT count(*) FROM bare_users) FROM bare_users ORDER BY id LIMIT ? OFFSET ?`
+	qInsertUser   = `INSERT INTO bare_users (id, user_name, active, doc) VALUES (?, ?, ?, ?)`
+	qDeactivate   = `UPDATE bare_users SET active = ? WHERE id = ? RETURNING doc`
+	qInsertGroup  = `INSERT INTO bare_groups (id, display_name, version) VALUES (?, ?, 1)`
+	qGroup        = `SELECT display_name, version FROM bare_groups WHERE id = ?`
+	qGroupMembers = `SELECT g.display_name, m.user_id FROM bare_groups g LEFT JOIN bare_members m ON m.group_id = g.id WHERE g.id = ?`
+	qRemoveMember = `DELETE FROM bare_members WHERE group_id = ? AND user_id = ?`
+)
+
+var bareStatements = map[string]bool{
+	qLookup: false, qCount: false, qPage: false, qGroup: false, qGroupMembers: false,
+	qInsertUser: true, qDeactivate: true, qInsertGroup: true, qRemoveMember: true,
+	`DELETE FROM bare_users WHERE id = ?`: true, `DELETE FROM bare_groups WHERE id = ?`: true,
+}
+
+// st is a prepared statement of bareStatements.
+func (b *bare) st(query string) *sql.Stmt {
+	st, ok := b.stmts[query]
+	if !ok {
+		panic("bare: statement not prepared: " + query)
+	}
+	return st
 }
 
 // bareSchema keeps the lookups Gatehouse indexes (userName case-insensitively,
@@ -45,7 +76,10 @@ func startBare(ctx context.Context, dsn string) (base string, stop func(), err e
 	switch {
 	case strings.HasPrefix(dsn, "sqlite:"):
 		path := strings.TrimPrefix(dsn, "sqlite:")
-		// The pragmas Gatehouse's store uses: WAL, NORMAL sync, foreign keys.
+		// The pragmas Gatehouse's store uses (internal/store openSQLite), so both
+		// sides give the same durability: WAL with synchronous=NORMAL (a commit
+		// survives the process being killed; on power loss the last commits before
+		// a checkpoint may be lost, alike on both sides), foreign keys on.
 		pr := "?_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
 		if b.w, err = sql.Open("sqlite", "file:"+path+pr); err != nil {
 			return "", nil, err
@@ -54,7 +88,11 @@ func startBare(ctx context.Context, dsn string) (base string, stop func(), err e
 		if b.r, err = sql.Open("sqlite", "file:"+path+pr+"&_pragma=query_only(1)"); err != nil {
 			return "", nil, err
 		}
+		// As Gatehouse's reader pool: 8 connections, all kept open (database/sql
+		// keeps only 2 idle by default, and reopening a SQLite connection per
+		// request would measure connection setup, not the statement).
 		b.r.SetMaxOpenConns(8)
+		b.r.SetMaxIdleConns(8)
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		b.pg = true
 		if b.w, err = sql.Open("pgx", dsn); err != nil {
@@ -74,6 +112,16 @@ func startBare(ctx context.Context, dsn string) (base string, stop func(), err e
 	for _, s := range strings.Split(strings.TrimSpace(bareSchema), ";\n") {
 		if _, err := b.w.ExecContext(ctx, s); err != nil {
 			return "", nil, fmt.Errorf("reference schema: %w", err)
+		}
+	}
+	b.stmts = map[string]*sql.Stmt{}
+	for q, write := range bareStatements {
+		db := b.r
+		if write {
+			db = b.w
+		}
+		if b.stmts[q], err = db.PrepareContext(ctx, b.q(q)); err != nil {
+			return "", nil, fmt.Errorf("reference statement: %w", err)
 		}
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -149,10 +197,10 @@ func (b *bare) listUsers(w http.ResponseWriter, r *http.Request) {
 			bareFail(w, 400, errors.New("only userName eq is understood"))
 			return
 		}
-		rows, err = b.r.QueryContext(r.Context(), b.q(`SELECT doc, 1 FROM bare_users WHERE lower(user_name) = lower(?)`), strings.TrimSuffix(name, `"`))
+		rows, err = b.st(qLookup).QueryContext(r.Context(), strings.TrimSuffix(name, `"`))
 	case qv.Get("count") == "0":
 		var n int
-		if err := b.r.QueryRowContext(r.Context(), `SELECT count(*) FROM bare_users`).Scan(&n); err != nil {
+		if err := b.st(qCount).QueryRowContext(r.Context()).Scan(&n); err != nil {
 			bareFail(w, 500, err)
 			return
 		}
@@ -161,7 +209,7 @@ func (b *bare) listUsers(w http.ResponseWriter, r *http.Request) {
 	default:
 		start, _ := strconv.Atoi(qv.Get("startIndex"))
 		count, _ := strconv.Atoi(qv.Get("count"))
-		rows, err = b.r.QueryContext(r.Context(), b.q(`SELECT doc, (SELECT count(*) FROM bare_users) FROM bare_users ORDER BY id LIMIT ? OFFSET ?`), count, max(start, 1)-1)
+		rows, err = b.st(qPage).QueryContext(r.Context(), count, max(start, 1)-1)
 	}
 	if err != nil {
 		bareFail(w, 500, err)
@@ -199,7 +247,7 @@ func (b *bare) createUser(w http.ResponseWriter, r *http.Request) {
 	delete(u, "password")
 	u["id"] = id
 	doc, _ := json.Marshal(u)
-	if _, err := b.w.ExecContext(r.Context(), b.q(`INSERT INTO bare_users (id, user_name, active, doc) VALUES (?, ?, ?, ?)`), id, name, true, string(doc)); err != nil {
+	if _, err := b.st(qInsertUser).ExecContext(r.Context(), id, name, true, string(doc)); err != nil {
 		bareFail(w, 409, err)
 		return
 	}
@@ -210,7 +258,7 @@ func (b *bare) createUser(w http.ResponseWriter, r *http.Request) {
 // stored document.
 func (b *bare) patchUser(w http.ResponseWriter, r *http.Request) {
 	var doc string
-	err := b.w.QueryRowContext(r.Context(), b.q(`UPDATE bare_users SET active = ? WHERE id = ? RETURNING doc`), false, r.PathValue("id")).Scan(&doc)
+	err := b.st(qDeactivate).QueryRowContext(r.Context(), false, r.PathValue("id")).Scan(&doc)
 	if errors.Is(err, sql.ErrNoRows) {
 		bareFail(w, 404, err)
 		return
@@ -223,7 +271,7 @@ func (b *bare) patchUser(w http.ResponseWriter, r *http.Request) {
 
 func (b *bare) deleteRow(table string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		res, err := b.w.ExecContext(r.Context(), b.q(`DELETE FROM `+table+` WHERE id = ?`), r.PathValue("id"))
+		res, err := b.st(`DELETE FROM `+table+` WHERE id = ?`).ExecContext(r.Context(), r.PathValue("id"))
 		if err != nil {
 			bareFail(w, 500, err)
 			return
@@ -245,7 +293,7 @@ func (b *bare) createGroup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := uuid.NewString()
-	if _, err := b.w.ExecContext(r.Context(), b.q(`INSERT INTO bare_groups (id, display_name, version) VALUES (?, ?, 1)`), id, g.DisplayName); err != nil {
+	if _, err := b.st(qInsertGroup).ExecContext(r.Context(), id, g.DisplayName); err != nil {
 		bareFail(w, 409, err)
 		return
 	}
@@ -260,7 +308,7 @@ func (b *bare) getGroup(w http.ResponseWriter, r *http.Request) {
 	if strings.Contains(r.URL.Query().Get("excludedAttributes"), "members") {
 		var name string
 		var version int
-		err := b.r.QueryRowContext(r.Context(), b.q(`SELECT display_name, version FROM bare_groups WHERE id = ?`), id).Scan(&name, &version)
+		err := b.st(qGroup).QueryRowContext(r.Context(), id).Scan(&name, &version)
 		if err != nil {
 			bareFail(w, 404, err)
 			return
@@ -269,7 +317,7 @@ func (b *bare) getGroup(w http.ResponseWriter, r *http.Request) {
 		bareJSON(w, 200, out)
 		return
 	}
-	rows, err := b.r.QueryContext(r.Context(), b.q(`SELECT g.display_name, m.user_id FROM bare_groups g LEFT JOIN bare_members m ON m.group_id = g.id WHERE g.id = ?`), id)
+	rows, err := b.st(qGroupMembers).QueryContext(r.Context(), id)
 	if err != nil {
 		bareFail(w, 500, err)
 		return
@@ -340,7 +388,7 @@ func (b *bare) patchGroup(w http.ResponseWriter, r *http.Request) {
 			bareFail(w, 400, errors.New("only members[value eq] is understood"))
 			return
 		}
-		_, err = b.w.ExecContext(r.Context(), b.q(`DELETE FROM bare_members WHERE group_id = ? AND user_id = ?`), id, strings.TrimSuffix(member, `"]`))
+		_, err = b.st(qRemoveMember).ExecContext(r.Context(), id, strings.TrimSuffix(member, `"]`))
 	default:
 		bareFail(w, 400, fmt.Errorf("operation %q on %q is not understood", op.Op, op.Path))
 		return
