@@ -35,7 +35,6 @@ const (
 type Store interface {
 	store.SCIM
 	Authenticate(ctx context.Context, secret string) (store.Token, error)
-	ListOrgAdmins(ctx context.Context, orgID string) ([]core.User, error)
 }
 
 // Handler serves SCIM 2.0 for every directory of every org; the bearer token picks

@@ -270,7 +270,8 @@ func (h *Handler) putUser(w http.ResponseWriter, r *http.Request, tn tenant, id 
 	if err != nil {
 		return err
 	}
-	updated, err := h.Store.SCIMUpdateUser(r.Context(), tn.actor, tn.orgID, tn.directoryID, id, func(u *store.SCIMUser) error {
+	ctx, lastAdmin := store.WatchLastAdmin(r.Context())
+	updated, err := h.Store.SCIMUpdateUser(ctx, tn.actor, tn.orgID, tn.directoryID, id, func(u *store.SCIMUser) error {
 		if err := ifMatch(r, u.Version); err != nil {
 			return err
 		}
@@ -284,8 +285,8 @@ func (h *Handler) putUser(w http.ResponseWriter, r *http.Request, tn tenant, id 
 	if err != nil {
 		return err
 	}
-	if !updated.Active {
-		h.warnIfNoAdmin(r, tn, updated.ID)
+	if *lastAdmin {
+		h.warnNoAdmin(tn, updated.ID)
 	}
 	w.Header().Set("ETag", etag(updated.Version))
 	return h.writeJSON(w, http.StatusOK, h.renderUser(r, updated))
@@ -296,7 +297,8 @@ func (h *Handler) patchUser(w http.ResponseWriter, r *http.Request, tn tenant, i
 	if err != nil {
 		return err
 	}
-	updated, err := h.Store.SCIMUpdateUser(r.Context(), tn.actor, tn.orgID, tn.directoryID, id, func(u *store.SCIMUser) error {
+	ctx, lastAdmin := store.WatchLastAdmin(r.Context())
+	updated, err := h.Store.SCIMUpdateUser(ctx, tn.actor, tn.orgID, tn.directoryID, id, func(u *store.SCIMUser) error {
 		if err := ifMatch(r, u.Version); err != nil {
 			return err
 		}
@@ -319,8 +321,8 @@ func (h *Handler) patchUser(w http.ResponseWriter, r *http.Request, tn tenant, i
 	if err != nil {
 		return err
 	}
-	if !updated.Active {
-		h.warnIfNoAdmin(r, tn, updated.ID)
+	if *lastAdmin {
+		h.warnNoAdmin(tn, updated.ID)
 	}
 	w.Header().Set("ETag", etag(updated.Version))
 	q := r.URL.Query()
@@ -337,29 +339,22 @@ func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request, tn tenant, 
 			return err
 		}
 	}
-	if err := h.Store.SCIMDeleteUser(r.Context(), tn.actor, tn.orgID, tn.directoryID, id); err != nil {
+	ctx, lastAdmin := store.WatchLastAdmin(r.Context())
+	if err := h.Store.SCIMDeleteUser(ctx, tn.actor, tn.orgID, tn.directoryID, id); err != nil {
 		return err
 	}
-	h.warnIfNoAdmin(r, tn, id)
+	if *lastAdmin {
+		h.warnNoAdmin(tn, id)
+	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
-// warnIfNoAdmin logs at WARN when a deprovisioning through the directory left the
-// org without an active admin: the directory owns the user and the IdP is
+// warnNoAdmin logs at WARN that a deprovisioning through the directory removed the
+// org's last active admin: the directory owns the user and the IdP is
 // authoritative for people who leave, so it succeeded, but someone must recover
 // the org (see the admin overview and docs/operations.md).
-func (h *Handler) warnIfNoAdmin(r *http.Request, tn tenant, userID string) {
-	admins, err := h.Store.ListOrgAdmins(r.Context(), tn.orgID)
-	if err != nil {
-		h.logger().Warn("scim: list org admins", "org", tn.orgID, "error", err.Error())
-		return
-	}
-	for _, a := range admins {
-		if a.Active {
-			return
-		}
-	}
+func (h *Handler) warnNoAdmin(tn tenant, userID string) {
 	h.logger().Warn("scim: the directory deprovisioned the organization's last active admin; the org has no active admin until an operator recovers it",
 		"org", tn.orgID, "directory", tn.directoryID, "user", userID,
 		"recover", "gatehouse org add-admin --org SLUG --email EMAIL prints a single-use sign-in link for a new org admin; see docs/operations.md, Identity sources and trust")

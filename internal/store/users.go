@@ -537,6 +537,7 @@ func (s *SQL) SCIMGetUser(ctx context.Context, orgID, directoryID, id string) (S
 // user's.
 func (s *SQL) SCIMUpdateUser(ctx context.Context, actor core.Actor, orgID, directoryID, id string, fn func(*SCIMUser) error) (SCIMUser, error) {
 	var out SCIMUser
+	var left bool
 	err := s.inTx(ctx, func(t *tx) error {
 		old, err := t.lockOwnedUser(ctx, orgID, directoryID, id)
 		if err != nil {
@@ -564,7 +565,7 @@ func (s *SQL) SCIMUpdateUser(ctx context.Context, actor core.Actor, orgID, direc
 		if err := t.writeUser(ctx, old, &u); err != nil {
 			return err
 		}
-		out = u
+		out, left = u, lastAdmin
 		d := map[string]any{"directory_id": actor.ID, "user_name": u.UserName, "version": u.Version}
 		if lastAdmin {
 			d["last_admin"] = true
@@ -574,6 +575,7 @@ func (s *SQL) SCIMUpdateUser(ctx context.Context, actor core.Actor, orgID, direc
 	if err != nil {
 		return SCIMUser{}, fmt.Errorf("update user %s: %w", id, err)
 	}
+	tellLastAdmin(ctx, left)
 	return out, nil
 }
 
@@ -599,6 +601,7 @@ func emailsOfDoc(doc []byte) []SCIMEmail {
 // SCIMDeleteUser removes a user the directory owns and, through foreign keys,
 // every membership.
 func (s *SQL) SCIMDeleteUser(ctx context.Context, actor core.Actor, orgID, directoryID, id string) error {
+	var left bool
 	err := s.inTx(ctx, func(t *tx) error {
 		// The directory owns the user: it may delete even the org's last active
 		// admin (the IdP is authoritative for people who leave); the event says so.
@@ -611,7 +614,8 @@ func (s *SQL) SCIMDeleteUser(ctx context.Context, actor core.Actor, orgID, direc
 			return err
 		}
 		d := map[string]any{"directory_id": actor.ID, "user_name": u.UserName}
-		if lastAdmin && u.Active {
+		left = lastAdmin && u.Active
+		if left {
 			d["last_admin"] = true
 		}
 		return t.audit(ctx, orgID, actor, "user.delete", "user", id, d)
@@ -619,6 +623,7 @@ func (s *SQL) SCIMDeleteUser(ctx context.Context, actor core.Actor, orgID, direc
 	if err != nil {
 		return fmt.Errorf("delete user %s: %w", id, err)
 	}
+	tellLastAdmin(ctx, left)
 	return nil
 }
 
@@ -825,4 +830,23 @@ func (s *SQL) AdoptUser(ctx context.Context, actor core.Actor, orgID, id string,
 			"user_name": u.UserName, "from": ownerDetails(old.Owner), "owner": ownerDetails(u.Owner)})
 	})
 	return out, err
+}
+
+type lastAdminKey struct{}
+
+// WatchLastAdmin returns a context under which a successful SCIMUpdateUser or
+// SCIMDeleteUser sets *left when its change removed the org's last active admin
+// (the owning directory may; the audit event says last_admin). The SCIM edge warns
+// the operator from it without reading the admins again after every
+// deprovisioning.
+func WatchLastAdmin(ctx context.Context) (context.Context, *bool) {
+	left := new(bool)
+	return context.WithValue(ctx, lastAdminKey{}, left), left
+}
+
+// tellLastAdmin reports a committed change's last-admin outcome to WatchLastAdmin.
+func tellLastAdmin(ctx context.Context, left bool) {
+	if p, ok := ctx.Value(lastAdminKey{}).(*bool); ok {
+		*p = left
+	}
 }
