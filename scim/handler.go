@@ -351,6 +351,11 @@ func (h *Handler) writeJSON(w http.ResponseWriter, status int, v any) error {
 	if err != nil {
 		return err
 	}
+	return h.writeRaw(w, status, b)
+}
+
+// writeRaw writes a SCIM JSON response already encoded.
+func (h *Handler) writeRaw(w http.ResponseWriter, status int, b []byte) error {
 	w.Header().Set("Content-Type", "application/scim+json")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
