@@ -28,6 +28,7 @@ var commands = map[string]command{
 	"org":        {"manage organizations (org create)", subcommands("org", orgCommands)},
 	"token":      {"create bearer tokens (token create)", subcommands("token", tokenCommands)},
 	"directory":  {"change a SCIM directory's email domains (directory update)", subcommands("directory", directoryCommands)},
+	"domain":     {"verify email domains and require verified ones (domain list, verify, require-verified)", subcommands("domain", domainCommands)},
 	"demo":       {"load a demo organization and show example decisions", runDemo},
 	"backup":     {"take a consistent online backup of a SQLite database", runBackup},
 	"restore":    {"replace a SQLite database with a backup (server stopped)", runRestore},

@@ -27,7 +27,8 @@ func (h *Handler) listOrgAdmins(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, list[core.User]{Items: nonNil(us)})
 }
 
-// updateOrg renames the org, or turns the four-eyes rule on access changes on
+// updateOrg renames the org, sets whether routing and trust by email domain
+// use only verified domains, or turns the four-eyes rule on access changes on
 // or off: the rule itself is an access change, so turning it off while it is on
 // is held for a second org admin like any other.
 func (h *Handler) updateOrg(w http.ResponseWriter, r *http.Request) error {
@@ -35,19 +36,31 @@ func (h *Handler) updateOrg(w http.ResponseWriter, r *http.Request) error {
 	var in struct {
 		Name                         *string `json:"name"`
 		AccessChangesRequireApproval *bool   `json:"access_changes_require_approval"`
+		RequireVerifiedDomains       *bool   `json:"require_verified_domains"`
 	}
 	if err := decode(r, &in); err != nil {
 		return err
 	}
 	ctx := r.Context()
-	if in.Name == nil && in.AccessChangesRequireApproval == nil {
-		return httpx.Failf(http.StatusUnprocessableEntity, `give "name" or "access_changes_require_approval"`)
+	if in.Name == nil && in.AccessChangesRequireApproval == nil && in.RequireVerifiedDomains == nil {
+		return httpx.Failf(http.StatusUnprocessableEntity, `give "name", "require_verified_domains" or "access_changes_require_approval"`)
 	}
-	if in.Name != nil {
+	if in.Name != nil || in.RequireVerifiedDomains != nil {
 		if dry, err := dryRun(r); err != nil || dry {
-			return httpx.Failf(http.StatusBadRequest, "dry_run previews access changes; a new name is not one")
+			return httpx.Failf(http.StatusBadRequest, "dry_run previews access changes; a new name or require_verified_domains is not one")
 		}
-		if _, err := h.Store.UpdateOrg(ctx, c.Actor, c.OrgID, func(o *core.Org) error { o.Name = strings.TrimSpace(*in.Name); return nil }); err != nil {
+	}
+	if in.Name != nil || in.RequireVerifiedDomains != nil {
+		// One change, one transaction, one org.update event.
+		if _, err := h.Store.UpdateOrg(ctx, c.Actor, c.OrgID, func(o *core.Org) error {
+			if in.Name != nil {
+				o.Name = strings.TrimSpace(*in.Name)
+			}
+			if in.RequireVerifiedDomains != nil {
+				o.RequireVerifiedDomains = *in.RequireVerifiedDomains
+			}
+			return nil
+		}); err != nil {
 			return err
 		}
 	}

@@ -60,6 +60,10 @@ func (h *Handler) routes() []route {
 		{"PUT /api/v1/groups/{group}/members/{user}", orgAdmin, h.addGroupMember},
 		{"DELETE /api/v1/groups/{group}/members/{user}", orgAdmin, h.removeGroupMember},
 
+		{"GET /api/v1/domains", orgAdmin, h.listDomains},
+		{"GET /api/v1/domains/{domain}", orgAdmin, h.getDomain},
+		{"POST /api/v1/domains/{domain}/verify", orgAdmin, h.verifyDomain},
+
 		{"GET /api/v1/directories", orgAdmin, h.listDirectories},
 		{"POST /api/v1/directories", orgAdmin, h.createDirectory},
 		{"GET /api/v1/directories/{directory}", orgAdmin, h.getDirectory},

@@ -5,7 +5,10 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"testing"
+	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/domains"
+	"github.com/gatehouse-dev/gatehouse/internal/domains/domainstest"
 	"github.com/gatehouse-dev/gatehouse/internal/ops"
 	"github.com/gatehouse-dev/gatehouse/internal/server/stack"
 	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
@@ -32,4 +35,21 @@ func NewSSOEnv(t *testing.T, b storetest.Backend) *Env {
 	t.Cleanup(srv.Close)
 	e.H, e.Srv = h, srv
 	return e
+}
+
+// NewDomainsEnv is NewEnv whose operations look domain verification records up
+// in the returned DNS server on loopback (with a short timeout, for the tests of
+// a server that does not answer).
+func NewDomainsEnv(t *testing.T, b storetest.Backend) (*Env, *domainstest.Server) {
+	t.Helper()
+	e := NewEnv(t, b)
+	dns := domainstest.Start(t)
+	h := NewHandler(t, e.St, e.Sess)
+	h.Ops = &ops.Ops{Store: e.St, DNS: &domains.Checker{Resolver: domains.NewResolver(dns.Addr), Timeout: time.Second}}
+	mux := http.NewServeMux()
+	h.Mount(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	e.H, e.Srv = h, srv
+	return e, dns
 }
