@@ -34,6 +34,7 @@ type Store interface {
 	SetConnectionGroups(ctx context.Context, actor core.Actor, orgID, connectionID, userID string, claimValues []string) error
 	SetConnectionGroupsFromDirectory(ctx context.Context, actor core.Actor, orgID, connectionID, userID string) (store.DirectoryGroups, error)
 	GetDirectory(ctx context.Context, orgID, idOrName string) (core.Directory, error)
+	TrustedDomains(ctx context.Context, orgID string, domains []string) ([]string, error)
 	RedeemSignInLink(ctx context.Context, tokenHash string, ss store.Session, details map[string]any) (store.SignInLink, error)
 }
 

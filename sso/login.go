@@ -53,6 +53,14 @@ func (h *Handler) serveLoginEmail(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
+	// An org that requires verified domains routes only those.
+	if trusted, err := h.Store.TrustedDomains(r.Context(), conn.OrgID, []string{email[at+1:]}); err != nil {
+		return err
+	} else if len(trusted) == 0 {
+		renderPage(w, http.StatusNotFound, page{Title: "Sign in", Message: "Single sign-on for that email domain waits for its organization to verify the domain. Ask your administrator.",
+			Form: true, Action: h.path("/sso/login"), ReturnTo: returnTo, Hint: unverifiedHint})
+		return nil
+	}
 	target := h.path("/sso/" + string(conn.Kind) + "/" + url.PathEscape(conn.ID) + "/login?return_to=" + url.QueryEscape(returnTo))
 	http.Redirect(w, r, target, http.StatusSeeOther)
 	return nil
@@ -63,6 +71,11 @@ func (h *Handler) serveLoginEmail(w http.ResponseWriter, r *http.Request) error 
 const noSSOHint = "Are you an org admin and your organization has no single sign-on yet (or its identity provider is down)? " +
 	"Whoever runs Gatehouse can print you a single-use sign-in link: gatehouse login-link --org YOUR-ORG --email YOUR-EMAIL. " +
 	"Once in, connect your identity provider on the Single sign-on page."
+
+// unverifiedHint tells an org admin how to make the domain usable again.
+const unverifiedHint = "Are you an org admin? Your organization requires verified email domains: verify this one on the Domains page " +
+	"(publish its DNS TXT record, then Verify), or have whoever runs Gatehouse run gatehouse domain verify. " +
+	"A single-use sign-in link gets you in meanwhile: gatehouse login-link --org YOUR-ORG --email YOUR-EMAIL."
 
 // ownPath turns a landing page into a local path: a local path as it is, or an
 // absolute URL on Gatehouse's own external URL (Okta's Default RelayState is often
@@ -365,13 +378,19 @@ func (h *Handler) completeLogin(w http.ResponseWriter, r *http.Request, conn sto
 	if id.EmailSource != "" {
 		details["email_source"] = id.EmailSource
 	}
-	if id.EmailFromUPN && !containsFold(conn.Domains, email[at+1:]) {
+	// The domains the connection trusts an address in without more proof: all of
+	// its own, or only the verified ones when the org requires verified domains.
+	trusted, err := h.Store.TrustedDomains(ctx, conn.OrgID, conn.Domains)
+	if err != nil {
+		return fmt.Errorf("trusted domains of %s: %w", conn.ID, err)
+	}
+	if id.EmailFromUPN && !containsFold(trusted, email[at+1:]) {
 		// The admin mapped a sign-in name (UPN, preferred_username) as the email:
 		// it is an address only in the domains the org routed to this connection.
 		return h.refuse(ctx, conn, refusal("email_source_outside_domains",
 			"Your identity provider sent your sign-in name instead of a verified email address, and its domain is not one this sign-in accepts. "+
 				"Ask your administrator to release your email address to Gatehouse, or to add your domain to the connection.",
-			fmt.Errorf("email %s came from %q, a sign-in name, and its domain is not one of the connection's %v", email, id.EmailSource, conn.Domains)), details)
+			fmt.Errorf("email %s came from %q, a sign-in name, and its domain is not one of the connection's trusted %v", email, id.EmailSource, trusted)), details)
 	}
 	if !id.EmailVerified {
 		return h.refuse(ctx, conn, refusal("email_not_verified", "Your email address is not verified at your identity provider.",
@@ -428,7 +447,7 @@ func (h *Handler) completeLogin(w http.ResponseWriter, r *http.Request, conn sto
 	if !created {
 		// Identity sources are trust boundaries: the connection signs in only a user
 		// it owns, one its linked directory owns, or a local one in its domains.
-		ok, adopt, reason := core.MaySignIn(user.Owner, core.SignInConnection{ID: conn.ID, DirectoryID: conn.DirectoryID, Domains: conn.Domains}, email[at+1:])
+		ok, adopt, reason := core.MaySignIn(user.Owner, core.SignInConnection{ID: conn.ID, DirectoryID: conn.DirectoryID, Domains: trusted}, email[at+1:])
 		if !ok {
 			details["user_id"] = user.ID
 			details["owner"] = map[string]any{"kind": string(user.Owner.Kind), "id": user.Owner.ID, "name": user.Owner.Name}
