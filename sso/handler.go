@@ -60,8 +60,9 @@ type Handler struct {
 	ExternalURL *url.URL
 	// Box opens connection secrets.
 	Box *Box
-	// HTTPClient makes the calls to identity providers (discovery, token, userinfo).
-	HTTPClient *http.Client
+	// Network is the policy of the calls to identity providers (discovery,
+	// JWKS, token, userinfo); the zero value reaches public addresses only.
+	Network Network
 	// Metrics, when set, counts logins by connection and outcome.
 	Metrics *metrics.Metrics
 
@@ -141,13 +142,6 @@ func (h *Handler) logger() *slog.Logger {
 		return h.Logger
 	}
 	return slog.New(slog.DiscardHandler)
-}
-
-func (h *Handler) httpClient() *http.Client {
-	if h.HTTPClient != nil {
-		return h.HTTPClient
-	}
-	return &http.Client{Timeout: 15 * time.Second}
 }
 
 func (h *Handler) idle() time.Duration {
@@ -340,7 +334,7 @@ func (h *Handler) connector(ctx context.Context, conn store.SSOConnection) (Conn
 	case conn.Kind == store.KindSAML:
 		c, err = newSAMLConnector(conn, h.ExternalURL, h.Box, h.Store, h.now)
 	case conn.Kind == store.KindOIDC:
-		c, err = newOIDCConnector(ctx, conn, h.ExternalURL, h.Box, h.httpClient(), h.now)
+		c, err = newOIDCConnector(ctx, conn, h.ExternalURL, h.Box, h.Network.Client(15*time.Second), h.now)
 	default:
 		err = fmt.Errorf("unknown kind %q", conn.Kind)
 	}

@@ -128,6 +128,7 @@ func newGatehouseWith(t *testing.T, st *store.SQL, n int, useTLS bool) *gatehous
 	g.h = &sso.Handler{
 		Store: st, Logger: slog.New(slog.NewTextHandler(g.logs, nil)), Now: g.clock.Now,
 		ExternalURL: u, Box: box, SessionIdle: 30 * time.Minute, SessionLifetime: 8 * time.Hour,
+		Network: sso.Network{AllowLoopback: true}, // the IdPs are loopback test servers
 	}
 	mux := http.NewServeMux()
 	g.h.Mount(mux)

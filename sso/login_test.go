@@ -421,7 +421,7 @@ func TestSessions(t *testing.T) {
 		t.Run("shared-by-instances", func(t *testing.T) {
 			g, login := setup(t)
 			// A second Gatehouse on the same database sees the session.
-			other := &sso.Handler{Store: st, Now: g.clock.Now, ExternalURL: g.url, Box: g.box}
+			other := &sso.Handler{Store: st, Now: g.clock.Now, ExternalURL: g.url, Box: g.box, Network: g.h.Network}
 			mux := http.NewServeMux()
 			other.Mount(mux)
 			mountAPI(mux, st, other)

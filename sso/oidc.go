@@ -56,9 +56,9 @@ func newOIDCConnector(ctx context.Context, conn store.SSOConnection, base *url.U
 	if err != nil {
 		return nil, fmt.Errorf("client secret: %w", err)
 	}
-	dctx, cancel := context.WithTimeout(oidc.ClientContext(ctx, client), 15*time.Second)
+	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	p, err := oidc.NewProvider(dctx, cfg.Issuer)
+	p, err := discover(dctx, client, cfg.Issuer)
 	if err != nil {
 		return nil, fmt.Errorf("discover %s: %w", cfg.Issuer, err)
 	}

@@ -367,7 +367,7 @@ func (g *gatehouse) addOIDC(t *testing.T, o oidcOpts) (*oidcOP, store.SSOConnect
 	t.Helper()
 	id := store.NewID()
 	op := newOIDCOP(t, sso.OIDCRedirectURI(g.url, id))
-	cfg, err := sso.NewOIDCConfig(ctx, nil, g.box, id, op.issuer(), "gatehouse", "s3cret")
+	cfg, err := sso.NewOIDCConfig(ctx, g.h.Network, g.box, id, op.issuer(), "gatehouse", "s3cret")
 	fatalIf(t, err, "oidc config")
 	conn := store.SSOConnection{ID: id, OrgID: g.org.ID, Name: fmt.Sprintf("oidc-%s", id[len(id)-6:]), Kind: store.KindOIDC, JIT: !o.noJIT, OIDC: cfg, Domains: o.domains}
 	fatalIf(t, o.settings.Apply(&conn), "settings")

@@ -16,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/coreos/go-oidc/v3/oidc"
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/crewjam/saml"
@@ -62,10 +61,13 @@ type RefreshStore interface {
 // Every instance may run one: connections are claimed in the database, so each
 // refresh happens once.
 type Refresher struct {
-	Store      RefreshStore
-	HTTPClient *http.Client
-	Logger     *slog.Logger
-	Now        func() time.Time
+	Store RefreshStore
+	// Network is the policy of the fetches from identity providers; the zero
+	// value reaches public addresses only. A refused fetch fails the refresh
+	// (logged at WARN); the connection keeps its last good metadata.
+	Network Network
+	Logger  *slog.Logger
+	Now     func() time.Time
 	// Every is how often each connection is refreshed; DefaultRefreshEvery when zero.
 	Every time.Duration
 	// WarnBefore is how long before expiry a certificate is warned about;
@@ -98,13 +100,6 @@ func (r *Refresher) logger() *slog.Logger {
 		return r.Logger
 	}
 	return slog.New(slog.DiscardHandler)
-}
-
-func (r *Refresher) client() *http.Client {
-	if r.HTTPClient != nil {
-		return r.HTTPClient
-	}
-	return &http.Client{Timeout: 20 * time.Second}
 }
 
 // Run refreshes due connections until ctx ends, looking for due ones every
@@ -162,11 +157,13 @@ func (r *Refresher) refresh(ctx context.Context, c store.SSOConnection) error {
 		certs  []store.IdPCertificate
 		err    error
 	)
+	client := r.Network.Client(20 * time.Second)
+	defer client.CloseIdleConnections()
 	switch {
 	case c.SAML != nil:
-		digest, certs, err = r.refreshSAML(ctx, c)
+		digest, certs, err = r.refreshSAML(ctx, client, c)
 	case c.OIDC != nil:
-		digest, certs, err = r.refreshOIDC(ctx, c)
+		digest, certs, err = r.refreshOIDC(ctx, client, c)
 	default:
 		return fmt.Errorf("unknown kind %q", c.Kind)
 	}
@@ -196,7 +193,7 @@ var errSkip = errors.New("nothing to change")
 // refreshSAML fetches the connection's metadata and stores it when what it
 // says changed. A connection set up from a file has nothing to fetch: its
 // stored metadata is recorded as it is.
-func (r *Refresher) refreshSAML(ctx context.Context, c store.SSOConnection) (string, []store.IdPCertificate, error) {
+func (r *Refresher) refreshSAML(ctx context.Context, client *http.Client, c store.SSOConnection) (string, []store.IdPCertificate, error) {
 	stored, err := parseIdPMetadata([]byte(c.SAML.IdPMetadataXML))
 	if err != nil {
 		return "", nil, fmt.Errorf("stored metadata: %w", err)
@@ -204,7 +201,7 @@ func (r *Refresher) refreshSAML(ctx context.Context, c store.SSOConnection) (str
 	if c.SAML.IdPMetadataURL == "" {
 		return samlDigest(stored), signingCertificates(stored), nil
 	}
-	raw, err := FetchMetadata(ctx, r.client(), c.SAML.IdPMetadataURL)
+	raw, err := fetchMetadata(ctx, client, c.SAML.IdPMetadataURL)
 	if err != nil {
 		return "", nil, err
 	}
@@ -280,10 +277,10 @@ func fingerprints(cs []store.IdPCertificate) []string {
 // at once), but keeps a key the provider removed for as long as the connector
 // lives; a changed key set or changed endpoints therefore bump the connection,
 // which rebuilds the connectors.
-func (r *Refresher) refreshOIDC(ctx context.Context, c store.SSOConnection) (string, []store.IdPCertificate, error) {
-	dctx, cancel := context.WithTimeout(oidc.ClientContext(ctx, r.client()), 20*time.Second)
+func (r *Refresher) refreshOIDC(ctx context.Context, client *http.Client, c store.SSOConnection) (string, []store.IdPCertificate, error) {
+	dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	p, err := oidc.NewProvider(dctx, c.OIDC.Issuer)
+	p, err := discover(dctx, client, c.OIDC.Issuer)
 	if err != nil {
 		return "", nil, fmt.Errorf("OpenID discovery of %s: %w", c.OIDC.Issuer, err)
 	}
@@ -300,7 +297,7 @@ func (r *Refresher) refreshOIDC(ctx context.Context, c store.SSOConnection) (str
 	if doc.JWKS == "" {
 		return "", nil, errors.New("discovery document names no jwks_uri")
 	}
-	raw, err := fetch(dctx, r.client(), doc.JWKS, 1<<20)
+	raw, err := fetch(dctx, client, doc.JWKS, 1<<20)
 	if err != nil {
 		return "", nil, fmt.Errorf("JWKS: %w", err)
 	}
@@ -361,15 +358,22 @@ func jwksCertificates(raw []byte) ([]store.IdPCertificate, error) {
 	return out, nil
 }
 
-// FetchMetadata downloads IdP metadata over http(s), with a timeout and a size
-// limit.
-func FetchMetadata(ctx context.Context, client *http.Client, u string) ([]byte, error) {
+// FetchMetadata downloads IdP metadata over http(s) through the network
+// policy, with a timeout and a size limit. A host the policy refuses is
+// refused before any request, with the reason.
+func FetchMetadata(ctx context.Context, network Network, u string) ([]byte, error) {
 	if !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
 		return nil, fmt.Errorf("metadata URL %q must be http(s)", u)
 	}
-	if client == nil {
-		client = http.DefaultClient
+	if err := network.CheckURL(ctx, u); err != nil {
+		return nil, err
 	}
+	client := network.Client(20 * time.Second)
+	defer client.CloseIdleConnections()
+	return fetchMetadata(ctx, client, u)
+}
+
+func fetchMetadata(ctx context.Context, client *http.Client, u string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	b, err := fetch(ctx, client, u, maxMetadataBytes)
@@ -386,7 +390,7 @@ func fetch(ctx context.Context, client *http.Client, u string, limit int64) ([]b
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, policyRefusal(u, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

@@ -20,7 +20,7 @@ import (
 // look stale to the handler.
 func (g *gatehouse) refresher() (*sso.Refresher, *clock) {
 	c := &clock{}
-	return &sso.Refresher{Store: g.st, Now: c.Now, Every: time.Hour, Logger: slog.New(slog.NewTextHandler(g.logs, nil))}, c
+	return &sso.Refresher{Store: g.st, Now: c.Now, Every: time.Hour, Network: g.h.Network, Logger: slog.New(slog.NewTextHandler(g.logs, nil))}, c
 }
 
 func refreshDue(t *testing.T, r *sso.Refresher, want int) {

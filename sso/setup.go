@@ -5,12 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"net/url"
 	"strings"
 	"time"
-
-	"github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
@@ -55,7 +52,7 @@ func ParseExternalURL(s string) (*url.URL, error) {
 //
 // The mapping, scopes and other settings start empty (the defaults); set them
 // with Settings.Apply.
-func NewOIDCConfig(ctx context.Context, client *http.Client, box *Box, connID, issuer, clientID, clientSecret string) (*store.OIDCConfig, error) {
+func NewOIDCConfig(ctx context.Context, network Network, box *Box, connID, issuer, clientID, clientSecret string) (*store.OIDCConfig, error) {
 	u, err := url.Parse(issuer)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname()))) {
 		return nil, fmt.Errorf("issuer %q must be an https URL", issuer)
@@ -66,12 +63,14 @@ func NewOIDCConfig(ctx context.Context, client *http.Client, box *Box, connID, i
 	if clientSecret == "" {
 		return nil, errors.New("the client secret is empty")
 	}
-	if client == nil {
-		client = &http.Client{Timeout: 15 * time.Second}
+	if err := network.CheckURL(ctx, issuer); err != nil {
+		return nil, err
 	}
-	dctx, cancel := context.WithTimeout(oidc.ClientContext(ctx, client), 15*time.Second)
+	client := network.Client(15 * time.Second)
+	defer client.CloseIdleConnections()
+	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	if _, err := oidc.NewProvider(dctx, issuer); err != nil {
+	if _, err := discover(dctx, client, issuer); err != nil {
 		return nil, fmt.Errorf("OpenID discovery of %s failed: %w", issuer, err)
 	}
 	sealed, err := box.Seal([]byte(clientSecret), sealLabel(connID, "client_secret"))

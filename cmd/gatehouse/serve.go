@@ -49,6 +49,8 @@ func serveWith(ctx context.Context, stderr io.Writer, args []string, extra func(
 	secretKey := fs.String("secret-key", "", "32 random bytes, hex or base64, sealing SSO secrets at rest; every instance needs the same (default: a key file next to a SQLite database)")
 	fs.Var(ratelimit.RateFlag{Rate: &loginRate}, "rate-limit-login", "login requests per client address, across all instances: N/s or N/min, a bare N per minute (0: off)")
 	ssoRefresh := fs.Duration("sso-refresh-interval", sso.DefaultRefreshEvery, "how often each SSO connection's IdP metadata (SAML) or discovery and keys (OIDC) are fetched again (0: never)")
+	ssoLoopback := fs.Bool("sso-allow-loopback", false, "let SSO requests to identity providers (metadata, discovery, keys, token, userinfo) reach loopback addresses: an IdP on this host, development and tests")
+	ssoPrivate := fs.Bool("sso-allow-private", false, "let SSO requests to identity providers reach private addresses (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7): on-premises IdPs; org admins can then make the server reach those networks")
 	hookLoopback := fs.Bool("webhook-allow-http-loopback", false, "let webhooks use plain http to a loopback host (localhost, 127.0.0.1, [::1]): for development")
 	hookPrivate := fs.Bool("webhook-allow-private", false, "let webhooks reach private, loopback, link-local (cloud metadata included), CGNAT and ULA addresses: for receivers inside your own network")
 	hookTimeout := fs.Duration("webhook-timeout", stack.DefaultWebhookTimeout, "how long a webhook receiver has to answer one delivery (1s to 5m); a crashed instance's webhooks move to another after four times as long")
@@ -148,6 +150,7 @@ func serveWith(ctx context.Context, stderr io.Writer, args []string, extra func(
 		Addr: *addr, TLSCertFile: *tlsCert, TLSKeyFile: *tlsKey, ExternalURL: pub, Box: box,
 		TrustedProxies: proxies, SCIMPerToken: scimRate, APIPerToken: apiRate, PerIP: ipRate, LoginPerIP: loginRate,
 		SSORefreshEvery: *ssoRefresh,
+		SSONetwork:      sso.Network{AllowLoopback: *ssoLoopback, AllowPrivate: *ssoPrivate},
 		WebhookPolicy:   webhooks.Policy{AllowHTTPLoopback: *hookLoopback, AllowPrivate: *hookPrivate},
 		WebhookTimeout:  *hookTimeout,
 		DecisionMemory:  memBound,

@@ -298,10 +298,15 @@ func runSSOAdd(ctx context.Context, stdout, stderr io.Writer, kind store.SSOKind
 	} else {
 		in.Issuer, in.ClientID, in.ClientSecret = issuer, clientID, &secret
 	}
-	o := &ops.Ops{Store: s, SSOSecrets: box}
+	o := &ops.Ops{Store: s, SSOSecrets: box, SSONetwork: cliNetwork}
 	setup, err := o.CreateSSOConnection(ctx, core.Actor{Kind: core.ActorSystem, Name: "cli"}, org.ID, kind, in)
 	if err != nil {
 		return err
+	}
+	if kind == store.KindSAML {
+		warnServeNetwork(ctx, stderr, *mdURL)
+	} else {
+		warnServeNetwork(ctx, stderr, *issuer)
 	}
 	conn := setup.SSOConnection
 	fmt.Fprintf(stdout, "created %s connection %q for org %s\nconnection id: %s\n", strings.ToUpper(string(kind)), conn.Name, org.Slug, conn.ID)
@@ -315,6 +320,25 @@ func runSSOAdd(ctx context.Context, stdout, stderr io.Writer, kind store.SSOKind
 		printCertificates(w, conn.Certificates, time.Now())
 	}
 	return w.Flush()
+}
+
+// cliNetwork is the network policy of the CLI's fetches from identity
+// providers. The operator who runs it can read the database and the secret
+// key already, so the server-side request forgery the serve policy stops is
+// no threat here: IdPs on loopback and private networks may be named.
+// Link-local addresses (cloud metadata) stay refused: no IdP lives there.
+var cliNetwork = sso.Network{AllowLoopback: true, AllowPrivate: true}
+
+// warnServeNetwork tells the operator when serve, with its default policy,
+// would refuse the IdP the CLI just reached: logins and metadata refreshes
+// would then fail until serve is started with the flag the reason names.
+func warnServeNetwork(ctx context.Context, stderr io.Writer, idpURL string) {
+	if idpURL == "" {
+		return
+	}
+	if err := (sso.Network{}).CheckURL(ctx, idpURL); err != nil {
+		fmt.Fprintf(stderr, "note: serve refuses this identity provider unless allowed (%v); logins and metadata refreshes through it need that flag on serve\n", err)
+	}
 }
 
 // printEndpoints writes the values an IdP admin pastes.
@@ -617,10 +641,13 @@ func runSSOUpdate(ctx context.Context, stdout, stderr io.Writer, args []string) 
 	if conn.SAML != nil {
 		oldFP = sso.IdPCertificateFingerprints(conn.SAML.IdPMetadataXML)
 	}
-	o := &ops.Ops{Store: s}
+	o := &ops.Ops{Store: s, SSONetwork: cliNetwork}
 	setup, err := o.UpdateSSOConnection(ctx, core.Actor{Kind: core.ActorSystem, Name: "cli"}, org.ID, conn.ID, in)
 	if err != nil {
 		return err
+	}
+	if given["metadata-url"] {
+		warnServeNetwork(ctx, stderr, *mdURL)
 	}
 	up := setup.SSOConnection
 	metadata := setup.MetadataChanged

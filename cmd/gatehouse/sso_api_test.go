@@ -21,7 +21,7 @@ func TestServeSSOConnectionsAPI(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			mustRun(t, "org", "create", "--db", b.dsn, "--slug", "acme", "--name", "Acme", "--admin-email", "admin@acme.test")
 			tok := lastLine(mustRun(t, "token", "create", "--db", b.dsn, "--org", "acme", "--kind", "api", "--name", "app"))
-			srv := startServe(t, "--db", b.dsn, "--external-url", "https://gh.example.com")
+			srv := startServe(t, "--db", b.dsn, "--external-url", "https://gh.example.com", "--sso-allow-loopback") // the test IdP is on loopback
 			md := ssotest.NewMetadataServer(t, ssotest.IdPMetadata(t, "okta", time.Now().Add(90*24*time.Hour)))
 			call := func(method, path string, body any, want int) map[string]any {
 				t.Helper()

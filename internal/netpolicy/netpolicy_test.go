@@ -24,7 +24,9 @@ var ctx = context.Background()
 // range), so allowing private networks does not reach them; never is never.
 func TestClasses(t *testing.T) {
 	t.Parallel()
-	hint := func(c netpolicy.Class) string { return map[netpolicy.Class]string{1: "hint-loopback", 2: "hint-private", 3: "hint-link-local"}[c] }
+	hint := func(c netpolicy.Class) string {
+		return map[netpolicy.Class]string{1: "hint-loopback", 2: "hint-private", 3: "hint-link-local"}[c]
+	}
 	strict := netpolicy.Policy{Hint: hint}
 	loop := netpolicy.Policy{Hint: hint, AllowLoopback: true}
 	private := netpolicy.Policy{Hint: hint, AllowPrivate: true}

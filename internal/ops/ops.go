@@ -1,13 +1,13 @@
 package ops
 
 import (
-	"net/http"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/domains"
 	"github.com/gatehouse-dev/gatehouse/internal/secrets"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/webhooks"
+	"github.com/gatehouse-dev/gatehouse/sso"
 )
 
 // Ops runs the operations. Its fields are its dependencies.
@@ -26,9 +26,11 @@ type Ops struct {
 	// keys); without it connections can be neither created nor given a new
 	// client secret.
 	SSOSecrets *secrets.Box
-	// SSOClient fetches IdP metadata and OpenID discovery documents; a client
-	// with a timeout when nil.
-	SSOClient *http.Client
+	// SSONetwork is the network policy of the IdP metadata and OpenID
+	// discovery fetches an org admin's connection settings cause; the zero
+	// value reaches public addresses only. Give the sso handler and refresher
+	// the same one.
+	SSONetwork sso.Network
 	// LinkURL is the URL of a sign-in link with that secret, on the server's
 	// external URL (sso.SignInLinkURL); without it nobody can be invited.
 	LinkURL func(secret string) string

@@ -147,7 +147,7 @@ func (o *Ops) fetchMetadata(ctx context.Context, u string) ([]byte, error) {
 	if u == "" {
 		return nil, &FieldError{Field: "idp_metadata_url", Msg: "give the IdP's metadata URL"}
 	}
-	b, err := sso.FetchMetadata(ctx, o.SSOClient, u)
+	b, err := sso.FetchMetadata(ctx, o.SSONetwork, u)
 	return b, fieldErr("idp_metadata_url", err)
 }
 
@@ -240,7 +240,7 @@ func (o *Ops) CreateSSOConnection(ctx context.Context, actor core.Actor, orgID s
 		case secret == "":
 			return SSOConnectionSetup{}, &FieldError{Field: "client_secret", Msg: "give the client secret of the app registered at the IdP"}
 		}
-		if conn.OIDC, err = sso.NewOIDCConfig(ctx, o.SSOClient, box, conn.ID, issuer, clientID, secret); err != nil {
+		if conn.OIDC, err = sso.NewOIDCConfig(ctx, o.SSONetwork, box, conn.ID, issuer, clientID, secret); err != nil {
 			return SSOConnectionSetup{}, fieldErr("issuer", err)
 		}
 	}
@@ -403,7 +403,7 @@ func (o *Ops) UpdateSSOConnection(ctx context.Context, actor core.Actor, orgID, 
 			if in.ClientSecret != nil {
 				secret = strings.TrimSpace(*in.ClientSecret)
 			}
-			cfg, err := sso.NewOIDCConfig(ctx, o.SSOClient, box, conn.ID, issuer, clientID, secret)
+			cfg, err := sso.NewOIDCConfig(ctx, o.SSONetwork, box, conn.ID, issuer, clientID, secret)
 			if err != nil {
 				return SSOConnectionSetup{}, fieldErr("issuer", err)
 			}

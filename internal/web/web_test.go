@@ -43,6 +43,12 @@ func newSite(t *testing.T) *site {
 
 // newSiteOn is newSite on the store backend b.
 func newSiteOn(t *testing.T, b storetest.Backend) *site {
+	return newSiteWith(t, b, sso.Network{AllowLoopback: true})
+}
+
+// newSiteWith is newSiteOn whose SSO setup fetches IdPs under that network
+// policy (newSiteOn's allows loopback test IdPs: --sso-allow-loopback).
+func newSiteWith(t *testing.T, b storetest.Backend, network sso.Network) *site {
 	w := apitest.NewWorld(t, b)
 	ctx := context.Background()
 	sys := core.Actor{Kind: core.ActorSystem}
@@ -72,7 +78,8 @@ func newSiteOn(t *testing.T, b storetest.Backend) *site {
 	// One set of operations, as the stack builds it; webhooks may reach loopback
 	// receivers over http (serve's --webhook-allow-http-loopback).
 	operations := &ops.Ops{Store: w.St, Secrets: storetest.Box(t), SSOSecrets: storetest.Box(t), WebhookPolicy: webhooks.Policy{AllowHTTPLoopback: true},
-		LinkURL: func(secret string) string { return sso.SignInLinkURL(base, secret) }}
+		SSONetwork: network,
+		LinkURL:    func(secret string) string { return sso.SignInLinkURL(base, secret) }}
 	(&api.Handler{Store: w.St, Decisions: engine, Ops: operations, Logger: apitest.Logger(t), Sessions: sh, SSO: setup}).Mount(mux)
 	(&web.Handler{Store: w.St, Decisions: engine, Ops: operations, Logger: apitest.Logger(t), Sessions: sh, SSO: setup, ExternalURL: srv.URL}).Mount(mux)
 	return &site{World: w, srv: srv, login: login}

@@ -48,8 +48,16 @@ func IdPMetadata(t testing.TB, cn string, notAfter time.Time) []byte {
 // MetadataServer serves IdP metadata that a test may replace (a key rollover).
 type MetadataServer struct {
 	*httptest.Server
-	mu sync.Mutex
-	md []byte
+	mu   sync.Mutex
+	md   []byte
+	hits int
+}
+
+// Hits is how many requests the server has had.
+func (m *MetadataServer) Hits() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.hits
 }
 
 // NewMetadataServer serves md at its URL until the test ends.
@@ -58,6 +66,7 @@ func NewMetadataServer(t testing.TB, md []byte) *MetadataServer {
 	m.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		m.mu.Lock()
 		defer m.mu.Unlock()
+		m.hits++
 		if m.md == nil || r.URL.Path != "/" {
 			http.Error(w, "gone", http.StatusNotFound)
 			return

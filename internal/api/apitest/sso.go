@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/ops"
 	"github.com/gatehouse-dev/gatehouse/internal/server/stack"
 	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
+	"github.com/gatehouse-dev/gatehouse/sso"
 )
 
 // SSOExternalURL is the external URL of NewSSOEnv's server: the setup values
@@ -21,14 +22,21 @@ const SSOExternalURL = "https://gh.example.com"
 // NewSSOEnv is NewEnv whose API manages SSO connections as serve's does: the
 // stack's setup values under SSOExternalURL, and operations that seal
 // connection secrets under storetest.Box's key and fetch IdP metadata and
-// OpenID discovery from loopback test servers.
+// OpenID discovery from loopback test servers (serve's --sso-allow-loopback).
+// NewSSOEnvWith takes another network policy.
 func NewSSOEnv(t *testing.T, b storetest.Backend) *Env {
+	t.Helper()
+	return NewSSOEnvWith(t, b, sso.Network{AllowLoopback: true})
+}
+
+// NewSSOEnvWith is NewSSOEnv whose IdP fetches follow that network policy.
+func NewSSOEnvWith(t *testing.T, b storetest.Backend, network sso.Network) *Env {
 	t.Helper()
 	e := NewEnv(t, b)
 	h := NewHandler(t, e.St, e.Sess)
 	base, _ := url.Parse(SSOExternalURL)
 	h.SSO = stack.SSOSetup{Store: e.St, ExternalURL: base}
-	h.Ops = &ops.Ops{Store: e.St, Secrets: storetest.Box(t), SSOSecrets: storetest.Box(t)}
+	h.Ops = &ops.Ops{Store: e.St, Secrets: storetest.Box(t), SSOSecrets: storetest.Box(t), SSONetwork: network}
 	mux := http.NewServeMux()
 	h.Mount(mux)
 	srv := httptest.NewServer(mux)

@@ -5,6 +5,7 @@ package netpolicytest
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -46,4 +47,19 @@ func (r *Resolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr,
 		return a, nil
 	}
 	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+}
+
+// Route is a netpolicy.Policy Dial that connects each address the policy
+// allowed ("10.1.2.3:443") to the one routes names for it (a loopback test
+// server's), and refuses any other: a test reaches its server through a private
+// or public address the Resolver gave, and a dial of anything else fails.
+func Route(routes map[string]string) func(ctx context.Context, network, address string) (net.Conn, error) {
+	return func(ctx context.Context, network, address string) (net.Conn, error) {
+		to, ok := routes[address]
+		if !ok {
+			return nil, fmt.Errorf("netpolicytest: no route to %s", address)
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, network, to)
+	}
 }

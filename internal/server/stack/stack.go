@@ -74,6 +74,11 @@ type Options struct {
 	// zero, never when negative.
 	SSORefreshEvery time.Duration
 
+	// SSONetwork is the network policy of every request to an identity
+	// provider (metadata, discovery, JWKS, token, userinfo) from the pages, the
+	// API, logins and the refresher; the zero value is the strictest.
+	SSONetwork sso.Network
+
 	// WebhookPolicy is the network policy webhook URLs must pass, when saved and
 	// when dialed; the zero value is the strictest.
 	WebhookPolicy webhooks.Policy
@@ -110,7 +115,7 @@ func Build(ctx context.Context, s *store.SQL, logger *slog.Logger, o Options) (*
 	if err != nil {
 		return nil, nil, err
 	}
-	ssoHandler := &sso.Handler{Store: s, Logger: logger, Now: time.Now, ExternalURL: o.ExternalURL, Box: o.Box, Metrics: m}
+	ssoHandler := &sso.Handler{Store: s, Logger: logger, Now: time.Now, ExternalURL: o.ExternalURL, Box: o.Box, Metrics: m, Network: o.SSONetwork}
 	// One authorizer (and its decision index) and one set of operations for the API and the
 	// pages; the sso handler authenticates their browser sessions.
 	io := o.indexOptions()
@@ -120,7 +125,7 @@ func Build(ctx context.Context, s *store.SQL, logger *slog.Logger, o Options) (*
 		return metrics.IndexStats{Orgs: int64(len(st.Orgs)), Bytes: st.Bytes, BoundBytes: io.MaxBytes,
 			Loads: st.Loads, Reloads: st.Reloads, Applies: st.Applies, Evictions: st.Evictions}
 	})
-	operations := &ops.Ops{Store: s, Now: time.Now, WebhookPolicy: o.WebhookPolicy, Mail: o.Mail,
+	operations := &ops.Ops{Store: s, Now: time.Now, WebhookPolicy: o.WebhookPolicy, SSONetwork: o.SSONetwork, Mail: o.Mail,
 		LinkURL: func(secret string) string { return sso.SignInLinkURL(o.ExternalURL, secret) }}
 	if o.DNSResolver != "" {
 		operations.DNS = &domains.Checker{Resolver: domains.NewResolver(o.DNSResolver)}
@@ -139,13 +144,14 @@ func Build(ctx context.Context, s *store.SQL, logger *slog.Logger, o Options) (*
 			Decisions: engine, Ops: operations, Sessions: ssoHandler, SignIn: ssoHandler, SSO: setup, ExternalURL: o.ExternalURL.String()},
 	}
 	mounts = append(mounts, o.Extra...)
+	logger.Info("sso network policy", "allow_loopback", o.SSONetwork.AllowLoopback, "allow_private", o.SSONetwork.AllowPrivate)
 	stopRefresh := func() {}
 	if o.SSORefreshEvery >= 0 {
 		// IdP metadata and keys stay current on a schedule; instances share the
 		// work through the database.
 		rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		done := make(chan struct{})
-		r := &sso.Refresher{Store: s, Logger: logger, Every: o.SSORefreshEvery}
+		r := &sso.Refresher{Store: s, Logger: logger, Every: o.SSORefreshEvery, Network: o.SSONetwork}
 		go func() { defer close(done); r.Run(rctx) }()
 		stopRefresh = func() { cancel(); <-done }
 	}
