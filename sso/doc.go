@@ -95,6 +95,12 @@
 // (store.ListIdPCertificates), retired when no longer listed: the trust follows
 // the metadata, with no grace period.
 //
+// Every request to an identity provider (metadata, discovery, JWKS, token,
+// userinfo; from setup, logins and the Refresher) is made by a client whose
+// dialer applies the Network policy (internal/netpolicy) after resolution and
+// on every redirect: org admins set these URLs, and must not make the server
+// reach its own network. The zero Network reaches public addresses only.
+//
 // # Sessions
 //
 // The cookie holds 32 random bytes; the database stores only their SHA-256. The
