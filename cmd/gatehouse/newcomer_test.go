@@ -49,7 +49,9 @@ func TestNewcomerPathInBrowser(t *testing.T) {
 	}
 	port := freePort(t)
 	base := "http://127.0.0.1:" + port
-	srv := startBinary(t, dir, "./bin/gatehouse", "serve", "--addr", "127.0.0.1:"+port, "--external-url", base)
+	// The test's OpenID provider runs on this machine: serve refuses loopback
+	// IdPs unless told (--sso-allow-loopback), as for a local Keycloak.
+	srv := startBinary(t, dir, "./bin/gatehouse", "serve", "--addr", "127.0.0.1:"+port, "--external-url", base, "--sso-allow-loopback")
 
 	// The setup link, from the log line a person sees.
 	setupURL := regexp.MustCompile(regexp.QuoteMeta(base) + `/setup\?token=[A-Za-z0-9_%\-]+`).FindString(srv.logs.String())
