@@ -92,6 +92,10 @@ func (h *Handler) routes() []route {
 		{"POST /admin/scim/{directory}/domains", orgAdmin, h.formDirectoryDomains},
 		{"GET /admin/scim/{directory}/tokens/{token}/revoke", orgAdmin, h.pageRevokeToken},
 		{"POST /admin/scim/{directory}/tokens/{token}/revoke", orgAdmin, h.formRevokeToken},
+		// Email domains (domains.go): the records to publish, Verify by DNS, the require-verified setting.
+		{"GET /admin/domains", orgAdmin, h.pageDomains},
+		{"POST /admin/domains/settings", orgAdmin, h.formDomainSettings},
+		{"POST /admin/domains/{domain}/verify", orgAdmin, h.formVerifyDomain},
 		// API tokens (tokens.go): created with the secret shown once, revoked after a confirmation.
 		{"GET /admin/tokens", orgAdmin, h.pageTokens},
 		{"POST /admin/tokens", orgAdmin, h.formCreateToken},

@@ -103,6 +103,8 @@ var flashes = map[string]string{
 	"group-created":     "The user group was created.",
 	"token-revoked":     "The token was revoked; it no longer opens SCIM.",
 	"api-token-revoked": "The API token was revoked; the API refuses it from now on.",
+	"domain-verified":   "The domain is verified: it is this organization's, and no other can take it.",
+	"domains-saved":     "The setting was saved. Routing and sign-in use it from their next request.",
 	"sso-saved":         "The connection was saved. Logins use the change from their next request.",
 	"sso-unchanged":     "Nothing was changed: the form holds the connection's settings as they are.",
 	"sso-refreshed":     "The IdP metadata was fetched again; its signing certificates are listed below.",

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -19,6 +20,8 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/api/apitest"
 	"github.com/gatehouse-dev/gatehouse/internal/core"
 	"github.com/gatehouse-dev/gatehouse/internal/decisions"
+	"github.com/gatehouse-dev/gatehouse/internal/domains"
+	"github.com/gatehouse-dev/gatehouse/internal/domains/domainstest"
 	"github.com/gatehouse-dev/gatehouse/internal/ops"
 	"github.com/gatehouse-dev/gatehouse/internal/server/stack"
 	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
@@ -35,6 +38,7 @@ type site struct {
 	*apitest.World
 	srv   *httptest.Server
 	login *ssotest.Connector
+	dns   *domainstest.Server // where domain verification looks records up
 }
 
 func newSite(t *testing.T) *site {
@@ -80,9 +84,11 @@ func newSiteWith(t *testing.T, b storetest.Backend, network sso.Network) *site {
 	operations := &ops.Ops{Store: w.St, Secrets: storetest.Box(t), SSOSecrets: storetest.Box(t), WebhookPolicy: webhooks.Policy{AllowHTTPLoopback: true},
 		SSONetwork: network,
 		LinkURL:    func(secret string) string { return sso.SignInLinkURL(base, secret) }}
+	dns := domainstest.Start(t)
+	operations.DNS = &domains.Checker{Resolver: domains.NewResolver(dns.Addr), Timeout: time.Second}
 	(&api.Handler{Store: w.St, Decisions: engine, Ops: operations, Logger: apitest.Logger(t), Sessions: sh, SSO: setup}).Mount(mux)
 	(&web.Handler{Store: w.St, Decisions: engine, Ops: operations, Logger: apitest.Logger(t), Sessions: sh, SSO: setup, ExternalURL: srv.URL}).Mount(mux)
-	return &site{World: w, srv: srv, login: login}
+	return &site{World: w, srv: srv, login: login, dns: dns}
 }
 
 func chromiumPath() string {
