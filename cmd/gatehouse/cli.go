@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
+	"github.com/gatehouse-dev/gatehouse/internal/ops"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
@@ -77,4 +78,17 @@ func subcommands(name string, table map[string]command) func(ctx context.Context
 		}
 		return c.run(ctx, stdout, stderr, args[1:])
 	}
+}
+
+// flagRefusal names the flag an operation's refusal of one field is about (a
+// malformed value, or one another object holds); other errors pass unchanged.
+func flagRefusal(flag string, err error) error {
+	var fe *ops.FieldError
+	if errors.As(err, &fe) {
+		return fmt.Errorf("--%s: %s", flag, fe.Msg)
+	}
+	if _, msg, ok := ops.ConflictField(err); ok {
+		return fmt.Errorf("--%s: %s", flag, msg)
+	}
+	return err
 }

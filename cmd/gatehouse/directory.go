@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -44,12 +43,8 @@ func runDirectoryUpdate(ctx context.Context, stdout, stderr io.Writer, args []st
 			return friendly(err, fmt.Sprintf("organization %s has no SCIM directory %q", org.Slug, *dirRef), "")
 		}
 		d, err := ops.New(st).SetDirectoryDomains(ctx, cliActor, org.ID, before.ID, append([]string{}, domains...))
-		var fe *ops.FieldError
-		if errors.As(err, &fe) {
-			return fmt.Errorf("--domain: %s", fe.Msg)
-		}
-		if _, msg, ok := ops.ConflictField(err); ok {
-			return fmt.Errorf("--domain: %s", msg)
+		if ferr := flagRefusal("domain", err); ferr != err {
+			return ferr
 		}
 		if err != nil {
 			return friendly(err, fmt.Sprintf("organization %s has no SCIM directory %q", org.Slug, *dirRef), "")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -113,15 +112,8 @@ func runDomainVerify(ctx context.Context, stdout, stderr io.Writer, args []strin
 		} else {
 			d, err = o.VerifyDomain(ctx, cliActor, org.ID, *domain)
 		}
-		var fe *ops.FieldError
-		if errors.As(err, &fe) {
-			return fmt.Errorf("--domain: %s", fe.Msg)
-		}
-		if _, msg, ok := ops.ConflictField(err); ok {
-			return fmt.Errorf("--domain: %s", msg)
-		}
 		if err != nil {
-			return err
+			return flagRefusal("domain", err)
 		}
 		fmt.Fprintf(stdout, "email domain %s is verified for organization %s (by %s, %s)\n", d.Domain, org.Slug, d.VerifiedBy, d.VerifiedActor)
 		return nil

@@ -48,12 +48,16 @@ func (o *Ops) SetDirectoryDomains(ctx context.Context, actor core.Actor, orgID, 
 }
 
 // directoryStoreErr names the field a store refusal of a directory change is about.
-func directoryStoreErr(err error) error {
+func directoryStoreErr(err error) error { return domainFieldErr("domains", err) }
+
+// domainFieldErr names the field (domain, domains) a store refusal about an email
+// domain is about: a malformed one, or one another org or source holds.
+func domainFieldErr(field string, err error) error {
 	switch {
 	case errors.Is(err, core.ErrConflict) && strings.Contains(err.Error(), "email domain"):
-		return &conflictError{field: "domains", msg: strings.TrimSuffix(err.Error(), ": "+core.ErrConflict.Error()), err: err}
+		return &conflictError{field: field, msg: strings.TrimSuffix(err.Error(), ": "+core.ErrConflict.Error()), err: err}
 	case errors.Is(err, core.ErrInvalid):
-		return &FieldError{Field: "domains", Msg: invalidText(err)}
+		return &FieldError{Field: field, Msg: invalidText(err)}
 	}
 	return err
 }

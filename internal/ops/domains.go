@@ -3,7 +3,6 @@ package ops
 import (
 	"context"
 	"errors"
-	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
 	"github.com/gatehouse-dev/gatehouse/internal/domains"
@@ -99,12 +98,4 @@ func otherOrgVerified(domain string) error {
 }
 
 // domainErr names the field a store refusal of a domain is about.
-func domainErr(err error) error {
-	switch {
-	case errors.Is(err, core.ErrConflict) && strings.Contains(err.Error(), "email domain"):
-		return &conflictError{field: "domain", msg: strings.TrimSuffix(err.Error(), ": "+core.ErrConflict.Error()), err: err}
-	case errors.Is(err, core.ErrInvalid):
-		return &FieldError{Field: "domain", Msg: invalidText(err)}
-	}
-	return err
-}
+func domainErr(err error) error { return domainFieldErr("domain", err) }
