@@ -85,7 +85,7 @@ func newSiteWith(t *testing.T, b storetest.Backend, network sso.Network) *site {
 		SSONetwork: network,
 		LinkURL:    func(secret string) string { return sso.SignInLinkURL(base, secret) }}
 	dns := domainstest.Start(t)
-	operations.DNS = &domains.Checker{Resolver: domains.NewResolver(dns.Addr), Timeout: time.Second}
+	operations.DNS = &domains.Checker{Resolver: domains.NewResolver(dns.Addr), Timeout: 5 * time.Second}
 	(&api.Handler{Store: w.St, Decisions: engine, Ops: operations, Logger: apitest.Logger(t), Sessions: sh, SSO: setup}).Mount(mux)
 	(&web.Handler{Store: w.St, Decisions: engine, Ops: operations, Logger: apitest.Logger(t), Sessions: sh, SSO: setup, ExternalURL: srv.URL}).Mount(mux)
 	return &site{World: w, srv: srv, login: login, dns: dns}

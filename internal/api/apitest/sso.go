@@ -53,7 +53,7 @@ func NewDomainsEnv(t *testing.T, b storetest.Backend) (*Env, *domainstest.Server
 	e := NewEnv(t, b)
 	dns := domainstest.Start(t)
 	h := NewHandler(t, e.St, e.Sess)
-	h.Ops = &ops.Ops{Store: e.St, DNS: &domains.Checker{Resolver: domains.NewResolver(dns.Addr), Timeout: time.Second}}
+	h.Ops = &ops.Ops{Store: e.St, DNS: &domains.Checker{Resolver: domains.NewResolver(dns.Addr), Timeout: 3 * time.Second}}
 	mux := http.NewServeMux()
 	h.Mount(mux)
 	srv := httptest.NewServer(mux)
