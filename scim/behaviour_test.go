@@ -122,6 +122,21 @@ func TestETags(t *testing.T) {
 			t.Errorf("stale group If-Match: %d", r.status)
 		}
 		e.do("GET", "/Groups/"+g, "", "If-None-Match: "+gv1).must(t, 200)
+		// A members-only PATCH without If-Match (the store locks the group last)
+		// moves the ETag too; with a stale If-Match it is 412 and changes nothing.
+		remove := `{"Operations":[{"op":"remove","path":"members[value eq \"` + id + `\"]"}]}`
+		gv2 := e.do("GET", "/Groups/"+g, "").must(t, 200).header.Get("ETag")
+		if r := e.do("PATCH", "/Groups/"+g, remove, "If-Match: "+gv1); r.status != 412 {
+			t.Errorf("stale If-Match on a member PATCH: %d %s", r.status, r.body)
+		}
+		if r := e.do("GET", "/Groups/"+g, "").must(t, 200); r.header.Get("ETag") != gv2 || len(r.field("members").([]any)) != 1 {
+			t.Errorf("a refused PATCH changed the group: %s %s", r.header.Get("ETag"), r.body)
+		}
+		gv3 := e.do("PATCH", "/Groups/"+g, remove).must(t, 204).header.Get("ETag")
+		if r := e.do("GET", "/Groups/"+g, "").must(t, 200); gv3 == gv2 || r.header.Get("ETag") != gv3 || len(r.field("members").([]any)) != 0 {
+			t.Errorf("member PATCH: ETag %s after %s, group %s", gv3, gv2, r.body)
+		}
+		e.do("GET", "/Groups/"+g, "", "If-None-Match: "+gv3).must(t, 304)
 		e.do("DELETE", "/Users/"+id, "", "If-Match: "+v2).must(t, 204)
 	})
 }
@@ -172,6 +187,9 @@ func TestErrors(t *testing.T) {
 			{"GET", "/Users/nope", "", 404, ""},
 			{"PATCH", "/Users/nope", `{"Operations":[{"op":"replace","path":"title","value":"x"}]}`, 404, ""},
 			{"DELETE", "/Groups/nope", "", 404, ""},
+			// A missing group is 404 before its members are looked at.
+			{"PATCH", "/Groups/nope", `{"Operations":[{"op":"add","path":"members","value":[{"value":"ghost"}]}]}`, 404, ""},
+			{"PATCH", "/Groups/nope", `{"Operations":[{"op":"remove","path":"members[value eq \"` + id + `\"]"}]}`, 404, ""},
 			{"GET", "/Nope", "", 404, ""},
 			{"DELETE", "/Users", "", 405, ""},
 			{"GET", "/Users/.search", "", 405, ""},
@@ -263,6 +281,8 @@ func TestTenantIsolation(t *testing.T) {
 		a.do("DELETE", "/Users/"+bu, "").must(t, 404)
 		a.do("GET", "/Groups/"+bg, "").must(t, 404)
 		a.do("PATCH", "/Groups/"+bg, `{"Operations":[{"op":"remove","path":"members"}]}`).must(t, 404)
+		a.do("PATCH", "/Groups/"+bg, `{"Operations":[{"op":"remove","path":"members[value eq \"`+bu+`\"]"}]}`).must(t, 404)
+		a.do("PATCH", "/Groups/"+bg, `{"Operations":[{"op":"add","path":"members","value":[{"value":"`+au+`"}]}]}`).must(t, 404)
 		a.do("DELETE", "/Groups/"+bg, "").must(t, 404)
 		// Org B's user cannot be put into org A's group.
 		if r := a.do("PATCH", "/Groups/"+ag, `{"Operations":[{"op":"add","path":"members","value":[{"value":"`+bu+`"}]}]}`); r.status != 400 {

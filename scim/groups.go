@@ -502,27 +502,14 @@ func (h *Handler) patchGroup(w http.ResponseWriter, r *http.Request, tn tenant, 
 	if err != nil {
 		return err
 	}
-	g, err := h.Store.SCIMUpdateGroup(r.Context(), tn.actor, tn.orgID, tn.directoryID, id, func(g *store.SCIMGroup) error {
-		if err := ifMatch(r, g.Version); err != nil {
-			return err
-		}
-		doc := map[string]any{"displayName": g.DisplayName}
-		if g.ExternalID != "" {
-			doc["externalId"] = g.ExternalID
-		}
-		for i, op := range attrOps {
-			if err := applyOp(groupSchema, doc, op); err != nil {
-				return opError(i, err)
-			}
-		}
-		name, _ := doc["displayName"].(string)
-		if strings.TrimSpace(name) == "" {
-			return invalidValuef("displayName is required")
-		}
-		g.DisplayName = name
-		g.ExternalID, _ = doc["externalId"].(string)
-		return nil
-	}, mc)
+	// A PATCH of members alone, without If-Match, needs nothing of the group before
+	// the change: the store then locks the group only to bump its version, after
+	// the member statements (a nil fn).
+	var fn func(*store.SCIMGroup) error
+	if len(attrOps) > 0 || r.Header.Get("If-Match") != "" {
+		fn = func(g *store.SCIMGroup) error { return patchGroupAttrs(r, g, attrOps) }
+	}
+	g, err := h.Store.SCIMUpdateGroup(r.Context(), tn.actor, tn.orgID, tn.directoryID, id, fn, mc)
 	if err != nil {
 		return err
 	}
@@ -535,6 +522,30 @@ func (h *Handler) patchGroup(w http.ResponseWriter, r *http.Request, tn tenant, 
 		return nil
 	}
 	return h.writeJSON(w, http.StatusOK, project(groupSchema, h.renderGroup(r, g), splitList(q.Get("attributes")), splitList(q.Get("excludedAttributes"))))
+}
+
+// patchGroupAttrs checks If-Match against the locked group and applies a PATCH's
+// attribute operations to it.
+func patchGroupAttrs(r *http.Request, g *store.SCIMGroup, attrOps []patchOp) error {
+	if err := ifMatch(r, g.Version); err != nil {
+		return err
+	}
+	doc := map[string]any{"displayName": g.DisplayName}
+	if g.ExternalID != "" {
+		doc["externalId"] = g.ExternalID
+	}
+	for i, op := range attrOps {
+		if err := applyOp(groupSchema, doc, op); err != nil {
+			return opError(i, err)
+		}
+	}
+	name, _ := doc["displayName"].(string)
+	if strings.TrimSpace(name) == "" {
+		return invalidValuef("displayName is required")
+	}
+	g.DisplayName = name
+	g.ExternalID, _ = doc["externalId"].(string)
+	return nil
 }
 
 func (h *Handler) deleteGroup(w http.ResponseWriter, r *http.Request, tn tenant, id string) error {

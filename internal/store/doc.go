@@ -28,9 +28,9 @@
 // One write path per table. Whichever edge changes a table (the API, the pages, the
 // CLI, SCIM, SSO logins) goes through the same transaction-level mutators: users
 // through insertUser, lockUser + updateUser and deleteUser; IdP groups through
-// insertIdPGroup, lockIdPGroup + updateIdPGroup (also the one way a group's version
-// moves) and deleteIdPGroup; their members through addIdPMembers, removeIdPMembers
-// and removeAllIdPMembers. The org's last active admin is kept by one rule,
+// insertIdPGroup, lockIdPGroup + updateIdPGroup, bumpIdPGroup (the version of a
+// group whose members alone changed) and deleteIdPGroup; their members through
+// addIdPMembers, removeIdPMembers and removeAllIdPMembers. The org's last active admin is kept by one rule,
 // keepActiveAdmin, which deactivation, deletion and removal of the role all call, and
 // every read-modify-write locks its row with the one forUpdate.
 //
@@ -58,7 +58,13 @@
 // modify-write locks its row (forUpdate: FOR NO KEY UPDATE, which leaves foreign-key
 // inserts free), org-wide invariants (the last active org admin) lock the org row, and a
 // transaction aborted as a deadlock or serialization failure is run again a few
-// times. SQLite has a single writer connection; changes that arrive while a commit
+// times. The org's change counter is locked from its audit event to the commit, so
+// the org's changes commit one after the other: the event is the change's last
+// statement, one statement with the counter's bump, and a member change of a SCIM
+// group locks the group only in that statement (bumpIdPGroup), after its member
+// rows. Statements are planned for their values (plan_cache_mode=force_custom_plan):
+// a generic plan picks an index by shape, which without statistics reads the whole
+// directory. SQLite has a single writer connection; changes that arrive while a commit
 // is under way are committed together in the next transaction, each inside its own
 // savepoint (group commit: a failing change undoes only itself, none is reported
 // before the commit). Reads on a SQLite file use a separate pool of query_only

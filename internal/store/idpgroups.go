@@ -72,9 +72,9 @@ func idpGroupDetails(g core.IdPGroup) map[string]any {
 
 // The idp_groups and idp_group_members tables have one write path, whichever edge
 // changes them (the API, SCIM, SSO logins): insertIdPGroup, lockIdPGroup +
-// updateIdPGroup (which also bumps the version when only the members changed),
-// deleteIdPGroup, and addIdPMembers, removeIdPMembers and removeAllIdPMembers for
-// the members. Every audit event of a membership change says which memberships
+// updateIdPGroup, bumpIdPGroup (the version when only the members changed, with
+// the change's audit event), deleteIdPGroup, and addIdPMembers, removeIdPMembers
+// and removeAllIdPMembers for the members. Every audit event of a membership change says which memberships
 // changed through membersChanged.
 
 // insertIdPGroup writes a new IdP group and reports whether it did. A group that
@@ -127,9 +127,7 @@ func (t *tx) lockIdPGroup(ctx context.Context, orgID, directoryID, id string) (c
 }
 
 // updateIdPGroup writes g's display name and external id over old, the group as
-// lockIdPGroup read it, with the next version: the one UPDATE of idp_groups, and the
-// one way its version (SCIM's meta.version) moves, also when only the members
-// changed (g is then old).
+// lockIdPGroup read it, with the next version (SCIM's meta.version).
 func (t *tx) updateIdPGroup(ctx context.Context, old core.IdPGroup, g *core.IdPGroup) error {
 	g.CreatedAt, g.UpdatedAt, g.Version = old.CreatedAt, fromMicros(t.s.now()), old.Version+1
 	res, err := t.exec(ctx, `UPDATE idp_groups SET external_id = ?, display_name = ?, updated_at = ?, version = ?
@@ -146,6 +144,47 @@ func (t *tx) updateIdPGroup(ctx context.Context, old core.IdPGroup, g *core.IdPG
 	return nil
 }
 
+// bumpIdPGroup moves the version of a group whose members changed, and only they,
+// and writes the change's audit event, its details completed with the group's
+// display name and new version. It is the one statement that locks the group's row,
+// so a member change runs its member statements first and this last: the group (and
+// the org's change counter, which audit locks) is then locked for this statement and
+// the COMMIT only, where lockIdPGroup first held it across every round trip of the
+// change. On PostgreSQL the bump, the counter and the event are one statement;
+// SQLite, one writer in the process, runs them one after the other. A directoryID
+// other than "" must be the group's; a group not found is core.ErrNotFound.
+func (t *tx) bumpIdPGroup(ctx context.Context, actor core.Actor, orgID, directoryID, id, action string, details map[string]any) (core.IdPGroup, error) {
+	now := t.s.now()
+	where, args := `org_id = ? AND id = ?`, []any{orgID, id}
+	if directoryID != "" {
+		where, args = where+` AND directory_id = ?`, append(args, directoryID)
+	}
+	var r idpGroupRow
+	if t.s.dialect == Postgres {
+		d, err := jsonMarshal(details)
+		if err != nil {
+			return core.IdPGroup{}, err
+		}
+		err = t.get(ctx, &r, `WITH g AS (UPDATE idp_groups SET updated_at = ?, version = version + 1 WHERE `+where+` RETURNING `+idpGroupCols+`),
+			s AS (INSERT INTO org_generations (org_id, generation) SELECT org_id, 1 FROM g
+				ON CONFLICT (org_id) DO UPDATE SET generation = org_generations.generation + 1 RETURNING generation),
+			a AS (`+auditInsert+` SELECT ?, g.org_id, s.generation, ?::bigint, ?, ?, ?, ?, 'idp_group', g.id,
+				(?::jsonb || jsonb_build_object('display_name', g.display_name, 'version', g.version))::text FROM g, s)
+			SELECT `+idpGroupCols+` FROM g`,
+			append(append([]any{now}, args...), t.s.NewID(), now, string(actor.Kind), actor.ID, actor.Name, action, string(d))...)
+		if err != nil {
+			return core.IdPGroup{}, orNotFound(err, "IdP group", id)
+		}
+		return r.idpGroup(), nil
+	}
+	if err := t.get(ctx, &r, `UPDATE idp_groups SET updated_at = ?, version = version + 1 WHERE `+where+` RETURNING `+idpGroupCols,
+		append([]any{now}, args...)...); err != nil {
+		return core.IdPGroup{}, orNotFound(err, "IdP group", id)
+	}
+	details["display_name"], details["version"] = r.DisplayName, r.Version
+	return r.idpGroup(), t.audit(ctx, orgID, actor, action, "idp_group", id, details)
+}
+
 // deleteIdPGroup deletes a group read by lockIdPGroup; its memberships go with it
 // (foreign keys cascade).
 func (t *tx) deleteIdPGroup(ctx context.Context, g core.IdPGroup) error {
@@ -158,6 +197,8 @@ func (t *tx) deleteIdPGroup(ctx context.Context, g core.IdPGroup) error {
 // member (a one-member PATCH is one round trip); only when some row was not added
 // does a second read tell an existing member from an id that is no user of the org,
 // which is core.ErrNotFound naming it (the transaction then changes nothing).
+// Into a group that does not exist (SCIM's PATCH changes the members before it
+// locks the group) it adds nothing.
 // With a directory (ownerDir), only the users it owns are users at all: a directory
 // adds to its groups only its own users.
 func (t *tx) addIdPMembers(ctx context.Context, orgID, ownerDir, groupID string, userIDs []string) ([]string, error) {
@@ -169,9 +210,10 @@ func (t *tx) addIdPMembers(ctx context.Context, orgID, ownerDir, groupID string,
 	}
 	for _, part := range chunks(dedupe(userIDs), memberChunk) {
 		var got []string
-		args := append([]any{orgID, groupID, now, orgID}, ownedArgs...)
+		args := append([]any{now, orgID, groupID}, ownedArgs...)
 		if err := t.selIn(ctx, &got, `INSERT INTO idp_group_members (org_id, idp_group_id, user_id, created_at)
-			SELECT ?, ?, u.id, ? FROM users u WHERE u.org_id = ?`+owned+` AND u.id IN (?)
+			SELECT g.org_id, g.id, u.id, ? FROM idp_groups g JOIN users u ON u.org_id = g.org_id
+			WHERE g.org_id = ? AND g.id = ?`+owned+` AND u.id IN (?)
 			ON CONFLICT (idp_group_id, user_id) DO NOTHING RETURNING user_id`, append(args, part)...); err != nil {
 			// A user deleted meanwhile: a foreign key.
 			return nil, t.s.wrapf(err, "members of IdP group %q", groupID)
@@ -467,12 +509,9 @@ func (t *tx) idpMembersChanged(ctx context.Context, actor core.Actor, g core.IdP
 	if len(added) == 0 && len(removed) == 0 {
 		return nil
 	}
-	bumped := g
-	if err := t.updateIdPGroup(ctx, g, &bumped); err != nil {
-		return err
-	}
-	d := map[string]any{"display_name": g.DisplayName, "added": len(added), "removed": len(removed)}
-	return t.audit(ctx, g.OrgID, actor, "idp_group.members.change", "idp_group", g.ID, membersChanged(d, added, removed, false))
+	d := map[string]any{"added": len(added), "removed": len(removed)}
+	_, err := t.bumpIdPGroup(ctx, actor, g.OrgID, "", g.ID, "idp_group.members.change", membersChanged(d, added, removed, false))
+	return err
 }
 
 // IdPGroupMembers lists an IdP group's members by user id.
@@ -710,9 +749,20 @@ func scimMemberError(err error) error {
 // SCIMGetGroup finds a group of the directory.
 func (s *SQL) SCIMGetGroup(ctx context.Context, orgID, directoryID, id string) (SCIMGroup, error) {
 	var r idpGroupRow
-	err := s.get1(ctx, &r, `SELECT `+idpGroupCols+` FROM idp_groups WHERE org_id = ? AND directory_id = ? AND id = ?`, orgID, directoryID, id)
+	err := s.get1(ctx, &r, scimGroupQuery, orgID, directoryID, id)
 	if err != nil {
 		return SCIMGroup{}, fmt.Errorf("group %s: %w", id, err)
+	}
+	return r.idpGroup(), nil
+}
+
+const scimGroupQuery = `SELECT ` + idpGroupCols + ` FROM idp_groups WHERE org_id = ? AND directory_id = ? AND id = ?`
+
+// getSCIMGroup is SCIMGetGroup inside a transaction.
+func (t *tx) getSCIMGroup(ctx context.Context, orgID, directoryID, id string) (SCIMGroup, error) {
+	var r idpGroupRow
+	if err := t.get(ctx, &r, scimGroupQuery, orgID, directoryID, id); err != nil {
+		return SCIMGroup{}, orNotFound(err, "group", id)
 	}
 	return r.idpGroup(), nil
 }
@@ -723,6 +773,11 @@ func (s *SQL) SCIMGetGroup(ctx context.Context, orgID, directoryID, id string) (
 func (s *SQL) SCIMUpdateGroup(ctx context.Context, actor core.Actor, orgID, directoryID, id string, fn func(*SCIMGroup) error, mc MemberChange) (SCIMGroup, error) {
 	var out SCIMGroup
 	err := s.inTx(ctx, func(t *tx) error {
+		if fn == nil && !mc.Replace {
+			var err error
+			out, err = t.scimChangeMembers(ctx, actor, orgID, directoryID, id, mc)
+			return err
+		}
 		old, err := t.lockIdPGroup(ctx, orgID, directoryID, id)
 		if err != nil {
 			return err
@@ -768,6 +823,34 @@ func (s *SQL) SCIMUpdateGroup(ctx context.Context, actor core.Actor, orgID, dire
 	return out, nil
 }
 
+// scimChangeMembers is SCIMUpdateGroup without fn, of a change that names its members
+// (no Replace): the member statements run first, then bumpIdPGroup locks the group
+// to move its version. Concurrent changes of one group then overlap but for the
+// bump and the COMMIT; the rows of one member are changed one after the other. A
+// Replace, or fn reading the group, locks it first (replacing the members reads
+// them all; fn decides from the group as it is).
+func (t *tx) scimChangeMembers(ctx context.Context, actor core.Actor, orgID, directoryID, id string, mc MemberChange) (SCIMGroup, error) {
+	removed, err := t.removeIdPMembers(ctx, orgID, id, mc.Remove)
+	if err != nil {
+		return SCIMGroup{}, err
+	}
+	added, err := t.addIdPMembers(ctx, orgID, directoryID, id, mc.Add)
+	if err != nil {
+		// A missing group is 404 before a member is 400, as when it is locked first.
+		if _, gerr := t.getSCIMGroup(ctx, orgID, directoryID, id); gerr != nil {
+			return SCIMGroup{}, gerr
+		}
+		return SCIMGroup{}, scimMemberError(err)
+	}
+	d := map[string]any{"directory_id": directoryID}
+	if !mc.Empty() {
+		d["members_added"] = len(mc.Add)
+		d["members_removed"] = len(mc.Remove)
+		d["members_replaced"] = false
+	}
+	return t.bumpIdPGroup(ctx, actor, orgID, directoryID, id, "idp_group.update", membersChanged(d, added, removed, false))
+}
+
 // SCIMDeleteGroup removes a group of the directory and its memberships.
 func (s *SQL) SCIMDeleteGroup(ctx context.Context, actor core.Actor, orgID, directoryID, id string) error {
 	err := s.inTx(ctx, func(t *tx) error {
@@ -801,7 +884,9 @@ func (s *SQL) SCIMListGroups(ctx context.Context, orgID, directoryID string, q S
 	return idpGroupsOf(rows), total, nil
 }
 
-// SCIMGroupMembers pages through a group's members by user id (keyset paging).
+// SCIMGroupMembers pages through a group's members by user id (keyset paging). The
+// cursor bounds the users too (u.id = m.user_id): PostgreSQL without statistics
+// walks the directory's users first, and would start every page at the first one.
 // Only the users the directory owns are listed: a user transferred away is no
 // member as the directory sees it.
 func (s *SQL) SCIMGroupMembers(ctx context.Context, orgID, directoryID, groupID, after string, limit int) ([]SCIMMember, error) {
@@ -815,7 +900,8 @@ func (s *SQL) SCIMGroupMembers(ctx context.Context, orgID, directoryID, groupID,
 	}
 	err := s.sel1(ctx, &rows, `SELECT u.id, u.user_name, u.display_name FROM idp_group_members m
 		JOIN users u ON u.org_id = m.org_id AND u.id = m.user_id
-		WHERE m.org_id = ? AND m.idp_group_id = ? AND m.user_id > ? AND u.directory_id = ? ORDER BY m.user_id LIMIT ?`, orgID, groupID, after, directoryID, limit)
+		WHERE m.org_id = ? AND m.idp_group_id = ? AND m.user_id > ? AND u.directory_id = ? AND u.id > ? ORDER BY m.user_id LIMIT ?`,
+		orgID, groupID, after, directoryID, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("group %s members: %w", groupID, err)
 	}
