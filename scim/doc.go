@@ -8,7 +8,7 @@
 //	GET    /ServiceProviderConfig, /Schemas[/{urn}], /ResourceTypes[/{name}]
 //	GET    /Users, /Groups               list: filter, startIndex, count, attributes, excludedAttributes
 //	POST   /Users/.search, /Groups/.search
-//	POST   /Users, /Groups               create (201, Location, ETag)
+//	POST   /Users, /Groups               create (201, Location, ETag); /Users may adopt (below)
 //	GET    /Users/{id}, /Groups/{id}     read (ETag; If-None-Match → 304)
 //	PUT    /Users/{id}, /Groups/{id}     replace (If-Match → 412 when stale)
 //	PATCH  /Users/{id}, /Groups/{id}     users answer 200 + resource, groups 204
@@ -16,7 +16,8 @@
 //
 // Every request needs "Authorization: Bearer <secret>" of a SCIM token
 // (store.Authenticate); the token names one directory of one org, and every read and
-// write is scoped to that org (users) or directory (groups). Anything else is 401 in
+// write is scoped to that directory: it sees only the users and groups it owns
+// (store.SCIM). A request without a valid token is 401 in
 // SCIM error JSON. Unknown query parameters, such as the ?aadOptscim062020 flag Entra
 // admins append to the tenant URL, are ignored. Bodies may be application/scim+json or
 // application/json and are capped (Handler.MaxBody, 413 beyond).
@@ -70,6 +71,16 @@
 // either cannot express is 400 invalidFilter. No request loads all users or all
 // members of a group: lists page in SQL with an exact COUNT, and group members are
 // streamed.
+//
+// # Adoption
+//
+// POST /Users of a userName the org already has (case-insensitively) adopts that
+// user when they are local or a connection's and the userName's domain is one of
+// the directory's (verified, when the org requires it): 201 with the existing id,
+// the request's attributes applied as a create's, the directory the owner, audited
+// user.adopted (store.SCIM.SCIMCreateUser, one transaction). This is how Okta links
+// the admin made by org create. Any other taken userName, another directory's user
+// or the directory's own, is the usual 409 uniqueness.
 //
 // Every error becomes SCIM error JSON in toSCIMError; an unexpected error is logged
 // and answered with a generic 500.

@@ -30,7 +30,7 @@ type Store interface {
 	GetUserByUserName(ctx context.Context, orgID, userName string) (core.User, error)
 	GetUserByEmail(ctx context.Context, orgID, email string) (core.User, error)
 	CreateUser(ctx context.Context, actor core.Actor, u core.User) (core.User, error)
-	AdoptUser(ctx context.Context, actor core.Actor, orgID, id string, to core.Owner) (core.User, error)
+	AdoptUser(ctx context.Context, actor core.Actor, orgID, id string, to core.Owner, address string) (core.User, error)
 	SetConnectionGroups(ctx context.Context, actor core.Actor, orgID, connectionID, userID string, claimValues []string) error
 	SetConnectionGroupsFromDirectory(ctx context.Context, actor core.Actor, orgID, connectionID, userID string) (store.DirectoryGroups, error)
 	GetDirectory(ctx context.Context, orgID, idOrName string) (core.Directory, error)

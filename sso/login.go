@@ -463,7 +463,15 @@ func (h *Handler) completeLogin(w http.ResponseWriter, r *http.Request, conn sto
 				fmt.Errorf("%s; user %s is owned by %s %q, not the linked directory", id.GroupsOverage, user.ID, user.Owner.Kind, user.Owner.Name)), details)
 		}
 		if adopt && user.Active {
-			adopted, err := h.Store.AdoptUser(ctx, actor, conn.OrgID, user.ID, core.Owner{Kind: core.OwnerConnection, ID: conn.ID})
+			// The store checks adoption again, with the user locked, by the one rule
+			// SCIM's create uses too: a refusal here (the org requires verified
+			// domains and this one is not, or the owner changed meanwhile) refuses
+			// the sign-in.
+			adopted, err := h.Store.AdoptUser(ctx, actor, conn.OrgID, user.ID, core.Owner{Kind: core.OwnerConnection, ID: conn.ID}, email)
+			if errors.Is(err, core.ErrConflict) {
+				details["user_id"] = user.ID
+				return h.refuse(ctx, conn, refusal(core.RefuseLocalOutside, refusalText(core.RefuseLocalOutside), fmt.Errorf("adopt user %s: %w", user.ID, err)), details)
+			}
 			if err != nil {
 				return fmt.Errorf("adopt user %s: %w", user.ID, err)
 			}

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -159,6 +160,144 @@ func TestSSOUpdateDirectoryLink(t *testing.T) {
 			mustRun(t, "sso", "update", "--db", b.dsn, "--org", "acme", "--connection", "Okta", "--directory=")
 			if c := conn(); c.DirectoryID != "" {
 				t.Errorf("after --directory=: %q", c.DirectoryID)
+			}
+		})
+	}
+}
+
+// TestOktaAdoptsFirstAdmin is how Okta links the org admin made by `gatehouse org
+// create`, against a running server on each backend, with Okta's own requests and a
+// real SAML IdP (crewjam) behind the Okta SAML connection, which has the org's
+// domain and is linked to the okta directory. The admin signs in (the connection
+// adopts the local admin); Okta looks the address up (no match: the directory sees
+// only its own) and POSTs it: 201 with the admin's existing id and a Location, the
+// directory now owns the admin (user.adopted, from the connection to okta), the
+// admin signs in as before (through the linked directory) and is still an org admin.
+// Okta's PATCHes then change and deactivate the admin (the sign-in is refused) and
+// reactivate them (it works again). The same POST again, and a second directory
+// without the domain posting the admin's address, get the unchanged 409 uniqueness.
+func TestOktaAdoptsFirstAdmin(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			lb := newBalancer(t)
+			idp := newTestSAMLIdP(t)
+			idp.setUser("admin@acme.test", nil)
+			mdFile := filepath.Join(t.TempDir(), "idp.xml")
+			if err := os.WriteFile(mdFile, idp.metadata(t), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			mustRun(t, "org", "create", "--db", b.dsn, "--slug", "acme", "--name", "Acme", "--admin-email", "admin@acme.test")
+			okta := lastLine(mustRun(t, "token", "create", "--db", b.dsn, "--org", "acme", "--kind", "scim", "--name", "okta",
+				"--domain", "acme.test", "--external-url", lb.url))
+			entra := lastLine(mustRun(t, "token", "create", "--db", b.dsn, "--org", "acme", "--kind", "scim", "--name", "entra", "--external-url", lb.url))
+			apiTok := lastLine(mustRun(t, "token", "create", "--db", b.dsn, "--org", "acme", "--kind", "api", "--name", "app"))
+			out := mustRun(t, "sso", "add-saml", "--db", b.dsn, "--org", "acme", "--name", "Okta SAML", "--metadata-file", mdFile,
+				"--domain", "acme.test", "--external-url", lb.url, "--secret-key", testSecretKey)
+			m := regexp.MustCompile(`connection id: (\S+)`).FindStringSubmatch(out)
+			if m == nil {
+				t.Fatalf("no connection id in:\n%s", out)
+			}
+			connID := m[1]
+			mustRun(t, "sso", "update", "--db", b.dsn, "--org", "acme", "--connection", "Okta SAML", "--directory", "okta")
+			srv := startServe(t, "--db", b.dsn, "--external-url", lb.url)
+			lb.setBackends(srv.base)
+			call := func(method, path, token string, body any, want int) map[string]any {
+				t.Helper()
+				return e2eCall(t, srv.base, method, path, token, body, want)
+			}
+			signIn := func() (int, int) {
+				t.Helper()
+				br := newTestBrowser(t)
+				p := br.get(lb.url + "/sso/saml/" + connID + "/login")
+				action, form := p.form(t)
+				done := br.postNoFollow(action, form)
+				code, me := br.me(lb.url)
+				if code == http.StatusOK && me.User.Email != "admin@acme.test" {
+					t.Fatalf("signed in as %q", me.User.Email)
+				}
+				return done.status, code
+			}
+			adminID := call("GET", "/api/v1/users?email=admin@acme.test", apiTok, nil, 200)["items"].([]any)[0].(map[string]any)["id"].(string)
+			if acs, me := signIn(); acs != http.StatusSeeOther || me != http.StatusOK {
+				t.Fatalf("the local admin's first sign-in: ACS %d, /me %d", acs, me)
+			}
+
+			// Okta's import: a filter on the address (nothing: not okta's user), then its POST.
+			if r := call("GET", "/scim/v2/Users?filter="+url.QueryEscape(`userName eq "admin@acme.test"`), okta, nil, 200); r["totalResults"] != 0.0 {
+				t.Fatalf("okta sees the admin before adopting: %v", r)
+			}
+			oktaBody := map[string]any{
+				"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": "admin@acme.test",
+				"name":        map[string]any{"givenName": "Ada", "familyName": "Admin"},
+				"emails":      []map[string]any{{"primary": true, "value": "admin@acme.test", "type": "work"}},
+				"displayName": "Ada Admin", "locale": "en-US", "externalId": "00ujl29u0le5T6Aj10h7",
+				"groups": []any{}, "password": "1mz050nq", "active": true,
+			}
+			raw, _ := json.Marshal(oktaBody)
+			req, _ := http.NewRequest("POST", srv.base+"/scim/v2/Users", bytes.NewReader(raw))
+			req.Header.Set("Authorization", "Bearer "+okta)
+			req.Header.Set("Content-Type", "application/scim+json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var created map[string]any
+			_ = json.NewDecoder(resp.Body).Decode(&created)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusCreated || created["id"] != adminID || resp.Header.Get("Location") != lb.url+"/scim/v2/Users/"+adminID ||
+				created["externalId"] != "00ujl29u0le5T6Aj10h7" || created["password"] != nil {
+				t.Fatalf("Okta's POST of the admin: %d Location %q %v; want 201 with id %s", resp.StatusCode, resp.Header.Get("Location"), created, adminID)
+			}
+			admin := call("GET", "/api/v1/users/"+adminID, apiTok, nil, 200)
+			if owner := admin["owner"].(map[string]any); owner["kind"] != "directory" || owner["name"] != "okta" || admin["display_name"] != "Ada Admin" {
+				t.Fatalf("the admin after Okta's POST: %v", admin)
+			}
+			ev := call("GET", "/api/v1/audit?action=user.adopted", apiTok, nil, 200)["items"].([]any)
+			if len(ev) != 2 { // the connection's at the first sign-in, then okta's
+				t.Fatalf("user.adopted events: %v", ev)
+			}
+			last := ev[0].(map[string]any)
+			if d := last["details"].(map[string]any); d["from"].(map[string]any)["kind"] != "connection" || d["owner"].(map[string]any)["name"] != "okta" {
+				t.Fatalf("okta's adoption event: %v", last)
+			}
+			if r := call("GET", "/scim/v2/Users?filter="+url.QueryEscape(`userName eq "admin@acme.test"`), okta, nil, 200); r["totalResults"] != 1.0 {
+				t.Fatalf("okta does not see its admin: %v", r)
+			}
+			if acs, me := signIn(); acs != http.StatusSeeOther || me != http.StatusOK {
+				t.Fatalf("the adopted admin's sign-in through the linked connection: ACS %d, /me %d", acs, me)
+			}
+			if admins := call("GET", "/api/v1/org/admins", apiTok, nil, 200)["items"].([]any); len(admins) != 1 || admins[0].(map[string]any)["id"] != adminID {
+				t.Fatalf("org admins after the adoption: %v", admins)
+			}
+
+			// Duplicates keep the 409 they always had, whoever sends them.
+			dup := call("POST", "/scim/v2/Users", okta, oktaBody, 409)
+			other := call("POST", "/scim/v2/Users", entra, oktaBody, 409)
+			for _, e := range []map[string]any{dup, other} {
+				if e["status"] != "409" || e["scimType"] != "uniqueness" || e["detail"] != dup["detail"] ||
+					len(e["schemas"].([]any)) != 1 || e["schemas"].([]any)[0] != "urn:ietf:params:scim:api:messages:2.0:Error" {
+					t.Fatalf("409 body: %v", e)
+				}
+			}
+
+			// Okta now manages the admin: an update, a deactivation (the last admin:
+			// the IdP is authoritative), a reactivation.
+			patch := func(value map[string]any) map[string]any {
+				return call("PATCH", "/scim/v2/Users/"+adminID, okta, map[string]any{
+					"schemas":    []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+					"Operations": []map[string]any{{"op": "replace", "value": value}},
+				}, 200)
+			}
+			if u := patch(map[string]any{"displayName": "Ada A."}); u["displayName"] != "Ada A." {
+				t.Fatalf("after Okta's update: %v", u)
+			}
+			patch(map[string]any{"active": false})
+			if acs, me := signIn(); acs != http.StatusForbidden || me == http.StatusOK {
+				t.Fatalf("the deactivated admin signs in: ACS %d, /me %d", acs, me)
+			}
+			patch(map[string]any{"active": true})
+			if acs, me := signIn(); acs != http.StatusSeeOther || me != http.StatusOK {
+				t.Fatalf("the reactivated admin's sign-in: ACS %d, /me %d", acs, me)
 			}
 		})
 	}

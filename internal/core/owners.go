@@ -46,7 +46,9 @@ func MaySignIn(owner Owner, c SignInConnection, emailDomain string) (ok, adopt b
 
 // MayAdopt says whether a source may take over a user from their owner: a
 // directory adopts a local or connection-owned user, a connection a local one;
-// nobody adopts a directory's user.
+// nobody adopts a directory's user. The other half of the rule, that the address the
+// user was found by is in one of the source's (verified, when the org asks) domains,
+// needs the database: the store checks both in the adopting transaction.
 func MayAdopt(from Owner, to OwnerKind) bool {
 	switch to {
 	case OwnerDirectory:
@@ -55,4 +57,14 @@ func MayAdopt(from Owner, to OwnerKind) bool {
 		return from.Kind == OwnerLocal
 	}
 	return false
+}
+
+// AddressDomain is the lowercased domain of an email address ("" when it has no
+// local part or no domain): what adoption and sign-in compare to a source's domains.
+func AddressDomain(address string) string {
+	at := strings.LastIndexByte(address, '@')
+	if at <= 0 || at == len(address)-1 {
+		return ""
+	}
+	return strings.ToLower(address[at+1:])
 }

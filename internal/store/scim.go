@@ -69,8 +69,15 @@ func (c MemberChange) Empty() bool { return !c.Replace && len(c.Add) == 0 && len
 // takes the directory and runs WHERE directory_id = ?, so another source's user is
 // core.ErrNotFound, matches no filter and is not counted, and as a group member is
 // core.ErrInvalid. (userName stays unique per org: a create that collides with a
-// user the directory does not own is core.ErrConflict.)
+// user the directory may not adopt is core.ErrConflict.)
 type SCIM interface {
+	// SCIMCreateUser creates the user, or, when the org already has the userName,
+	// adopts that user if the directory may (a local or connection-owned user whose
+	// userName is in one of the directory's domains, verified ones when the org
+	// requires them): the directory becomes the owner and the request's attributes
+	// replace theirs, keeping the id; audited as user.adopted. Anything else, the
+	// directory's own user or another directory's included, is core.ErrConflict and
+	// nothing changes.
 	SCIMCreateUser(ctx context.Context, actor core.Actor, u SCIMUser) (SCIMUser, error)
 	SCIMGetUser(ctx context.Context, orgID, directoryID, id string) (SCIMUser, error)
 	// SCIMUpdateUser reads the user, lets fn change it (fn may return core.ErrVersion

@@ -116,8 +116,10 @@ type Users interface {
 	// org, or local): an org admin's explicit, audited change.
 	TransferUser(ctx context.Context, actor core.Actor, orgID, id string, to core.Owner) (core.User, error)
 	// AdoptUser lets a directory or connection take over a user it may adopt
-	// (core.MayAdopt); any other is core.ErrConflict. Audited as user.adopted.
-	AdoptUser(ctx context.Context, actor core.Actor, orgID, id string, to core.Owner) (core.User, error)
+	// (core.MayAdopt, and address, the user's userName or email, in one of its
+	// domains: a verified one when the org requires verified domains); any other is
+	// core.ErrConflict. Audited as user.adopted.
+	AdoptUser(ctx context.Context, actor core.Actor, orgID, id string, to core.Owner, address string) (core.User, error)
 }
 
 // Workspaces manages workspaces, their environments and their spaces.

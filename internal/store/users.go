@@ -197,26 +197,38 @@ func validSCIMUser(u *SCIMUser) error {
 // SSO, SCIM): insertUser, lockUser + updateUser, deleteUser, and keepActiveAdmin, the
 // one last-admin rule.
 
+// errUserNameTaken is insertUser's answer when the org already has the userName
+// (case-insensitively). The INSERT did nothing rather than fail, so the transaction
+// is still usable (PostgreSQL aborts one on a failed statement): SCIM's create goes
+// on to lock the existing user and see whether its directory may adopt them.
+var errUserNameTaken = fmt.Errorf("userName is taken: %w", core.ErrConflict)
+
 // insertUser writes a new user with its SCIM attributes and emails (none for a user
-// made elsewhere than SCIM).
+// made elsewhere than SCIM). A taken userName is errUserNameTaken, decided by the
+// unique index users_user_name_key, not by a read before the insert.
 func (t *tx) insertUser(ctx context.Context, u SCIMUser) error {
 	doc := "{}"
 	if u.Doc != nil {
 		doc = string(u.Doc)
 	}
-	_, err := t.exec(ctx, `INSERT INTO users (id, org_id, user_name, email, display_name, given_name, family_name,
+	res, err := t.exec(ctx, `INSERT INTO users (id, org_id, user_name, email, display_name, given_name, family_name,
 		external_id, active, source, directory_id, connection_id, created_at, updated_at, version,
 		title, locale, timezone, nick_name, user_type, preferred_language, employee_number,
 		department, cost_center, organization, division, manager_id, scim)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (org_id, lower(user_name)) DO NOTHING`,
 		u.ID, u.OrgID, u.UserName, u.Email, u.DisplayName, u.GivenName, u.FamilyName,
 		nullStr(u.ExternalID), u.Active, string(u.Source), nullStr(u.DirectoryID), nullStr(u.ConnectionID), micros(u.CreatedAt), micros(u.UpdatedAt), u.Version,
 		u.Title, u.Locale, u.Timezone, u.NickName, u.UserType, u.PreferredLanguage, u.EmployeeNumber,
 		u.Department, u.CostCenter, u.Organization, u.Division, u.ManagerID, doc)
 	if err != nil {
-		// The only unique rule a new row can break is its userName; a foreign key, its
-		// org or directory.
+		// A foreign key: the org or the directory.
 		return t.s.wrapf(err, "user %q", u.UserName)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return fmt.Errorf("user %q: %w", u.UserName, errUserNameTaken)
 	}
 	return t.insertEmails(ctx, u.OrgID, u.ID, u.Emails)
 }
@@ -495,7 +507,9 @@ func (s *SQL) DeleteUser(ctx context.Context, actor core.Actor, orgID, id string
 	})
 }
 
-// SCIMCreateUser inserts a user provisioned by the directory actor.ID.
+// SCIMCreateUser inserts a user provisioned by the directory u.DirectoryID. When
+// the org already has the userName, the directory adopts that user if it may
+// (adoptOnCreate); otherwise it is core.ErrConflict and nothing changes.
 func (s *SQL) SCIMCreateUser(ctx context.Context, actor core.Actor, u SCIMUser) (SCIMUser, error) {
 	if err := validSCIMUser(&u); err != nil {
 		return SCIMUser{}, err
@@ -505,21 +519,80 @@ func (s *SQL) SCIMCreateUser(ctx context.Context, actor core.Actor, u SCIMUser) 
 	u.Source, u.ConnectionID = core.SourceSCIM, ""
 	u.CreatedAt, u.UpdatedAt = fromMicros(micros(now)), fromMicros(micros(now))
 	u.Version = 1
+	var out SCIMUser
 	err := s.inTx(ctx, func(t *tx) error {
-		if err := t.insertUser(ctx, u); err != nil {
+		err := t.insertUser(ctx, u)
+		if errors.Is(err, errUserNameTaken) {
+			out, err = t.adoptOnCreate(ctx, actor, u)
 			return err
 		}
+		if err != nil {
+			return err
+		}
+		out = u
 		o, err := t.namedOwner(ctx, u.User)
 		if err != nil {
 			return err
 		}
-		u.Owner = o
+		out.Owner = o
 		return t.audit(ctx, u.OrgID, actor, "user.create", "user", u.ID, map[string]any{"directory_id": actor.ID, "user_name": u.UserName, "active": u.Active, "owner": ownerDetails(o)})
 	})
 	if err != nil {
 		return SCIMUser{}, fmt.Errorf("create user %q: %w", u.UserName, err)
 	}
-	return u, nil
+	return out, nil
+}
+
+// adoptOnCreate is a directory's POST /Users of a userName the org already has:
+// when the directory may adopt that user (mayAdopt: a local or connection-owned
+// user, the userName in one of the directory's domains) it becomes their owner and
+// the request's attributes replace theirs as a create would set them (so active
+// comes from the IdP, which may reactivate a deactivated local user); the id, the
+// creation time, the admin role, memberships and sessions stay. This is how Okta
+// links the org admin made by org create or first-run setup. Anything else,
+// including the directory's own user posted again, is errUserNameTaken, the 409 a
+// duplicate has always been. The existing row is locked first, so of two
+// concurrent POSTs one adopts and the other sees the adopted user (a conflict).
+func (t *tx) adoptOnCreate(ctx context.Context, actor core.Actor, u SCIMUser) (SCIMUser, error) {
+	taken := fmt.Errorf("user %q: %w", u.UserName, errUserNameTaken)
+	var r scimUserRow
+	err := t.get(ctx, &r, `SELECT `+scimUserCols+` FROM users u WHERE u.org_id = ? AND lower(u.user_name) = lower(?)`+t.forUpdate(),
+		u.OrgID, u.UserName)
+	if errors.Is(t.s.translate(err), core.ErrNotFound) {
+		return SCIMUser{}, taken // deleted since the insert saw it: the IdP retries
+	}
+	if err != nil {
+		return SCIMUser{}, err
+	}
+	old := r.scimUser()
+	old.Emails = emailsOfDoc(old.Doc)
+	to := core.Owner{Kind: core.OwnerDirectory, ID: u.DirectoryID}
+	if err := t.mayAdopt(ctx, old.User, to, u.UserName); err != nil {
+		return SCIMUser{}, fmt.Errorf("%w (%v)", taken, err)
+	}
+	n := u
+	n.ID, n.OrgID = old.ID, old.OrgID
+	n.SetOwner(to)
+	// The directory now owns the user: like its PATCH active=false, the request may
+	// deactivate even the org's last active admin; the event says so.
+	lastAdmin := false
+	if old.Active && !n.Active {
+		if lastAdmin, err = t.lastAdminLeaves(ctx, old.OrgID, old.ID); err != nil {
+			return SCIMUser{}, err
+		}
+	}
+	if err := t.writeUser(ctx, old, &n); err != nil {
+		return SCIMUser{}, err
+	}
+	if n.Owner, err = t.namedOwner(ctx, n.User); err != nil {
+		return SCIMUser{}, err
+	}
+	d := userChanges(old.User, n.User)
+	d["directory_id"], d["from"], d["owner"] = actor.ID, ownerDetails(old.Owner), ownerDetails(n.Owner)
+	if lastAdmin {
+		d["last_admin"] = true
+	}
+	return n, t.audit(ctx, old.OrgID, actor, "user.adopted", "user", old.ID, d)
 }
 
 // SCIMGetUser finds a user the directory owns, active or not.
@@ -802,18 +875,19 @@ func (s *SQL) TransferUser(ctx context.Context, actor core.Actor, orgID, id stri
 }
 
 // AdoptUser makes a directory or connection (to) the owner of a user it may adopt
-// (core.MayAdopt: a directory a local or connection-owned user, a connection a
-// local one), in one transaction with its audit event ("user.adopted", naming both
-// owners). A user it may not adopt is core.ErrConflict and nothing changes.
-func (s *SQL) AdoptUser(ctx context.Context, actor core.Actor, orgID, id string, to core.Owner) (core.User, error) {
+// (mayAdopt: a directory a local or connection-owned user, a connection a local
+// one, found by an address in one of its domains), in one transaction with its
+// audit event ("user.adopted", naming both owners). A user it may not adopt is
+// core.ErrConflict and nothing changes.
+func (s *SQL) AdoptUser(ctx context.Context, actor core.Actor, orgID, id string, to core.Owner, address string) (core.User, error) {
 	var out core.User
 	err := s.inTx(ctx, func(t *tx) error {
 		old, err := t.lockUser(ctx, orgID, id)
 		if err != nil {
 			return err
 		}
-		if !core.MayAdopt(old.Owner, to.Kind) {
-			return fmt.Errorf("user %s is owned by %s %s, which %s %s may not take over: %w", id, old.Owner.Kind, old.Owner.Name, to.Kind, to.ID, core.ErrConflict)
+		if err := t.mayAdopt(ctx, old.User, to, address); err != nil {
+			return err
 		}
 		u := old
 		u.SetOwner(to)
@@ -849,4 +923,36 @@ func tellLastAdmin(ctx context.Context, left bool) {
 	if p, ok := ctx.Value(lastAdminKey{}).(*bool); ok {
 		*p = left
 	}
+}
+
+// mayAdopt is the one rule of adoption, for a directory's POST /Users and a
+// connection's sign-in, checked in the adopting transaction with the user's row
+// locked: the owners allow it (core.MayAdopt), address is the user's (their userName
+// or email, as the caller found them) and its domain is one of the adopter's
+// domains, a verified one when the org requires verified domains. A refusal is
+// core.ErrConflict.
+func (t *tx) mayAdopt(ctx context.Context, u core.User, to core.Owner, address string) error {
+	if !core.MayAdopt(u.Owner, to.Kind) {
+		return fmt.Errorf("user %s is owned by %s %s, which %s %s may not take over: %w", u.ID, u.Owner.Kind, u.Owner.ID, to.Kind, to.ID, core.ErrConflict)
+	}
+	if !strings.EqualFold(address, u.UserName) && !strings.EqualFold(address, u.Email) {
+		return fmt.Errorf("%q is neither the userName nor the email of user %s: %w", address, u.ID, core.ErrConflict)
+	}
+	domain := core.AddressDomain(address)
+	table, col := "scim_directory_domains", "directory_id"
+	if to.Kind == core.OwnerConnection {
+		table, col = "sso_connection_domains", "connection_id"
+	}
+	var n int
+	if err := t.get(ctx, &n, `SELECT COUNT(*) FROM `+table+` s
+		JOIN org_domains d ON d.org_id = s.org_id AND d.domain = s.domain
+		JOIN organizations o ON o.id = s.org_id
+		WHERE s.org_id = ? AND s.`+col+` = ? AND s.domain = ?
+		AND (d.verified_at IS NOT NULL OR NOT o.require_verified_domains)`, u.OrgID, to.ID, domain); err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("domain %q of %q is not a (verified) domain of %s %s: %w", domain, address, to.Kind, to.ID, core.ErrConflict)
+	}
+	return nil
 }

@@ -17,6 +17,7 @@ func RunConcurrencyTests(t *testing.T, newStore NewStore) {
 	t.Run("WritersLoseNothing", func(t *testing.T) { writersLoseNothing(t, newStore.open(t)) })
 	t.Run("LastAdminUnderRace", func(t *testing.T) { lastAdminUnderRace(t, newStore.open(t)) })
 	t.Run("ConflictsUnderRace", func(t *testing.T) { conflictsUnderRace(t, newStore.open(t)) })
+	t.Run("AdoptionUnderRace", func(t *testing.T) { adoptionUnderRace(t, newStore.open(t)) })
 }
 
 // writersLoseNothing: 16 goroutines each create users and add them to, then remove
@@ -256,5 +257,106 @@ func conflictsUnderRace(t *testing.T, s Contract) {
 	}
 	if n := countAll(t, s, o.ID, "user.create"); n != total+1 {
 		t.Fatalf("user.create events = %d, want %d", n, total+1)
+	}
+}
+
+// adoptionUnderRace: each round, the directory okta (whose domain the address is)
+// and entra each POST the same userName from several goroutines at once, while the
+// connection google (same domain) tries to adopt the user at sign-in. For an
+// existing local user exactly one of okta's POSTs adopts them (same id) and every
+// other POST is ErrConflict; the connection adopts them first or not at all, and
+// okta owns them at the end in every interleaving, with one user.adopted event per
+// adoption and no new user. For a new userName exactly one POST, of either
+// directory, creates the user.
+func adoptionUnderRace(t *testing.T, s Contract) {
+	const rounds, perDir = 4, 4
+	o, _ := newOrg(t, s, "acme")
+	okta := newDirectory(t, s, o.ID, "okta")
+	entra := newDirectory(t, s, o.ID, "entra")
+	must[core.Directory](t)(s.SetDirectoryDomains(ctx, adm, o.ID, okta.ID, []string{"acme.example.com"}))
+	must[core.Directory](t)(s.SetDirectoryDomains(ctx, adm, o.ID, entra.ID, []string{"entra.example.com"}))
+	google := newConnection(t, s, o.ID, "google", "acme.example.com")
+	for round := range rounds {
+		for _, existing := range []bool{true, false} {
+			name := fmt.Sprintf("r%d-%t@acme.example.com", round, existing)
+			var local core.User
+			if existing {
+				local = newUser(t, s, o.ID, name)
+			}
+			users, adoptedBefore := must[int](t)(s.CountUsers(ctx, o.ID)), countAll(t, s, o.ID, "user.adopted")
+			type result struct {
+				dir core.Directory
+				u   store.SCIMUser
+				err error
+			}
+			var (
+				wg      sync.WaitGroup
+				start   = make(chan struct{})
+				results = make(chan result, 2*perDir)
+				connErr = make(chan error, 1)
+			)
+			for i := range 2 * perDir {
+				d := okta
+				if i%2 == 1 {
+					d = entra
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					u, err := s.SCIMCreateUser(ctx, scimActor(d), scimUser(o.ID, d.ID, name))
+					results <- result{d, u, err}
+				}()
+			}
+			if existing {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					_, err := s.AdoptUser(ctx, sys, o.ID, local.ID, core.Owner{Kind: core.OwnerConnection, ID: google}, name)
+					connErr <- err
+				}()
+			}
+			close(start)
+			wg.Wait()
+			close(results)
+			var won []result
+			for r := range results {
+				switch {
+				case r.err == nil:
+					won = append(won, r)
+				case errors.Is(r.err, core.ErrConflict):
+					noDriverText(t, r.err)
+				default:
+					t.Fatalf("%s: %s: unexpected error %v", name, r.dir.Name, r.err)
+				}
+			}
+			if len(won) != 1 {
+				t.Fatalf("%s: %d POSTs succeeded, want exactly 1", name, len(won))
+			}
+			wantUsers, wantAdopted := users+1, adoptedBefore
+			if existing {
+				wantUsers, wantAdopted = users, adoptedBefore+1
+				if won[0].dir.ID != okta.ID || won[0].u.ID != local.ID {
+					t.Fatalf("%s: %s won with user %s; want okta adopting %s", name, won[0].dir.Name, won[0].u.ID, local.ID)
+				}
+				switch err := <-connErr; {
+				case err == nil:
+					wantAdopted++ // the connection first, then okta from the connection
+				case !errors.Is(err, core.ErrConflict):
+					t.Fatalf("%s: the connection's adoption: %v", name, err)
+				}
+			}
+			got := must[core.User](t)(s.GetUserByUserName(ctx, o.ID, name))
+			if got.ID != won[0].u.ID || got.Owner.Kind != core.OwnerDirectory || got.Owner.ID != won[0].dir.ID {
+				t.Fatalf("%s at the end: %+v; want owned by %s", name, got, won[0].dir.Name)
+			}
+			if n := must[int](t)(s.CountUsers(ctx, o.ID)); n != wantUsers {
+				t.Fatalf("%s: users = %d, want %d", name, n, wantUsers)
+			}
+			if n := countAll(t, s, o.ID, "user.adopted"); n != wantAdopted {
+				t.Fatalf("%s: user.adopted events = %d, want %d", name, n, wantAdopted)
+			}
+		}
 	}
 }

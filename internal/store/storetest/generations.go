@@ -195,7 +195,7 @@ func everyMutatorMoves(t *testing.T, s subject) {
 			change: func() (err error) {
 				u, err = s.CreateUser(ctx, adm, core.User{OrgID: o.ID, UserName: "jane", Email: "jane@acme.example.com", Active: true, Source: core.SourceInvited})
 				if err == nil {
-					v, err = s.CreateUser(ctx, adm, core.User{OrgID: o.ID, UserName: "bob", Active: true, Source: core.SourceInvited})
+					v, err = s.CreateUser(ctx, adm, core.User{OrgID: o.ID, UserName: "bob@okta.example", Active: true, Source: core.SourceInvited})
 				}
 				return err
 			},
@@ -218,10 +218,10 @@ func everyMutatorMoves(t *testing.T, s subject) {
 			}, failWith: core.ErrInvalid},
 		{method: "AdoptUser",
 			change: func() error {
-				return second(s.AdoptUser(ctx, scimDir(), o.ID, v.ID, core.Owner{Kind: core.OwnerDirectory, ID: d.ID}))
+				return second(s.AdoptUser(ctx, scimDir(), o.ID, v.ID, core.Owner{Kind: core.OwnerDirectory, ID: d.ID}, "bob@okta.example"))
 			},
 			failure: func() error {
-				return second(s.AdoptUser(ctx, adm, o.ID, v.ID, core.Owner{Kind: core.OwnerConnection, ID: conn}))
+				return second(s.AdoptUser(ctx, adm, o.ID, v.ID, core.Owner{Kind: core.OwnerConnection, ID: conn}, "bob@okta.example"))
 			}, failWith: core.ErrConflict},
 		{method: "AddOrgAdmin",
 			change:  func() error { return s.AddOrgAdmin(ctx, adm, o.ID, v.ID) },

@@ -86,7 +86,7 @@ func RunTests(t *testing.T, newStore NewStore) {
 	for _, ts := range [][]test{
 		orgTests, userTests, directoryTests, domainTests, tokenTests, groupTests, idpGroupTests, workspaceTests,
 		resourceTests, mappingTests, roleTests, grantTests, auditTests, accessTests, changeLogTests,
-		scimTests, ownershipTests, ssoTests, batchTests, generationTests, rateLimitTests, webhookTests, proposalTests, signInTests,
+		scimTests, ownershipTests, adoptionTests, ssoTests, batchTests, generationTests, rateLimitTests, webhookTests, proposalTests, signInTests,
 	} {
 		tests = append(tests, ts...)
 	}
