@@ -88,17 +88,14 @@ func TestSignInRespectsOwners(t *testing.T) {
 		fatalIf(t, err, "domains")
 		// While the org requires verified domains, an unverified one adopts nobody
 		// (the store's one adoption rule, which SCIM's create shares): refused.
-		sqlExec := func(q string, args ...any) {
-			t.Helper()
-			_, err := g.st.DB().ExecContext(ctx, g.st.DB().Rebind(q), args...)
-			fatalIf(t, err, "%s", q)
-		}
-		sqlExec(`UPDATE organizations SET require_verified_domains = ? WHERE id = ?`, true, g.org.ID)
+		_, err = g.st.UpdateOrg(ctx, admin, g.org.ID, func(o *core.Org) error { o.RequireVerifiedDomains = true; return nil })
+		fatalIf(t, err, "require verified domains")
 		refused("mallory@evil.test", core.RefuseLocalOutside, mallory.ID)
 		if u, _ := g.st.GetUser(ctx, g.org.ID, mallory.ID); u.Owner.Kind != core.OwnerLocal {
 			t.Errorf("adopted by an unverified domain: %+v", u.Owner)
 		}
-		sqlExec(`UPDATE org_domains SET verified_at = 1 WHERE domain = 'evil.test'`)
+		_, err = g.st.VerifyOrgDomain(ctx, admin, g.org.ID, "evil.test", core.VerifiedByOperator)
+		fatalIf(t, err, "verify evil.test")
 		mustLogin(t, g, login(newBrowser(t), "mallory@evil.test", nil))
 		if u, _ := g.st.GetUser(ctx, g.org.ID, mallory.ID); u.Owner.Kind != core.OwnerConnection || u.Owner.ID != conn.ID {
 			t.Errorf("after the adopting login: %+v", u.Owner)

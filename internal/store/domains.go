@@ -305,6 +305,12 @@ func actorLabel(a core.Actor) string {
 	return string(a.Kind) + ":" + a.ID
 }
 
+// trustedDomain is the one condition under which an org trusts one of its domains
+// (org_domains d, joined with its organizations o) for routing, sign-in and
+// adoption: always, or only once verified when the org requires verified domains
+// (core.Org.RequireVerifiedDomains).
+const trustedDomain = `(d.verified_at IS NOT NULL OR NOT o.require_verified_domains)`
+
 // TrustedDomains returns, of the given domains, those the org trusts for routing
 // and sign-in: its own, and when it requires verified domains
 // (core.Org.RequireVerifiedDomains) only its verified ones. In name order.
@@ -319,7 +325,7 @@ func (s *SQL) TrustedDomains(ctx context.Context, orgID string, domains []string
 	out := []string{}
 	err := s.read(ctx, func(t *tx) error {
 		return t.selIn(ctx, &out, `SELECT d.domain FROM org_domains d JOIN organizations o ON o.id = d.org_id
-			WHERE d.org_id = ? AND d.domain IN (?) AND (d.verified_at IS NOT NULL OR NOT o.require_verified_domains)
+			WHERE d.org_id = ? AND d.domain IN (?) AND `+trustedDomain+`
 			ORDER BY d.domain`, orgID, ds)
 	})
 	slices.Sort(out)

@@ -947,12 +947,11 @@ func (t *tx) mayAdopt(ctx context.Context, u core.User, to core.Owner, address s
 	if err := t.get(ctx, &n, `SELECT COUNT(*) FROM `+table+` s
 		JOIN org_domains d ON d.org_id = s.org_id AND d.domain = s.domain
 		JOIN organizations o ON o.id = s.org_id
-		WHERE s.org_id = ? AND s.`+col+` = ? AND s.domain = ?
-		AND (d.verified_at IS NOT NULL OR NOT o.require_verified_domains)`, u.OrgID, to.ID, domain); err != nil {
+		WHERE s.org_id = ? AND s.`+col+` = ? AND s.domain = ? AND `+trustedDomain, u.OrgID, to.ID, domain); err != nil {
 		return err
 	}
 	if n == 0 {
-		return fmt.Errorf("domain %q of %q is not a (verified) domain of %s %s: %w", domain, address, to.Kind, to.ID, core.ErrConflict)
+		return fmt.Errorf("domain %q of %q is not a trusted domain of %s %s: %w", domain, address, to.Kind, to.ID, core.ErrConflict)
 	}
 	return nil
 }

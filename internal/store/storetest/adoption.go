@@ -5,7 +5,6 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
-	"github.com/jmoiron/sqlx"
 )
 
 // adoptionTests: a directory's create of a userName the org already has adopts
@@ -131,14 +130,14 @@ var adoptionTests = []test{
 		must[core.Directory](t)(s.SetDirectoryDomains(ctx, adm, o.ID, d.ID, []string{"acme.example.com"}))
 		conn := newConnection(t, s, o.ID, "google", "acme.example.com")
 		local := newUser(t, s, o.ID, "lu@acme.example.com")
-		execSQL(t, s, `UPDATE organizations SET require_verified_domains = ? WHERE id = ?`, true, o.ID)
+		must[core.Org](t)(s.UpdateOrg(ctx, adm, o.ID, func(o *core.Org) error { o.RequireVerifiedDomains = true; return nil }))
 		unchangedUser(t, s, o.ID, admin.ID, func() error {
 			return second(s.SCIMCreateUser(ctx, scimActor(d), scimUser(o.ID, d.ID, "admin@acme.example.com")))
 		})
 		unchangedUser(t, s, o.ID, local.ID, func() error {
 			return second(s.AdoptUser(ctx, adm, o.ID, local.ID, core.Owner{Kind: core.OwnerConnection, ID: conn}, "lu@acme.example.com"))
 		})
-		execSQL(t, s, `UPDATE org_domains SET verified_at = ?, verified_by = 'storetest' WHERE domain = 'acme.example.com'`, int64(1))
+		must[core.OrgDomain](t)(s.VerifyOrgDomain(ctx, adm, o.ID, "acme.example.com", core.VerifiedByOperator))
 		if got := must[store.SCIMUser](t)(s.SCIMCreateUser(ctx, scimActor(d), scimUser(o.ID, d.ID, "admin@acme.example.com"))); got.ID != admin.ID {
 			t.Fatalf("with the domain verified: %+v", got)
 		}
@@ -164,18 +163,5 @@ func unchangedUser(t *testing.T, s Contract, orgID, id string, change func() err
 	}
 	if after := gen(t, s, orgID); after != g {
 		t.Fatalf("a refused adoption moved the generation: %d → %d", g, after)
-	}
-}
-
-// execSQL runs a statement on the store's database, for what the contract has no
-// method for (an org requiring verified domains, a domain's verification).
-func execSQL(t *testing.T, s subject, query string, args ...any) {
-	t.Helper()
-	db, ok := s.Contract.(interface{ DB() *sqlx.DB })
-	if !ok {
-		t.Skip("the backend has no SQL database")
-	}
-	if _, err := db.DB().ExecContext(ctx, db.DB().Rebind(query), args...); err != nil {
-		t.Fatal(err)
 	}
 }
