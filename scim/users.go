@@ -259,9 +259,14 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request, tn tenant) 
 	if err := projectUser(doc, &u); err != nil {
 		return err
 	}
-	created, err := h.Store.SCIMCreateUser(r.Context(), tn.actor, u)
+	// An adoption posting "active": false may deprovision the last admin.
+	ctx, lastAdmin := store.WatchLastAdmin(r.Context())
+	created, err := h.Store.SCIMCreateUser(ctx, tn.actor, u)
 	if err != nil {
 		return err
+	}
+	if *lastAdmin {
+		h.warnNoAdmin(tn, created.ID)
 	}
 	res, err := h.userJSON(r, created)
 	if err != nil {

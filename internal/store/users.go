@@ -520,10 +520,11 @@ func (s *SQL) SCIMCreateUser(ctx context.Context, actor core.Actor, u SCIMUser) 
 	u.CreatedAt, u.UpdatedAt = fromMicros(micros(now)), fromMicros(micros(now))
 	u.Version = 1
 	var out SCIMUser
+	var left bool
 	err := s.inTx(ctx, func(t *tx) error {
 		err := t.insertUser(ctx, u)
 		if errors.Is(err, errUserNameTaken) {
-			out, err = t.adoptOnCreate(ctx, actor, u)
+			out, left, err = t.adoptOnCreate(ctx, actor, u)
 			return err
 		}
 		if err != nil {
@@ -540,6 +541,7 @@ func (s *SQL) SCIMCreateUser(ctx context.Context, actor core.Actor, u SCIMUser) 
 	if err != nil {
 		return SCIMUser{}, fmt.Errorf("create user %q: %w", u.UserName, err)
 	}
+	tellLastAdmin(ctx, left)
 	return out, nil
 }
 
@@ -553,46 +555,45 @@ func (s *SQL) SCIMCreateUser(ctx context.Context, actor core.Actor, u SCIMUser) 
 // including the directory's own user posted again, is errUserNameTaken, the 409 a
 // duplicate has always been. The existing row is locked first, so of two
 // concurrent POSTs one adopts and the other sees the adopted user (a conflict).
-func (t *tx) adoptOnCreate(ctx context.Context, actor core.Actor, u SCIMUser) (SCIMUser, error) {
+func (t *tx) adoptOnCreate(ctx context.Context, actor core.Actor, u SCIMUser) (_ SCIMUser, lastAdmin bool, _ error) {
 	taken := fmt.Errorf("user %q: %w", u.UserName, errUserNameTaken)
 	var r scimUserRow
 	err := t.get(ctx, &r, `SELECT `+scimUserCols+` FROM users u WHERE u.org_id = ? AND lower(u.user_name) = lower(?)`+t.forUpdate(),
 		u.OrgID, u.UserName)
 	if errors.Is(t.s.translate(err), core.ErrNotFound) {
-		return SCIMUser{}, taken // deleted since the insert saw it: the IdP retries
+		return SCIMUser{}, false, taken // deleted since the insert saw it: the IdP retries
 	}
 	if err != nil {
-		return SCIMUser{}, err
+		return SCIMUser{}, false, err
 	}
 	old := r.scimUser()
 	old.Emails = emailsOfDoc(old.Doc)
 	to := core.Owner{Kind: core.OwnerDirectory, ID: u.DirectoryID}
 	if err := t.mayAdopt(ctx, old.User, to, u.UserName); err != nil {
-		return SCIMUser{}, fmt.Errorf("%w (%v)", taken, err)
+		return SCIMUser{}, false, fmt.Errorf("%w (%v)", taken, err)
 	}
 	n := u
 	n.ID, n.OrgID = old.ID, old.OrgID
 	n.SetOwner(to)
 	// The directory now owns the user: like its PATCH active=false, the request may
 	// deactivate even the org's last active admin; the event says so.
-	lastAdmin := false
 	if old.Active && !n.Active {
 		if lastAdmin, err = t.lastAdminLeaves(ctx, old.OrgID, old.ID); err != nil {
-			return SCIMUser{}, err
+			return SCIMUser{}, false, err
 		}
 	}
 	if err := t.writeUser(ctx, old, &n); err != nil {
-		return SCIMUser{}, err
+		return SCIMUser{}, false, err
 	}
 	if n.Owner, err = t.namedOwner(ctx, n.User); err != nil {
-		return SCIMUser{}, err
+		return SCIMUser{}, false, err
 	}
 	d := userChanges(old.User, n.User)
 	d["directory_id"], d["from"], d["owner"] = actor.ID, ownerDetails(old.Owner), ownerDetails(n.Owner)
 	if lastAdmin {
 		d["last_admin"] = true
 	}
-	return n, t.audit(ctx, old.OrgID, actor, "user.adopted", "user", old.ID, d)
+	return n, lastAdmin, t.audit(ctx, old.OrgID, actor, "user.adopted", "user", old.ID, d)
 }
 
 // SCIMGetUser finds a user the directory owns, active or not.
@@ -908,8 +909,8 @@ func (s *SQL) AdoptUser(ctx context.Context, actor core.Actor, orgID, id string,
 
 type lastAdminKey struct{}
 
-// WatchLastAdmin returns a context under which a successful SCIMUpdateUser or
-// SCIMDeleteUser sets *left when its change removed the org's last active admin
+// WatchLastAdmin returns a context under which a successful SCIMUpdateUser,
+// SCIMDeleteUser or adopting SCIMCreateUser (one posting "active": false) sets *left when its change removed the org's last active admin
 // (the owning directory may; the audit event says last_admin). The SCIM edge warns
 // the operator from it without reading the admins again after every
 // deprovisioning.

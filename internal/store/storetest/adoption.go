@@ -82,6 +82,18 @@ var adoptionTests = []test{
 		if got := must[store.SCIMUser](t)(s.SCIMCreateUser(ctx, scimActor(d), in)); got.ID != still.ID || got.Active {
 			t.Fatalf("a local user posted inactive: %+v", got)
 		}
+		// The org's only admin posted inactive: the owning directory may, and says so.
+		solo, soloAdmin := newOrg(t, s, "solo")
+		sd := newDirectory(t, s, solo.ID, "okta")
+		must[core.Directory](t)(s.SetDirectoryDomains(ctx, adm, solo.ID, sd.ID, []string{"solo.example.com"}))
+		in = scimUser(solo.ID, sd.ID, "admin@solo.example.com")
+		in.Active = false
+		if got := must[store.SCIMUser](t)(s.SCIMCreateUser(ctx, scimActor(sd), in)); got.ID != soloAdmin.ID || got.Active {
+			t.Fatalf("the last admin posted inactive: %+v", got)
+		}
+		if ev := audits(t, s, solo.ID, "user.adopted"); len(ev) != 1 || ev[0].Details["last_admin"] != true {
+			t.Fatalf("the last admin's adoption: %+v", ev)
+		}
 	}},
 	{"Adoption/Refusals", func(t *testing.T, s subject) {
 		o, admin := newOrg(t, s, "acme")
