@@ -464,9 +464,9 @@ func (h *Handler) completeLogin(w http.ResponseWriter, r *http.Request, conn sto
 		}
 		if adopt && user.Active {
 			// The store checks adoption again, with the user locked, by the one rule
-			// SCIM's create uses too: a refusal here (the org requires verified
-			// domains and this one is not, or the owner changed meanwhile) refuses
-			// the sign-in.
+			// SCIM's create uses too: a refusal here (the owner, the connection's
+			// domains or their trust changed since the check above) refuses the
+			// sign-in.
 			adopted, err := h.Store.AdoptUser(ctx, actor, conn.OrgID, user.ID, core.Owner{Kind: core.OwnerConnection, ID: conn.ID}, email)
 			if errors.Is(err, core.ErrConflict) {
 				details["user_id"] = user.ID

@@ -86,8 +86,8 @@ func TestSignInRespectsOwners(t *testing.T) {
 			return nil
 		})
 		fatalIf(t, err, "domains")
-		// While the org requires verified domains, an unverified one adopts nobody
-		// (the store's one adoption rule, which SCIM's create shares): refused.
+		// While the org requires verified domains, an unverified one signs in and
+		// adopts nobody: refused.
 		_, err = g.st.UpdateOrg(ctx, admin, g.org.ID, func(o *core.Org) error { o.RequireVerifiedDomains = true; return nil })
 		fatalIf(t, err, "require verified domains")
 		refused("mallory@evil.test", core.RefuseLocalOutside, mallory.ID)
