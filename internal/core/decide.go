@@ -155,15 +155,19 @@ func Decide(f *Facts, req Request) Decision {
 		admin  bool
 		effect Effect
 	}
-	memberOf := membershipIndex(f.Memberships)
+	memberOf := newMembershipIndex(f.Memberships)
 	var (
-		cands       = make([]candidate, 0, len(f.Grants))
+		buf         [8]candidate // most users hold a few grants in a workspace
+		cands       = buf[:0]
 		narrowed    candidate // the first grant that applies only in other environments
 		anyNarrowed bool
 	)
+	if len(f.Grants) > len(buf) {
+		cands = make([]candidate, 0, len(f.Grants))
+	}
 	for i := range f.Grants {
 		g := &f.Grants[i]
-		m := memberOf(g.UserGroupID)
+		m := memberOf.find(g.UserGroupID)
 		if m == nil || g.WorkspaceID != f.Workspace.ID || g.OrgID != f.User.OrgID {
 			continue
 		}
@@ -186,11 +190,12 @@ func Decide(f *Facts, req Request) Decision {
 		}
 		cands = append(cands, c)
 	}
-	// path explains how the user holds c: user … role.
+	// path explains how the user holds c: user … role, with room for the space,
+	// rule and environment steps that may follow.
 	path := func(c candidate) []Step {
 		steps := make([]Step, 0, 9)
 		steps = append(steps, userStep)
-		steps = append(steps, viaSteps(c.m)...)
+		steps = appendViaSteps(steps, c.m)
 		steps = append(steps, Step{Kind: "user_group", ID: c.m.Group.ID, Name: c.m.Group.Name},
 			Step{Kind: "grant", ID: c.grant.ID, Name: f.Workspace.Slug, Detail: grantScope(f.Workspace, *c.grant)})
 		if id := c.grant.CustomRoleID; id != "" {
@@ -224,8 +229,11 @@ func Decide(f *Facts, req Request) Decision {
 
 	// Visibility: a resource in a space is seen only through a group assigned to the
 	// space, or by a workspace Admin. Visibility is not permission: both are needed.
-	var spaceStep *Step
-	if spaceID != "" {
+	var (
+		spaceStep Step
+		inSpace   = spaceID != ""
+	)
+	if inSpace {
 		sp := f.Spaces[spaceID]
 		name := sp.Name
 		if name == "" {
@@ -235,15 +243,15 @@ func Decide(f *Facts, req Request) Decision {
 		for _, c := range applicable {
 			if c.admin {
 				visible = true
-				spaceStep = &Step{Kind: "space", ID: spaceID, Name: name, Detail: "workspace Admins see every space"}
+				spaceStep = Step{Kind: "space", ID: spaceID, Name: name, Detail: "workspace Admins see every space"}
 				break
 			}
 		}
 		if !visible {
 			for _, gid := range f.SpaceGroups[spaceID] {
-				if m := memberOf(gid); m != nil {
+				if m := memberOf.find(gid); m != nil {
 					visible = true
-					spaceStep = &Step{Kind: "space", ID: spaceID, Name: name, Detail: "visible through user group " + m.Group.Name}
+					spaceStep = Step{Kind: "space", ID: spaceID, Name: name, Detail: "visible through user group " + m.Group.Name}
 					break
 				}
 			}
@@ -261,8 +269,8 @@ func Decide(f *Facts, req Request) Decision {
 		}
 	}
 	chain := path(best)
-	if spaceStep != nil {
-		chain = append(chain, *spaceStep)
+	if inSpace {
+		chain = append(chain, spaceStep)
 	}
 	rule, role := why(best)
 	chain = append(chain, Step{Kind: "rule", Detail: rule})
@@ -270,22 +278,22 @@ func Decide(f *Facts, req Request) Decision {
 	if best.effect == Allow && req.Action.Changes() && rtype != "" {
 		if e := approvalRule(f.Workspace, env); e != nil {
 			chain = append(chain, Step{Kind: "environment", ID: e.ID, Name: e.Name,
-				Detail: fmt.Sprintf("environment %s requires approval for every change", e.Name)})
+				Detail: "environment " + e.Name + " requires approval for every change"})
 			return Decision{Effect: DraftOnly, Reason: ReasonApprovalRequired, Chain: chain,
-				Message: fmt.Sprintf("%s may propose to %s; %s in %s allows it, but environment %s requires approval for every change by someone who may publish",
-					f.User.Label(), target, role, f.Workspace.Slug, e.Name)}
+				Message: f.User.Label() + " may propose to " + target + "; " + role + " in " + f.Workspace.Slug +
+					" allows it, but environment " + e.Name + " requires approval for every change by someone who may publish"}
 		}
 	}
 	switch best.effect {
 	case Allow:
 		return Decision{Effect: Allow, Reason: ReasonAllowed, Chain: chain,
-			Message: fmt.Sprintf("%s may %s: %s in %s allows it", f.User.Label(), target, role, f.Workspace.Slug)}
+			Message: f.User.Label() + " may " + target + ": " + role + " in " + f.Workspace.Slug + " allows it"}
 	case DraftOnly:
 		return Decision{Effect: DraftOnly, Reason: ReasonDraftOnly, Chain: chain,
-			Message: fmt.Sprintf("%s may propose to %s; %s needs approval by someone who may publish", f.User.Label(), target, role)}
+			Message: f.User.Label() + " may propose to " + target + "; " + role + " needs approval by someone who may publish"}
 	}
 	return Decision{Effect: Deny, Reason: ReasonRoleForbids, Chain: chain,
-		Message: fmt.Sprintf("%s may not %s: no role of theirs in %s allows it", f.User.Label(), target, f.Workspace.Slug)}
+		Message: f.User.Label() + " may not " + target + ": no role of theirs in " + f.Workspace.Slug + " allows it"}
 }
 
 // approvalRule is the environment whose approval rule governs a change in env: env
@@ -357,22 +365,32 @@ func CoversEnvironment(ws Workspace, g Grant, env *Environment) bool {
 
 // membershipIndex finds the user's membership of a group by id. Users are in tens of
 // groups, where a scan beats building a map; a map serves the rare large sets.
-func membershipIndex(ms []Membership) func(groupID string) *Membership {
+type membershipIndex struct {
+	ms   []Membership
+	byID map[string]*Membership // past 32 memberships
+}
+
+func newMembershipIndex(ms []Membership) membershipIndex {
+	x := membershipIndex{ms: ms}
 	if len(ms) > 32 {
-		byID := make(map[string]*Membership, len(ms))
+		x.byID = make(map[string]*Membership, len(ms))
 		for i := range ms {
-			byID[ms[i].Group.ID] = &ms[i]
+			x.byID[ms[i].Group.ID] = &ms[i]
 		}
-		return func(id string) *Membership { return byID[id] }
 	}
-	return func(id string) *Membership {
-		for i := range ms {
-			if ms[i].Group.ID == id {
-				return &ms[i]
-			}
+	return x
+}
+
+func (x membershipIndex) find(groupID string) *Membership {
+	if x.byID != nil {
+		return x.byID[groupID]
+	}
+	for i := range x.ms {
+		if x.ms[i].Group.ID == groupID {
+			return &x.ms[i]
 		}
-		return nil
 	}
+	return nil
 }
 
 // builtinEffect is the semantics of the pre-built roles (DESIGN.md). The rule text is
@@ -401,7 +419,7 @@ func builtinEffect(role RoleName, a Action, t ResourceType, explain bool) (Effec
 				return Deny, x.f(func() string { return fmt.Sprintf("Editor may %s resources, not the workspace", a) })
 			}
 		}
-		return Allow, x.f(func() string { return fmt.Sprintf("Editor may %s", describeAction(a, t)) })
+		return Allow, x.f(func() string { return "Editor may " + describeAction(a, t) })
 	case RoleDraftContributor:
 		switch a {
 		case ActionView:
@@ -478,12 +496,12 @@ func describeAction(a Action, t ResourceType) string {
 	if t == "" {
 		return string(a) + " the workspace"
 	}
-	return fmt.Sprintf("%s %ss", a, strings.ReplaceAll(string(t), "_", " "))
+	return string(a) + " " + strings.ReplaceAll(string(t), "_", " ") + "s"
 }
 
 func describeTarget(a Action, t ResourceType, r *Resource) string {
 	if r != nil {
-		return fmt.Sprintf("%s %s %s", a, strings.ReplaceAll(string(t), "_", " "), r.ExternalID)
+		return string(a) + " " + strings.ReplaceAll(string(t), "_", " ") + " " + r.ExternalID
 	}
 	return describeAction(a, t)
 }
@@ -505,9 +523,10 @@ func grantScope(ws Workspace, g Grant) string {
 	return role + " in " + strings.Join(names, ", ")
 }
 
-func viaSteps(m *Membership) []Step {
+// appendViaSteps appends how the user is a member of m's group.
+func appendViaSteps(steps []Step, m *Membership) []Step {
 	if len(m.Via) == 0 {
-		return nil
+		return steps
 	}
 	// Prefer a direct membership: it is the shortest explanation.
 	v := m.Via[0]
@@ -518,9 +537,9 @@ func viaSteps(m *Membership) []Step {
 		}
 	}
 	if v.IdPGroup == nil {
-		return []Step{{Kind: "membership", Detail: "direct member of " + m.Group.Name}}
+		return append(steps, Step{Kind: "membership", Detail: "direct member of " + m.Group.Name})
 	}
-	steps := []Step{{Kind: "idp_group", ID: v.IdPGroup.ID, Name: v.IdPGroup.DisplayName, Detail: v.Source}}
+	steps = append(steps, Step{Kind: "idp_group", ID: v.IdPGroup.ID, Name: v.IdPGroup.DisplayName, Detail: v.Source})
 	if v.Mapping != nil {
 		steps = append(steps, Step{Kind: "mapping", ID: v.Mapping.ID, Name: v.Mapping.IdPGroup + " → " + m.Group.Name})
 	}
