@@ -1,9 +1,7 @@
 package decisions
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -77,17 +75,15 @@ type Answer struct {
 
 	once sync.Once
 	body []byte
-	err  error
 }
 
-// JSON is the decision encoded as its response body (with a trailing newline).
+// JSON is the decision encoded as its response body (with a trailing newline, as
+// json.Encoder writes it).
 func (a *Answer) JSON() ([]byte, error) {
 	a.once.Do(func() {
-		var buf bytes.Buffer
-		a.err = json.NewEncoder(&buf).Encode(a.Decision)
-		a.body = buf.Bytes()
+		a.body = append(AppendDecisionJSON(nil, a.Decision), '\n')
 	})
-	return a.body, a.err
+	return a.body, nil
 }
 
 func denyBecause(reason, msg string) core.Decision {
