@@ -16,33 +16,34 @@ import (
 type caller = decisions.Principal
 
 func callerOf(r *http.Request) *caller {
-	c, _ := r.Context().Value(callerKey).(*caller)
-	if c == nil {
+	rq := requestOf(r.Context())
+	if rq == nil || !rq.hasCaller {
 		panic("api: handler reached without a caller; the route must not be public")
 	}
-	return c
+	return &rq.caller
 }
 
 // sessionOf is the browser session of a request to a route that requires one.
 func sessionOf(r *http.Request) store.Session {
-	s, _ := r.Context().Value(sessionKey).(store.Session)
-	return s
+	if rq := requestOf(r.Context()); rq != nil {
+		return rq.session
+	}
+	return store.Session{}
 }
 
 // authenticate finds the caller. A bearer header must hold a live API token; SCIM
 // tokens open SCIM only. Without one, a browser session is tried.
-func (h *Handler) authenticate(r *http.Request) (*caller, error) {
+func (h *Handler) authenticate(r *http.Request) (caller, error) {
 	authz := r.Header.Get("Authorization")
 	if authz == "" {
 		p, _, err := httpx.SessionPrincipal(r, h.Sessions, h.Decisions)
-		return &p, err
+		return p, err
 	}
 	scheme, secret, ok := strings.Cut(authz, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(secret) == "" {
-		return nil, decisions.ErrUnauthenticated
+		return caller{}, decisions.ErrUnauthenticated
 	}
-	p, err := h.Decisions.TokenPrincipal(r.Context(), strings.TrimSpace(secret))
-	return &p, err
+	return h.Decisions.TokenPrincipal(r.Context(), strings.TrimSpace(secret))
 }
 
 // require asks the authorizer and turns a refusal into its answer: 403 with the

@@ -168,7 +168,10 @@ func (h *Handler) awaitChange(ctx context.Context, orgID string, after int64, de
 		gen, err := h.Generations.OrgGeneration(ctx, orgID)
 		if err != nil {
 			// Answer what there is; the client asks again with the same cursor.
-			rid, _ := ctx.Value(requestIDKey).(string)
+			var rid string
+			if rq := requestOf(ctx); rq != nil {
+				rid = rq.id
+			}
 			h.Logger.WarnContext(ctx, "events: read the change counter", "request_id", rid, "err", err)
 			return false
 		}

@@ -88,11 +88,22 @@ type apiFunc func(w http.ResponseWriter, r *http.Request) error
 
 type ctxKey int
 
-const (
-	callerKey ctxKey = iota
-	sessionKey
-	requestIDKey
-)
+const requestKey ctxKey = 0
+
+// request is what the adapter learns of a request, kept in its context under one
+// key: the request id, then the caller (and their session) once authenticated.
+// One context value and one copy of the http.Request per request, not three.
+type request struct {
+	id        string
+	caller    caller
+	hasCaller bool
+	session   store.Session
+}
+
+func requestOf(ctx context.Context) *request {
+	rq, _ := ctx.Value(requestKey).(*request)
+	return rq
+}
 
 // adapt wraps a route: request id, content-type rules, authentication, what the
 // route requires of the caller, and the one place errors become problem+json.
@@ -100,21 +111,25 @@ func (h *Handler) adapt(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Behind the server the request already has the id its log line and
 		// response header carry; standalone (tests), it gets its own.
-		rid := server.RequestID(r.Context())
-		if rid == "" {
-			rid = httpx.RequestID(r.Header.Get("X-Request-Id"))
-			w.Header().Set("X-Request-Id", rid)
+		rq := &request{id: server.RequestID(r.Context())}
+		hdr := w.Header()
+		if rq.id == "" {
+			rq.id = httpx.RequestID(r.Header.Get("X-Request-Id"))
+			hdr["X-Request-Id"] = []string{rq.id}
 		}
-		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, rid))
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		err := h.serve(w, r, rt)
-		if err != nil {
+		hdr["X-Content-Type-Options"] = nosniff
+		r = r.WithContext(context.WithValue(r.Context(), requestKey, rq))
+		if err := h.serve(w, r, rq, rt); err != nil {
 			writeProblem(w, r, h.Logger, err)
 		}
 	})
 }
 
-func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route) error {
+// nosniff is the X-Content-Type-Options of every response, shared: net/http only
+// reads header values, and Set and Add replace or copy them.
+var nosniff = []string{"nosniff"}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rq *request, rt route) error {
 	if r.Header.Get("Authorization") == "" {
 		// Without a bearer header the caller is a browser session, whose cookie the
 		// browser also sends with requests other sites (sibling subdomains included,
@@ -128,17 +143,17 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route) error 
 	}
 	if r.Body != nil && r.Method != http.MethodGet && r.Method != http.MethodHead && r.ContentLength != 0 {
 		// The API takes JSON only: refusing form types shuts out cross-site form posts.
-		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-		if err != nil || (mt != "application/json" && mt != "application/merge-patch+json") {
-			return httpx.Failf(http.StatusUnsupportedMediaType, "request bodies must be application/json")
+		if ct := r.Header.Get("Content-Type"); ct != "application/json" { // the usual one needs no parsing
+			mt, _, err := mime.ParseMediaType(ct)
+			if err != nil || (mt != "application/json" && mt != "application/merge-patch+json") {
+				return httpx.Failf(http.StatusUnsupportedMediaType, "request bodies must be application/json")
+			}
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
 	}
 	if err := httpx.CheckPath(r, rt.pattern); err != nil {
 		return err
 	}
-	ctx := r.Context()
-	var c *caller
 	switch rt.requires {
 	case public:
 		return rt.fn(w, r)
@@ -148,10 +163,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route) error 
 		if err != nil {
 			return err
 		}
-		c, ctx = &p, context.WithValue(ctx, sessionKey, s)
+		rq.caller, rq.session = p, s
 	default:
-		var err error
-		if c, err = h.authenticate(r); err != nil {
+		c, err := h.authenticate(r)
+		if err != nil {
 			return err
 		}
 		// Every route asks the authorizer; a member route's handler then asks about
@@ -160,16 +175,20 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route) error 
 		if rt.requires == orgAdmin {
 			req = decisions.ManageOrg()
 		}
-		if err := h.require(ctx, c, req); err != nil {
+		if err := h.require(r.Context(), &c, req); err != nil {
 			return err
 		}
+		rq.caller = c
 	}
-	return rt.fn(w, r.WithContext(context.WithValue(ctx, callerKey, c)))
+	rq.hasCaller = true
+	return rt.fn(w, r)
 }
 
 func requestID(r *http.Request) string {
-	s, _ := r.Context().Value(requestIDKey).(string)
-	return s
+	if rq := requestOf(r.Context()); rq != nil {
+		return rq.id
+	}
+	return ""
 }
 
 // decode reads one JSON object into v, refusing unknown fields and trailing data.
