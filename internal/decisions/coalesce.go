@@ -36,20 +36,21 @@ func newGenReader(gen store.Generations) *genReader {
 
 func (c *genReader) read(ctx context.Context, orgID string) (int64, error) {
 	c.mu.Lock()
+	if !c.running[orgID] {
+		// No read under way: this caller reads, and whoever comes meanwhile gathers
+		// behind it. Most reads go this way, with nothing to allocate for others.
+		c.running[orgID] = true
+		c.mu.Unlock()
+		g, err := c.readNow(orgID)
+		c.handOver(orgID)
+		return g, err
+	}
 	f := c.pending[orgID]
 	if f == nil {
 		f = &genFlight{done: make(chan struct{})}
 		c.pending[orgID] = f
 	}
-	lead := !c.running[orgID]
-	if lead {
-		c.running[orgID] = true
-		delete(c.pending, orgID)
-	}
 	c.mu.Unlock()
-	if lead {
-		c.run(orgID, f)
-	}
 	select {
 	case <-f.done:
 		return f.g, f.err
@@ -58,12 +59,21 @@ func (c *genReader) read(ctx context.Context, orgID string) (int64, error) {
 	}
 }
 
-// run performs f's read, then starts the flight that gathered meanwhile, if any.
-func (c *genReader) run(orgID string, f *genFlight) {
+func (c *genReader) readNow(orgID string) (int64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), genReadTimeout)
-	f.g, f.err = c.gen.OrgGeneration(ctx, orgID)
-	cancel()
+	defer cancel()
+	return c.gen.OrgGeneration(ctx, orgID)
+}
+
+// run performs f's read for the callers waiting on it, then hands over.
+func (c *genReader) run(orgID string, f *genFlight) {
+	f.g, f.err = c.readNow(orgID)
 	close(f.done)
+	c.handOver(orgID)
+}
+
+// handOver ends a read: it starts the flight that gathered meanwhile, if any.
+func (c *genReader) handOver(orgID string) {
 	c.mu.Lock()
 	next := c.pending[orgID]
 	if next != nil {
