@@ -25,8 +25,8 @@ func callerOf(r *http.Request) *caller {
 
 // sessionOf is the browser session of a request to a route that requires one.
 func sessionOf(r *http.Request) store.Session {
-	if rq := requestOf(r.Context()); rq != nil {
-		return rq.session
+	if rq := requestOf(r.Context()); rq != nil && rq.session != nil {
+		return *rq.session
 	}
 	return store.Session{}
 }

@@ -97,7 +97,7 @@ type request struct {
 	id        string
 	caller    caller
 	hasCaller bool
-	session   store.Session
+	session   *store.Session // on routes for a person (/me)
 }
 
 func requestOf(ctx context.Context) *request {
@@ -163,7 +163,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rq *request, rt 
 		if err != nil {
 			return err
 		}
-		rq.caller, rq.session = p, s
+		rq.caller, rq.session = p, &s
 	default:
 		c, err := h.authenticate(r)
 		if err != nil {
@@ -196,7 +196,12 @@ func decode(r *http.Request, v any) error {
 	if r.Body == nil {
 		return httpx.Failf(http.StatusBadRequest, "a JSON body is required")
 	}
-	dec := json.NewDecoder(r.Body)
+	return decodeFrom(r.Body, v)
+}
+
+// decodeFrom is decode of a body.
+func decodeFrom(body io.Reader, v any) error {
+	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
