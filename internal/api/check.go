@@ -11,7 +11,7 @@ import (
 func (h *Handler) check(w http.ResponseWriter, r *http.Request) error {
 	c := callerOf(r)
 	var q decisions.Question
-	if err := decode(r, &q); err != nil {
+	if err := decodeQuestion(r, &q); err != nil {
 		return err
 	}
 	if err := q.Validate(); err != nil {
