@@ -146,21 +146,25 @@ func (e *Engine) answer(ctx context.Context, p Principal, v *index.View, q Quest
 	if err := e.askAbout(ctx, p, u.ID); err != nil {
 		return core.Decision{}, err
 	}
-	unknownWorkspace := func() core.Decision {
-		return denyBecause(ReasonUnknownWorkspace, fmt.Sprintf("no workspace %q in this organization", q.Workspace))
-	}
 	ws, ok := v.Workspace(q.Workspace)
 	if !ok {
-		return unknownWorkspace(), nil
+		return unknownWorkspace(q), nil
 	}
-	f, err := v.Facts(u.ID, ws.ID)
-	if err != nil {
-		return core.Decision{}, err
-	}
+	var d core.Decision
+	err := v.WithFacts(u.ID, ws.ID, func(f *core.Facts) { d = decideOn(p, v, ws, f, q) })
+	return d, err
+}
+
+func unknownWorkspace(q Question) core.Decision {
+	return denyBecause(ReasonUnknownWorkspace, fmt.Sprintf("no workspace %q in this organization", q.Workspace))
+}
+
+// decideOn answers q about f's user in ws, from f (theirs in ws) and the view.
+func decideOn(p Principal, v *index.View, ws core.Workspace, f *core.Facts, q Question) core.Decision {
 	if !sees(p, f) {
 		// A person asks about themselves (f is theirs): a workspace they cannot see
 		// gets the very answer a workspace that does not exist gets.
-		return unknownWorkspace(), nil
+		return unknownWorkspace(q)
 	}
 	req := core.Request{Action: q.Action, Environment: q.Environment}
 	if q.Resource != nil {
@@ -173,7 +177,7 @@ func (e *Engine) answer(ctx context.Context, p Principal, v *index.View, q Quest
 			case q.Action != core.ActionCreate:
 				return denyBecause(ReasonUnknownResource, fmt.Sprintf(
 					"%s %q is not registered in workspace %s: register it (POST /api/v1/workspaces/%s/resources) before asking about %s",
-					q.Resource.Type, q.Resource.ID, ws.Slug, ws.Slug, q.Action)), nil
+					q.Resource.Type, q.Resource.ID, ws.Slug, ws.Slug, q.Action))
 			}
 			// create of a not-yet-registered resource: the question is about its type.
 		}
@@ -185,8 +189,8 @@ func (e *Engine) answer(ctx context.Context, p Principal, v *index.View, q Quest
 			}
 		}
 		if req.SpaceID == "" {
-			return denyBecause(core.ReasonBadRequest, fmt.Sprintf("workspace %s has no space %q", ws.Slug, q.Space)), nil
+			return denyBecause(core.ReasonBadRequest, fmt.Sprintf("workspace %s has no space %q", ws.Slug, q.Space))
 		}
 	}
-	return core.Decide(f, req), nil
+	return core.Decide(f, req)
 }

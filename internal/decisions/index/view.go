@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
@@ -291,41 +292,100 @@ func (v *View) FactsOf(userRef, workspaceRef string) (*core.Facts, error) {
 	return v.facts(u, w), nil
 }
 
+// WithFacts calls fn with the Facts of a user in a workspace (both by id), equal
+// to those Facts returns but built in memory reused from call to call: fn may
+// read them only while it runs and must keep nothing of them (core.Decide's
+// answer holds nothing of its facts). It is an access check's path, where
+// allocating the facts cost as much as deciding on them.
+func (v *View) WithFacts(userID, workspaceID string, fn func(*core.Facts)) error {
+	u := v.userOf(userID)
+	if u == nil {
+		return fmt.Errorf("user %q: %w", userID, core.ErrNotFound)
+	}
+	w, ok := v.workspaces.get(workspaceID)
+	if !ok {
+		return fmt.Errorf("workspace %q: %w", workspaceID, core.ErrNotFound)
+	}
+	b := factsBufs.Get().(*factsBuf)
+	v.fill(b, u, w)
+	fn(&b.f)
+	factsBufs.Put(b)
+	return nil
+}
+
+// factsBuf holds the Facts fill builds and the memory it builds them in.
+type factsBuf struct {
+	f           core.Facts
+	ms          []core.Membership
+	vias        []core.Via
+	grants      []core.Grant
+	spaceGroups map[string][]string
+	roles       map[string]core.CustomRole
+}
+
+var factsBufs = sync.Pool{New: func() any { return new(factsBuf) }}
+
 func (v *View) facts(u *user, w *workspace) *core.Facts {
+	var b factsBuf // nothing to reuse: every slice and map is the Facts' own
+	v.fill(&b, u, w)
+	f := b.f
+	return &f
+}
+
+// fill builds u's Facts in w into b.f, in b's memory. Lists and maps with nothing
+// in them are nil, whatever b held before, as for a new factsBuf.
+func (v *View) fill(b *factsBuf, u *user, w *workspace) {
 	var buf [32]int32
-	ms, gis := v.memberships(u, buf[:0])
-	f := &core.Facts{User: v.coreUser(u), Workspace: w.ws, Memberships: ms, Spaces: w.spaces}
+	var gis []int32
+	b.ms, b.vias, gis = v.memberships(u, b.ms, b.vias, buf[:0])
+	f := core.Facts{User: v.coreUser(u), Workspace: w.ws, Memberships: b.ms, Spaces: w.spaces}
+	if len(b.ms) == 0 {
+		f.Memberships = []core.Membership{}
+	}
+	grants := b.grants[:0]
+	clear(b.spaceGroups)
+	clear(b.roles)
 	from := 0 // how many groups contributed grants: one needs no sort
 	for i, gi := range gis {
 		if gs := w.grants[gi]; len(gs) > 0 {
-			if f.Grants == nil {
-				f.Grants = make([]core.Grant, 0, len(gs)+2)
+			if grants == nil {
+				grants = make([]core.Grant, 0, len(gs)+2)
 			}
-			f.Grants = append(f.Grants, gs...)
+			grants = append(grants, gs...)
 			from++
 		}
 		for _, sp := range w.spaceGroups[gi] {
-			if f.SpaceGroups == nil {
-				f.SpaceGroups = map[string][]string{}
+			if b.spaceGroups == nil {
+				b.spaceGroups = map[string][]string{}
 			}
-			f.SpaceGroups[sp] = append(f.SpaceGroups[sp], ms[i].Group.ID)
+			b.spaceGroups[sp] = append(b.spaceGroups[sp], b.ms[i].Group.ID)
 		}
 	}
 	if from > 1 {
-		slices.SortFunc(f.Grants, func(a, b core.Grant) int { return strings.Compare(a.ID, b.ID) })
+		slices.SortFunc(grants, func(x, y core.Grant) int { return strings.Compare(x.ID, y.ID) })
 	}
-	for _, g := range f.Grants {
+	for _, g := range grants {
 		if g.CustomRoleID == "" {
 			continue
 		}
 		if cr, ok := v.roles[g.CustomRoleID]; ok {
-			if f.CustomRoles == nil {
-				f.CustomRoles = map[string]core.CustomRole{}
+			if b.roles == nil {
+				b.roles = map[string]core.CustomRole{}
 			}
-			f.CustomRoles[cr.ID] = cr
+			b.roles[cr.ID] = cr
 		}
 	}
-	return f
+	b.grants = grants
+	if len(grants) > 0 {
+		f.Grants = grants
+	}
+	if len(b.spaceGroups) > 0 {
+		f.SpaceGroups = b.spaceGroups
+	}
+	if len(b.roles) > 0 {
+		f.CustomRoles = b.roles
+	}
+	b.f = f
 }
 
 // Memberships lists a user's user groups by group id, each with every path to it
@@ -335,7 +395,10 @@ func (v *View) Memberships(userID string) ([]core.Membership, error) {
 	if u == nil {
 		return nil, fmt.Errorf("user %q: %w", userID, core.ErrNotFound)
 	}
-	ms, _ := v.memberships(u, nil)
+	ms, _, _ := v.memberships(u, nil, nil, nil)
+	if ms == nil {
+		ms = []core.Membership{}
+	}
 	return ms, nil
 }
 
@@ -347,7 +410,7 @@ func (v *View) GrantWorkspaces(userID string) ([]string, error) {
 	if u == nil {
 		return nil, fmt.Errorf("user %q: %w", userID, core.ErrNotFound)
 	}
-	_, gis := v.memberships(u, nil)
+	_, _, gis := v.memberships(u, nil, nil, nil)
 	var out []string
 	for _, gi := range gis {
 		out = append(out, v.groups.get(gi).grantWS...)
@@ -371,8 +434,9 @@ func boolInt(b bool) int {
 
 // memberships builds a user's memberships as store.UserMemberships orders them:
 // by group id; in each, the direct membership first, then the paths through IdP
-// groups by IdP group id and mapping id. gis receives the group of each.
-func (v *View) memberships(u *user, gis []int32) ([]core.Membership, []int32) {
+// groups by IdP group id and mapping id; in the memory of ms and vias (the paths),
+// reused. gis receives the group of each.
+func (v *View) memberships(u *user, ms []core.Membership, vias []core.Via, gis []int32) ([]core.Membership, []core.Via, []int32) {
 	var buf [16]memberVia
 	paths := buf[:0]
 	for _, gi := range u.direct() {
@@ -391,7 +455,7 @@ func (v *View) memberships(u *user, gis []int32) ([]core.Membership, []int32) {
 		}
 	}
 	if len(paths) == 0 {
-		return []core.Membership{}, gis
+		return ms[:0], vias, gis
 	}
 	slices.SortFunc(paths, func(a, b memberVia) int {
 		if a.group != b.group {
@@ -412,14 +476,14 @@ func (v *View) memberships(u *user, gis []int32) ([]core.Membership, []int32) {
 		}
 		return strings.Compare(a.via.Mapping.ID, b.via.Mapping.ID)
 	})
-	vias := make([]core.Via, len(paths))
+	vias = slices.Grow(vias[:0], len(paths))[:len(paths)]
 	n := 1
 	for i := 1; i < len(paths); i++ {
 		if paths[i].group != paths[i-1].group {
 			n++
 		}
 	}
-	ms := make([]core.Membership, 0, n)
+	ms = slices.Grow(ms[:0], n)
 	start := 0
 	for i := range paths {
 		vias[i] = paths[i].via
@@ -431,7 +495,7 @@ func (v *View) memberships(u *user, gis []int32) ([]core.Membership, []int32) {
 			start = i + 1
 		}
 	}
-	return ms, gis
+	return ms, vias, gis
 }
 
 // internGroup adds a user group, keeping track of whether index order is id order.
