@@ -60,7 +60,7 @@ func appendJSONString(dst []byte, s string) []byte {
 	for i := 0; i < len(s); {
 		b := s[i]
 		if b < utf8.RuneSelf {
-			if b < 0x20 || b == '"' || b == '\\' || b == '<' || b == '>' || b == '&' {
+			if !plainASCII[b] {
 				return appendMarshalled(dst, s)
 			}
 			i++
@@ -76,6 +76,14 @@ func appendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, s...)
 	return append(dst, '"')
 }
+
+// plainASCII are the ASCII bytes encoding/json writes as they are.
+var plainASCII = func() (t [utf8.RuneSelf]bool) {
+	for b := range t {
+		t[b] = b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&'
+	}
+	return t
+}()
 
 func appendMarshalled(dst []byte, s string) []byte {
 	b, _ := json.Marshal(s) // a string always encodes
