@@ -28,6 +28,16 @@ func (s *SQL) OrgGeneration(ctx context.Context, orgID string) (int64, error) {
 	return scanGeneration(s.rdb.QueryRowContext(ctx, s.rdb.Rebind(generationQuery), orgID), orgID)
 }
 
+// generation is OrgGeneration through the reader pool's statement cache.
+func (s *SQL) generation(ctx context.Context, orgID string) (int64, error) {
+	var g int64
+	err := s.readOne(ctx, &g, generationQuery, orgID)
+	if isNotFound(err) {
+		return 0, nil
+	}
+	return g, err
+}
+
 // GenerationReader reads generations through a prepared statement: it is on the hot
 // path of every access check, where parsing the SQL each time costs as much as the
 // read itself.

@@ -877,7 +877,7 @@ func (s *SQL) SCIMListGroups(ctx context.Context, orgID, directoryID string, q S
 		return nil, 0, err
 	}
 	var rows []idpGroupRow
-	total, err := s.listPage(ctx, "idp_groups g", where, args, idpGroupColsG, s.orderBy("g.id", q), q, &rows, func() int { return len(rows) })
+	total, err := s.listPage(ctx, orgID, "idp_groups g", where, args, idpGroupColsG, s.orderBy("g.id", q), q, &rows, func() int { return len(rows) })
 	if err != nil {
 		return nil, 0, fmt.Errorf("list groups: %w", err)
 	}

@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
 )
@@ -112,7 +114,7 @@ var _ SCIM = (*SQL)(nil)
 
 // listPage runs the page query and, when the page alone cannot tell the exact
 // total, a COUNT. A lookup (userName eq …) is then one indexed query.
-func (s *SQL) listPage(ctx context.Context, from, where string, args []any, cols, order string, q SCIMQuery, dest any, rows func() int) (int, error) {
+func (s *SQL) listPage(ctx context.Context, orgID, from, where string, args []any, cols, order string, q SCIMQuery, dest any, rows func() int) (int, error) {
 	if q.Count > 0 {
 		pageArgs := append(slices.Clone(args), q.Count, q.StartIndex-1)
 		query := `SELECT ` + cols + ` FROM ` + from + ` WHERE ` + where + ` ORDER BY ` + order + ` LIMIT ? OFFSET ?`
@@ -133,9 +135,66 @@ func (s *SQL) listPage(ctx context.Context, from, where string, args []any, cols
 			return q.StartIndex - 1 + n, nil
 		}
 	}
-	var total int
-	err := s.get1(ctx, &total, `SELECT COUNT(*) FROM `+from+` WHERE `+where, args...)
-	return total, err
+	return s.counts.count(ctx, s, orgID, `SELECT COUNT(*) FROM `+from+` WHERE `+where, args)
+}
+
+// countCache keeps the totals of list queries by the org's generation, which every
+// committed change of the org moves (tx.audit): while it stands still, a total
+// counted at it is still exact. An IdP paging through a directory then has its
+// users counted once, not once a page (a COUNT walks every index entry of the
+// directory: at 100,000 users it cost more than the page itself).
+type countCache struct {
+	mu sync.Mutex
+	m  map[string]countAt
+}
+
+type countAt struct {
+	generation int64
+	n          int
+}
+
+// maxCounts bounds the cache; past it, it starts again empty.
+const maxCounts = 1024
+
+// count runs query (a COUNT of the org orgID, with args) or answers it from the
+// cache: one read of the org's generation instead of the count. A count is taken
+// with the generation in one snapshot, so it is exactly the total at that
+// generation. Inside a transaction (WithTx) it always counts: the transaction's
+// own changes are not committed, nor its generation.
+func (c *countCache) count(ctx context.Context, s *SQL, orgID, query string, args []any) (int, error) {
+	var n int
+	if c == nil || s.bound != nil {
+		return n, s.get1(ctx, &n, query, args...)
+	}
+	key := query + "\x00" + fmt.Sprintf("%#v", args)
+	gen, err := s.generation(ctx, orgID)
+	if err != nil {
+		return 0, err
+	}
+	c.mu.Lock()
+	at, ok := c.m[key]
+	c.mu.Unlock()
+	if ok && at.generation == gen {
+		return at.n, nil
+	}
+	err = s.read(ctx, func(t *tx) error {
+		if err := t.get(ctx, &gen, generationQuery, orgID); err != nil && !isNotFound(t.s.translate(err)) {
+			return err
+		} else if err != nil {
+			gen = 0
+		}
+		return t.get(ctx, &n, query, args...)
+	})
+	if err != nil {
+		return 0, err
+	}
+	c.mu.Lock()
+	if len(c.m) >= maxCounts {
+		clear(c.m)
+	}
+	c.m[key] = countAt{generation: gen, n: n}
+	c.mu.Unlock()
+	return n, nil
 }
 
 // orderBy is the stable order of a list. With a filter on SQLite the sort column is

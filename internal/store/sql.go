@@ -52,6 +52,8 @@ type SQL struct {
 	// Prepared statements of the SQLite pools, by query text (nil on PostgreSQL,
 	// whose driver caches its own). rstmts is wstmts when the pools are one.
 	wstmts, rstmts *stmtCache
+	// counts keeps list totals by org generation (listPage).
+	counts *countCache
 	// Now and NewID are injectable for tests; they default to time.Now and UUIDv7.
 	Now   func() time.Time
 	NewID func() string
@@ -109,7 +111,7 @@ func Open(ctx context.Context, dsn string) (*SQL, error) {
 			return nil, fmt.Errorf("open sqlite readers for %s: %w", path, err)
 		}
 	}
-	s := &SQL{db: db, rdb: rdb, dialect: dialect, Now: time.Now, NewID: NewID}
+	s := &SQL{db: db, rdb: rdb, dialect: dialect, counts: &countCache{m: map[string]countAt{}}, Now: time.Now, NewID: NewID}
 	if dialect == SQLite {
 		s.batch = &batcher{s: s}
 		s.wstmts = newStmtCache(db)

@@ -709,7 +709,7 @@ func (s *SQL) SCIMListUsers(ctx context.Context, orgID, directoryID string, q SC
 		return nil, 0, err
 	}
 	var rows []scimUserRow
-	total, err := s.listPage(ctx, "users u", where, args, scimUserCols, s.orderBy("u.id", q), q, &rows, func() int { return len(rows) })
+	total, err := s.listPage(ctx, orgID, "users u", where, args, scimUserCols, s.orderBy("u.id", q), q, &rows, func() int { return len(rows) })
 	if err != nil {
 		return nil, 0, fmt.Errorf("list users: %w", err)
 	}

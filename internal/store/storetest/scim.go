@@ -239,6 +239,51 @@ var scimTests = []test{
 			}
 		}
 	}},
+	{"SCIM/TotalsFollowEveryChange", func(t *testing.T, s subject) {
+		// A full page's total is counted, and kept while the org's generation
+		// stands still: every committed change must show in the next total, a
+		// failed one must not.
+		o, _ := newOrg(t, s, "acme")
+		d := newDirectory(t, s, o.ID, "okta")
+		dir := scimActor(d)
+		active := cmp(store.AttrActive, store.OpEq, true)
+		totals := func(want, wantActive int) {
+			t.Helper()
+			for _, q := range []store.SCIMQuery{{StartIndex: 1, Count: 1}, {StartIndex: 2, Count: 1}, {StartIndex: 1, Count: 0}} {
+				if _, total := must2[store.SCIMUser](t, "list")(s.SCIMListUsers(ctx, o.ID, d.ID, q)); total != want {
+					t.Fatalf("%+v: total %d, want %d", q, total, want)
+				}
+				q.Filter = active
+				if _, total := must2[store.SCIMUser](t, "list active")(s.SCIMListUsers(ctx, o.ID, d.ID, q)); total != wantActive {
+					t.Fatalf("%+v active: total %d, want %d", q, total, wantActive)
+				}
+			}
+		}
+		var us []string
+		for i := range 3 {
+			us = append(us, must[store.SCIMUser](t)(s.SCIMCreateUser(ctx, dir, scimUser(o.ID, d.ID, "u"+strconv.Itoa(i)))).ID)
+			totals(i+1, i+1)
+		}
+		must[store.SCIMUser](t)(s.SCIMUpdateUser(ctx, dir, o.ID, d.ID, us[0], func(u *store.SCIMUser) error { u.Active = false; return nil }))
+		totals(3, 2)
+		unchanged(t, s, o.ID, core.ErrConflict, func() error { return second(s.SCIMCreateUser(ctx, dir, scimUser(o.ID, d.ID, "u1"))) })
+		totals(3, 2)
+		if err := s.SCIMDeleteUser(ctx, dir, o.ID, d.ID, us[1]); err != nil {
+			t.Fatal(err)
+		}
+		totals(2, 1)
+		g := must[store.SCIMGroup](t)(s.SCIMCreateGroup(ctx, dir, store.SCIMGroup{OrgID: o.ID, DirectoryID: d.ID, DisplayName: "a"}, nil))
+		must[store.SCIMGroup](t)(s.SCIMCreateGroup(ctx, dir, store.SCIMGroup{OrgID: o.ID, DirectoryID: d.ID, DisplayName: "b"}, nil))
+		if _, total := must2[store.SCIMGroup](t, "groups")(s.SCIMListGroups(ctx, o.ID, d.ID, store.SCIMQuery{StartIndex: 1, Count: 1})); total != 2 {
+			t.Fatalf("groups: total %d, want 2", total)
+		}
+		if err := s.SCIMDeleteGroup(ctx, dir, o.ID, d.ID, g.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, total := must2[store.SCIMGroup](t, "groups")(s.SCIMListGroups(ctx, o.ID, d.ID, store.SCIMQuery{StartIndex: 1, Count: 0})); total != 1 {
+			t.Fatalf("groups after a delete: total %d, want 1", total)
+		}
+	}},
 	{"SCIM/GroupMembers", func(t *testing.T, s subject) {
 		o, _ := newOrg(t, s, "acme")
 		d := newDirectory(t, s, o.ID, "okta")
