@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -313,21 +314,43 @@ func (t *tx) lastAdminLeaves(ctx context.Context, orgID, id string) (bool, error
 	return false, err
 }
 
-// writeUser is updateUser without the last-admin rule.
+// writeUser is updateUser without the last-admin rule. It sets only the columns
+// that changed (and updated_at, version): SQLite rewrites the entries of every
+// index whose columns an UPDATE sets, changed or not, and fires the triggers of
+// the columns it names, so a deactivation that set all of them rewrote the eleven
+// index entries of the row for nothing.
 func (t *tx) writeUser(ctx context.Context, old SCIMUser, u *SCIMUser) error {
 	u.CreatedAt = old.CreatedAt
 	u.UpdatedAt = fromMicros(t.s.now())
 	u.Version = old.Version + 1
-	res, err := t.exec(ctx, `UPDATE users SET user_name = ?, email = ?, display_name = ?, given_name = ?, family_name = ?,
-		external_id = ?, active = ?, source = ?, directory_id = ?, connection_id = ?, updated_at = ?, version = ?,
-		title = ?, locale = ?, timezone = ?, nick_name = ?, user_type = ?, preferred_language = ?, employee_number = ?,
-		department = ?, cost_center = ?, organization = ?, division = ?, manager_id = ?, scim = ?
-		WHERE org_id = ? AND id = ? AND version = ?`,
-		u.UserName, u.Email, u.DisplayName, u.GivenName, u.FamilyName,
-		nullStr(u.ExternalID), u.Active, string(u.Source), nullStr(u.DirectoryID), nullStr(u.ConnectionID), micros(u.UpdatedAt), u.Version,
-		u.Title, u.Locale, u.Timezone, u.NickName, u.UserType, u.PreferredLanguage, u.EmployeeNumber,
-		u.Department, u.CostCenter, u.Organization, u.Division, u.ManagerID, string(u.Doc),
-		old.OrgID, old.ID, old.Version)
+	set, args := []string{"updated_at = ?", "version = ?"}, []any{micros(u.UpdatedAt), u.Version}
+	for _, c := range []struct {
+		col     string
+		changed bool
+		v       any
+	}{
+		{"user_name", old.UserName != u.UserName, u.UserName}, {"email", old.Email != u.Email, u.Email},
+		{"display_name", old.DisplayName != u.DisplayName, u.DisplayName},
+		{"given_name", old.GivenName != u.GivenName, u.GivenName}, {"family_name", old.FamilyName != u.FamilyName, u.FamilyName},
+		{"external_id", old.ExternalID != u.ExternalID, nullStr(u.ExternalID)}, {"active", old.Active != u.Active, u.Active},
+		{"source", old.Source != u.Source, string(u.Source)},
+		{"directory_id", old.DirectoryID != u.DirectoryID, nullStr(u.DirectoryID)},
+		{"connection_id", old.ConnectionID != u.ConnectionID, nullStr(u.ConnectionID)},
+		{"title", old.Title != u.Title, u.Title}, {"locale", old.Locale != u.Locale, u.Locale},
+		{"timezone", old.Timezone != u.Timezone, u.Timezone}, {"nick_name", old.NickName != u.NickName, u.NickName},
+		{"user_type", old.UserType != u.UserType, u.UserType},
+		{"preferred_language", old.PreferredLanguage != u.PreferredLanguage, u.PreferredLanguage},
+		{"employee_number", old.EmployeeNumber != u.EmployeeNumber, u.EmployeeNumber},
+		{"department", old.Department != u.Department, u.Department}, {"cost_center", old.CostCenter != u.CostCenter, u.CostCenter},
+		{"organization", old.Organization != u.Organization, u.Organization}, {"division", old.Division != u.Division, u.Division},
+		{"manager_id", old.ManagerID != u.ManagerID, u.ManagerID}, {"scim", !bytes.Equal(old.Doc, u.Doc), string(u.Doc)},
+	} {
+		if c.changed {
+			set, args = append(set, c.col+" = ?"), append(args, c.v)
+		}
+	}
+	res, err := t.exec(ctx, `UPDATE users SET `+strings.Join(set, ", ")+` WHERE org_id = ? AND id = ? AND version = ?`,
+		append(args, old.OrgID, old.ID, old.Version)...)
 	if err != nil {
 		return t.s.wrapf(err, "user %q", u.UserName)
 	}
