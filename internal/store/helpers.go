@@ -164,6 +164,7 @@ func (s *SQL) readOne(ctx context.Context, dest any, query string, args ...any) 
 	if s.rstmts == nil {
 		return s.translate(s.rdb.GetContext(ctx, dest, s.rdb.Rebind(query), args...))
 	}
+	ctx = context.WithoutCancel(ctx) // see sqliteRead
 	st, err := s.rstmts.get(ctx, query)
 	if err != nil || st == nil {
 		return s.translate(s.rdb.GetContext(ctx, dest, s.rdb.Rebind(query), args...))
@@ -171,6 +172,14 @@ func (s *SQL) readOne(ctx context.Context, dest any, query string, args ...any) 
 	return s.translate(st.GetContext(ctx, dest, args...))
 }
 
+// sqliteRead: on SQLite, readOne and sel1 do not watch their context. A context
+// that can be cancelled (every request's) costs two goroutines per statement,
+// database/sql's watcher and the driver's, as much as an indexed read itself (a
+// SCIM lookup is two: the token and the user), while it buys nothing here: a
+// read of the reader pool never waits for the writer in WAL mode, and one
+// statement over one directory ends on its own. Across a network (PostgreSQL)
+// the deadline stays, so an outage fails the read instead of hanging it.
+//
 // get1 and sel1 run one read statement outside a transaction (readOne's rule): a
 // lone SELECT is consistent by itself, and on SQLite the BEGIN/COMMIT pair around it
 // cost as much as the indexed lookup. On SQLite the statement comes from the
@@ -184,6 +193,7 @@ func (s *SQL) sel1(ctx context.Context, dest any, query string, args ...any) err
 		return s.translate(s.bound.sel(ctx, dest, query, args...))
 	}
 	if s.rstmts != nil {
+		ctx = context.WithoutCancel(ctx) // see sqliteRead
 		if st, err := s.rstmts.get(ctx, query); err == nil && st != nil {
 			return s.translate(st.SelectContext(ctx, dest, args...))
 		}
