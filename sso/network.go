@@ -65,14 +65,7 @@ func networkHint(c netpolicy.Class) string {
 // is dialed through the policy. It uses no proxy: a proxy would dial for it,
 // past the checks.
 func (n Network) Client(timeout time.Duration) *http.Client {
-	return &http.Client{Timeout: timeout, Transport: &http.Transport{
-		Proxy:               nil,
-		DialContext:         n.policy().DialContext(&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}),
-		TLSHandshakeTimeout: 10 * time.Second,
-		MaxIdleConnsPerHost: 2,
-		IdleConnTimeout:     90 * time.Second,
-		ForceAttemptHTTP2:   true,
-	}}
+	return &http.Client{Timeout: timeout, Transport: n.policy().Transport()}
 }
 
 // CheckURL checks the host of an IdP URL an admin gives against the policy,

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"strings"
 	"syscall"
@@ -242,6 +243,20 @@ type loopbackOnlyKey struct{}
 // webhook's plain-http URL: "plain http is allowed only to loopback").
 func LoopbackOnly(ctx context.Context, reason string) context.Context {
 	return context.WithValue(ctx, loopbackOnlyKey{}, reason)
+}
+
+// Transport is an http.Transport whose every connection is dialed through the
+// policy (DialContext). It uses no proxy: a proxy would dial for it, past the
+// checks. Callers add what is theirs (TLS settings, response timeouts).
+func (p Policy) Transport() *http.Transport {
+	return &http.Transport{
+		Proxy:               nil,
+		DialContext:         p.DialContext(&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}),
+		TLSHandshakeTimeout: 10 * time.Second,
+		MaxIdleConnsPerHost: 2,
+		IdleConnTimeout:     90 * time.Second,
+		ForceAttemptHTTP2:   true,
+	}
 }
 
 // DialContext returns a dial function for an http.Transport that resolves the

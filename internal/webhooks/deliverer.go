@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	mrand "math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -162,16 +161,9 @@ func New(o Options) (*Deliverer, error) {
 	if o.TLSConfig != nil {
 		tlsConf = o.TLSConfig.Clone()
 	}
-	transport := &http.Transport{
-		Proxy:                 nil, // a proxy would dial for us, past the address checks
-		DialContext:           o.Policy.net().DialContext(&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}),
-		TLSClientConfig:       tlsConf,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: o.AttemptTimeout,
-		MaxIdleConnsPerHost:   2,
-		IdleConnTimeout:       90 * time.Second,
-		ForceAttemptHTTP2:     true,
-	}
+	transport := o.Policy.net().Transport()
+	transport.TLSClientConfig = tlsConf
+	transport.ResponseHeaderTimeout = o.AttemptTimeout
 	client := &http.Client{
 		Transport: transport,
 		// A redirect is a failed attempt: following it could lead anywhere, and the
