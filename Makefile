@@ -5,7 +5,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BIN         ?= bin/gatehouse
 
 .DEFAULT_GOAL := help
-.PHONY: help run build test lint bench faults
+.PHONY: help run build test lint bench bench-scim faults
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -26,6 +26,9 @@ lint: ## gofmt, go vet and staticcheck
 
 bench: ## run the benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+bench-scim: ## the SCIM load run of issue 15 beside the bare reference (scripts/bench-scim.sh; BENCH_ARGS, e.g. "postgres 100000 3")
+	scripts/bench-scim.sh $(or $(BENCH_ARGS),sqlite)
 
 faults: ## run the fault tests long (SIGKILL, PostgreSQL outage, SIGTERM, bad input); FAULTS_ARGS passes scripts/faults.sh options
 	scripts/faults.sh $(FAULTS_ARGS)
