@@ -8,7 +8,7 @@ BIN         ?= bin/gatehouse
 .PHONY: help run build test lint bench bench-scim faults
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
 
 run: build ## build bin/gatehouse and run the server on the embedded SQLite default (gatehouse.db)
 	./$(BIN) serve
