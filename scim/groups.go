@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
@@ -83,6 +84,8 @@ func (h *Handler) writeGroup(bw *bufio.Writer, r *http.Request, g store.SCIMGrou
 	}
 	bw.WriteString(`"members":[`)
 	after, first := "", true
+	var buf []byte
+	users := h.resourcesURL(r) + "/Users/"
 	for {
 		page, err := h.Store.SCIMGroupMembers(r.Context(), g.OrgID, g.DirectoryID, g.ID, after, membersPage)
 		if err != nil {
@@ -93,8 +96,8 @@ func (h *Handler) writeGroup(bw *bufio.Writer, r *http.Request, g store.SCIMGrou
 				bw.WriteString(",")
 			}
 			first = false
-			mb, _ := json.Marshal(map[string]any{"value": m.ID, "display": m.Display, "type": "User", "$ref": h.location(r, "Users", m.ID)})
-			bw.Write(mb)
+			buf = appendMember(buf[:0], m.ID, m.Display, users+url.PathEscape(m.ID))
+			bw.Write(buf)
 		}
 		if len(page) < membersPage {
 			break

@@ -381,6 +381,11 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 
 // location builds the absolute URL of a resource.
 func (h *Handler) location(r *http.Request, kind, id string) string {
+	return h.resourcesURL(r) + "/" + kind + "/" + url.PathEscape(id)
+}
+
+// resourcesURL is the absolute URL that location builds on: the base and Prefix.
+func (h *Handler) resourcesURL(r *http.Request) string {
 	base := strings.TrimRight(h.BaseURL, "/")
 	if base == "" {
 		scheme := "http"
@@ -392,7 +397,7 @@ func (h *Handler) location(r *http.Request, kind, id string) string {
 		}
 		base = scheme + "://" + r.Host
 	}
-	return base + Prefix + "/" + kind + "/" + url.PathEscape(id)
+	return base + Prefix
 }
 
 func etag(version int64) string { return `W/"` + strconv.FormatInt(version, 10) + `"` }

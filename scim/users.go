@@ -158,6 +158,15 @@ func projectUser(doc map[string]any, u *store.SCIMUser) error {
 // CLI and the API, change those); keys come out sorted, as encoding/json writes
 // a map.
 func (h *Handler) userJSON(r *http.Request, u store.SCIMUser) ([]byte, error) {
+	if b, ok := fastUserJSON(u, h.location(r, "Users", u.ID)); ok {
+		return b, nil
+	}
+	return h.userJSONSlow(r, u)
+}
+
+// userJSONSlow is userJSON through a map of the document's attributes: the
+// reference fastUserJSON is held to, and the path of a document it does not take.
+func (h *Handler) userJSONSlow(r *http.Request, u store.SCIMUser) ([]byte, error) {
 	attrs := map[string]json.RawMessage{}
 	if len(u.Doc) > 0 {
 		if err := json.Unmarshal(u.Doc, &attrs); err != nil {
