@@ -3,20 +3,43 @@ package store
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"sync"
+
+	"github.com/jmoiron/sqlx"
 )
 
 // maxBatch bounds how many changes one SQLite transaction carries.
 const maxBatch = 128
 
-// batcher is SQLite's group commit. SQLite has one writer, and most of a small
-// change's cost is its commit (writing the touched pages to the WAL). So changes that
-// arrive while another commit is under way are queued, and the next transaction runs
-// them one after the other, each inside its own SAVEPOINT, and commits them together:
-// every change still sees the effects of those before it, a failing change rolls
-// back to its savepoint alone, and no caller hears of success before the commit.
+// pgMaxBatch bounds a PostgreSQL batch. Every change that writes in a savepoint
+// takes a subtransaction id, and a backend caches 64 of them: past that, every
+// snapshot of every session has to look subtransactions up in pg_subtrans.
+const pgMaxBatch = 32
+
+// batcher is group commit. SQLite has one writer, and most of a small change's cost
+// is its commit (writing the touched pages to the WAL). So changes that arrive while
+// another commit is under way are queued, and the next transaction runs them one
+// after the other, each inside its own SAVEPOINT, and commits them together: every
+// change still sees the effects of those before it, a failing change rolls back to
+// its savepoint alone, and no caller hears of success before the commit.
+//
+// PostgreSQL has the same bottleneck per org: every change takes the next number of
+// its org's change log (tx.audit), and that row lock is held through COMMIT, so one
+// org's changes commit one after another, each waiting for its own WAL flush. There
+// the store keeps a few batchers, lanes, and a change of a known org runs in the lane
+// its org hashes to (lane): changes of one org share commits, and orgs of different
+// lanes do not wait for each other. A change PostgreSQL aborts as a deadlock or
+// serialization failure (ErrRetry) is rolled back to its savepoint and handed back to
+// its caller, whose inOrgTx runs it again in a later transaction: rerun in the same
+// one it would wait again for the locks the batch already holds.
 type batcher struct {
-	s       *SQL
+	s   *SQL
+	max int // changes per transaction
+	// guarded: the last batch had a failing change, so the next one runs each
+	// change in a savepoint from the start (PostgreSQL; commit). Only the lead
+	// touches it.
+	guarded bool
 	mu      sync.Mutex
 	pending []*writeReq
 	leading bool // a goroutine is draining pending
@@ -51,18 +74,26 @@ func (b *batcher) run(ctx context.Context, fn func(*tx) error) error {
 	}
 	if lead {
 		b.mu.Lock()
-		n := min(len(b.pending), maxBatch)
+		n := min(len(b.pending), b.max)
 		batch := b.pending[:n:n]
 		b.pending = b.pending[n:]
 		b.mu.Unlock()
-		b.commit(batch) // batch[0] is req
-		b.mu.Lock()
-		if len(b.pending) > 0 {
-			b.pending[0].lead <- struct{}{}
-		} else {
-			b.leading = false
+		handed := false
+		handoff := func() {
+			if handed {
+				return
+			}
+			handed = true
+			b.mu.Lock()
+			if len(b.pending) > 0 {
+				b.pending[0].lead <- struct{}{}
+			} else {
+				b.leading = false
+			}
+			b.mu.Unlock()
 		}
-		b.mu.Unlock()
+		b.commit(batch, handoff) // batch[0] is req
+		handoff()
 	}
 	<-req.done
 	if req.panic != nil {
@@ -72,44 +103,120 @@ func (b *batcher) run(ctx context.Context, fn func(*tx) error) error {
 }
 
 // commit runs one batch in one transaction and tells every caller its outcome.
-func (b *batcher) commit(batch []*writeReq) {
+//
+// On PostgreSQL a savepoint costs a round trip, so the changes of a batch run
+// without one while none fails: when one does, the transaction is rolled back, and
+// the changes done before it in the batch run again (they may run more than once)
+// in a new transaction, each in a savepoint from then on, which the next batch
+// keeps if this one had a failure (a directory posting users that exist, say).
+//
+// The changes' audit events are written when they are all done (tx.deferred,
+// writeAudit), so the batch takes its orgs' change-log counters last and holds them
+// for that statement and the COMMIT only. The lead then passes on (handoff) before
+// the COMMIT: the next batch runs its changes while this one waits for its WAL
+// flush, and waits for this one's counters, and so commits after it, only when its
+// own changes are done. A row this batch changed, the next one waits for until this
+// one commits; this one, past its last change, waits for nothing the next one holds.
+func (b *batcher) commit(batch []*writeReq, handoff func()) {
 	defer func() {
 		for _, r := range batch {
 			close(r.done)
 		}
 	}()
-	// The transaction outlives any one caller's context; each change's statements
-	// still run under its own caller's context.
-	t, err := b.s.db.BeginTxx(context.Background(), nil)
-	if err != nil {
-		for _, r := range batch {
-			r.err = b.s.translate(err)
-		}
-		return
-	}
-	x := b.s.newTx(t, b.s.wstmts)
-	x.uncancelable = true
-	defer x.done(context.Background()) // after the commit, below
-	var ok []*writeReq
-	for i, r := range batch {
-		if err := r.ctx.Err(); err != nil {
-			r.err = err // given up before it started: it changes nothing
-			continue
-		}
-		broken, err := b.step(x, r)
-		r.err = err
-		if broken {
-			// The transaction is in an unknown state: undo it all and fail every
-			// change in it, rather than report a success that may not be kept.
-			_ = t.Rollback()
-			for _, o := range append(ok, batch[i+1:]...) {
-				o.err = r.err
+	pg := b.s.dialect == Postgres
+	guarded := !pg || b.guarded // every change in a savepoint
+	failed := false
+	todo := batch
+	var events []auditEvent // the audit events of the changes done, on PostgreSQL
+	for len(todo) > 0 {
+		// The transaction outlives any one caller's context; each change's
+		// statements still run under its own caller's context.
+		t, err := b.s.db.BeginTxx(context.Background(), nil)
+		if err != nil {
+			for _, r := range todo {
+				r.err = b.s.translate(err)
 			}
 			return
 		}
-		if r.err == nil {
-			ok = append(ok, r)
+		x := b.s.newTx(t, b.s.wstmts)
+		x.uncancelable = true
+		if pg {
+			events = events[:0]
+			x.deferred = &events
 		}
+		var ok, rest []*writeReq // changes done in t, to be committed; to run again
+		restart := false
+		for i, r := range todo {
+			if err := r.ctx.Err(); err != nil {
+				r.err = err // given up before it started: it changes nothing
+				continue
+			}
+			// The first change of a transaction needs no savepoint on PostgreSQL:
+			// when it fails, the transaction, which holds nothing else, goes.
+			bare := pg && (len(ok) == 0 || !guarded)
+			kept := len(events)
+			broken, err := b.step(x, r, bare)
+			r.err = err
+			if err != nil {
+				events = events[:kept] // a failed change audits nothing
+				failed = true
+			}
+			switch {
+			case broken:
+				// The transaction is in an unknown state: undo it all and fail every
+				// change in it, rather than report a success that may not be kept.
+				_ = t.Rollback()
+				x.done(context.Background())
+				for _, o := range append(ok, todo[i+1:]...) {
+					o.err = r.err
+				}
+				return
+			case err == nil:
+				ok = append(ok, r)
+				continue
+			case bare:
+				// The transaction is rolled back with the failed change: the changes
+				// done in it run again, in savepoints, with those not yet run.
+				_ = t.Rollback()
+				rest = append(ok, todo[i+1:]...)
+				guarded = guarded || len(ok) > 0
+				restart = true
+			}
+			if restart {
+				break
+			}
+		}
+		if restart {
+			x.done(context.Background())
+			todo = rest
+			continue
+		}
+		b.guarded = failed
+		b.finish(t, x, ok, events, pg, handoff)
+		return
+	}
+	b.guarded = failed
+}
+
+// finish writes the audit events of a batch's changes ok, hands the lead on
+// (PostgreSQL) and commits.
+func (b *batcher) finish(t *sqlx.Tx, x *tx, ok []*writeReq, events []auditEvent, pg bool, handoff func()) {
+	defer x.done(context.Background()) // after the commit
+	if len(ok) == 0 {
+		_ = t.Rollback()
+		return
+	}
+	if len(events) > 0 {
+		if err := x.writeAudit(context.Background(), events); err != nil {
+			_ = t.Rollback()
+			for _, r := range ok {
+				r.err = b.s.translate(err)
+			}
+			return
+		}
+	}
+	if pg {
+		handoff()
 	}
 	if err := t.Commit(); err != nil {
 		for _, r := range ok {
@@ -120,14 +227,27 @@ func (b *batcher) commit(batch []*writeReq) {
 
 // step runs one change inside a savepoint, undoing it alone when it fails. A
 // panic in the change is handed to its caller once the savepoint is undone. broken
-// says the savepoint could not be undone, so the whole transaction must go.
-func (b *batcher) step(x *tx, r *writeReq) (broken bool, err error) {
+// says the savepoint could not be undone, so the whole transaction must go. A bare
+// step (PostgreSQL, the transaction's first change) sets no savepoint: its caller
+// rolls the transaction back when it fails.
+//
+// On PostgreSQL a savepoint is not released: RELEASE would cost a round trip and
+// frees nothing the commit does not (a subtransaction's id stays with the top
+// transaction either way), and ROLLBACK TO names the latest savepoint, which is the
+// failing change's own.
+func (b *batcher) step(x *tx, r *writeReq, bare bool) (broken bool, err error) {
 	bg := context.Background()
-	if _, err := x.exec(bg, `SAVEPOINT change`); err != nil {
-		return true, b.s.translate(err)
+	pg := b.s.dialect == Postgres
+	if !bare {
+		if _, err := x.exec(bg, `SAVEPOINT change`); err != nil {
+			return true, b.s.translate(err)
+		}
 	}
 	undo := func() error {
-		if _, err := x.exec(bg, `ROLLBACK TO change`); err != nil {
+		if bare {
+			return nil
+		}
+		if _, err := x.exec(bg, `ROLLBACK TO change`); err != nil || pg {
 			return err
 		}
 		_, err := x.exec(bg, `RELEASE change`)
@@ -148,8 +268,20 @@ func (b *batcher) step(x *tx, r *writeReq) (broken bool, err error) {
 		}
 		return false, b.s.translate(ferr)
 	}
-	if _, err := x.exec(bg, `RELEASE change`); err != nil {
-		return true, b.s.translate(err)
+	if !pg {
+		if _, err := x.exec(bg, `RELEASE change`); err != nil {
+			return true, b.s.translate(err)
+		}
 	}
 	return false, nil
+}
+
+// pgLanes is how many batchers a PostgreSQL store runs.
+var pgLanes = 8
+
+var laneSeed = maphash.MakeSeed()
+
+// lane is the batcher of an org's changes on PostgreSQL.
+func (s *SQL) lane(orgID string) *batcher {
+	return s.lanes[maphash.String(laneSeed, orgID)%uint64(len(s.lanes))]
 }

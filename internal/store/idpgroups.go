@@ -160,7 +160,8 @@ func (t *tx) bumpIdPGroup(ctx context.Context, actor core.Actor, orgID, director
 		where, args = where+` AND directory_id = ?`, append(args, directoryID)
 	}
 	var r idpGroupRow
-	if t.s.dialect == Postgres {
+	if t.s.dialect == Postgres && t.deferred == nil {
+		// One statement; in a batch the audit event waits for the batch's end anyway.
 		d, err := jsonMarshal(details)
 		if err != nil {
 			return core.IdPGroup{}, err
@@ -342,7 +343,7 @@ func (s *SQL) CreateIdPGroup(ctx context.Context, actor core.Actor, g core.IdPGr
 	}
 	now := s.now()
 	g.ID, g.CreatedAt, g.UpdatedAt, g.Version = s.NewID(), fromMicros(now), fromMicros(now), 1
-	err := s.inTx(ctx, func(t *tx) error {
+	err := s.inOrgTx(ctx, g.OrgID, func(t *tx) error {
 		if _, err := t.insertIdPGroup(ctx, g, false); err != nil {
 			return err
 		}
@@ -720,7 +721,7 @@ func (s *SQL) SCIMCreateGroup(ctx context.Context, actor core.Actor, g SCIMGroup
 	}
 	now := fromMicros(s.now())
 	g.ID, g.ConnectionID, g.CreatedAt, g.UpdatedAt, g.Version = s.NewID(), "", now, now, 1
-	err := s.inTx(ctx, func(t *tx) error {
+	err := s.inOrgTx(ctx, g.OrgID, func(t *tx) error {
 		if _, err := t.insertIdPGroup(ctx, g, false); err != nil {
 			return err
 		}
@@ -772,7 +773,7 @@ func (t *tx) getSCIMGroup(ctx context.Context, orgID, directoryID, id string) (S
 // group first; otherwise the removals run before the additions.
 func (s *SQL) SCIMUpdateGroup(ctx context.Context, actor core.Actor, orgID, directoryID, id string, fn func(*SCIMGroup) error, mc MemberChange) (SCIMGroup, error) {
 	var out SCIMGroup
-	err := s.inTx(ctx, func(t *tx) error {
+	err := s.inOrgTx(ctx, orgID, func(t *tx) error {
 		if fn == nil && !mc.Replace {
 			var err error
 			out, err = t.scimChangeMembers(ctx, actor, orgID, directoryID, id, mc)
@@ -853,7 +854,7 @@ func (t *tx) scimChangeMembers(ctx context.Context, actor core.Actor, orgID, dir
 
 // SCIMDeleteGroup removes a group of the directory and its memberships.
 func (s *SQL) SCIMDeleteGroup(ctx context.Context, actor core.Actor, orgID, directoryID, id string) error {
-	err := s.inTx(ctx, func(t *tx) error {
+	err := s.inOrgTx(ctx, orgID, func(t *tx) error {
 		g, err := t.lockIdPGroup(ctx, orgID, directoryID, id)
 		if err != nil {
 			return err

@@ -13,7 +13,7 @@ import (
 
 // pgSchema creates a fresh schema for an internal test and returns a DSN using it.
 // (storetest.NewPostgres does the same for external tests; it cannot be imported here.)
-func pgSchema(t *testing.T, dsn string) string {
+func pgSchema(t testing.TB, dsn string) string {
 	t.Helper()
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)

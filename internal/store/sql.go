@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -49,6 +50,9 @@ type SQL struct {
 	rdb     *sqlx.DB
 	dialect Dialect
 	batch   *batcher // SQLite's group commit; nil on PostgreSQL
+	// lanes are PostgreSQL's group commits, for changes of a known org (inOrgTx,
+	// lane); nil on SQLite.
+	lanes []*batcher
 	// Prepared statements of the SQLite pools, by query text (nil on PostgreSQL,
 	// whose driver caches its own). rstmts is wstmts when the pools are one.
 	wstmts, rstmts *stmtCache
@@ -112,8 +116,13 @@ func Open(ctx context.Context, dsn string) (*SQL, error) {
 		}
 	}
 	s := &SQL{db: db, rdb: rdb, dialect: dialect, counts: &countCache{m: map[string]countAt{}}, Now: time.Now, NewID: NewID}
+	if dialect == Postgres {
+		for range pgLanes {
+			s.lanes = append(s.lanes, &batcher{s: s, max: pgMaxBatch})
+		}
+	}
 	if dialect == SQLite {
-		s.batch = &batcher{s: s}
+		s.batch = &batcher{s: s, max: maxBatch}
 		s.wstmts = newStmtCache(db)
 		s.rstmts = s.wstmts
 		if rdb != db {
@@ -283,8 +292,14 @@ type tx struct {
 	missed   []string
 	// uncancelable: statements ignore their context's cancellation. A group-commit
 	// transaction carries several callers' changes, and an interrupted SQLite write
-	// rolls back the whole transaction, not just the caller's part.
+	// rolls back the whole transaction, not just the caller's part (on PostgreSQL,
+	// pgx closes the connection of an interrupted statement).
 	uncancelable bool
+	// deferred, when set (a batch on PostgreSQL), collects the audit events of the
+	// transaction's changes instead of writing them: the batch numbers and writes
+	// them all when its changes are done (writeAudit), so the org's counter is
+	// locked only from then to the commit.
+	deferred *[]auditEvent
 }
 
 // ctx is the context a statement runs under.
@@ -386,6 +401,10 @@ func (t *tx) audit(ctx context.Context, orgID string, actor core.Actor, action, 
 	// takes the next number of the org's counter, which caches compare to learn
 	// that the org changed.
 	id, at := t.s.NewID(), t.s.now()
+	if t.deferred != nil {
+		*t.deferred = append(*t.deferred, auditEvent{orgID: orgID, id: id, at: at, actor: actor, action: action, targetKind: targetKind, targetID: targetID, details: d})
+		return nil
+	}
 	if t.s.dialect == Postgres {
 		// One statement: the counter's row lock, which holds back the org's next
 		// change until this one commits, is then held for this round trip and the
@@ -402,6 +421,56 @@ func (t *tx) audit(ctx context.Context, orgID string, actor core.Actor, action, 
 		id, orgID, seq, at, string(actor.Kind), actor.ID, actor.Name, action, targetKind, targetID, d)
 	return err
 }
+
+// auditEvent is an audit event of a batch (tx.deferred), written with its number
+// when the batch ends (writeAudit).
+type auditEvent struct {
+	orgID, id                             string
+	at                                    int64
+	actor                                 core.Actor
+	action, targetKind, targetID, details string
+}
+
+// writeAudit numbers and writes the events of a batch's changes, in their order,
+// with one statement per org, in org id order: each advances the org's counter by
+// its events at once, and holds its row lock until the batch commits. Taking the
+// counters last, after every row lock of the batch, and in one order, means two
+// batches never wait for each other's counters in a cycle.
+func (t *tx) writeAudit(ctx context.Context, events []auditEvent) error {
+	byOrg := map[string][]auditEvent{}
+	var orgs []string
+	for _, e := range events {
+		if _, ok := byOrg[e.orgID]; !ok {
+			orgs = append(orgs, e.orgID)
+		}
+		byOrg[e.orgID] = append(byOrg[e.orgID], e)
+	}
+	slices.Sort(orgs)
+	for _, org := range orgs {
+		es := byOrg[org]
+		cols := make([][]string, 9)
+		ats := make([]int64, len(es))
+		for i, e := range es {
+			ats[i] = e.at
+			for j, v := range []string{e.id, string(e.actor.Kind), e.actor.ID, e.actor.Name, e.action, e.targetKind, e.targetID, e.details} {
+				cols[j] = append(cols[j], v)
+			}
+		}
+		if _, err := t.exec(ctx, writeAuditSQL, org, int64(len(es)), cols[0], ats, cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeAuditSQL advances an org's counter ($1) by $2 and inserts the events given
+// as arrays, numbered in array order.
+const writeAuditSQL = `WITH s AS (INSERT INTO org_generations (org_id, generation) VALUES ($1, $2)
+		ON CONFLICT (org_id) DO UPDATE SET generation = org_generations.generation + EXCLUDED.generation
+		RETURNING generation)
+	` + auditInsert + ` SELECT e.id, $1, s.generation - $2 + e.n, e.at, e.actor_kind, e.actor_id, e.actor_name, e.action, e.target_kind, e.target_id, e.details
+	FROM s, unnest($3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])
+		WITH ORDINALITY AS e(id, at, actor_kind, actor_id, actor_name, action, target_kind, target_id, details, n)`
 
 const auditInsert = `INSERT INTO audit_events (id, org_id, seq, at, actor_kind, actor_id, actor_name, action, target_kind, target_id, details)`
 
@@ -433,9 +502,17 @@ func (s *SQL) WithTx(ctx context.Context, fn func(Store) error) error {
 
 // savepoint runs fn inside the bound transaction, undoing only fn's own writes when
 // it fails.
-func (t *tx) savepoint(ctx context.Context, fn func(*tx) error) error {
+func (t *tx) savepoint(ctx context.Context, fn func(*tx) error) (err error) {
 	if _, err := t.execRaw(ctx, `SAVEPOINT op`); err != nil {
 		return t.s.translate(err)
+	}
+	if t.deferred != nil {
+		kept := len(*t.deferred)
+		defer func() { // the events of an undone step go with it (a panic undoes the whole change: step)
+			if err != nil {
+				*t.deferred = (*t.deferred)[:kept]
+			}
+		}()
 	}
 	if err := fn(t); err != nil {
 		if _, uerr := t.execRaw(ctx, `ROLLBACK TO SAVEPOINT op`); uerr != nil {
@@ -446,7 +523,7 @@ func (t *tx) savepoint(ctx context.Context, fn func(*tx) error) error {
 		}
 		return t.s.translate(err)
 	}
-	_, err := t.execRaw(ctx, `RELEASE SAVEPOINT op`)
+	_, err = t.execRaw(ctx, `RELEASE SAVEPOINT op`)
 	return t.s.translate(err)
 }
 
@@ -459,15 +536,29 @@ const maxAttempts = 5
 // serialization failure (ErrRetry) is run again, from the start, a few times: fn must
 // therefore only touch the database and its own locals.
 func (s *SQL) inTx(ctx context.Context, fn func(*tx) error) error {
+	return s.inOrgTx(ctx, "", fn)
+}
+
+// inOrgTx is inTx for a change of the org orgID. On PostgreSQL such a change runs in
+// its org's lane (batcher): with the other changes of the org's lane that arrive
+// while a commit is under way, in one transaction, each in a savepoint. A change of
+// no known org ("") runs in a transaction of its own. fn may run on another
+// goroutine and, when it fails, in a transaction that goes on with other changes
+// (rolled back to its savepoint): it must leave nothing behind but its statements.
+func (s *SQL) inOrgTx(ctx context.Context, orgID string, fn func(*tx) error) error {
 	if s.bound != nil {
 		return s.bound.savepoint(ctx, fn)
 	}
 	if s.batch != nil {
 		return s.batch.run(ctx, fn)
 	}
+	once := s.inTxOnce
+	if orgID != "" && s.lanes != nil {
+		once = s.lane(orgID).run
+	}
 	var err error
 	for attempt := 1; ; attempt++ {
-		err = s.inTxOnce(ctx, fn)
+		err = once(ctx, fn)
 		if !errors.Is(err, ErrRetry) || attempt == maxAttempts {
 			return err
 		}

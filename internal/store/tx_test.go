@@ -14,7 +14,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/core"
 )
 
-func openMigrated(t *testing.T, dsn string) *SQL {
+func openMigrated(t testing.TB, dsn string) *SQL {
 	t.Helper()
 	s, err := Open(context.Background(), dsn)
 	if err != nil {
@@ -27,12 +27,17 @@ func openMigrated(t *testing.T, dsn string) *SQL {
 	return s
 }
 
-// TestGroupCommitIsolatesFailures: changes committed together in one SQLite
-// transaction stay apart. A change that writes and then fails leaves nothing, a
-// panicking one panics in its own caller, and every other change is kept.
+// TestGroupCommitIsolatesFailures: changes committed together in one transaction
+// (SQLite's group commit, an org's lane on PostgreSQL) stay apart. A change that
+// writes and then fails leaves nothing, a panicking one panics in its own caller,
+// every other change is kept, and the org's change log has no gap.
 func TestGroupCommitIsolatesFailures(t *testing.T) {
 	t.Parallel()
-	for _, dsn := range []string{"sqlite:" + filepath.Join(t.TempDir(), "g.db"), "sqlite::memory:"} {
+	dsns := []string{"sqlite:" + filepath.Join(t.TempDir(), "g.db"), "sqlite::memory:"}
+	if pg := os.Getenv("GATEHOUSE_TEST_POSTGRES"); pg != "" && !testing.Short() {
+		dsns = append(dsns, pgSchema(t, pg))
+	}
+	for _, dsn := range dsns {
 		s := openMigrated(t, dsn)
 		ctx := context.Background()
 		o, _, err := s.CreateOrg(ctx, core.Actor{Kind: core.ActorSystem}, "acme", "Acme", "a@acme.example.com")
@@ -50,7 +55,7 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 				defer wg.Done()
 				defer func() { panics[i] = recover() }()
 				<-start
-				results[i] = s.inTx(ctx, func(t *tx) error {
+				results[i] = s.inOrgTx(ctx, o.ID, func(t *tx) error {
 					if err := t.audit(ctx, o.ID, core.Actor{Kind: core.ActorSystem, ID: fmt.Sprint(i)}, "test.write", "", "", nil); err != nil {
 						return err
 					}
@@ -93,7 +98,177 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 				}
 			}
 		}
+		checkGapless(t, s, o.ID)
 	}
+}
+
+// checkGapless fails unless the org's audit seqs are 1..generation, each once.
+func checkGapless(t *testing.T, s *SQL, orgID string) {
+	t.Helper()
+	var seqs []int64
+	if err := s.db.Select(&seqs, s.db.Rebind(`SELECT seq FROM audit_events WHERE org_id = ? ORDER BY seq`), orgID); err != nil {
+		t.Fatal(err)
+	}
+	g, err := s.OrgGeneration(context.Background(), orgID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, q := range seqs {
+		if q != int64(i+1) {
+			t.Fatalf("audit seqs %v: want 1..%d", seqs, len(seqs))
+		}
+	}
+	if g != int64(len(seqs)) {
+		t.Fatalf("generation %d, %d audit events", g, len(seqs))
+	}
+}
+
+// queued waits until b has n changes waiting.
+func queued(b *batcher, n int) {
+	for {
+		b.mu.Lock()
+		k := len(b.pending)
+		b.mu.Unlock()
+		if k >= n {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestPostgresLaneRetriesDeadlock: an org's changes on PostgreSQL share a
+// transaction (its lane), and a change of the batch that PostgreSQL aborts as a
+// deadlock is run again for its caller in a later transaction, while the change
+// before it in the batch, run again in savepoint mode, commits once.
+func TestPostgresLaneRetriesDeadlock(t *testing.T) {
+	t.Parallel()
+	dsn := os.Getenv("GATEHOUSE_TEST_POSTGRES")
+	if dsn == "" || testing.Short() {
+		t.Skip("needs PostgreSQL")
+	}
+	s := openMigrated(t, pgSchema(t, dsn))
+	ctx := context.Background()
+	sys := core.Actor{Kind: core.ActorSystem}
+	a, _, err := s.CreateOrg(ctx, sys, "a", "A", "a@a.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _, err := s.CreateOrg(ctx, sys, "b", "B", "b@b.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lane := s.lane(a.ID)
+	var (
+		wg                   sync.WaitGroup
+		mu                   sync.Mutex
+		txids                = map[string][]int64{}
+		gateErr, dErr, cErr  error
+		wErr                 error
+		cAttempts            atomic.Int32
+		release, cHolds, wOK = make(chan struct{}), make(chan struct{}), make(chan struct{})
+	)
+	change := func(name string, body func(*tx) error) func(*tx) error {
+		return func(t *tx) error {
+			var id int64
+			if err := t.get(ctx, &id, `SELECT txid_current()`); err != nil {
+				return err
+			}
+			mu.Lock()
+			txids[name] = append(txids[name], id)
+			mu.Unlock()
+			if err := t.audit(ctx, a.ID, core.Actor{Kind: core.ActorSystem, ID: name}, "test.write", "", "", nil); err != nil {
+				return err
+			}
+			return body(t)
+		}
+	}
+	// gate leads the lane and holds its transaction open until d and c are queued:
+	// they are the next batch.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		gateErr = s.inOrgTx(ctx, a.ID, change("gate", func(*tx) error { <-release; return nil }))
+	}()
+	for {
+		lane.mu.Lock()
+		led := lane.leading
+		lane.mu.Unlock()
+		if led {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		dErr = s.inOrgTx(ctx, a.ID, change("d", func(*tx) error { return nil }))
+	}()
+	queued(lane, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		cErr = s.inOrgTx(ctx, a.ID, change("c", func(t *tx) error {
+			if cAttempts.Add(1) > 1 {
+				return nil
+			}
+			if _, err := t.exec(ctx, `SET LOCAL deadlock_timeout = '100ms'`); err != nil {
+				return err
+			}
+			<-wOK // w holds org a
+			if err := t.lockOrg(ctx, b.ID); err != nil {
+				return err
+			}
+			close(cHolds)
+			time.Sleep(300 * time.Millisecond) // w now waits for org b
+			return t.lockOrg(ctx, a.ID)        // the deadlock: c is its victim
+		}))
+	}()
+	queued(lane, 2)
+	// w, outside the lane, locks org a and then org b.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		wErr = func() error {
+			w, err := s.db.BeginTxx(ctx, nil)
+			if err != nil {
+				return err
+			}
+			defer w.Rollback()
+			if _, err := w.ExecContext(ctx, `SET LOCAL deadlock_timeout = '10s'`); err != nil {
+				return err
+			}
+			if _, err := w.ExecContext(ctx, `SELECT id FROM organizations WHERE id = $1 FOR NO KEY UPDATE`, a.ID); err != nil {
+				return err
+			}
+			close(wOK)
+			<-cHolds
+			if _, err := w.ExecContext(ctx, `SELECT id FROM organizations WHERE id = $1 FOR NO KEY UPDATE`, b.ID); err != nil {
+				return err
+			}
+			return w.Commit()
+		}()
+	}()
+	close(release)
+	wg.Wait()
+	for name, err := range map[string]error{"gate": gateErr, "d": dErr, "c": cErr, "w": wErr} {
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	if n := cAttempts.Load(); n != 2 {
+		t.Fatalf("c ran %d times, want a deadlock and a retry", n)
+	}
+	if d, c := txids["d"], txids["c"]; len(c) != 2 || d[0] != c[0] || c[1] == c[0] {
+		t.Fatalf("transactions: d %v, c %v: want d and c's first run in one (queued behind gate's), c's rerun in another", d, c)
+	}
+	es, err := s.ListAudit(ctx, a.ID, AuditQuery{Action: "test.write"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(es) != 3 {
+		t.Fatalf("%d events, want gate, d and c once each", len(es))
+	}
+	checkGapless(t, s, a.ID)
 }
 
 // TestRetryOnDeadlock: two PostgreSQL transactions that lock two rows in opposite

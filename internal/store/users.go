@@ -544,7 +544,7 @@ func (s *SQL) SCIMCreateUser(ctx context.Context, actor core.Actor, u SCIMUser) 
 	u.Version = 1
 	var out SCIMUser
 	var left bool
-	err := s.inTx(ctx, func(t *tx) error {
+	err := s.inOrgTx(ctx, u.OrgID, func(t *tx) error {
 		err := t.insertUser(ctx, u)
 		if errors.Is(err, errUserNameTaken) {
 			out, left, err = t.adoptOnCreate(ctx, actor, u)
@@ -635,7 +635,7 @@ func (s *SQL) SCIMGetUser(ctx context.Context, orgID, directoryID, id string) (S
 func (s *SQL) SCIMUpdateUser(ctx context.Context, actor core.Actor, orgID, directoryID, id string, fn func(*SCIMUser) error) (SCIMUser, error) {
 	var out SCIMUser
 	var left bool
-	err := s.inTx(ctx, func(t *tx) error {
+	err := s.inOrgTx(ctx, orgID, func(t *tx) error {
 		old, err := t.lockOwnedUser(ctx, orgID, directoryID, id)
 		if err != nil {
 			return err
@@ -699,7 +699,7 @@ func emailsOfDoc(doc []byte) []SCIMEmail {
 // every membership.
 func (s *SQL) SCIMDeleteUser(ctx context.Context, actor core.Actor, orgID, directoryID, id string) error {
 	var left bool
-	err := s.inTx(ctx, func(t *tx) error {
+	err := s.inOrgTx(ctx, orgID, func(t *tx) error {
 		// The directory owns the user: it may delete even the org's last active
 		// admin (the IdP is authoritative for people who leave); the event says so.
 		lastAdmin, err := t.lastAdminLeaves(ctx, orgID, id)
