@@ -70,8 +70,9 @@ CREATE INDEX IF NOT EXISTS bare_members_user ON bare_members (user_id);
 `
 
 // startBare opens dsn (sqlite:PATH or postgres://…), creates the reference's
-// tables (dropping a previous run's) and serves on a loopback port.
-func startBare(ctx context.Context, dsn string) (base string, stop func(), err error) {
+// tables (dropping a previous run's) and serves on a loopback port. h is the
+// same handler, for seeding in-process (-seed).
+func startBare(ctx context.Context, dsn string) (base string, h http.Handler, stop func(), err error) {
 	b := &bare{}
 	switch {
 	case strings.HasPrefix(dsn, "sqlite:"):
@@ -82,11 +83,11 @@ func startBare(ctx context.Context, dsn string) (base string, stop func(), err e
 		// a checkpoint may be lost, alike on both sides), foreign keys on.
 		pr := "?_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
 		if b.w, err = sql.Open("sqlite", "file:"+path+pr); err != nil {
-			return "", nil, err
+			return "", nil, nil, err
 		}
 		b.w.SetMaxOpenConns(1)
 		if b.r, err = sql.Open("sqlite", "file:"+path+pr+"&_pragma=query_only(1)"); err != nil {
-			return "", nil, err
+			return "", nil, nil, err
 		}
 		// As Gatehouse's reader pool: 8 connections, all kept open (database/sql
 		// keeps only 2 idle by default, and reopening a SQLite connection per
@@ -96,22 +97,22 @@ func startBare(ctx context.Context, dsn string) (base string, stop func(), err e
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		b.pg = true
 		if b.w, err = sql.Open("pgx", dsn); err != nil {
-			return "", nil, err
+			return "", nil, nil, err
 		}
 		b.w.SetMaxOpenConns(32)
 		b.w.SetMaxIdleConns(32)
 		b.r = b.w
 	default:
-		return "", nil, fmt.Errorf("-reference: want sqlite:PATH or postgres://…, got %q", dsn)
+		return "", nil, nil, fmt.Errorf("-reference: want sqlite:PATH or postgres://…, got %q", dsn)
 	}
 	for _, s := range []string{"DROP TABLE IF EXISTS bare_members", "DROP TABLE IF EXISTS bare_groups", "DROP TABLE IF EXISTS bare_users"} {
 		if _, err := b.w.ExecContext(ctx, s); err != nil {
-			return "", nil, fmt.Errorf("reference schema: %w", err)
+			return "", nil, nil, fmt.Errorf("reference schema: %w", err)
 		}
 	}
 	for _, s := range strings.Split(strings.TrimSpace(bareSchema), ";\n") {
 		if _, err := b.w.ExecContext(ctx, s); err != nil {
-			return "", nil, fmt.Errorf("reference schema: %w", err)
+			return "", nil, nil, fmt.Errorf("reference schema: %w", err)
 		}
 	}
 	b.stmts = map[string]*sql.Stmt{}
@@ -121,16 +122,17 @@ func startBare(ctx context.Context, dsn string) (base string, stop func(), err e
 			db = b.w
 		}
 		if b.stmts[q], err = db.PrepareContext(ctx, b.q(q)); err != nil {
-			return "", nil, fmt.Errorf("reference statement: %w", err)
+			return "", nil, nil, fmt.Errorf("reference statement: %w", err)
 		}
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
-	srv := &http.Server{Handler: b.routes(), ReadHeaderTimeout: 10 * time.Second}
+	h = b.routes()
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	return "http://" + ln.Addr().String(), func() {
+	return "http://" + ln.Addr().String(), h, func() {
 		_ = srv.Close()
 		_ = b.w.Close()
 		if b.r != b.w {

@@ -10,11 +10,15 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/scim"
 )
 
 // scimBench is the provisioning workload of an IdP: what Okta and Entra do at the
@@ -29,6 +33,9 @@ type scimBench struct {
 	run     string // unique prefix of this run's userNames
 	ids     []string
 	results []phaseResult
+	// seed, when set, is the server's handler in this process: the users and the
+	// big group are created through it, not timed against the server (-seed).
+	seed http.Handler
 }
 
 func runSCIM(ctx context.Context, args []string) error {
@@ -42,22 +49,38 @@ func runSCIM(ctx context.Context, args []string) error {
 	pid := fs.Int("pid", 0, "server process id, to report its peak RSS")
 	reference := fs.String("reference", "", "also start the bare reference handler (bare.go) on this database, sqlite:PATH or postgres://…, and drive it with the same workload before Gatehouse in every run")
 	runs := fs.Int("runs", 1, "runs (reference, then Gatehouse, each time); with more than one, medians are compared")
+	seedDB := fs.String("seed-db", "", "seed: Gatehouse's database (the server's --db). The n users and the big group are then created "+
+		"before the timed phases by SCIM requests served in this process (Gatehouse's SCIM handler on this database, the "+
+		"reference's own handler), so they store exactly what the timed creates would; the create and build phases are "+
+		"not compared. For runs at 100,000 users")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *token == "" {
 		return errors.New("-token is required")
 	}
+	var seedGH http.Handler
+	if *seedDB != "" {
+		st, err := store.Open(ctx, *seedDB)
+		if err != nil {
+			return fmt.Errorf("-seed-db: %w", err)
+		}
+		defer st.Close()
+		seedGH = scim.NewHandler(st, nil)
+	}
 	results := map[string][]phaseResult{} // by target, every run's phases
 	for run := 1; run <= *runs; run++ {
 		if *reference != "" {
-			refBase, stop, err := startBare(ctx, *reference)
+			refBase, refHandler, stop, err := startBare(ctx, *reference)
 			if err != nil {
 				return err
 			}
 			fmt.Printf("\n== run %d: bare reference on %s\n", run, strings.SplitN(*reference, "?", 2)[0])
 			serverPID = 0
 			ref := newSCIMBench(refBase, "", *n, *c, *batch, *single)
+			if seedGH != nil {
+				ref.seed = refHandler
+			}
 			err = ref.workload(ctx)
 			stop()
 			if err != nil {
@@ -67,6 +90,7 @@ func runSCIM(ctx context.Context, args []string) error {
 		}
 		fmt.Printf("\n== run %d: Gatehouse at %s\n", run, *base)
 		b := newSCIMBench(*base, *token, *n, *c, *batch, *single)
+		b.seed = seedGH
 		var rss *rssWatcher
 		serverPID = *pid
 		if *pid > 0 {
@@ -100,6 +124,31 @@ func newSCIMBench(base, token string, n, c, batch, single int) *scimBench {
 func (b *scimBench) report(p *phase) {
 	p.report()
 	b.results = append(b.results, p.result())
+}
+
+// seeding runs f with requests served by b.seed in this process (see -seed-db),
+// when it is set: the phases f reports are then printed but not compared, and
+// no server CPU is counted for them.
+func (b *scimBench) seeding(f func() error) error {
+	if b.seed == nil {
+		return f()
+	}
+	client, results, pid := b.client, b.results, serverPID
+	b.client = &http.Client{Transport: handlerTransport{b.seed}}
+	serverPID = 0
+	fmt.Println("    seeding in-process:")
+	err := f()
+	b.client, b.results, serverPID = client, results, pid
+	return err
+}
+
+// handlerTransport serves a request with a handler in this process.
+type handlerTransport struct{ h http.Handler }
+
+func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	t.h.ServeHTTP(rec, r)
+	return rec.Result(), nil
 }
 
 // do sends one request and checks its status.
@@ -175,20 +224,30 @@ type listResp struct {
 func (b *scimBench) workload(ctx context.Context) error {
 	b.ids = make([]string, b.n)
 
-	p := newPhase("lookup before create (userName eq)")
-	b.parallel(ctx, p, b.n, b.c, func(i int) error {
-		var lr listResp
-		if err := b.do(ctx, "GET", "/Users?filter="+url.QueryEscape(`userName eq "`+b.userName(i)+`"`), nil, 200, &lr); err != nil {
-			return err
-		}
-		if lr.TotalResults != 0 {
-			return fmt.Errorf("user %d exists", i)
-		}
-		return nil
-	})
-	b.report(p)
+	var p *phase
+	if b.seed == nil {
+		p = newPhase("lookup before create (userName eq)")
+		b.parallel(ctx, p, b.n, b.c, func(i int) error {
+			var lr listResp
+			if err := b.do(ctx, "GET", "/Users?filter="+url.QueryEscape(`userName eq "`+b.userName(i)+`"`), nil, 200, &lr); err != nil {
+				return err
+			}
+			if lr.TotalResults != 0 {
+				return fmt.Errorf("user %d exists", i)
+			}
+			return nil
+		})
+		b.report(p)
+	}
+	if err := b.seeding(func() error { return b.createUsers(ctx) }); err != nil {
+		return err
+	}
+	return b.afterCreate(ctx)
+}
 
-	p = newPhase("create users (POST /Users)")
+// createUsers is the create phase: POST /Users of every user.
+func (b *scimBench) createUsers(ctx context.Context) error {
+	p := newPhase("create users (POST /Users)")
 	b.parallel(ctx, p, b.n, b.c, func(i int) error {
 		var out struct {
 			ID string `json:"id"`
@@ -211,8 +270,12 @@ func (b *scimBench) workload(ctx context.Context) error {
 			return fmt.Errorf("user %d was not created; stopping", i)
 		}
 	}
+	return nil
+}
 
-	p = newPhase("lookup existing (userName eq)")
+// afterCreate is the rest of the workload, once the users exist.
+func (b *scimBench) afterCreate(ctx context.Context) error {
+	p := newPhase("lookup existing (userName eq)")
 	b.parallel(ctx, p, b.n, b.c, func(i int) error {
 		var lr listResp
 		if err := b.do(ctx, "GET", "/Users?filter="+url.QueryEscape(`userName eq "`+strings.ToUpper(b.userName(i))+`"`), nil, 200, &lr); err != nil {
@@ -268,22 +331,30 @@ func (b *scimBench) workload(ctx context.Context) error {
 	var g struct {
 		ID string `json:"id"`
 	}
-	if err := b.do(ctx, "POST", "/Groups", map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Group"}, "displayName": b.run + " everyone", "members": []any{}}, 201, &g); err != nil {
+	if err := b.seeding(func() error {
+		if err := b.do(ctx, "POST", "/Groups", map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Group"}, "displayName": b.run + " everyone", "members": []any{}}, 201, &g); err != nil {
+			return err
+		}
+		batches := (b.n + b.batch - 1) / b.batch
+		p := newPhase(fmt.Sprintf("build group (%d PATCH x %d)", batches, b.batch))
+		b.parallel(ctx, p, batches, min(b.c, 4), func(i int) error {
+			var members []any
+			for j := i * b.batch; j < min(b.n, (i+1)*b.batch); j++ {
+				members = append(members, map[string]any{"value": b.ids[j]})
+			}
+			return b.do(ctx, "PATCH", "/Groups/"+g.ID, map[string]any{
+				"schemas":    []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+				"Operations": []any{map[string]any{"op": "add", "path": "members", "value": members}},
+			}, 204, nil)
+		})
+		b.report(p)
+		if p.fails > 0 {
+			return fmt.Errorf("building the group: %s", p.first)
+		}
+		return nil
+	}); err != nil {
 		return err
 	}
-	batches := (b.n + b.batch - 1) / b.batch
-	p = newPhase(fmt.Sprintf("build group (%d PATCH x %d)", batches, b.batch))
-	b.parallel(ctx, p, batches, min(b.c, 4), func(i int) error {
-		var members []any
-		for j := i * b.batch; j < min(b.n, (i+1)*b.batch); j++ {
-			members = append(members, map[string]any{"value": b.ids[j]})
-		}
-		return b.do(ctx, "PATCH", "/Groups/"+g.ID, map[string]any{
-			"schemas":    []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
-			"Operations": []any{map[string]any{"op": "add", "path": "members", "value": members}},
-		}, 204, nil)
-	})
-	b.report(p)
 
 	p = newPhase(fmt.Sprintf("one-member add/remove (%d PATCH)", b.single))
 	b.parallel(ctx, p, b.single, b.c, func(i int) error {
