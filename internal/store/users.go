@@ -290,6 +290,25 @@ func (t *tx) lockOwnedUser(ctx context.Context, orgID, ownerDir, id string) (SCI
 	return u, nil
 }
 
+// lockOwnedUserAdmin is lockOwnedUser that also tells whether the user is an org
+// admin, in the same statement: a directory's deactivation or deletion asks it of
+// every user, and only for an admin has more to check (lastAdminLeaves).
+func (t *tx) lockOwnedUserAdmin(ctx context.Context, orgID, ownerDir, id string) (SCIMUser, bool, error) {
+	var r struct {
+		scimUserRow
+		Admin bool `db:"is_admin"`
+	}
+	q, args := `SELECT `+scimUserCols+`, EXISTS (SELECT 1 FROM org_admins a WHERE a.org_id = u.org_id AND a.user_id = u.id) AS is_admin
+		FROM users u WHERE u.org_id = ? AND u.id = ?`, []any{orgID, id}
+	if ownerDir != "" {
+		q, args = q+` AND u.directory_id = ?`, append(args, ownerDir)
+	}
+	if err := t.get(ctx, &r, q+t.forUpdate("u"), args...); err != nil {
+		return SCIMUser{}, false, orNotFound(err, "user", id)
+	}
+	return r.scimUser(), r.Admin, nil // without Emails: see lockOwnedUser
+}
+
 // updateUser writes u over old, the user as lockUser read it, with the next version:
 // the one UPDATE of users. Deactivating the org's last active admin is
 // core.ErrLastAdmin; the emails are rewritten only when they changed.
@@ -636,10 +655,11 @@ func (s *SQL) SCIMUpdateUser(ctx context.Context, actor core.Actor, orgID, direc
 	var out SCIMUser
 	var left bool
 	err := s.inOrgTx(ctx, orgID, func(t *tx) error {
-		old, err := t.lockOwnedUser(ctx, orgID, directoryID, id)
+		old, admin, err := t.lockOwnedUserAdmin(ctx, orgID, directoryID, id)
 		if err != nil {
 			return err
 		}
+		old.Emails = emailsOfDoc(old.Doc)
 		u := old
 		u.Emails = slices.Clone(old.Emails)
 		if err := fn(&u); err != nil {
@@ -654,7 +674,7 @@ func (s *SQL) SCIMUpdateUser(ctx context.Context, actor core.Actor, orgID, direc
 		// The directory owns the user: it may deactivate even the org's last
 		// active admin (the IdP is authoritative for people who leave); the event says so.
 		lastAdmin := false
-		if old.Active && !u.Active {
+		if admin && old.Active && !u.Active {
 			if lastAdmin, err = t.lastAdminLeaves(ctx, orgID, id); err != nil {
 				return err
 			}
@@ -700,14 +720,19 @@ func emailsOfDoc(doc []byte) []SCIMEmail {
 func (s *SQL) SCIMDeleteUser(ctx context.Context, actor core.Actor, orgID, directoryID, id string) error {
 	var left bool
 	err := s.inOrgTx(ctx, orgID, func(t *tx) error {
-		// The directory owns the user: it may delete even the org's last active
-		// admin (the IdP is authoritative for people who leave); the event says so.
-		lastAdmin, err := t.lastAdminLeaves(ctx, orgID, id)
+		u, admin, err := t.lockOwnedUserAdmin(ctx, orgID, directoryID, id)
 		if err != nil {
 			return err
 		}
-		u, err := t.deleteUser(ctx, orgID, directoryID, id)
-		if err != nil {
+		// The directory owns the user: it may delete even the org's last active
+		// admin (the IdP is authoritative for people who leave); the event says so.
+		lastAdmin := false
+		if admin {
+			if lastAdmin, err = t.lastAdminLeaves(ctx, orgID, id); err != nil {
+				return err
+			}
+		}
+		if _, err := t.exec(ctx, `DELETE FROM users WHERE org_id = ? AND id = ?`, orgID, id); err != nil {
 			return err
 		}
 		d := map[string]any{"directory_id": actor.ID, "user_name": u.UserName}
