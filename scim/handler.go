@@ -3,6 +3,7 @@ package scim
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -52,6 +53,8 @@ type Handler struct {
 	MaxBody int64
 	// Metrics, when set, counts operations by directory, resource and outcome.
 	Metrics *metrics.Metrics
+
+	known knownTokens // tokens authenticated lately, for reads (auth.go)
 }
 
 // The schema tables are built once from elimity's definitions and never change.
@@ -91,16 +94,15 @@ type tenant struct {
 // ServeHTTP authenticates the request and routes it.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/scim+json")
-	tn, err := h.authenticate(r)
-	if errors.Is(err, core.ErrUnavailable) {
-		h.writeError(w, r, err) // the database is down: 503, not a misleading 401
-		return
+	tn, rr, check, key, known := h.knownReader(r)
+	if !known {
+		var err error
+		if tn, err = h.authenticate(r); err != nil {
+			h.refuse(w, r, err)
+			return
+		}
 	}
-	if err != nil {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse-scim"`)
-		h.writeError(w, r, newError(http.StatusUnauthorized, "", "A valid SCIM bearer token is required in the Authorization header."))
-		return
-	}
+	r = rr
 	maxBody := h.MaxBody
 	if maxBody <= 0 {
 		maxBody = DefaultMaxBody
@@ -112,9 +114,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path = strings.TrimSuffix(path, "/")
 	seg := strings.Split(strings.TrimPrefix(path, "/"), "/")
 	start := h.now()
-	sw := &statusWriter{ResponseWriter: w}
-	if err := h.route(sw, r, tn, seg); err != nil {
-		h.writeError(sw, r, err)
+	var out http.ResponseWriter = &statusWriter{ResponseWriter: w}
+	var g *gate
+	if known {
+		g = &gate{ResponseWriter: out, h: h, r: r, check: check, key: key}
+		out = g
+	}
+	err := h.route(out, r, tn, seg)
+	if err != nil {
+		h.writeError(out, r, err)
+	}
+	if g != nil && !g.prove() {
+		return // refused: not a SCIM operation of the directory
+	}
+	if err != nil {
 		h.Metrics.SCIM(tn.directoryID, resourceLabel(seg[0]), operation(r.Method, seg), outcome(err))
 	} else {
 		h.Metrics.SCIM(tn.directoryID, resourceLabel(seg[0]), operation(r.Method, seg), "ok")
@@ -127,14 +140,27 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // slowRequest is when a request is logged as slow.
 const slowRequest = 2 * time.Second
 
+// bearer is the request's bearer secret.
+func bearer(r *http.Request) (string, bool) {
+	scheme, secret, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	secret = strings.TrimSpace(secret)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || secret == "" {
+		return "", false
+	}
+	return secret, true
+}
+
+// authenticate reads the request's token and, for a SCIM token, remembers it for
+// the reads that follow (knownReader).
 func (h *Handler) authenticate(r *http.Request) (tenant, error) {
-	auth := r.Header.Get("Authorization")
-	scheme, secret, ok := strings.Cut(auth, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(secret) == "" {
+	secret, ok := bearer(r)
+	if !ok {
 		return tenant{}, errors.New("no bearer token")
 	}
-	tok, err := h.Store.Authenticate(r.Context(), strings.TrimSpace(secret))
+	key := sha256.Sum256([]byte(secret))
+	tok, err := h.Store.Authenticate(r.Context(), secret)
 	if err != nil {
+		h.known.drop(key)
 		if !errors.Is(err, core.ErrNotFound) {
 			h.logger().Error("scim: authenticate", "err", err)
 		}
@@ -143,8 +169,9 @@ func (h *Handler) authenticate(r *http.Request) (tenant, error) {
 	if subtle.ConstantTimeCompare([]byte(tok.Kind), []byte(store.TokenSCIM)) != 1 || tok.DirectoryID == "" {
 		return tenant{}, errors.New("not a SCIM token")
 	}
-	return tenant{orgID: tok.OrgID, directoryID: tok.DirectoryID,
-		actor: core.Actor{Kind: core.ActorSCIM, ID: tok.DirectoryID, Name: tok.Name}}, nil
+	tn, _ := tenantOf(tok)
+	h.known.put(key, tok)
+	return tn, nil
 }
 
 func methodNotAllowed(allow string) error {

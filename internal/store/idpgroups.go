@@ -19,6 +19,8 @@ type idpGroupRow struct {
 	CreatedAt    int64   `db:"created_at"`
 	UpdatedAt    int64   `db:"updated_at"`
 	Version      int64   `db:"version"`
+	// TokenLive is a TokenCheck's column, when the read carries one.
+	TokenLive int64 `db:"token_live"`
 }
 
 const idpGroupCols = `id, org_id, directory_id, connection_id, external_id, display_name, created_at, updated_at, version`
@@ -750,7 +752,16 @@ func scimMemberError(err error) error {
 // SCIMGetGroup finds a group of the directory.
 func (s *SQL) SCIMGetGroup(ctx context.Context, orgID, directoryID, id string) (SCIMGroup, error) {
 	var r idpGroupRow
-	err := s.get1(ctx, &r, scimGroupQuery, orgID, directoryID, id)
+	var err error
+	if check := tokenCheckOf(ctx); check != nil {
+		col, args := check.liveCol()
+		err = s.get1(ctx, &r, `SELECT `+idpGroupCols+col+` FROM idp_groups WHERE org_id = ? AND directory_id = ? AND id = ?`, append(args, orgID, directoryID, id)...)
+		if err == nil {
+			check.saw(r.TokenLive)
+		}
+	} else {
+		err = s.get1(ctx, &r, scimGroupQuery, orgID, directoryID, id)
+	}
 	if err != nil {
 		return SCIMGroup{}, fmt.Errorf("group %s: %w", id, err)
 	}
@@ -878,7 +889,7 @@ func (s *SQL) SCIMListGroups(ctx context.Context, orgID, directoryID string, q S
 		return nil, 0, err
 	}
 	var rows []idpGroupRow
-	total, err := s.listPage(ctx, orgID, "idp_groups g", where, args, idpGroupColsG, s.orderBy("g.id", q), q, &rows, func() int { return len(rows) })
+	total, err := s.listPage(ctx, orgID, "idp_groups g", where, args, idpGroupColsG, nil, s.orderBy("g.id", q), q, &rows, func() int { return len(rows) })
 	if err != nil {
 		return nil, 0, fmt.Errorf("list groups: %w", err)
 	}

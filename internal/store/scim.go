@@ -114,9 +114,11 @@ var _ SCIM = (*SQL)(nil)
 
 // listPage runs the page query and, when the page alone cannot tell the exact
 // total, a COUNT. A lookup (userName eq …) is then one indexed query.
-func (s *SQL) listPage(ctx context.Context, orgID, from, where string, args []any, cols, order string, q SCIMQuery, dest any, rows func() int) (int, error) {
+//
+// colArgs are the arguments of cols (a token check's), before the page's own.
+func (s *SQL) listPage(ctx context.Context, orgID, from, where string, args []any, cols string, colArgs []any, order string, q SCIMQuery, dest any, rows func() int) (int, error) {
 	if q.Count > 0 {
-		pageArgs := append(slices.Clone(args), q.Count, q.StartIndex-1)
+		pageArgs := append(append(slices.Clone(colArgs), args...), q.Count, q.StartIndex-1)
 		query := `SELECT ` + cols + ` FROM ` + from + ` WHERE ` + where + ` ORDER BY ` + order + ` LIMIT ? OFFSET ?`
 		if s.dialect == Postgres {
 			// PostgreSQL computes the columns (a user's owner name is two

@@ -82,6 +82,8 @@ type scimUserRow struct {
 	Division          string `db:"division"`
 	ManagerID         string `db:"manager_id"`
 	Doc               string `db:"scim"`
+	// TokenLive is a TokenCheck's column, when the read carries one.
+	TokenLive int64 `db:"token_live"`
 }
 
 func (r scimUserRow) scimUser() SCIMUser {
@@ -641,10 +643,13 @@ func (t *tx) adoptOnCreate(ctx context.Context, actor core.Actor, u SCIMUser) (_
 // SCIMGetUser finds a user the directory owns, active or not.
 func (s *SQL) SCIMGetUser(ctx context.Context, orgID, directoryID, id string) (SCIMUser, error) {
 	var r scimUserRow
-	err := s.get1(ctx, &r, `SELECT `+scimUserCols+` FROM users u WHERE u.org_id = ? AND u.directory_id = ? AND u.id = ?`, orgID, directoryID, id)
+	check := tokenCheckOf(ctx)
+	col, args := check.liveCol()
+	err := s.get1(ctx, &r, `SELECT `+scimUserCols+col+` FROM users u WHERE u.org_id = ? AND u.directory_id = ? AND u.id = ?`, append(args, orgID, directoryID, id)...)
 	if err != nil {
 		return SCIMUser{}, fmt.Errorf("user %s: %w", id, err)
 	}
+	check.saw(r.TokenLive)
 	return r.scimUser(), nil
 }
 
@@ -757,9 +762,14 @@ func (s *SQL) SCIMListUsers(ctx context.Context, orgID, directoryID string, q SC
 		return nil, 0, err
 	}
 	var rows []scimUserRow
-	total, err := s.listPage(ctx, orgID, "users u", where, args, scimUserCols, s.orderBy("u.id", q), q, &rows, func() int { return len(rows) })
+	check := tokenCheckOf(ctx)
+	col, colArgs := check.liveCol()
+	total, err := s.listPage(ctx, orgID, "users u", where, args, scimUserCols+col, colArgs, s.orderBy("u.id", q), q, &rows, func() int { return len(rows) })
 	if err != nil {
 		return nil, 0, fmt.Errorf("list users: %w", err)
+	}
+	if len(rows) > 0 {
+		check.saw(rows[0].TokenLive)
 	}
 	out := make([]SCIMUser, len(rows))
 	for i, r := range rows {

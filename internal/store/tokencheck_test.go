@@ -1,0 +1,115 @@
+package store_test
+
+import (
+	"context"
+	"reflect"
+	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/internal/core"
+	"github.com/gatehouse-dev/gatehouse/internal/store"
+	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
+)
+
+// TestTokenCheck: a SCIM read that carries a TokenCheck says, from its own
+// statement, whether the token is live; once the token is revoked the next read says
+// it is not; a read without a row proves nothing; reads answer as without a check.
+func TestTokenCheck(t *testing.T) {
+	t.Parallel()
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			s := b.New(t)
+			ctx := context.Background()
+			sys := core.Actor{Kind: core.ActorSystem, Name: "test"}
+			o, _, err := s.CreateOrg(ctx, sys, "acme", "Acme", "admin@acme.test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := s.EnsureDirectory(ctx, sys, o.ID, "okta")
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok, _, err := s.CreateToken(ctx, sys, o.ID, store.TokenSCIM, "okta", d.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			other, _, err := s.CreateToken(ctx, sys, o.ID, store.TokenSCIM, "other", d.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			actor := core.Actor{Kind: core.ActorSCIM, ID: d.ID, Name: "okta"}
+			nu := store.SCIMUser{Doc: []byte(`{"userName":"ann@acme.test"}`)}
+			nu.OrgID, nu.DirectoryID, nu.UserName, nu.Active = o.ID, d.ID, "ann@acme.test", true
+			u, err := s.SCIMCreateUser(ctx, actor, nu)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g, err := s.SCIMCreateGroup(ctx, actor, store.SCIMGroup{OrgID: o.ID, DirectoryID: d.ID, DisplayName: "eng"}, []string{u.ID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			eq := &store.FilterCompare{Attr: store.AttrUserName, Op: store.OpEq, Value: "ANN@acme.test"}
+			miss := &store.FilterCompare{Attr: store.AttrUserName, Op: store.OpEq, Value: "nobody@acme.test"}
+			reads := []struct {
+				name   string
+				hasRow bool
+				read   func(ctx context.Context) (any, error)
+			}{
+				{"get user", true, func(ctx context.Context) (any, error) { return s.SCIMGetUser(ctx, o.ID, d.ID, u.ID) }},
+				{"get group", true, func(ctx context.Context) (any, error) { return s.SCIMGetGroup(ctx, o.ID, d.ID, g.ID) }},
+				{"list users", true, func(ctx context.Context) (any, error) {
+					us, n, err := s.SCIMListUsers(ctx, o.ID, d.ID, store.SCIMQuery{StartIndex: 1, Count: 100})
+					return []any{us, n}, err
+				}},
+				{"lookup", true, func(ctx context.Context) (any, error) {
+					us, n, err := s.SCIMListUsers(ctx, o.ID, d.ID, store.SCIMQuery{Filter: eq, StartIndex: 1, Count: 100})
+					return []any{us, n}, err
+				}},
+				{"lookup miss", false, func(ctx context.Context) (any, error) {
+					us, n, err := s.SCIMListUsers(ctx, o.ID, d.ID, store.SCIMQuery{Filter: miss, StartIndex: 1, Count: 100})
+					return []any{us, n}, err
+				}},
+				{"count only", false, func(ctx context.Context) (any, error) {
+					us, n, err := s.SCIMListUsers(ctx, o.ID, d.ID, store.SCIMQuery{StartIndex: 1, Count: 0})
+					return []any{us, n}, err
+				}},
+				{"missing user", false, func(ctx context.Context) (any, error) { return s.SCIMGetUser(ctx, o.ID, d.ID, "nope") }},
+			}
+			for round, revoked := range []bool{false, true} {
+				if revoked {
+					if err := s.RevokeToken(ctx, sys, o.ID, tok.ID); err != nil {
+						t.Fatal(err)
+					}
+				}
+				for _, rd := range reads {
+					want, wantErr := rd.read(ctx)
+					cctx, check := store.WithTokenCheck(ctx, tok.ID)
+					got, gotErr := rd.read(cctx)
+					if (wantErr == nil) != (gotErr == nil) || !reflect.DeepEqual(got, want) {
+						t.Fatalf("round %d %s: with a check %v (%v), without %v (%v)", round, rd.name, got, gotErr, want, wantErr)
+					}
+					checked, live := check.Result()
+					if checked != rd.hasRow || (checked && live == revoked) {
+						t.Fatalf("round %d %s: checked %v live %v, want checked %v live %v", round, rd.name, checked, live, rd.hasRow, !revoked)
+					}
+					// Another token of the directory stays live throughout.
+					cctx, check = store.WithTokenCheck(ctx, other.ID)
+					if _, err := rd.read(cctx); (err == nil) != (wantErr == nil) {
+						t.Fatal(err)
+					}
+					if checked, live := check.Result(); checked != rd.hasRow || (checked && !live) {
+						t.Fatalf("round %d %s: the other token: checked %v live %v", round, rd.name, checked, live)
+					}
+				}
+			}
+			// An unknown token is not live.
+			cctx, check := store.WithTokenCheck(ctx, "no-such-token")
+			if _, err := s.SCIMGetUser(cctx, o.ID, d.ID, u.ID); err != nil {
+				t.Fatal(err)
+			}
+			if checked, live := check.Result(); !checked || live {
+				t.Fatalf("unknown token: checked %v live %v", checked, live)
+			}
+		})
+	}
+}
