@@ -15,6 +15,9 @@ import (
 // arrived while the previous read was running, instead of one read each.
 type genReader struct {
 	gen store.Generations
+	// unbounded: gen ignores deadlines (store.GenerationReader on SQLite), so a
+	// read arms no timer it would not heed.
+	unbounded bool
 
 	mu      sync.Mutex
 	running map[string]bool
@@ -31,7 +34,9 @@ type genFlight struct {
 const genReadTimeout = 5 * time.Second
 
 func newGenReader(gen store.Generations) *genReader {
-	return &genReader{gen: gen, running: map[string]bool{}, pending: map[string]*genFlight{}}
+	w, ok := gen.(interface{ WatchesContext() bool })
+	return &genReader{gen: gen, unbounded: ok && !w.WatchesContext(),
+		running: map[string]bool{}, pending: map[string]*genFlight{}}
 }
 
 func (c *genReader) read(ctx context.Context, orgID string) (int64, error) {
@@ -60,6 +65,9 @@ func (c *genReader) read(ctx context.Context, orgID string) (int64, error) {
 }
 
 func (c *genReader) readNow(orgID string) (int64, error) {
+	if c.unbounded {
+		return c.gen.OrgGeneration(context.Background(), orgID)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), genReadTimeout)
 	defer cancel()
 	return c.gen.OrgGeneration(ctx, orgID)

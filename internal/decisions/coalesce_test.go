@@ -57,3 +57,32 @@ func TestGenReaderNeverServesAnOlderRead(t *testing.T) {
 		t.Fatalf("%d reads for 11 callers, want 2 (one in flight, one shared)", n)
 	}
 }
+
+// deadlineGen records whether its reads got a deadline; heeds says what its
+// WatchesContext answers.
+type deadlineGen struct {
+	heeds       bool
+	hadDeadline bool
+}
+
+func (d *deadlineGen) OrgGeneration(ctx context.Context, orgID string) (int64, error) {
+	_, d.hadDeadline = ctx.Deadline()
+	return 1, nil
+}
+
+func (d *deadlineGen) WatchesContext() bool { return d.heeds }
+
+// TestGenReaderBoundsReadsThatHeedIt: a read that watches its context gets
+// genReadTimeout; one that says it ignores it (SQLite's) gets no timer at all.
+func TestGenReaderBoundsReadsThatHeedIt(t *testing.T) {
+	t.Parallel()
+	for _, heeds := range []bool{true, false} {
+		g := &deadlineGen{heeds: heeds}
+		if v, err := newGenReader(g).read(context.Background(), "org"); v != 1 || err != nil {
+			t.Fatalf("read: %d, %v", v, err)
+		}
+		if g.hadDeadline != heeds {
+			t.Errorf("WatchesContext %v: the read had a deadline: %v", heeds, g.hadDeadline)
+		}
+	}
+}

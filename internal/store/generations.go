@@ -66,11 +66,16 @@ func (s *SQL) NewGenerationReader(ctx context.Context) (*GenerationReader, error
 // the file I/O it would otherwise wait on. Across a network (PostgreSQL) the
 // deadline stays, so an outage fails the read instead of hanging it.
 func (g *GenerationReader) OrgGeneration(ctx context.Context, orgID string) (int64, error) {
-	if g.uncancelled {
+	if g.uncancelled && ctx.Done() != nil {
 		ctx = context.WithoutCancel(ctx)
 	}
 	return scanGeneration(g.stmt.QueryRowContext(ctx, orgID), orgID)
 }
+
+// WatchesContext reports whether OrgGeneration heeds its context's deadline and
+// cancellation: false on SQLite (see OrgGeneration), so that a caller need not
+// arm a timer the read would ignore.
+func (g *GenerationReader) WatchesContext() bool { return !g.uncancelled }
 
 // Close releases the prepared statement.
 func (g *GenerationReader) Close() error { return g.stmt.Close() }
