@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/gatehouse-dev/gatehouse/internal/decisions"
 	"github.com/gatehouse-dev/gatehouse/internal/httpx"
@@ -17,17 +18,27 @@ func (h *Handler) check(w http.ResponseWriter, r *http.Request) error {
 	if err := q.Validate(); err != nil {
 		return httpx.Fail(http.StatusBadRequest, err.Error(), nil)
 	}
-	a, err := h.Decisions.Check(r.Context(), *c, q)
+	d, err := h.Decisions.Check(r.Context(), *c, q)
 	if err != nil {
 		return err
 	}
-	body, err := a.JSON()
-	if err != nil {
-		return err
+	h.Metrics.Decision(string(d.Effect), d.Reason)
+	// The body is encoded into a pooled buffer: Write has copied it when it returns.
+	buf := checkBodies.Get().(*[]byte)
+	body := append(decisions.AppendDecisionJSON((*buf)[:0], d), '\n')
+	err = writeBody(w, body)
+	if cap(body) <= maxPooledBody {
+		*buf = body
+		checkBodies.Put(buf)
 	}
-	h.Metrics.Decision(string(a.Decision.Effect), a.Decision.Reason)
-	return writeBody(w, body)
+	return err
 }
+
+// checkBodies holds the buffers /check encodes its answers into; one grown past
+// maxPooledBody (an answer with a long explanation) is left to the collector.
+var checkBodies = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+const maxPooledBody = 64 << 10
 
 // checkBatch answers up to decisions.MaxBatch questions, all at one generation of the org.
 func (h *Handler) checkBatch(w http.ResponseWriter, r *http.Request) error {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
 	"github.com/gatehouse-dev/gatehouse/internal/decisions/index"
@@ -69,23 +68,6 @@ func (q Question) resourceID() string {
 	return q.Resource.ID
 }
 
-// Answer is a decision with its JSON encoding, made once.
-type Answer struct {
-	Decision core.Decision
-
-	once sync.Once
-	body []byte
-}
-
-// JSON is the decision encoded as its response body (with a trailing newline, as
-// json.Encoder writes it).
-func (a *Answer) JSON() ([]byte, error) {
-	a.once.Do(func() {
-		a.body = append(AppendDecisionJSON(nil, a.Decision), '\n')
-	})
-	return a.body, nil
-}
-
 func denyBecause(reason, msg string) core.Decision {
 	return core.Decision{Effect: core.Deny, Reason: reason, Message: msg, Chain: []core.Step{{Kind: "reason", Detail: msg}}}
 }
@@ -93,16 +75,12 @@ func denyBecause(reason, msg string) core.Decision {
 // Check answers one question for p from the decision index, at the org's state
 // as of the request's generation (read now when it has none). A person asking about
 // someone else is refused (*Refused).
-func (e *Engine) Check(ctx context.Context, p Principal, q Question) (*Answer, error) {
+func (e *Engine) Check(ctx context.Context, p Principal, q Question) (core.Decision, error) {
 	v, err := e.view(ctx, p)
 	if err != nil {
-		return nil, err
+		return core.Decision{}, err
 	}
-	d, err := e.answer(ctx, p, v, q)
-	if err != nil {
-		return nil, err
-	}
-	return &Answer{Decision: d}, nil
+	return e.answer(ctx, p, v, q)
 }
 
 // CheckBatch answers up to MaxBatch questions, all from one view of the org. A

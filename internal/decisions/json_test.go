@@ -46,7 +46,7 @@ func TestDecisionJSON(t *testing.T) {
 		if err := json.NewEncoder(&want).Encode(d); err != nil {
 			t.Fatal(err)
 		}
-		got, _ := (&Answer{Decision: d}).JSON()
+		got := append(AppendDecisionJSON(nil, d), '\n')
 		if !bytes.Equal(got, want.Bytes()) {
 			t.Fatalf("decision %#v:\n got %s\nwant %s", d, got, want.Bytes())
 		}

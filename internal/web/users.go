@@ -94,11 +94,11 @@ func (h *Handler) pageUser(w http.ResponseWriter, r *http.Request, c *caller, pd
 		if err := q.Validate(); err != nil {
 			return httpx.Fail(http.StatusBadRequest, err.Error(), nil)
 		}
-		a, err := h.Decisions.Check(ctx, *c, q)
+		d, err := h.Decisions.Check(ctx, *c, q)
 		if err != nil {
 			return err
 		}
-		data.Answer = &a.Decision
+		data.Answer = &d
 	}
 	pd.Title, pd.Nav, pd.Data = u.Label(), "users", data
 	return h.render(w, http.StatusOK, "user", pd)
