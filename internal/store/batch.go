@@ -222,7 +222,9 @@ func (b *batcher) finish(t *sqlx.Tx, x *tx, ok []*writeReq, events []auditEvent,
 		for _, r := range ok {
 			r.err = b.s.translate(err)
 		}
+		return
 	}
+	b.s.ckpt.committed()
 }
 
 // step runs one change inside a savepoint, undoing it alone when it fails. A

@@ -53,6 +53,7 @@ type SQL struct {
 	// lanes are PostgreSQL's group commits, for changes of a known org (inOrgTx,
 	// lane); nil on SQLite.
 	lanes []*batcher
+	ckpt  *checkpointer // a SQLite file's background checkpoints; nil otherwise
 	// Prepared statements of the SQLite pools, by query text (nil on PostgreSQL,
 	// whose driver caches its own). rstmts is wstmts when the pools are one.
 	wstmts, rstmts *stmtCache
@@ -101,11 +102,15 @@ func Open(ctx context.Context, dsn string) (*SQL, error) {
 		return nil, fmt.Errorf("connect to %s database %s: %w", dialect, redactDSN(dsn), err)
 	}
 	rdb = db
+	var ckdb *sqlx.DB
 	if path := strings.TrimPrefix(dsn, "sqlite:"); dialect == SQLite && path != ":memory:" {
 		// Opened after the writer's ping, so the file exists and is in WAL mode.
 		rdb, err = openSQLiteReader(path)
 		if err == nil {
 			err = rdb.PingContext(pctx)
+		}
+		if err == nil {
+			ckdb, err = openSQLiteCheckpointer(path)
 		}
 		if err != nil {
 			db.Close()
@@ -120,6 +125,9 @@ func Open(ctx context.Context, dsn string) (*SQL, error) {
 		for range pgLanes {
 			s.lanes = append(s.lanes, &batcher{s: s, max: pgMaxBatch})
 		}
+	}
+	if ckdb != nil {
+		s.ckpt = newCheckpointer(ckdb)
 	}
 	if dialect == SQLite {
 		s.batch = &batcher{s: s, max: maxBatch}
@@ -185,13 +193,12 @@ func openSQLite(path string) (*sqlx.DB, error) {
 	// Pragmas are set per connection through the DSN so every pooled connection has them.
 	//
 	// wal_autocheckpoint: the commit that takes the log past this many pages copies
-	// them into the database and syncs both files (two fsyncs) while the single writer,
-	// and every change queued behind it, waits. SQLite's default of 1,000 pages did that
-	// about once per hundred created users; at 4,000 the pages that every change
-	// rewrites (the tails of the id-ordered indexes, the change counter, the audit
-	// log's indexes) are copied a quarter as often, and the fsyncs come a quarter as
-	// often. 4,000 frames (16 MB of log) still fit the first hash table of the log's
-	// index, so a reader's lookup of a page in the log costs what it did.
+	// what the checkpointer (checkpoint.go) has not yet copied into the database and
+	// syncs both files (two fsyncs) while the single writer, and every change queued
+	// behind it, waits. SQLite's default of 1,000 pages did that about once per
+	// hundred created users; at 4,000 the fsyncs come a quarter as often. 4,000
+	// frames (16 MB of log) still fit the first hash table of the log's index, so a
+	// reader's lookup of a page in the log costs what it did.
 	q := url.Values{}
 	for _, p := range []string{"foreign_keys(1)", "busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "temp_store(MEMORY)", "wal_autocheckpoint(4000)"} {
 		q.Add("_pragma", p)
@@ -252,9 +259,9 @@ func (s *SQL) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
 // Close releases the connections.
 func (s *SQL) Close() error {
-	var err error
+	err := s.ckpt.close()
 	if s.rstmts != nil && s.rstmts != s.wstmts {
-		err = s.rstmts.close()
+		err = errors.Join(err, s.rstmts.close())
 	}
 	if s.wstmts != nil {
 		err = errors.Join(err, s.wstmts.close())
