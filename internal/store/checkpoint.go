@@ -29,6 +29,8 @@ type checkpointer struct {
 	kick    chan struct{} // buffered: a checkpoint is due
 	stop    chan struct{}
 	stopped chan struct{}
+	closing sync.Once // Close may be called more than once (the store's Close is)
+	err     error     // of the first close
 }
 
 func newCheckpointer(db *sqlx.DB) *checkpointer {
@@ -71,14 +73,17 @@ func (c *checkpointer) run() {
 	}
 }
 
-// close stops the goroutine and closes the connection.
+// close stops the goroutine and closes the connection; again, it does nothing.
 func (c *checkpointer) close() error {
 	if c == nil {
 		return nil
 	}
-	close(c.stop)
-	<-c.stopped
-	return c.db.Close()
+	c.closing.Do(func() {
+		close(c.stop)
+		<-c.stopped
+		c.err = c.db.Close()
+	})
+	return c.err
 }
 
 // openSQLiteCheckpointer opens the checkpointer's connection to a SQLite file.
