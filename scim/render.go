@@ -6,8 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
+	"github.com/gatehouse-dev/gatehouse/internal/jsontext"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 )
 
@@ -18,14 +18,14 @@ import (
 // that reference code itself.
 
 // member is one top-level attribute of a stored document: its key as written (no
-// escapes, see plainKey) and its value's bytes.
+// escapes, see jsontext.PlainASCII) and its value's bytes.
 type member struct {
 	key string
 	val []byte
 }
 
 // docMembers splits a valid JSON object into its top-level members, in order. It
-// reports false for anything but an object whose keys are plain (plainKey).
+// reports false for anything but an object whose keys are plain (jsontext.PlainASCII).
 func docMembers(doc []byte, out []member) ([]member, bool) {
 	i := skipSpace(doc, 0)
 	if i >= len(doc) || doc[i] != '{' {
@@ -44,7 +44,7 @@ func docMembers(doc []byte, out []member) ([]member, bool) {
 			return out, false
 		}
 		key := string(doc[i+1 : i+1+end])
-		if !plainKey(key) {
+		if !jsontext.PlainASCII(key) {
 			return out, false
 		}
 		i = skipSpace(doc, i+2+end)
@@ -130,54 +130,6 @@ func skipString(b []byte, i int) int {
 	return -1
 }
 
-// plainKey reports whether encoding/json writes key as it is between quotes, so the
-// key read from a document is the key decoded and its encoding both.
-func plainKey(key string) bool {
-	for i := 0; i < len(key); i++ {
-		if b := key[i]; b >= utf8.RuneSelf || !plainASCII[b] {
-			return false
-		}
-	}
-	return true
-}
-
-// appendJSONString appends s quoted as encoding/json quotes it; a string it would
-// change (quotes, backslashes, control characters, <, > and &, invalid UTF-8,
-// U+2028 and U+2029) is left to encoding/json itself.
-func appendJSONString(dst []byte, s string) []byte {
-	for i := 0; i < len(s); {
-		b := s[i]
-		if b < utf8.RuneSelf {
-			if !plainASCII[b] {
-				return appendMarshalled(dst, s)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if (r == utf8.RuneError && size == 1) || r == '\u2028' || r == '\u2029' {
-			return appendMarshalled(dst, s)
-		}
-		i += size
-	}
-	dst = append(dst, '"')
-	dst = append(dst, s...)
-	return append(dst, '"')
-}
-
-// plainASCII are the ASCII bytes encoding/json writes as they are.
-var plainASCII = func() (t [utf8.RuneSelf]bool) {
-	for b := range t {
-		t[b] = b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&'
-	}
-	return t
-}()
-
-func appendMarshalled(dst []byte, s string) []byte {
-	b, _ := json.Marshal(s) // a string always encodes
-	return append(dst, b...)
-}
-
 // fastUserJSON is userJSON for a valid stored document with plain keys; ok is false
 // for any other, which userJSON then renders the general way.
 func fastUserJSON(u store.SCIMUser, location string) (_ []byte, ok bool) {
@@ -210,28 +162,28 @@ func fastUserJSON(u store.SCIMUser, location string) (_ []byte, ok bool) {
 	add := func(key string, start int) { ms = append(ms, member{key: key, val: over[start:len(over):len(over)]}) }
 	ms = append(ms, member{key: "schemas", val: schemas})
 	s := mark()
-	over = appendJSONString(over, u.ID)
+	over = jsontext.AppendString(over, u.ID)
 	add("id", s)
 	s = mark()
-	over = appendJSONString(over, u.UserName)
+	over = jsontext.AppendString(over, u.UserName)
 	add("userName", s)
 	s = mark()
 	over = strconv.AppendBool(over, u.Active)
 	add("active", s)
 	s = mark()
 	over = append(over, `{"created":`...)
-	over = appendJSONString(over, formatTime(u.CreatedAt))
+	over = jsontext.AppendString(over, formatTime(u.CreatedAt))
 	over = append(over, `,"lastModified":`...)
-	over = appendJSONString(over, formatTime(u.UpdatedAt))
+	over = jsontext.AppendString(over, formatTime(u.UpdatedAt))
 	over = append(over, `,"location":`...)
-	over = appendJSONString(over, location)
+	over = jsontext.AppendString(over, location)
 	over = append(over, `,"resourceType":"User","version":`...)
-	over = appendJSONString(over, etag(u.Version))
+	over = jsontext.AppendString(over, etag(u.Version))
 	over = append(over, '}')
 	add("meta", s)
 	if u.ExternalID != "" {
 		s = mark()
-		over = appendJSONString(over, u.ExternalID)
+		over = jsontext.AppendString(over, u.ExternalID)
 		add("externalId", s)
 	}
 	slices.SortStableFunc(ms, func(a, b member) int { return strings.Compare(a.key, b.key) })
@@ -262,10 +214,10 @@ func fastUserJSON(u store.SCIMUser, location string) (_ []byte, ok bool) {
 // map order ($ref, display, type, value).
 func appendMember(dst []byte, id, display, ref string) []byte {
 	dst = append(dst, `{"$ref":`...)
-	dst = appendJSONString(dst, ref)
+	dst = jsontext.AppendString(dst, ref)
 	dst = append(dst, `,"display":`...)
-	dst = appendJSONString(dst, display)
+	dst = jsontext.AppendString(dst, display)
 	dst = append(dst, `,"type":"User","value":`...)
-	dst = appendJSONString(dst, id)
+	dst = jsontext.AppendString(dst, id)
 	return append(dst, '}')
 }
