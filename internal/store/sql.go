@@ -464,7 +464,7 @@ func (t *tx) writeAudit(ctx context.Context, events []auditEvent) error {
 	slices.Sort(orgs)
 	for _, org := range orgs {
 		es := byOrg[org]
-		cols := make([][]string, 9)
+		cols := make([][]string, 8) // the eight text columns, in writeAuditSQL's array order
 		ats := make([]int64, len(es))
 		for i, e := range es {
 			ats[i] = e.at
