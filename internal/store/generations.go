@@ -238,15 +238,10 @@ func scanGeneration(row *sql.Row, orgID string) (int64, error) {
 	return g, nil
 }
 
-// nextSeq advances the org's counter inside the change's transaction and returns
-// the new value: the seq of the change's audit event. On PostgreSQL the upsert
+// nextSeqSQL advances the org's counter inside the change's transaction and
+// returns the new value: the seq of the change's audit event (PostgreSQL's
+// tx.audit; SQLite numbers the event in its insert, sqliteAuditInsert). The upsert
 // locks the counter's row until commit, so the org's changes commit in seq order.
 const nextSeqSQL = `INSERT INTO org_generations (org_id, generation) VALUES (?, 1)
 	ON CONFLICT (org_id) DO UPDATE SET generation = org_generations.generation + 1
 	RETURNING generation`
-
-func (t *tx) nextSeq(ctx context.Context, orgID string) (int64, error) {
-	var seq int64
-	err := t.get(ctx, &seq, nextSeqSQL, orgID)
-	return seq, err
-}

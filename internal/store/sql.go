@@ -429,14 +429,16 @@ func (t *tx) audit(ctx context.Context, orgID string, actor core.Actor, action, 
 			orgID, id, orgID, at, string(actor.Kind), actor.ID, actor.Name, action, targetKind, targetID, d)
 		return err
 	}
-	seq, err := t.nextSeq(ctx, orgID)
-	if err != nil {
-		return err
-	}
-	_, err = t.exec(ctx, auditInsert+` VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		id, orgID, seq, at, string(actor.Kind), actor.ID, actor.Name, action, targetKind, targetID, d)
+	// SQLite: the event takes the counter's next number, and the trigger
+	// audit_events_seq (0020) moves the counter to it, in this one statement.
+	_, err := t.exec(ctx, sqliteAuditInsert,
+		id, orgID, orgID, at, string(actor.Kind), actor.ID, actor.Name, action, targetKind, targetID, d)
 	return err
 }
+
+// sqliteAuditInsert writes an audit event numbered by the org's counter; the
+// trigger audit_events_seq advances the counter to the event's seq.
+const sqliteAuditInsert = auditInsert + ` VALUES (?, ?, COALESCE((SELECT generation FROM org_generations WHERE org_id = ?), 0) + 1, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // auditEvent is an audit event of a batch (tx.deferred), written with its number
 // when the batch ends (writeAudit).
