@@ -17,8 +17,15 @@ import (
 // its next request on every instance sharing the database, as when each request
 // read the token first; only the extra statement is gone. Nothing reaches the
 // client before the token is proven live (gate): a read that proves nothing (no
-// row, an error, a discovery endpoint) authenticates the usual way first. Writes
-// always authenticate first, before they change anything.
+// row, an error, a discovery endpoint) authenticates the usual way first.
+//
+// A write by such a token does the same where the store proves the token in the
+// change's own transaction (checkedWrites: SQLite): the change is kept only if the
+// token is live in it, and fails, undone, if not, so nothing a revoked token asks
+// is written; the gate then refuses it like an unknown token. A write that changed
+// nothing (refused before the store, or failed before its audit event) proved
+// nothing and authenticates before it answers. Elsewhere writes authenticate
+// first, before they change anything.
 //
 // The map is used only while the token's last_used_at needs no update (it is
 // written at most once a minute, by Authenticate), so the column moves as before.
@@ -70,12 +77,21 @@ func tenantOf(tok store.Token) (tenant, bool) {
 		actor: core.Actor{Kind: core.ActorSCIM, ID: tok.DirectoryID, Name: tok.Name}}, true
 }
 
-// knownReader returns the tenant of a GET whose token was authenticated lately,
-// with the request to route (carrying the check) and the check; ok is false when
-// the request must authenticate the usual way.
+// checkedWrites is what a store tells about its changes (store.SQL does): whether
+// a change carrying a store.TokenCheck proves the token live in its transaction.
+type checkedWrites interface {
+	TokenCheckedWrites() bool
+}
+
+// knownReader returns the tenant of a GET (or, where the store checks tokens in
+// its changes, of any request) whose token was authenticated lately, with the
+// request to route (carrying the check) and the check; ok is false when the
+// request must authenticate the usual way.
 func (h *Handler) knownReader(r *http.Request) (_ tenant, _ *http.Request, _ *store.TokenCheck, key [sha256.Size]byte, ok bool) {
 	if r.Method != http.MethodGet {
-		return tenant{}, r, nil, key, false
+		if cw, can := h.Store.(checkedWrites); !can || !cw.TokenCheckedWrites() {
+			return tenant{}, r, nil, key, false
+		}
 	}
 	secret, found := bearer(r)
 	if !found {

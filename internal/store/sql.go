@@ -431,14 +431,49 @@ func (t *tx) audit(ctx context.Context, orgID string, actor core.Actor, action, 
 	}
 	// SQLite: the event takes the counter's next number, and the trigger
 	// audit_events_seq (0020) moves the counter to it, in this one statement.
-	_, err := t.exec(ctx, sqliteAuditInsert,
-		id, orgID, orgID, at, string(actor.Kind), actor.ID, actor.Name, action, targetKind, targetID, d)
-	return err
+	args := []any{id, orgID, orgID, at, string(actor.Kind), actor.ID, actor.Name, action, targetKind, targetID, d}
+	check := tokenCheckOf(ctx)
+	if check == nil {
+		_, err := t.exec(ctx, sqliteAuditInsert, args...)
+		return err
+	}
+	// A change by a token the edge did not authenticate first (TokenCheckedWrites)
+	// is kept only if the token is live in this transaction: the event is written
+	// only then, and without it the change fails and is undone.
+	res, err := t.exec(ctx, sqliteAuditInsertChecked, append(args, check.id)...)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	check.saw(n)
+	if n != 1 {
+		return errTokenNotLive
+	}
+	return nil
 }
+
+// errTokenNotLive fails a change whose TokenCheck found the token revoked or gone.
+var errTokenNotLive = fmt.Errorf("token: %w", core.ErrNotFound)
+
+// TokenCheckedWrites reports whether a change whose context carries a TokenCheck
+// proves the token live in its own transaction, and fails, changing nothing, when
+// it is not: true on SQLite, where every change's audit event is written only
+// while the token is live (tx.audit). The check's Result then tells, as for a
+// read; a change that wrote nothing (failed before its event, or changed nothing)
+// proves nothing. On PostgreSQL a write must authenticate first.
+func (s *SQL) TokenCheckedWrites() bool { return s.dialect == SQLite }
 
 // sqliteAuditInsert writes an audit event numbered by the org's counter; the
 // trigger audit_events_seq advances the counter to the event's seq.
 const sqliteAuditInsert = auditInsert + ` VALUES (?, ?, COALESCE((SELECT generation FROM org_generations WHERE org_id = ?), 0) + 1, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// sqliteAuditInsertChecked is sqliteAuditInsert that writes the event only if the
+// token (the last argument) is live: neither revoked nor deleted.
+const sqliteAuditInsertChecked = auditInsert + ` SELECT ?, ?, COALESCE((SELECT generation FROM org_generations WHERE org_id = ?), 0) + 1, ?, ?, ?, ?, ?, ?, ?, ?
+	WHERE EXISTS (SELECT 1 FROM api_tokens WHERE id = ? AND revoked_at IS NULL)`
 
 // auditEvent is an audit event of a batch (tx.deferred), written with its number
 // when the batch ends (writeAudit).

@@ -13,7 +13,9 @@ import (
 // authenticates the usual way before it answers.
 //
 // Only SCIMGetUser, SCIMListUsers (the page, not a count alone) and SCIMGetGroup
-// check; each sets the result when its statement returns a row.
+// check; each sets the result when its statement returns a row. On SQLite
+// (TokenCheckedWrites) every change checks too: its audit event is written only
+// while the token is live, and a change whose token is not fails, undone.
 type TokenCheck struct {
 	id      string
 	checked bool
@@ -52,6 +54,9 @@ func (c *TokenCheck) liveCol() (string, []any) {
 }
 
 // saw records the token_live column of a read's first row.
+//
+// A change's event may record it from the writer's goroutine (a batch runs its
+// changes there): the caller reads Result once its store call has returned.
 func (c *TokenCheck) saw(live int64) {
 	if c != nil {
 		c.checked, c.live = true, live == 1
