@@ -758,14 +758,27 @@ func emailsOfDoc(doc []byte) []SCIMEmail {
 func (s *SQL) SCIMDeleteUser(ctx context.Context, actor core.Actor, orgID, directoryID, id string) error {
 	var left bool
 	err := s.inOrgTx(ctx, orgID, func(t *tx) error {
-		u, admin, err := t.lockOwnedUserAdmin(ctx, orgID, directoryID, id)
-		if err != nil {
-			return err
+		// Only the userName, whether active and whether an org admin: the row
+		// goes, and reading and scanning every column (the stored document
+		// among them) cost more than the DELETE's own lookup.
+		var u struct {
+			UserName string `db:"user_name"`
+			Active   bool   `db:"active"`
+			Admin    bool   `db:"is_admin"`
+		}
+		q, args := `SELECT u.user_name, u.active, EXISTS (SELECT 1 FROM org_admins a WHERE a.org_id = u.org_id AND a.user_id = u.id) AS is_admin
+			FROM users u WHERE u.org_id = ? AND u.id = ?`, []any{orgID, id}
+		if directoryID != "" {
+			q, args = q+` AND u.directory_id = ?`, append(args, directoryID)
+		}
+		if err := t.get(ctx, &u, q+t.forUpdate("u"), args...); err != nil {
+			return orNotFound(err, "user", id)
 		}
 		// The directory owns the user: it may delete even the org's last active
 		// admin (the IdP is authoritative for people who leave); the event says so.
 		lastAdmin := false
-		if admin {
+		if u.Admin {
+			var err error
 			if lastAdmin, err = t.lastAdminLeaves(ctx, orgID, id); err != nil {
 				return err
 			}
