@@ -20,9 +20,11 @@ const pgMaxBatch = 32
 // batcher is group commit. SQLite has one writer, and most of a small change's cost
 // is its commit (writing the touched pages to the WAL). So changes that arrive while
 // another commit is under way are queued, and the next transaction runs them one
-// after the other, each inside its own SAVEPOINT, and commits them together: every
-// change still sees the effects of those before it, a failing change rolls back to
-// its savepoint alone, and no caller hears of success before the commit.
+// after the other, each but the first inside its own SAVEPOINT, and commits them
+// together: every change still sees the effects of those before it, a failing
+// change rolls back to its savepoint alone (the first, which has none, takes the
+// transaction with it, and the others run in a new one), and no caller hears of
+// success before the commit.
 //
 // PostgreSQL has the same bottleneck per org: every change takes the next number of
 // its org's change log (tx.audit), and that row lock is held through COMMIT, so one
@@ -151,9 +153,12 @@ func (b *batcher) commit(batch []*writeReq, handoff func()) {
 				r.err = err // given up before it started: it changes nothing
 				continue
 			}
-			// The first change of a transaction needs no savepoint on PostgreSQL:
-			// when it fails, the transaction, which holds nothing else, goes.
-			bare := pg && (len(ok) == 0 || !guarded)
+			// The first change of a transaction needs no savepoint: when it fails,
+			// the transaction, which holds nothing else, goes, and the changes
+			// after it run in a new one. On SQLite that is every batch's first
+			// change (and the only one of a batch of one) spared a SAVEPOINT and
+			// a RELEASE; on PostgreSQL every change while none fails (guarded).
+			bare := len(ok) == 0 || (pg && !guarded)
 			kept := len(events)
 			broken, err := b.step(x, r, bare)
 			r.err = err
@@ -230,8 +235,8 @@ func (b *batcher) finish(t *sqlx.Tx, x *tx, ok []*writeReq, events []auditEvent,
 // step runs one change inside a savepoint, undoing it alone when it fails. A
 // panic in the change is handed to its caller once the savepoint is undone. broken
 // says the savepoint could not be undone, so the whole transaction must go. A bare
-// step (PostgreSQL, the transaction's first change) sets no savepoint: its caller
-// rolls the transaction back when it fails.
+// step (the transaction's first change) sets no savepoint: its caller rolls the
+// transaction back when it fails.
 //
 // On PostgreSQL a savepoint is not released: RELEASE would cost a round trip and
 // frees nothing the commit does not (a subtransaction's id stays with the top
@@ -270,7 +275,7 @@ func (b *batcher) step(x *tx, r *writeReq, bare bool) (broken bool, err error) {
 		}
 		return false, b.s.translate(ferr)
 	}
-	if !pg {
+	if !pg && !bare {
 		if _, err := x.exec(bg, `RELEASE change`); err != nil {
 			return true, b.s.translate(err)
 		}
