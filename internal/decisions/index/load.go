@@ -46,11 +46,17 @@ func load(orgID string, seq int64, unicode bool, rows *store.OrgRows) (*View, er
 	for _, s := range rows.Sources {
 		v.sources[s.ID] = sourceLabel(s)
 	}
+	// The records and strings the view keeps go into a few large blocks (arena.go).
+	var strs strArena
+	var lists int32Arena
 	for _, g := range rows.Groups {
-		v.internGroup(ep, &group{id: g.ID, name: g.Name})
+		v.internGroup(ep, &group{id: strs.str(g.ID), name: strs.str(g.Name)})
 	}
 	for i := range rows.IdPGroups {
-		v.internIdP(ep, &rows.IdPGroups[i])
+		ig := &rows.IdPGroups[i]
+		ig.ID, ig.OrgID, ig.DirectoryID, ig.ConnectionID = strs.str(ig.ID), strs.str(ig.OrgID), strs.str(ig.DirectoryID), strs.str(ig.ConnectionID)
+		ig.ExternalID, ig.DisplayName = strs.str(ig.ExternalID), strs.str(ig.DisplayName)
+		v.internIdP(ep, ig)
 	}
 	v.userByID.grow(ep, len(rows.Users))
 	v.userByName.grow(ep, len(rows.Users))
@@ -73,8 +79,16 @@ func load(orgID string, seq int64, unicode bool, rows *store.OrgRows) (*View, er
 	}
 	groupMembers := make([][]int32, len(rows.Groups))
 	idpMembers := make([][]int32, len(rows.IdPGroups))
+	users := make([]user, len(rows.Users))
 	for i, r := range rows.Users {
-		u := newUser(r.ID, r.UserName, r.Email, r.Active, r.OrgAdmin, sortedSet(direct[i]), sortedSet(idp[i]))
+		d, ii := sortedSet(direct[i]), sortedSet(idp[i])
+		u := &users[i]
+		*u = user{id: strs.str(r.ID), email: strs.str(r.Email), active: r.Active, admin: r.OrgAdmin,
+			nDirect: int32(len(d)), groups: lists.concat(d, ii)}
+		u.userName = u.email // one string when equal, as newUser
+		if r.UserName != r.Email {
+			u.userName = strs.str(r.UserName)
+		}
 		ui := v.users.push(ep, u)
 		v.userByID.set(ep, u.id, ui)
 		v.indexUserKeys(ep, ui, u)
@@ -93,7 +107,10 @@ func load(orgID string, seq int64, unicode bool, rows *store.OrgRows) (*View, er
 	}
 	v.liveUsers = len(rows.Users)
 	for i := range rows.Mappings {
-		v.mappings[rows.Mappings[i].ID] = &rows.Mappings[i]
+		m := &rows.Mappings[i]
+		m.ID, m.OrgID, m.DirectoryID, m.ConnectionID = strs.str(m.ID), strs.str(m.OrgID), strs.str(m.DirectoryID), strs.str(m.ConnectionID)
+		m.IdPGroup, m.UserGroupID = strs.str(m.IdPGroup), strs.str(m.UserGroupID)
+		v.mappings[m.ID] = m
 	}
 	for _, r := range rows.Roles {
 		v.roles[r.ID] = r
@@ -126,7 +143,12 @@ func load(orgID string, seq int64, unicode bool, rows *store.OrgRows) (*View, er
 		if w == nil || !ok {
 			return nil, inconsistent("grant %s", g.ID)
 		}
+		g.ID, g.OrgID, g.UserGroupID, g.WorkspaceID = strs.str(g.ID), strs.str(g.OrgID), strs.str(g.UserGroupID), w.ws.ID
+		g.Role, g.CustomRoleID = core.RoleName(strs.str(string(g.Role))), strs.str(g.CustomRoleID)
 		g.EnvironmentIDs = slices.Clip(g.EnvironmentIDs)
+		for i, e := range g.EnvironmentIDs {
+			g.EnvironmentIDs[i] = strs.str(e)
+		}
 		w.grants[gi] = append(w.grants[gi], g)
 		v.grantLoc.set(ep, g.ID, grantLoc{ws: g.WorkspaceID, group: gi})
 		grantWS[gi] = append(grantWS[gi], g.WorkspaceID)
@@ -140,9 +162,10 @@ func load(orgID string, seq int64, unicode bool, rows *store.OrgRows) (*View, er
 		if w == nil {
 			return nil, inconsistent("resource %s", r.ID)
 		}
-		k := resKey{r.Type, r.ExternalID}
-		w.resources[k] = resource{id: r.ID, env: r.EnvironmentID, space: r.SpaceID}
-		v.resLoc.set(ep, r.ID, r.WorkspaceID)
+		id := strs.str(r.ID)
+		k := resKey{r.Type, strs.str(r.ExternalID)}
+		w.resources[k] = resource{id: id, env: strs.str(r.EnvironmentID), space: strs.str(r.SpaceID)}
+		v.resLoc.set(ep, id, w.ws.ID)
 	}
 	for id, w := range wss {
 		for gi, sps := range w.spaceGroups {
