@@ -292,7 +292,17 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			if status == 0 {
 				status = http.StatusOK
 			}
-			s.logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			// The record goes to the handler directly, as Logger.LogAttrs would
+			// send it but for the caller's program counter, which no handler
+			// here writes (no AddSource) and whose stack walk cost a fifth of
+			// the log line.
+			h := s.logger.Handler()
+			ctx := r.Context()
+			if !h.Enabled(ctx, slog.LevelInfo) {
+				return
+			}
+			rec := slog.NewRecord(time.Now(), slog.LevelInfo, "request", 0)
+			rec.AddAttrs(
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
 				slog.Int("status", status),
@@ -302,6 +312,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 				slog.String("duration", time.Since(start).Round(time.Microsecond).String()),
 				slog.String("request_id", id),
 			)
+			_ = h.Handle(ctx, rec)
 		}()
 		next.ServeHTTP(sw, r)
 	})
