@@ -20,11 +20,10 @@ const pgMaxBatch = 32
 // batcher is group commit. SQLite has one writer, and most of a small change's cost
 // is its commit (writing the touched pages to the WAL). So changes that arrive while
 // another commit is under way are queued, and the next transaction runs them one
-// after the other, each but the first inside its own SAVEPOINT, and commits them
-// together: every change still sees the effects of those before it, a failing
-// change rolls back to its savepoint alone (the first, which has none, takes the
-// transaction with it, and the others run in a new one), and no caller hears of
-// success before the commit.
+// after the other and commits them together: every change still sees the effects
+// of those before it, a failing change is undone alone (commit: the transaction
+// is rolled back and the others run again, each in a SAVEPOINT), and no caller
+// hears of success before the commit.
 //
 // PostgreSQL has the same bottleneck per org: every change takes the next number of
 // its org's change log (tx.audit), and that row lock is held through COMMIT, so one
@@ -39,8 +38,7 @@ type batcher struct {
 	s   *SQL
 	max int // changes per transaction
 	// guarded: the last batch had a failing change, so the next one runs each
-	// change in a savepoint from the start (PostgreSQL; commit). Only the lead
-	// touches it.
+	// change in a savepoint from the start (commit). Only the lead touches it.
 	guarded bool
 	mu      sync.Mutex
 	pending []*writeReq
@@ -106,11 +104,13 @@ func (b *batcher) run(ctx context.Context, fn func(*tx) error) error {
 
 // commit runs one batch in one transaction and tells every caller its outcome.
 //
-// On PostgreSQL a savepoint costs a round trip, so the changes of a batch run
-// without one while none fails: when one does, the transaction is rolled back, and
-// the changes done before it in the batch run again (they may run more than once)
-// in a new transaction, each in a savepoint from then on, which the next batch
-// keeps if this one had a failure (a directory posting users that exist, say).
+// A savepoint costs a round trip on PostgreSQL, and on SQLite a statement of its
+// own and a copy of every page a change writes that the batch had written before
+// (the sub-journal), so the changes of a batch run without one while none fails:
+// when one does, the transaction is rolled back, and the changes done before it in
+// the batch run again (they may run more than once) in a new transaction, each in
+// a savepoint from then on, which the next batch keeps if this one had a failure
+// (a directory posting users that exist, say).
 //
 // The changes' audit events are written when they are all done (tx.deferred,
 // writeAudit), so the batch takes its orgs' change-log counters last and holds them
@@ -126,7 +126,7 @@ func (b *batcher) commit(batch []*writeReq, handoff func()) {
 		}
 	}()
 	pg := b.s.dialect == Postgres
-	guarded := !pg || b.guarded // every change in a savepoint
+	guarded := b.guarded // every change in a savepoint
 	failed := false
 	todo := batch
 	var events []auditEvent // the audit events of the changes done, on PostgreSQL
@@ -155,10 +155,8 @@ func (b *batcher) commit(batch []*writeReq, handoff func()) {
 			}
 			// The first change of a transaction needs no savepoint: when it fails,
 			// the transaction, which holds nothing else, goes, and the changes
-			// after it run in a new one. On SQLite that is every batch's first
-			// change (and the only one of a batch of one) spared a SAVEPOINT and
-			// a RELEASE; on PostgreSQL every change while none fails (guarded).
-			bare := len(ok) == 0 || (pg && !guarded)
+			// after it run in a new one.
+			bare := len(ok) == 0 || !guarded
 			kept := len(events)
 			broken, err := b.step(x, r, bare)
 			r.err = err
