@@ -889,7 +889,7 @@ func (s *SQL) SCIMListGroups(ctx context.Context, orgID, directoryID string, q S
 		return nil, 0, err
 	}
 	var rows []idpGroupRow
-	total, err := s.listPage(ctx, orgID, "idp_groups g", where, args, idpGroupColsG, nil, s.orderBy("g.id", q), q, &rows, func() int { return len(rows) })
+	total, err := s.listPage(ctx, orgID, "idp_groups g", where, args, idpGroupColsG, nil, "", nil, s.orderBy("g.id", q), q, &rows, func() int { return len(rows) })
 	if err != nil {
 		return nil, 0, fmt.Errorf("list groups: %w", err)
 	}

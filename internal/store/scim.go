@@ -116,10 +116,17 @@ var _ SCIM = (*SQL)(nil)
 // total, a COUNT. A lookup (userName eq …) is then one indexed query.
 //
 // colArgs are the arguments of cols (a token check's), before the page's own.
-func (s *SQL) listPage(ctx context.Context, orgID, from, where string, args []any, cols string, colArgs []any, order string, q SCIMQuery, dest any, rows func() int) (int, error) {
+// tail, when set (SQLite), is a SELECT of one more row, with its arguments
+// tailArgs, that the statement returns after the page's rows (UNION ALL): rows
+// must take it out before it counts them.
+func (s *SQL) listPage(ctx context.Context, orgID, from, where string, args []any, cols string, colArgs []any, tail string, tailArgs []any, order string, q SCIMQuery, dest any, rows func() int) (int, error) {
 	if q.Count > 0 {
 		pageArgs := append(append(slices.Clone(colArgs), args...), q.Count, q.StartIndex-1)
 		query := `SELECT ` + cols + ` FROM ` + from + ` WHERE ` + where + ` ORDER BY ` + order + ` LIMIT ? OFFSET ?`
+		if tail != "" && s.dialect == SQLite {
+			query = `SELECT * FROM (` + query + `) UNION ALL ` + tail
+			pageArgs = append(pageArgs, tailArgs...)
+		}
 		if s.dialect == Postgres {
 			// PostgreSQL computes the columns (a user's owner name is two
 			// subqueries) of every row OFFSET skips: the page's rows are chosen
