@@ -133,7 +133,7 @@ func (b *batcher) commit(batch []*writeReq, handoff func()) {
 	for len(todo) > 0 {
 		// The transaction outlives any one caller's context; each change's
 		// statements still run under its own caller's context.
-		t, err := b.s.db.BeginTxx(context.Background(), nil)
+		t, err := b.s.laneDB().BeginTxx(context.Background(), nil)
 		if err != nil {
 			for _, r := range todo {
 				r.err = b.s.translate(err)
@@ -279,6 +279,16 @@ func (b *batcher) step(x *tx, r *writeReq, bare bool) (broken bool, err error) {
 		}
 	}
 	return false, nil
+}
+
+// laneDB is the pool of a batch's transaction: on PostgreSQL the key pool (gdb),
+// whose prepared statements are planned once (a lane's changes are statements by
+// key, and a lane runs them one after the other).
+func (s *SQL) laneDB() *sqlx.DB {
+	if s.gdb != nil {
+		return s.gdb
+	}
+	return s.db
 }
 
 // pgLanes is how many batchers a PostgreSQL store runs.

@@ -64,7 +64,9 @@
 // group locks the group only in that statement (bumpIdPGroup), after its member
 // rows. Statements are planned for their values (plan_cache_mode=force_custom_plan):
 // a generic plan picks an index by shape, which without statistics reads the whole
-// directory. SQLite has a single writer connection; changes that arrive while a commit
+// directory. Statements by a unique key, whose plan is the same for every value (the
+// lanes' changes; a token, user or group read by its key), run on a second pool that
+// plans them once (SQL.gdb), its connections renewed every minute. SQLite has a single writer connection; changes that arrive while a commit
 // is under way are committed together in the next transaction, each inside its own
 // savepoint (group commit: a failing change undoes only itself, none is reported
 // before the commit). Reads on a SQLite file use a separate pool of query_only

@@ -188,6 +188,16 @@ func (s *SQL) get1(ctx context.Context, dest any, query string, args ...any) err
 	return s.readOne(ctx, dest, query, args...)
 }
 
+// getKey is get1 for a statement by a unique key (a token by its hash, a user or a
+// group by id): on PostgreSQL it runs on the key pool (SQL.gdb), where a statement
+// run often is planned once.
+func (s *SQL) getKey(ctx context.Context, dest any, query string, args ...any) error {
+	if s.gdb == nil || s.bound != nil {
+		return s.get1(ctx, dest, query, args...)
+	}
+	return s.translate(s.gdb.GetContext(ctx, dest, s.gdb.Rebind(query), args...))
+}
+
 func (s *SQL) sel1(ctx context.Context, dest any, query string, args ...any) error {
 	if s.bound != nil {
 		return s.translate(s.bound.sel(ctx, dest, query, args...))

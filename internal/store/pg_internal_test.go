@@ -41,9 +41,10 @@ func pgSchema(t testing.TB, dsn string) string {
 	return dsn + sep + "search_path=" + schema
 }
 
-// TestPostgresPlansForValues: the pool plans each statement for its values unless
-// the DSN says otherwise (openPostgres), so a generic plan chosen without
-// statistics cannot turn a userName lookup into a walk of the directory.
+// TestPostgresPlansForValues: the main pool plans each statement for its values
+// unless the DSN says otherwise (openPostgres), so a generic plan chosen without
+// statistics cannot turn a filtered list into a walk of the directory; the key
+// pool (SQL.gdb) plans once, unless the DSN says otherwise.
 func TestPostgresPlansForValues(t *testing.T) {
 	dsn := os.Getenv("GATEHOUSE_TEST_POSTGRES")
 	if dsn == "" {
@@ -54,21 +55,26 @@ func TestPostgresPlansForValues(t *testing.T) {
 	if strings.Contains(dsn, "?") {
 		sep = "&"
 	}
-	for _, c := range []struct{ dsn, want string }{
-		{dsn, "force_custom_plan"},
-		{dsn + sep + "plan_cache_mode=auto", "auto"},
+	for _, c := range []struct{ dsn, want, key string }{
+		{dsn, "force_custom_plan", "auto"},
+		{dsn + sep + "plan_cache_mode=auto", "auto", "auto"},
+		{dsn + sep + "plan_cache_mode=force_custom_plan", "force_custom_plan", "force_custom_plan"},
 	} {
 		s, err := Open(ctx, c.dsn)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var got string
+		var got, key string
 		if err := s.db.GetContext(ctx, &got, `SHOW plan_cache_mode`); err != nil {
 			t.Fatal(err)
 		}
+		// The key pool (lanes, reads by a unique key) keeps PostgreSQL's default.
+		if err := s.gdb.GetContext(ctx, &key, `SHOW plan_cache_mode`); err != nil {
+			t.Fatal(err)
+		}
 		s.Close()
-		if got != c.want {
-			t.Errorf("plan_cache_mode = %q, want %q", got, c.want)
+		if got != c.want || key != c.key {
+			t.Errorf("plan_cache_mode = %q, key pool %q; want %q, %q", got, key, c.want, c.key)
 		}
 	}
 }

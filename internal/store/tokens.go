@@ -120,7 +120,7 @@ func (s *SQL) Authenticate(ctx context.Context, secret string) (Token, error) {
 	}
 	h := hashSecret(secret)
 	var r tokenRow
-	err := s.readOne(ctx, &r, `SELECT `+tokenCols+` FROM api_tokens WHERE hash = ?`, h)
+	err := s.getKey(ctx, &r, `SELECT `+tokenCols+` FROM api_tokens WHERE hash = ?`, h)
 	if err != nil || subtle.ConstantTimeCompare([]byte(r.Hash), []byte(h)) != 1 || r.RevokedAt != nil {
 		if err != nil && !isNotFound(err) {
 			return Token{}, err

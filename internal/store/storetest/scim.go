@@ -152,6 +152,21 @@ var scimTests = []test{
 				t.Errorf("%s: got %v (total %d), want %v", c.name, got, total, c.want)
 			}
 		}
+		// A userName eq lookup (one statement of its own on PostgreSQL) pages as
+		// any list does: the total stays the number of matches.
+		for _, c := range []struct {
+			start, count, rows int
+		}{{1, 100, 1}, {1, 1, 1}, {2, 100, 0}, {1, 0, 0}, {3, 0, 0}} {
+			q := store.SCIMQuery{Filter: cmp(store.AttrUserName, store.OpEq, "alice@EXAMPLE.com"), StartIndex: c.start, Count: c.count}
+			users, total := must2[store.SCIMUser](t, "userName eq page")(s.SCIMListUsers(ctx, o.ID, d.ID, q))
+			if len(users) != c.rows || total != 1 || (c.rows == 1 && users[0].ID != alice.ID) {
+				t.Errorf("userName eq, startIndex %d, count %d: %d users, total %d; want %d, total 1", c.start, c.count, len(users), total, c.rows)
+			}
+		}
+		if users, total := must2[store.SCIMUser](t, "userName eq of another directory's user")(s.SCIMListUsers(ctx, o.ID, newDirectory(t, s, o.ID, "entra").ID,
+			store.SCIMQuery{Filter: cmp(store.AttrUserName, store.OpEq, "alice@example.com"), StartIndex: 1, Count: 100})); len(users) != 0 || total != 0 {
+			t.Errorf("userName eq from another directory: %d users, total %d; want none", len(users), total)
+		}
 		// What the store cannot express for the resource is core.ErrInvalid, never SQL.
 		for name, f := range map[string]store.Filter{
 			"a group attribute":                  cmp(store.AttrMemberValue, store.OpEq, "x"),
