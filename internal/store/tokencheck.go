@@ -16,6 +16,8 @@ import (
 // check; each sets the result when its statement returns a row. On SQLite
 // (TokenCheckedWrites) every change checks too: its audit event is written only
 // while the token is live, and a change whose token is not fails, undone.
+// On PostgreSQL a userName eq lookup (scimUserByName) sets it always: its
+// statement returns the token's row with or without a user.
 type TokenCheck struct {
 	id      string
 	checked bool
