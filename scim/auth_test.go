@@ -87,15 +87,7 @@ func TestKnownReaderExact(t *testing.T) {
 		if !ok {
 			t.Fatal("the warm handler does not know the token")
 		}
-		toks, err := e.s.ListTokens(ctx, e.org.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, tk := range toks {
-			if err := e.s.RevokeToken(ctx, sys, e.org.ID, tk.ID); err != nil {
-				t.Fatal(err)
-			}
-		}
+		e.revokeTokens()
 		unknown := serve(fresh(), "/Users", nil, "ghs_unknown")
 		if unknown.Code != http.StatusUnauthorized {
 			t.Fatalf("unknown token: %d", unknown.Code)
@@ -197,15 +189,7 @@ func TestKnownWriterExact(t *testing.T) {
 		if !ok {
 			t.Fatal("the warm handler does not know the token")
 		}
-		toks, err := e.s.ListTokens(ctx, e.org.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, tk := range toks {
-			if err := e.s.RevokeToken(ctx, sys, e.org.ID, tk.ID); err != nil {
-				t.Fatal(err)
-			}
-		}
+		e.revokeTokens()
 		unknown := serve(fresh(), "POST", "/Users", user("eve@example.com"), "ghs_unknown")
 		if unknown.Code != http.StatusUnauthorized {
 			t.Fatalf("unknown token: %d", unknown.Code)

@@ -69,6 +69,20 @@ func (e *env) addDirectory(name string) {
 	e.h.Mount(e.mux)
 }
 
+// revokeTokens revokes every token of the org, as another instance would.
+func (e *env) revokeTokens() {
+	e.t.Helper()
+	toks, err := e.s.ListTokens(ctx, e.org.ID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, tk := range toks {
+		if err := e.s.RevokeToken(ctx, sys, e.org.ID, tk.ID); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
+
 type resp struct {
 	status int
 	header http.Header
