@@ -337,6 +337,32 @@ func membersChanged(d map[string]any, added, removed []string, reload bool) map[
 	return d
 }
 
+// scimMembersChanged writes the details of SCIM's idp_group.update (a PATCH or PUT
+// of a group, members or attributes): the counts of the members it named
+// ("members_added", "members_removed", "members_replaced") and, through
+// membersChanged, who changed. A change that named members but changed none (an
+// existing member added again, an absent one removed, a remove-then-add of one
+// user) says so with two empty lists: an event with counts and no lists is, to the
+// change log's readers, one written before membersChanged's contract, and the
+// decision index would read the whole group again for it. A change that named no
+// members (attributes only) carries none of these keys.
+func scimMembersChanged(d map[string]any, mc MemberChange, added, removed []string) map[string]any {
+	if mc.Empty() {
+		return d
+	}
+	d["members_added"] = len(mc.Add)
+	d["members_removed"] = len(mc.Remove)
+	d["members_replaced"] = mc.Replace
+	d = membersChanged(d, added, removed, mc.Replace)
+	_, reload := d["members_reload"]
+	_, add := d["add_user_ids"]
+	_, remove := d["remove_user_ids"]
+	if !reload && !add && !remove {
+		d["add_user_ids"], d["remove_user_ids"] = []string{}, []string{}
+	}
+	return d
+}
+
 // CreateIdPGroup creates an IdP group of a directory or connection of the org.
 // Display names are unique per directory (case-insensitively), external ids per connection.
 func (s *SQL) CreateIdPGroup(ctx context.Context, actor core.Actor, g core.IdPGroup) (core.IdPGroup, error) {
@@ -822,12 +848,7 @@ func (s *SQL) SCIMUpdateGroup(ctx context.Context, actor core.Actor, orgID, dire
 		}
 		out = g
 		d := map[string]any{"directory_id": directoryID, "display_name": g.DisplayName, "version": g.Version}
-		if !mc.Empty() {
-			d["members_added"] = len(mc.Add)
-			d["members_removed"] = len(mc.Remove)
-			d["members_replaced"] = mc.Replace
-		}
-		return t.audit(ctx, orgID, actor, "idp_group.update", "idp_group", id, membersChanged(d, added, removed, mc.Replace))
+		return t.audit(ctx, orgID, actor, "idp_group.update", "idp_group", id, scimMembersChanged(d, mc, added, removed))
 	})
 	if err != nil {
 		return SCIMGroup{}, fmt.Errorf("update group %s: %w", id, err)
@@ -851,19 +872,20 @@ func (t *tx) scimChangeMembers(ctx context.Context, actor core.Actor, orgID, dir
 	}
 	added, err := t.addIdPMembers(ctx, orgID, directoryID, id, mc.Add)
 	if err != nil {
-		// A missing group is 404 before a member is 400, as when it is locked first.
-		if _, gerr := t.getSCIMGroup(ctx, orgID, directoryID, id); gerr != nil {
-			return SCIMGroup{}, gerr
-		}
-		return SCIMGroup{}, scimMemberError(err)
+		return SCIMGroup{}, t.scimAddError(ctx, orgID, directoryID, id, err)
 	}
 	d := map[string]any{"directory_id": directoryID}
-	if !mc.Empty() {
-		d["members_added"] = len(mc.Add)
-		d["members_removed"] = len(mc.Remove)
-		d["members_replaced"] = false
+	return t.bumpIdPGroup(ctx, actor, orgID, directoryID, id, "idp_group.update", scimMembersChanged(d, mc, added, removed))
+}
+
+// scimAddError is the error of a SCIM change whose addition of members failed
+// (addIdPMembers), the group not locked first: a missing group is 404 before a
+// member is 400, as when it is locked first.
+func (t *tx) scimAddError(ctx context.Context, orgID, directoryID, id string, err error) error {
+	if _, gerr := t.getSCIMGroup(ctx, orgID, directoryID, id); gerr != nil {
+		return gerr
 	}
-	return t.bumpIdPGroup(ctx, actor, orgID, directoryID, id, "idp_group.update", membersChanged(d, added, removed, false))
+	return scimMemberError(err)
 }
 
 // pgChangeMembers is scimChangeMembers in a PostgreSQL batch, whose audit events
@@ -893,10 +915,7 @@ func (t *tx) pgChangeMembers(ctx context.Context, actor core.Actor, orgID, direc
 	for _, part := range add {
 		got, err := t.addIdPMembers(ctx, orgID, directoryID, id, part)
 		if err != nil {
-			if _, gerr := t.getSCIMGroup(ctx, orgID, directoryID, id); gerr != nil {
-				return SCIMGroup{}, gerr
-			}
-			return SCIMGroup{}, scimMemberError(err)
+			return SCIMGroup{}, t.scimAddError(ctx, orgID, directoryID, id, err)
 		}
 		added = append(added, got...)
 	}
@@ -946,13 +965,7 @@ func (t *tx) pgChangeMembers(ctx context.Context, actor core.Actor, orgID, direc
 	} else {
 		removed = append(removed, got...)
 	}
-	d := map[string]any{"directory_id": directoryID}
-	if !mc.Empty() {
-		d["members_added"] = len(mc.Add)
-		d["members_removed"] = len(mc.Remove)
-		d["members_replaced"] = false
-	}
-	d = membersChanged(d, added, removed, false)
+	d := scimMembersChanged(map[string]any{"directory_id": directoryID}, mc, added, removed)
 	g := rows[0].idpGroup()
 	d["display_name"], d["version"] = g.DisplayName, g.Version
 	return g, t.audit(ctx, orgID, actor, "idp_group.update", "idp_group", id, d)

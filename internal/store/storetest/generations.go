@@ -708,6 +708,19 @@ func membershipEvents(t *testing.T, s subject) {
 	check("SCIM PATCH add", sg.ID, true, false)
 	patch(store.MemberChange{Remove: us[:2], Add: us[1:2]})
 	check("SCIM PATCH remove-then-add", sg.ID, true, false)
+	// A change that named members but changed none says so with empty lists: counts
+	// alone are, to a reader, an event older than the contract (the decision index
+	// then reads the whole group again).
+	for _, mc := range []store.MemberChange{{Add: us[4:5]}, {Remove: us[900:901]}, {Remove: us[4:5], Add: us[4:5]}} {
+		patch(mc)
+		e = lastEvent(t, s, o.ID)
+		_, hasA := e.Details["add_user_ids"]
+		_, hasR := e.Details["remove_user_ids"]
+		if !hasA || !hasR || len(eventIDs(e, "add_user_ids"))+len(eventIDs(e, "remove_user_ids")) > 0 || e.Details["members_reload"] != nil {
+			t.Fatalf("a PATCH that changed no member (%+v): %+v", mc, e.Details)
+		}
+		check("SCIM PATCH changing nobody", sg.ID, true, false)
+	}
 	patch(store.MemberChange{Replace: true, Add: us[10:13]})
 	check("SCIM PUT / replace", sg.ID, true, true)
 	patch(store.MemberChange{Add: us})
