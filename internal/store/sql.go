@@ -98,24 +98,7 @@ func Open(ctx context.Context, dsn string) (*SQL, error) {
 		db, err = openSQLite(strings.TrimPrefix(dsn, "sqlite:"))
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		dialect = Postgres
-		db, err = openPostgres(dsn, "force_custom_plan")
-		if err == nil {
-			db.SetMaxOpenConns(32)
-			db.SetMaxIdleConns(16)
-			db.SetConnMaxIdleTime(5 * time.Minute)
-		}
-		if err == nil {
-			gdb, err = openPostgres(dsn, "auto")
-		}
-		if err == nil {
-			// A lane holds one connection, two while a batch commits beside the
-			// next one; the key reads need about as many as the requests in flight.
-			gdb.SetMaxOpenConns(32)
-			gdb.SetMaxIdleConns(24)
-			gdb.SetConnMaxLifetime(gdbLifetime)
-		} else if db != nil {
-			db.Close()
-		}
+		db, gdb, err = openPostgresPools(dsn)
 	default:
 		return nil, fmt.Errorf("unsupported database DSN %q: want sqlite:PATH or postgres://…", redactDSN(dsn))
 	}
@@ -168,6 +151,28 @@ func Open(ctx context.Context, dsn string) (*SQL, error) {
 		}
 	}
 	return s, nil
+}
+
+// openPostgresPools opens PostgreSQL's two pools, the main one (SQL.db, which is
+// also rdb) and the key pool (SQL.gdb): up to 64 connections to the server
+// together.
+func openPostgresPools(dsn string) (db, gdb *sqlx.DB, err error) {
+	if db, err = openPostgres(dsn, "force_custom_plan"); err != nil {
+		return nil, nil, err
+	}
+	if gdb, err = openPostgres(dsn, "auto"); err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	db.SetMaxOpenConns(32)
+	db.SetMaxIdleConns(16)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	// A lane holds one connection, two while a batch commits beside the next one;
+	// the key reads need about as many as the requests in flight.
+	gdb.SetMaxOpenConns(32)
+	gdb.SetMaxIdleConns(24)
+	gdb.SetConnMaxLifetime(gdbLifetime)
+	return db, gdb, nil
 }
 
 // gdbLifetime bounds how long a connection of the key pool, and the generic plans

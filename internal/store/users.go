@@ -322,44 +322,35 @@ func (t *tx) getOwnedUser(ctx context.Context, orgID, ownerDir, id string, lock 
 // lockUser reads a user with every column, and its emails, for a read-modify-write,
 // locking its row.
 func (t *tx) lockUser(ctx context.Context, orgID, id string) (SCIMUser, error) {
-	return t.lockOwnedUser(ctx, orgID, "", id)
+	u, _, err := t.lockOwnedUser(ctx, orgID, "", id, false)
+	return u, err
 }
 
 // lockOwnedUser is lockUser seen from a directory (ownerDir, when set): a user it
-// does not own is not found.
-func (t *tx) lockOwnedUser(ctx context.Context, orgID, ownerDir, id string) (SCIMUser, error) {
-	var r scimUserRow
-	q, args := `SELECT `+scimUserCols+` FROM users u WHERE u.org_id = ? AND u.id = ?`, []any{orgID, id}
-	if ownerDir != "" {
-		q, args = q+` AND u.directory_id = ?`, append(args, ownerDir)
-	}
-	if err := t.get(ctx, &r, q+t.forUpdate(), args...); err != nil {
-		return SCIMUser{}, orNotFound(err, "user", id)
-	}
-	u := r.scimUser()
-	// The rows of user_emails are written from the document in the same
-	// transaction, so it tells them without a query.
-	u.Emails = emailsOfDoc(u.Doc)
-	return u, nil
-}
-
-// lockOwnedUserAdmin is lockOwnedUser that also tells whether the user is an org
-// admin, in the same statement: a directory's deactivation or deletion asks it of
-// every user, and only for an admin has more to check (lastAdminLeaves).
-func (t *tx) lockOwnedUserAdmin(ctx context.Context, orgID, ownerDir, id string) (SCIMUser, bool, error) {
+// does not own is not found. admin asks, in the same statement, whether the user
+// is an org admin: a directory's deactivation asks it of every user, and only for
+// an admin has more to check (lastAdminLeaves).
+func (t *tx) lockOwnedUser(ctx context.Context, orgID, ownerDir, id string, admin bool) (SCIMUser, bool, error) {
 	var r struct {
 		scimUserRow
 		Admin bool `db:"is_admin"`
 	}
-	q, args := `SELECT `+scimUserCols+`, EXISTS (SELECT 1 FROM org_admins a WHERE a.org_id = u.org_id AND a.user_id = u.id) AS is_admin
-		FROM users u WHERE u.org_id = ? AND u.id = ?`, []any{orgID, id}
+	q, args := `SELECT `+scimUserCols, []any{orgID, id}
+	if admin {
+		q += `, EXISTS (SELECT 1 FROM org_admins a WHERE a.org_id = u.org_id AND a.user_id = u.id) AS is_admin`
+	}
+	q += ` FROM users u WHERE u.org_id = ? AND u.id = ?`
 	if ownerDir != "" {
 		q, args = q+` AND u.directory_id = ?`, append(args, ownerDir)
 	}
 	if err := t.get(ctx, &r, q+t.forUpdate("u"), args...); err != nil {
 		return SCIMUser{}, false, orNotFound(err, "user", id)
 	}
-	return r.scimUser(), r.Admin, nil // without Emails: see lockOwnedUser
+	u := r.scimUser()
+	// The rows of user_emails are written from the document in the same
+	// transaction, so it tells them without a query.
+	u.Emails = emailsOfDoc(u.Doc)
+	return u, r.Admin, nil
 }
 
 // updateUser writes u over old, the user as lockUser read it, with the next version:
@@ -708,11 +699,10 @@ func (s *SQL) SCIMUpdateUser(ctx context.Context, actor core.Actor, orgID, direc
 	var out SCIMUser
 	var left bool
 	err := s.inOrgTx(ctx, orgID, func(t *tx) error {
-		old, admin, err := t.lockOwnedUserAdmin(ctx, orgID, directoryID, id)
+		old, admin, err := t.lockOwnedUser(ctx, orgID, directoryID, id, true)
 		if err != nil {
 			return err
 		}
-		old.Emails = emailsOfDoc(old.Doc)
 		u := old
 		u.Emails = slices.Clone(old.Emails)
 		if err := fn(&u); err != nil {
