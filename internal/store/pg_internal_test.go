@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/core"
 	"github.com/jmoiron/sqlx"
 )
 
@@ -77,4 +80,67 @@ func TestPostgresPlansForValues(t *testing.T) {
 			t.Errorf("plan_cache_mode = %q, key pool %q; want %q, %q", got, key, c.want, c.key)
 		}
 	}
+}
+
+// TestPostgresAnalyzesAsUsersGrow: the users the store inserts start an ANALYZE of
+// the users tables at analyzeFirst and at every doubling (analyzer), so plans made
+// generically (the key pool's, the foreign-key checks') read the key rather than
+// every user of the org while an IdP's first sync fills the tables.
+func TestPostgresAnalyzesAsUsersGrow(t *testing.T) {
+	dsn := os.Getenv("GATEHOUSE_TEST_POSTGRES")
+	if dsn == "" {
+		t.Skip("GATEHOUSE_TEST_POSTGRES not set")
+	}
+	defer func(n int64) { analyzeFirst = n }(analyzeFirst)
+	analyzeFirst = 20
+	ctx := context.Background()
+	s := openMigrated(t, pgSchema(t, dsn))
+	sys := core.Actor{Kind: core.ActorSystem}
+	o, _, err := s.CreateOrg(ctx, sys, "acme", "Acme", "admin@acme.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.EnsureDirectory(ctx, sys, o.ID, "okta")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := core.Actor{Kind: core.ActorSCIM, ID: d.ID, Name: "okta"}
+	analyzed := func() (n int64) {
+		t.Helper()
+		// reltuples is the row count of the table's last ANALYZE (0 or -1 before).
+		if err := s.db.GetContext(ctx, &n, `SELECT reltuples::bigint FROM pg_class WHERE oid = 'users'::regclass`); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	create := func(from, to int) {
+		t.Helper()
+		for i := from; i < to; i++ {
+			u := SCIMUser{User: core.User{OrgID: o.ID, UserName: fmt.Sprintf("u%d@acme.example.com", i), Active: true, DirectoryID: d.ID},
+				Emails: []SCIMEmail{{Value: fmt.Sprintf("u%d@acme.example.com", i), Primary: true}}}
+			if _, err := s.SCIMCreateUser(ctx, dir, u); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	wait := func(want int64) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if analyzed() >= want {
+				return
+			}
+		}
+		t.Fatalf("users analyzed at %d rows, want at least %d", analyzed(), want)
+	}
+	// The org's admin is the first user inserted; an ANALYZE started by an insert
+	// sees the users committed before it.
+	create(0, 18)
+	time.Sleep(200 * time.Millisecond)
+	if n := analyzed(); n > 0 {
+		t.Fatalf("analyzed (%d rows) before %d users were inserted", n, analyzeFirst)
+	}
+	create(18, 19)
+	wait(19)
+	create(19, 39)
+	wait(39)
 }

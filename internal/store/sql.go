@@ -69,6 +69,9 @@ type SQL struct {
 	// lane); nil on SQLite.
 	lanes []*batcher
 	ckpt  *checkpointer // a SQLite file's background checkpoints; nil otherwise
+	// analyze runs ANALYZE of the users tables as this store fills them
+	// (PostgreSQL; nil on SQLite).
+	analyze *analyzer
 	// Prepared statements of the SQLite pools, by query text (nil on PostgreSQL,
 	// whose driver caches its own). rstmts is wstmts when the pools are one.
 	wstmts, rstmts *stmtCache
@@ -138,6 +141,7 @@ func Open(ctx context.Context, dsn string) (*SQL, error) {
 		for range pgLanes {
 			s.lanes = append(s.lanes, &batcher{s: s, max: pgMaxBatch})
 		}
+		s.analyze = newAnalyzer(db)
 	}
 	if ckdb != nil {
 		s.ckpt = newCheckpointer(ckdb)
@@ -299,6 +303,7 @@ func (s *SQL) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
 // Close releases the connections.
 func (s *SQL) Close() error {
+	s.analyze.close()
 	err := s.ckpt.close()
 	if s.rstmts != nil && s.rstmts != s.wstmts {
 		err = errors.Join(err, s.rstmts.close())

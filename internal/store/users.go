@@ -229,6 +229,7 @@ func (t *tx) insertUser(ctx context.Context, u SCIMUser) error {
 	} else if n == 0 {
 		return fmt.Errorf("user %q: %w", u.UserName, errUserNameTaken)
 	}
+	t.s.analyze.grew(1)
 	return t.insertEmails(ctx, u.OrgID, u.ID, u.Emails)
 }
 
@@ -259,6 +260,7 @@ func (t *tx) insertSCIMUser(ctx context.Context, u SCIMUser) (core.Owner, error)
 	if err != nil {
 		return core.Owner{}, t.s.wrapf(err, "user %q", u.UserName) // a foreign key: the org or the directory
 	}
+	t.s.analyze.grew(1)
 	return o, nil
 }
 

@@ -1,0 +1,87 @@
+package store
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// analyzer keeps PostgreSQL's statistics of the users tables up with the users this
+// store inserts.
+//
+// PostgreSQL plans a statement run often once, generically, from the statistics
+// of the tables it reads at the time: the key pool's statements (SQL.gdb), and the
+// foreign-key checks that each insert of a member or an email makes of its user
+// (SELECT 1 FROM users WHERE org_id = $1 AND id = $2) and each deletion of a user
+// of its emails. Before a table's first ANALYZE such a plan may read an index that
+// matches org_id alone (users_owner_connection_idx, users_employee_number_idx,
+// user_emails_value_idx): every check then reads every user of the org, and a
+// connection of the key pool keeps the plan for a minute (gdbLifetime) however the
+// table grows meanwhile. Autovacuum analyzes a table once a tenth of it changed,
+// but looks at most once a minute, while an IdP's first sync adds thousands of
+// users a second: in a 10,000-user SCIM run the checks read 3.2 million index
+// entries. So the store runs ANALYZE users, user_emails itself, in the background
+// on the main pool, each time the users it inserted since it started double from
+// analyzeFirst: with statistics the check's plan reads the key (users_org_id_key),
+// and ANALYZE invalidates the plans made without them. An ANALYZE that fails (a
+// role that does not own the tables only gets a warning) changes nothing.
+type analyzer struct {
+	db     *sqlx.DB
+	rows   atomic.Int64 // users inserted
+	next   atomic.Int64 // rows at which the next ANALYZE starts
+	mu     sync.Mutex   // guards closed and wg.Add against close
+	closed bool
+	wg     sync.WaitGroup
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// analyzeFirst is how many inserted users start the first ANALYZE.
+var analyzeFirst int64 = 1000
+
+func newAnalyzer(db *sqlx.DB) *analyzer {
+	a := &analyzer{db: db}
+	a.next.Store(analyzeFirst)
+	a.ctx, a.cancel = context.WithCancel(context.Background())
+	return a
+}
+
+// grew counts n users inserted, and starts an ANALYZE when they reach the next
+// doubling. A nil analyzer (SQLite) does nothing.
+func (a *analyzer) grew(n int) {
+	if a == nil {
+		return
+	}
+	rows := a.rows.Add(int64(n))
+	next := a.next.Load()
+	if rows < next || !a.next.CompareAndSwap(next, 2*max(next, rows)) {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return
+	}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		ctx, cancel := context.WithTimeout(a.ctx, 5*time.Minute)
+		defer cancel()
+		_, _ = a.db.ExecContext(ctx, `ANALYZE users, user_emails`)
+	}()
+}
+
+// close stops a running ANALYZE and waits for it.
+func (a *analyzer) close() {
+	if a == nil {
+		return
+	}
+	a.mu.Lock()
+	a.closed = true
+	a.mu.Unlock()
+	a.cancel()
+	a.wg.Wait()
+}
