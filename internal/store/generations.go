@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"sync"
 )
 
@@ -143,9 +144,19 @@ type rawGen struct {
 	run    func(any) error // r.step, bound once
 }
 
+// genMmapSize bounds the map of the generation read's connection.
+const genMmapSize = 1 << 30
+
 func newRawGen(ctx context.Context, db *sql.DB) (*rawGen, error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
+		return nil, err
+	}
+	// The read maps the database file (on this connection only): the pages it
+	// reads then come from memory, with no pread, whenever the connection's page
+	// cache was reset (a new snapshot).
+	if _, err := conn.ExecContext(ctx, `PRAGMA mmap_size=`+strconv.Itoa(genMmapSize)); err != nil {
+		conn.Close()
 		return nil, err
 	}
 	r := &rawGen{conn: conn, args: make([]driver.NamedValue, 1), dest: make([]driver.Value, 1)}

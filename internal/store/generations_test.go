@@ -62,6 +62,31 @@ func TestGenerationReaderRaw(t *testing.T) {
 			t.Fatalf("checkpoint after read %d: blocked %d, %v: a reader holds a snapshot", i, blocked, err)
 		}
 	}
+	var mapped int64
+	if err := g.raw.conn.QueryRowContext(ctx, `PRAGMA mmap_size`).Scan(&mapped); err != nil || mapped != genMmapSize {
+		t.Fatalf("the raw connection maps %d bytes of the file (%v), want %d", mapped, err, genMmapSize)
+	}
+	// The file shrinks under the map (VACUUM after deleting most of it): the
+	// reader still reads the current value.
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE filler (b BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) INSERT INTO filler SELECT randomblob(4096) FROM n`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.OrgGeneration(ctx, o.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.ExecContext(ctx, `DROP TABLE filler`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.ExecContext(ctx, `VACUUM`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateGroup(ctx, sys, core.UserGroup{OrgID: o.ID, Name: "after-vacuum"}); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := s.OrgGeneration(ctx, o.ID)
+	if got, err := g.OrgGeneration(ctx, o.ID); err != nil || got != want {
+		t.Fatalf("after the file shrank: %d, %v; want %d", got, err, want)
+	}
 	if err := g.Close(); err != nil {
 		t.Fatal(err)
 	}
