@@ -30,6 +30,7 @@ import (
 // role that does not own the tables only gets a warning) changes nothing.
 type analyzer struct {
 	db     *sqlx.DB
+	stats  *userStats   // read again after each ANALYZE
 	rows   atomic.Int64 // users inserted
 	next   atomic.Int64 // rows at which the next ANALYZE starts
 	mu     sync.Mutex   // guards closed and wg.Add against close
@@ -42,8 +43,8 @@ type analyzer struct {
 // analyzeFirst is how many inserted users start the first ANALYZE.
 var analyzeFirst int64 = 1000
 
-func newAnalyzer(db *sqlx.DB) *analyzer {
-	a := &analyzer{db: db}
+func newAnalyzer(db *sqlx.DB, stats *userStats) *analyzer {
+	a := &analyzer{db: db, stats: stats}
 	a.next.Store(analyzeFirst)
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	return a
@@ -71,6 +72,7 @@ func (a *analyzer) grew(n int) {
 		ctx, cancel := context.WithTimeout(a.ctx, 5*time.Minute)
 		defer cancel()
 		_, _ = a.db.ExecContext(ctx, `ANALYZE users, user_emails`)
+		a.stats.stale()
 	}()
 }
 
@@ -84,4 +86,47 @@ func (a *analyzer) close() {
 	a.mu.Unlock()
 	a.cancel()
 	a.wg.Wait()
+}
+
+// userStats says whether PostgreSQL holds statistics of users gathered from at
+// least keyPlanRows rows (pg_class.reltuples), read at most every statsMaxAge. With
+// them a generic plan of a userName eq lookup reads users_user_name_key for any
+// value, so the lookup may run on the key pool (planned once, SQL.gdb); without
+// them (a table never analyzed, as after pg_restore, or analyzed nearly empty) a
+// generic plan may read an index matching org_id alone and walk every user of
+// the org on each lookup, so the lookup stays planned for its values.
+type userStats struct {
+	db     *sqlx.DB
+	enough atomic.Bool
+	read   atomic.Int64 // UnixNano of the last read; 0: read at next use
+}
+
+// keyPlanRows is how many analyzed rows of users let a lookup be planned once.
+var keyPlanRows float64 = 1000
+
+// statsMaxAge bounds how long a reading of users' statistics is used.
+const statsMaxAge = 10 * time.Second
+
+// analyzed reports whether users' statistics cover keyPlanRows rows, reading
+// them again when the last reading is older than statsMaxAge (one caller reads,
+// the others use the last reading). A failed read counts as no statistics.
+func (u *userStats) analyzed(ctx context.Context) bool {
+	if u == nil {
+		return false
+	}
+	now := time.Now().UnixNano()
+	last := u.read.Load()
+	if now-last > int64(statsMaxAge) && u.read.CompareAndSwap(last, now) {
+		var rows float64
+		err := u.db.QueryRowContext(ctx, `SELECT reltuples FROM pg_class WHERE oid = 'users'::regclass`).Scan(&rows)
+		u.enough.Store(err == nil && rows >= keyPlanRows)
+	}
+	return u.enough.Load()
+}
+
+// stale has the next use read the statistics again (after an ANALYZE).
+func (u *userStats) stale() {
+	if u != nil {
+		u.read.Store(0)
+	}
 }

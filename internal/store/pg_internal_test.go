@@ -144,3 +144,75 @@ func TestPostgresAnalyzesAsUsersGrow(t *testing.T) {
 	create(19, 39)
 	wait(39)
 }
+
+// TestPostgresLookupPoolFollowsStatistics: a directory's userName eq lookup runs on
+// the key pool (planned once) only while PostgreSQL holds statistics of users from
+// keyPlanRows rows or more (userStats): never before the table's first ANALYZE, as
+// after a restore. On either pool a token's lookup answers alike, a hit or a miss,
+// and proves the token (live, then revoked).
+func TestPostgresLookupPoolFollowsStatistics(t *testing.T) {
+	dsn := os.Getenv("GATEHOUSE_TEST_POSTGRES")
+	if dsn == "" {
+		t.Skip("GATEHOUSE_TEST_POSTGRES not set")
+	}
+	defer func(n int64, k float64) { analyzeFirst, keyPlanRows = n, k }(analyzeFirst, keyPlanRows)
+	analyzeFirst, keyPlanRows = 1<<40, 20 // no ANALYZE but the test's own
+	ctx := context.Background()
+	s := openMigrated(t, pgSchema(t, dsn))
+	sys := core.Actor{Kind: core.ActorSystem}
+	o, _, err := s.CreateOrg(ctx, sys, "acme", "Acme", "admin@acme.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.EnsureDirectory(ctx, sys, o.ID, "okta")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := s.CreateToken(ctx, sys, o.ID, TokenSCIM, "okta", d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := core.Actor{Kind: core.ActorSCIM, ID: d.ID, Name: "okta"}
+	for i := range 30 {
+		u := SCIMUser{User: core.User{OrgID: o.ID, UserName: fmt.Sprintf("u%d@acme.example.com", i), Active: true, DirectoryID: d.ID}}
+		if _, err := s.SCIMCreateUser(ctx, dir, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lookups := func(keyPool, revoked bool) {
+		t.Helper()
+		s.userStats.stale()
+		if got := s.userStats.analyzed(ctx); got != keyPool {
+			t.Fatalf("lookups on the key pool: %v, want %v", got, keyPool)
+		}
+		for _, c := range []struct {
+			name string
+			want int
+		}{{"U7@acme.example.com", 1}, {"nobody@acme.example.com", 0}} {
+			cctx, check := WithTokenCheck(ctx, tok.ID)
+			us, n, err := s.SCIMListUsers(cctx, o.ID, d.ID, SCIMQuery{Filter: &FilterCompare{Attr: AttrUserName, Op: OpEq, Value: c.name}, StartIndex: 1, Count: 100})
+			if err != nil || n != c.want || len(us) != c.want || (c.want == 1 && us[0].UserName != "u7@acme.example.com") {
+				t.Fatalf("key pool %v: lookup %s: %d users (total %d), %v", keyPool, c.name, len(us), n, err)
+			}
+			if checked, live := check.Result(); !checked || live == revoked {
+				t.Fatalf("key pool %v: lookup %s: token checked %v live %v, revoked %v", keyPool, c.name, checked, live, revoked)
+			}
+		}
+	}
+	// Never analyzed (reltuples -1): planned for the values.
+	lookups(false, false)
+	if _, err := s.db.ExecContext(ctx, `ANALYZE users`); err != nil {
+		t.Fatal(err)
+	}
+	// Statistics of 31 rows (the admin and 30 users): on the key pool. Enough runs
+	// that PostgreSQL makes its generic plan (after five).
+	for range 4 {
+		lookups(true, false)
+	}
+	if err := s.RevokeToken(ctx, sys, o.ID, tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	lookups(true, true)
+	keyPlanRows = 1000
+	lookups(false, true)
+}
