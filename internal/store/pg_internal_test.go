@@ -82,6 +82,21 @@ func TestPostgresPlansForValues(t *testing.T) {
 	}
 }
 
+// acmeOkta creates org acme, its admin its first user, and its directory okta.
+func acmeOkta(t *testing.T, s *SQL) (core.Org, core.Directory) {
+	t.Helper()
+	ctx, sys := context.Background(), core.Actor{Kind: core.ActorSystem}
+	o, _, err := s.CreateOrg(ctx, sys, "acme", "Acme", "admin@acme.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.EnsureDirectory(ctx, sys, o.ID, "okta")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o, d
+}
+
 // TestPostgresAnalyzesAsUsersGrow: the users the store inserts start an ANALYZE of
 // the users tables at analyzeFirst and at every doubling (analyzer), so plans made
 // generically (the key pool's, the foreign-key checks') read the key rather than
@@ -95,15 +110,7 @@ func TestPostgresAnalyzesAsUsersGrow(t *testing.T) {
 	analyzeFirst = 20
 	ctx := context.Background()
 	s := openMigrated(t, pgSchema(t, dsn))
-	sys := core.Actor{Kind: core.ActorSystem}
-	o, _, err := s.CreateOrg(ctx, sys, "acme", "Acme", "admin@acme.example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := s.EnsureDirectory(ctx, sys, o.ID, "okta")
-	if err != nil {
-		t.Fatal(err)
-	}
+	o, d := acmeOkta(t, s)
 	dir := core.Actor{Kind: core.ActorSCIM, ID: d.ID, Name: "okta"}
 	analyzed := func() (n int64) {
 		t.Helper()
@@ -160,14 +167,7 @@ func TestPostgresLookupPoolFollowsStatistics(t *testing.T) {
 	ctx := context.Background()
 	s := openMigrated(t, pgSchema(t, dsn))
 	sys := core.Actor{Kind: core.ActorSystem}
-	o, _, err := s.CreateOrg(ctx, sys, "acme", "Acme", "admin@acme.example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := s.EnsureDirectory(ctx, sys, o.ID, "okta")
-	if err != nil {
-		t.Fatal(err)
-	}
+	o, d := acmeOkta(t, s)
 	tok, _, err := s.CreateToken(ctx, sys, o.ID, TokenSCIM, "okta", d.ID)
 	if err != nil {
 		t.Fatal(err)
