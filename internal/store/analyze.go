@@ -45,6 +45,7 @@ var analyzeFirst int64 = 1000
 
 func newAnalyzer(db *sqlx.DB, stats *userStats) *analyzer {
 	a := &analyzer{db: db, stats: stats}
+	stats.inserted = &a.rows
 	a.next.Store(analyzeFirst)
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	return a
@@ -88,38 +89,60 @@ func (a *analyzer) close() {
 	a.wg.Wait()
 }
 
-// userStats says whether PostgreSQL holds statistics of users gathered from at
-// least keyPlanRows rows (pg_class.reltuples), read at most every statsMaxAge. With
-// them a generic plan of a userName eq lookup reads users_user_name_key for any
-// value, so the lookup may run on the key pool (planned once, SQL.gdb); without
-// them (a table never analyzed, as after pg_restore, or analyzed nearly empty) a
-// generic plan may read an index matching org_id alone and walk every user of
-// the org on each lookup, so the lookup stays planned for its values.
+// userStats says whether a generic plan of a directory's userName eq lookup is
+// safe, so that the lookup may run on the key pool (planned once, SQL.gdb): when
+// PostgreSQL holds statistics of users gathered from at least keyPlanRows rows
+// (pg_class.reltuples), such a plan reads users_user_name_key for any value; or
+// while the table is small (at most smallUsersBytes on disk, and fewer than
+// smallSlack users inserted by this store since), as before an IdP's first sync,
+// where a plan that reads another index reads some tens of users. Otherwise (a
+// larger table not yet analyzed, as after pg_restore or until the analyzer's
+// first ANALYZE) a generic plan may walk every user of the org on each lookup,
+// so the lookup stays planned for its values. The reading is at most statsMaxAge
+// old, and is read again after an ANALYZE (which also replaces the plans).
 type userStats struct {
-	db     *sqlx.DB
-	enough atomic.Bool
-	read   atomic.Int64 // UnixNano of the last read; 0: read at next use
+	db       *sqlx.DB
+	inserted *atomic.Int64 // users this store inserted (the analyzer's count)
+	enough   atomic.Bool
+	small    atomic.Bool  // enough by the table's size alone
+	at       atomic.Int64 // inserted at the last read
+	read     atomic.Int64 // UnixNano of the last read; 0: read at next use
 }
 
-// keyPlanRows is how many analyzed rows of users let a lookup be planned once.
-var keyPlanRows float64 = 1000
+// keyPlanRows is how many analyzed rows of users let a lookup be planned once;
+// smallUsersBytes how large the table may be without statistics, and smallSlack
+// how many users this store may insert after reading that it was.
+var (
+	keyPlanRows     float64 = 1000
+	smallUsersBytes int64   = 64 << 10
+	smallSlack      int64   = 64
+)
 
-// statsMaxAge bounds how long a reading of users' statistics is used.
+// statsMaxAge bounds how long a reading of users' statistics and size is used.
 const statsMaxAge = 10 * time.Second
 
-// analyzed reports whether users' statistics cover keyPlanRows rows, reading
-// them again when the last reading is older than statsMaxAge (one caller reads,
-// the others use the last reading). A failed read counts as no statistics.
+// analyzed reports whether a lookup may be planned once (see userStats), reading
+// the table's statistics and size again when the last reading is older than
+// statsMaxAge, or said the table was small and smallSlack users were inserted
+// since (one caller reads, the others use the last reading). A failed read counts
+// as neither.
 func (u *userStats) analyzed(ctx context.Context) bool {
 	if u == nil {
 		return false
 	}
 	now := time.Now().UnixNano()
 	last := u.read.Load()
-	if now-last > int64(statsMaxAge) && u.read.CompareAndSwap(last, now) {
+	due := now-last > int64(statsMaxAge) || (u.small.Load() && u.inserted.Load()-u.at.Load() >= smallSlack)
+	if due && u.read.CompareAndSwap(last, now) {
+		n := u.inserted.Load()
 		var rows float64
-		err := u.db.QueryRowContext(ctx, `SELECT reltuples FROM pg_class WHERE oid = 'users'::regclass`).Scan(&rows)
-		u.enough.Store(err == nil && rows >= keyPlanRows)
+		var size int64
+		err := u.db.QueryRowContext(ctx, `SELECT reltuples, pg_relation_size(oid) FROM pg_class WHERE oid = 'users'::regclass`).Scan(&rows, &size)
+		byStats := err == nil && rows >= keyPlanRows
+		bySize := err == nil && size <= smallUsersBytes
+		u.at.Store(n)
+		u.small.Store(bySize && !byStats)
+		u.enough.Store(byStats || bySize)
 	}
 	return u.enough.Load()
 }

@@ -154,16 +154,18 @@ func TestPostgresAnalyzesAsUsersGrow(t *testing.T) {
 
 // TestPostgresLookupPoolFollowsStatistics: a directory's userName eq lookup runs on
 // the key pool (planned once) only while PostgreSQL holds statistics of users from
-// keyPlanRows rows or more (userStats): never before the table's first ANALYZE, as
-// after a restore. On either pool a token's lookup answers alike, a hit or a miss,
+// keyPlanRows rows or more, or the table is small (userStats): never on a large
+// table before its first ANALYZE, as after a restore. On either pool a token's lookup answers alike, a hit or a miss,
 // and proves the token (live, then revoked).
 func TestPostgresLookupPoolFollowsStatistics(t *testing.T) {
 	dsn := os.Getenv("GATEHOUSE_TEST_POSTGRES")
 	if dsn == "" {
 		t.Skip("GATEHOUSE_TEST_POSTGRES not set")
 	}
-	defer func(n int64, k float64) { analyzeFirst, keyPlanRows = n, k }(analyzeFirst, keyPlanRows)
-	analyzeFirst, keyPlanRows = 1<<40, 20 // no ANALYZE but the test's own
+	defer func(n int64, k float64, b, sl int64) {
+		analyzeFirst, keyPlanRows, smallUsersBytes, smallSlack = n, k, b, sl
+	}(analyzeFirst, keyPlanRows, smallUsersBytes, smallSlack)
+	analyzeFirst, keyPlanRows, smallUsersBytes = 1<<40, 20, 0 // no ANALYZE but the test's own; no table is small
 	ctx := context.Background()
 	s := openMigrated(t, pgSchema(t, dsn))
 	sys := core.Actor{Kind: core.ActorSystem}
@@ -173,12 +175,16 @@ func TestPostgresLookupPoolFollowsStatistics(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := core.Actor{Kind: core.ActorSCIM, ID: d.ID, Name: "okta"}
-	for i := range 30 {
-		u := SCIMUser{User: core.User{OrgID: o.ID, UserName: fmt.Sprintf("u%d@acme.example.com", i), Active: true, DirectoryID: d.ID}}
-		if _, err := s.SCIMCreateUser(ctx, dir, u); err != nil {
-			t.Fatal(err)
+	create := func(from, to int) {
+		t.Helper()
+		for i := from; i < to; i++ {
+			u := SCIMUser{User: core.User{OrgID: o.ID, UserName: fmt.Sprintf("u%d@acme.example.com", i), Active: true, DirectoryID: d.ID}}
+			if _, err := s.SCIMCreateUser(ctx, dir, u); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
+	create(0, 30)
 	lookups := func(keyPool, revoked bool) {
 		t.Helper()
 		s.userStats.stale()
@@ -199,12 +205,26 @@ func TestPostgresLookupPoolFollowsStatistics(t *testing.T) {
 			}
 		}
 	}
-	// Never analyzed (reltuples -1): planned for the values.
+	// Never analyzed (reltuples -1): planned for the values, unless the table is
+	// small.
+	lookups(false, false)
+	smallUsersBytes, smallSlack = 1<<20, 5
+	lookups(true, false)
+	// A small table's reading holds until this store inserted smallSlack users.
+	smallUsersBytes = 0
+	create(30, 34)
+	if !s.userStats.analyzed(ctx) {
+		t.Fatal("the reading of a small table was dropped before smallSlack users were inserted")
+	}
+	create(34, 35)
+	if s.userStats.analyzed(ctx) {
+		t.Fatal("the reading of a small table was kept after smallSlack users were inserted")
+	}
 	lookups(false, false)
 	if _, err := s.db.ExecContext(ctx, `ANALYZE users`); err != nil {
 		t.Fatal(err)
 	}
-	// Statistics of 31 rows (the admin and 30 users): on the key pool. Enough runs
+	// Statistics of 36 rows (the admin and 35 users): on the key pool. Enough runs
 	// that PostgreSQL makes its generic plan (after five).
 	for range 4 {
 		lookups(true, false)
