@@ -228,6 +228,7 @@ func (t *tx) addIdPMembers(ctx context.Context, orgID, ownerDir, groupID string,
 		}
 		added = append(added, got...)
 	}
+	t.s.analyze.grewMembers(len(added))
 	return added, nil
 }
 
@@ -961,6 +962,7 @@ func (t *tx) pgChangeMembers(ctx context.Context, actor core.Actor, orgID, direc
 				return SCIMGroup{}, scimMemberError(err)
 			}
 		}
+		t.s.analyze.grewMembers(len(got))
 		added = append(added, got...)
 	} else {
 		removed = append(removed, got...)

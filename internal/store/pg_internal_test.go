@@ -236,3 +236,54 @@ func TestPostgresLookupPoolFollowsStatistics(t *testing.T) {
 	keyPlanRows = 1000
 	lookups(false, true)
 }
+
+// TestPostgresAnalyzesAsMembersGrow: IdP group memberships the store inserts start
+// an ANALYZE of idp_group_members at analyzeFirst and at every doubling, so a
+// large group's member pages are planned with statistics.
+func TestPostgresAnalyzesAsMembersGrow(t *testing.T) {
+	dsn := os.Getenv("GATEHOUSE_TEST_POSTGRES")
+	if dsn == "" {
+		t.Skip("GATEHOUSE_TEST_POSTGRES not set")
+	}
+	defer func(n int64) { analyzeFirst = n }(analyzeFirst)
+	analyzeFirst = 20
+	ctx := context.Background()
+	s := openMigrated(t, pgSchema(t, dsn))
+	s.analyze.users.next.Store(1 << 40) // memberships only
+	o, d := acmeOkta(t, s)
+	dir := core.Actor{Kind: core.ActorSCIM, ID: d.ID, Name: "okta"}
+	var ids []string
+	for i := range 40 {
+		u, err := s.SCIMCreateUser(ctx, dir, SCIMUser{User: core.User{OrgID: o.ID, UserName: fmt.Sprintf("u%d@acme.example.com", i), Active: true, DirectoryID: d.ID}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, u.ID)
+	}
+	analyzed := func() (n int64) {
+		t.Helper()
+		if err := s.db.GetContext(ctx, &n, `SELECT reltuples::bigint FROM pg_class WHERE oid = 'idp_group_members'::regclass`); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	g, err := s.SCIMCreateGroup(ctx, dir, SCIMGroup{OrgID: o.ID, DirectoryID: d.ID, DisplayName: "eng"}, ids[:18])
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := analyzed(); n > 0 {
+		t.Fatalf("memberships analyzed (%d rows) before %d were inserted", n, analyzeFirst)
+	}
+	// One member at a time, as an IdP's one-member PATCH adds them.
+	for _, id := range ids[18:21] {
+		if _, err := s.SCIMUpdateGroup(ctx, dir, o.ID, d.ID, g.ID, nil, MemberChange{Add: []string{id}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(20 * time.Second); analyzed() < 19; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("memberships analyzed at %d rows, want at least 19", analyzed())
+		}
+	}
+}
