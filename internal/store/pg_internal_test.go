@@ -97,19 +97,27 @@ func acmeOkta(t *testing.T, s *SQL) (core.Org, core.Directory) {
 	return o, d
 }
 
+// analyzerStore opens a store on a fresh PostgreSQL schema whose analyzer starts
+// at 20 inserted rows (analyzeFirst); it skips without GATEHOUSE_TEST_POSTGRES.
+func analyzerStore(t *testing.T) *SQL {
+	t.Helper()
+	dsn := os.Getenv("GATEHOUSE_TEST_POSTGRES")
+	if dsn == "" {
+		t.Skip("GATEHOUSE_TEST_POSTGRES not set")
+	}
+	old := analyzeFirst
+	analyzeFirst = 20
+	t.Cleanup(func() { analyzeFirst = old })
+	return openMigrated(t, pgSchema(t, dsn))
+}
+
 // TestPostgresAnalyzesAsUsersGrow: the users the store inserts start an ANALYZE of
 // the users tables at analyzeFirst and at every doubling (analyzer), so plans made
 // generically (the key pool's, the foreign-key checks') read the key rather than
 // every user of the org while an IdP's first sync fills the tables.
 func TestPostgresAnalyzesAsUsersGrow(t *testing.T) {
-	dsn := os.Getenv("GATEHOUSE_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("GATEHOUSE_TEST_POSTGRES not set")
-	}
-	defer func(n int64) { analyzeFirst = n }(analyzeFirst)
-	analyzeFirst = 20
+	s := analyzerStore(t)
 	ctx := context.Background()
-	s := openMigrated(t, pgSchema(t, dsn))
 	o, d := acmeOkta(t, s)
 	dir := core.Actor{Kind: core.ActorSCIM, ID: d.ID, Name: "okta"}
 	analyzed := func() (n int64) {
@@ -241,14 +249,8 @@ func TestPostgresLookupPoolFollowsStatistics(t *testing.T) {
 // an ANALYZE of idp_group_members at analyzeFirst and at every doubling, so a
 // large group's member pages are planned with statistics.
 func TestPostgresAnalyzesAsMembersGrow(t *testing.T) {
-	dsn := os.Getenv("GATEHOUSE_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("GATEHOUSE_TEST_POSTGRES not set")
-	}
-	defer func(n int64) { analyzeFirst = n }(analyzeFirst)
-	analyzeFirst = 20
+	s := analyzerStore(t)
 	ctx := context.Background()
-	s := openMigrated(t, pgSchema(t, dsn))
 	s.analyze.users.next.Store(1 << 40) // memberships only
 	o, d := acmeOkta(t, s)
 	dir := core.Actor{Kind: core.ActorSCIM, ID: d.ID, Name: "okta"}
