@@ -32,9 +32,9 @@ import (
 // gets a warning) changes nothing.
 type analyzer struct {
 	db      *sqlx.DB
-	stats   *userStats // read again after each ANALYZE of users
 	users   doubling   // users inserted
 	members doubling   // IdP group memberships inserted
+	lookup  lookupGate // read again after each ANALYZE of users
 	mu      sync.Mutex // guards closed and wg.Add against close
 	closed  bool
 	wg      sync.WaitGroup
@@ -59,9 +59,8 @@ func (d *doubling) add(n int) bool {
 // analyzeFirst is how many inserted rows start a table's first ANALYZE.
 var analyzeFirst int64 = 1000
 
-func newAnalyzer(db *sqlx.DB, stats *userStats) *analyzer {
-	a := &analyzer{db: db, stats: stats}
-	stats.inserted = &a.users.rows
+func newAnalyzer(db *sqlx.DB) *analyzer {
+	a := &analyzer{db: db}
 	a.users.next.Store(analyzeFirst)
 	a.members.next.Store(analyzeFirst)
 	a.ctx, a.cancel = context.WithCancel(context.Background())
@@ -72,7 +71,7 @@ func newAnalyzer(db *sqlx.DB, stats *userStats) *analyzer {
 // they reach the next doubling. A nil analyzer (SQLite) does nothing.
 func (a *analyzer) grew(n int) {
 	if a != nil && a.users.add(n) {
-		a.run(`ANALYZE users, user_emails`, a.stats.stale)
+		a.run(`ANALYZE users, user_emails`, a.lookup.stale)
 	}
 }
 
@@ -117,24 +116,23 @@ func (a *analyzer) close() {
 	a.wg.Wait()
 }
 
-// userStats says whether a generic plan of a directory's userName eq lookup is
-// safe, so that the lookup may run on the key pool (planned once, SQL.gdb): when
-// PostgreSQL holds statistics of users gathered from at least keyPlanRows rows
-// (pg_class.reltuples), such a plan reads users_user_name_key for any value; or
-// while the table is small (at most smallUsersBytes on disk, and fewer than
-// smallSlack users inserted by this store since), as before an IdP's first sync,
-// where a plan that reads another index reads some tens of users. Otherwise (a
-// larger table not yet analyzed, as after pg_restore or until the analyzer's
-// first ANALYZE) a generic plan may walk every user of the org on each lookup,
-// so the lookup stays planned for its values. The reading is at most statsMaxAge
-// old, and is read again after an ANALYZE (which also replaces the plans).
-type userStats struct {
-	db       *sqlx.DB
-	inserted *atomic.Int64 // users this store inserted (the analyzer's count)
-	enough   atomic.Bool
-	small    atomic.Bool  // enough by the table's size alone
-	at       atomic.Int64 // inserted at the last read
-	read     atomic.Int64 // UnixNano of the last read; 0: read at next use
+// lookupGate remembers whether a generic plan of a directory's userName eq
+// lookup is safe, so that the lookup may run on the key pool (planned once,
+// SQL.gdb): when PostgreSQL holds statistics of users gathered from at least
+// keyPlanRows rows (pg_class.reltuples), such a plan reads users_user_name_key
+// for any value; or while the table is small (at most smallUsersBytes on disk,
+// and fewer than smallSlack users inserted by this store since), as before an
+// IdP's first sync, where a plan that reads another index reads some tens of
+// users. Otherwise (a larger table not yet analyzed, as after pg_restore or until
+// the analyzer's first ANALYZE) a generic plan may walk every user of the org on
+// each lookup, so the lookup stays planned for its values. The reading is at
+// most statsMaxAge old, and is read again after an ANALYZE of users (which also
+// replaces the plans).
+type lookupGate struct {
+	safe  atomic.Bool
+	small atomic.Bool  // safe by the table's size alone
+	at    atomic.Int64 // users inserted at the last read
+	read  atomic.Int64 // UnixNano of the last read; 0: read at next use
 }
 
 // keyPlanRows is how many analyzed rows of users let a lookup be planned once;
@@ -149,35 +147,32 @@ var (
 // statsMaxAge bounds how long a reading of users' statistics and size is used.
 const statsMaxAge = 10 * time.Second
 
-// analyzed reports whether a lookup may be planned once (see userStats), reading
+// planOnce reports whether a lookup may be planned once (see lookupGate), reading
 // the table's statistics and size again when the last reading is older than
 // statsMaxAge, or said the table was small and smallSlack users were inserted
 // since (one caller reads, the others use the last reading). A failed read counts
-// as neither.
-func (u *userStats) analyzed(ctx context.Context) bool {
-	if u == nil {
+// as neither. A nil analyzer (SQLite) says no.
+func (a *analyzer) planOnce(ctx context.Context) bool {
+	if a == nil {
 		return false
 	}
+	g := &a.lookup
 	now := time.Now().UnixNano()
-	last := u.read.Load()
-	due := now-last > int64(statsMaxAge) || (u.small.Load() && u.inserted.Load()-u.at.Load() >= smallSlack)
-	if due && u.read.CompareAndSwap(last, now) {
-		n := u.inserted.Load()
+	last := g.read.Load()
+	due := now-last > int64(statsMaxAge) || (g.small.Load() && a.users.rows.Load()-g.at.Load() >= smallSlack)
+	if due && g.read.CompareAndSwap(last, now) {
+		n := a.users.rows.Load()
 		var rows float64
 		var size int64
-		err := u.db.QueryRowContext(ctx, `SELECT reltuples, pg_relation_size(oid) FROM pg_class WHERE oid = 'users'::regclass`).Scan(&rows, &size)
+		err := a.db.QueryRowContext(ctx, `SELECT reltuples, pg_relation_size(oid) FROM pg_class WHERE oid = 'users'::regclass`).Scan(&rows, &size)
 		byStats := err == nil && rows >= keyPlanRows
 		bySize := err == nil && size <= smallUsersBytes
-		u.at.Store(n)
-		u.small.Store(bySize && !byStats)
-		u.enough.Store(byStats || bySize)
+		g.at.Store(n)
+		g.small.Store(bySize && !byStats)
+		g.safe.Store(byStats || bySize)
 	}
-	return u.enough.Load()
+	return g.safe.Load()
 }
 
-// stale has the next use read the statistics again (after an ANALYZE).
-func (u *userStats) stale() {
-	if u != nil {
-		u.read.Store(0)
-	}
-}
+// stale has the next planOnce read the statistics again (after an ANALYZE).
+func (g *lookupGate) stale() { g.read.Store(0) }

@@ -162,7 +162,7 @@ func TestPostgresAnalyzesAsUsersGrow(t *testing.T) {
 
 // TestPostgresLookupPoolFollowsStatistics: a directory's userName eq lookup runs on
 // the key pool (planned once) only while PostgreSQL holds statistics of users from
-// keyPlanRows rows or more, or the table is small (userStats): never on a large
+// keyPlanRows rows or more, or the table is small (analyzer.planOnce): never on a large
 // table before its first ANALYZE, as after a restore. On either pool a token's lookup answers alike, a hit or a miss,
 // and proves the token (live, then revoked).
 func TestPostgresLookupPoolFollowsStatistics(t *testing.T) {
@@ -195,8 +195,8 @@ func TestPostgresLookupPoolFollowsStatistics(t *testing.T) {
 	create(0, 30)
 	lookups := func(keyPool, revoked bool) {
 		t.Helper()
-		s.userStats.stale()
-		if got := s.userStats.analyzed(ctx); got != keyPool {
+		s.analyze.lookup.stale()
+		if got := s.analyze.planOnce(ctx); got != keyPool {
 			t.Fatalf("lookups on the key pool: %v, want %v", got, keyPool)
 		}
 		for _, c := range []struct {
@@ -221,11 +221,11 @@ func TestPostgresLookupPoolFollowsStatistics(t *testing.T) {
 	// A small table's reading holds until this store inserted smallSlack users.
 	smallUsersBytes = 0
 	create(30, 34)
-	if !s.userStats.analyzed(ctx) {
+	if !s.analyze.planOnce(ctx) {
 		t.Fatal("the reading of a small table was dropped before smallSlack users were inserted")
 	}
 	create(34, 35)
-	if s.userStats.analyzed(ctx) {
+	if s.analyze.planOnce(ctx) {
 		t.Fatal("the reading of a small table was kept after smallSlack users were inserted")
 	}
 	lookups(false, false)

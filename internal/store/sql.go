@@ -55,15 +55,14 @@ type SQL struct {
 	// plan whatever the values: the lanes' changes (batcher: a row by its key, a
 	// group's members by theirs, the change log) and the reads of a token by its
 	// hash and of a user or a group by id (getKey), and a directory's userName eq
-	// lookup when userStats says a generic plan of it is safe. Planning was most
-	// of their cost in PostgreSQL, 0.1–0.7 ms of each statement, and in a lane
-	// every statement runs after the one before. A generic plan is made from the
-	// table's size when it is made: one made while a table was empty may read a
-	// whole index for a key, and is kept until the table's next ANALYZE
+	// lookup when a generic plan of it is safe (analyzer.planOnce). Planning was
+	// most of their cost in PostgreSQL, 0.1–0.7 ms of each statement, and in a
+	// lane every statement runs after the one before. A generic plan is made from
+	// the table's size when it is made: one made while a table was empty may read
+	// a whole index for a key, and is kept until the table's next ANALYZE
 	// (autovacuum's, after 10% of it changed, or the store's own, analyzer). The
-	// pool's connections are therefore replaced every
-	// minute (gdbLifetime), so such a plan lasts a minute at most even without
-	// autovacuum. nil elsewhere.
+	// pool's connections are therefore replaced every minute (gdbLifetime), so
+	// such a plan lasts a minute at most even without autovacuum. nil elsewhere.
 	gdb     *sqlx.DB
 	dialect Dialect
 	batch   *batcher // SQLite's group commit; nil on PostgreSQL
@@ -72,10 +71,9 @@ type SQL struct {
 	lanes []*batcher
 	ckpt  *checkpointer // a SQLite file's background checkpoints; nil otherwise
 	// analyze runs ANALYZE of the users tables and of IdP group memberships as
-	// this store fills them (PostgreSQL; nil on SQLite).
+	// this store fills them, and says when the userName eq lookup may be planned
+	// once (planOnce) (PostgreSQL; nil on SQLite).
 	analyze *analyzer
-	// userStats gates the userName eq lookup's pool (scimUserByName); nil on SQLite.
-	userStats *userStats
 	// Prepared statements of the SQLite pools, by query text (nil on PostgreSQL,
 	// whose driver caches its own). rstmts is wstmts when the pools are one.
 	wstmts, rstmts *stmtCache
@@ -145,8 +143,7 @@ func Open(ctx context.Context, dsn string) (*SQL, error) {
 		for range pgLanes {
 			s.lanes = append(s.lanes, &batcher{s: s, max: pgMaxBatch})
 		}
-		s.userStats = &userStats{db: db}
-		s.analyze = newAnalyzer(db, s.userStats)
+		s.analyze = newAnalyzer(db)
 	}
 	if ckdb != nil {
 		s.ckpt = newCheckpointer(ckdb)

@@ -887,10 +887,10 @@ func isUserNameEq(f Filter) bool {
 
 // scimUserByName is SCIMListUsers of a userName eq filter on PostgreSQL (where and
 // args are its compiled conditions). A token's lookup runs on the key pool,
-// planned once, when userStats says a generic plan is safe (statistics of users,
-// or a small table); otherwise it stays planned for its values (a generic plan
-// made on a large table never analyzed may read every user of the org, and would
-// be kept). Its shape is cheap to plan either way: without the
+// planned once, when analyzer.planOnce says a generic plan is safe (statistics
+// of users, or a small table); otherwise it stays planned for its values (a
+// generic plan made on a large table never analyzed may read every user of the
+// org, and would be kept). Its shape is cheap to plan either way: without the
 // page's subquery, ORDER BY and LIMIT (at most one row matches; the page is cut
 // here), about 0.2 ms of planning instead of 1.2 ms, which was nearly all of a
 // lookup's cost in PostgreSQL. The directory is compared as an expression, so no
@@ -915,9 +915,9 @@ func (s *SQL) scimUserByName(ctx context.Context, directoryID, where string, arg
 			FROM (SELECT COUNT(*) AS token_live FROM api_tokens WHERE id = ? AND revoked_at IS NULL) t
 			LEFT JOIN LATERAL (SELECT ` + directoryUserCols + ` FROM users u WHERE ` + where + `) x ON TRUE`
 		qargs := append(append(tokenArgs, directoryID), args...)
-		if s.userStats.analyzed(ctx) {
+		if s.analyze.planOnce(ctx) {
 			// Planned once on the key pool: planning was most of the lookup's cost
-			// in PostgreSQL (userStats says when a generic plan is safe).
+			// in PostgreSQL (planOnce says when a generic plan is safe).
 			err = s.translate(s.gdb.SelectContext(ctx, &rows, s.gdb.Rebind(query), qargs...))
 		} else {
 			err = s.sel1(ctx, &rows, query, qargs...)
