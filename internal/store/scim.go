@@ -86,7 +86,10 @@ type SCIM interface {
 	// for a stale If-Match) and writes it back, in one transaction.
 	SCIMUpdateUser(ctx context.Context, actor core.Actor, orgID, directoryID, id string, fn func(*SCIMUser) error) (SCIMUser, error)
 	SCIMDeleteUser(ctx context.Context, actor core.Actor, orgID, directoryID, id string) error
-	// SCIMListUsers returns one page and the exact number of matches.
+	// SCIMListUsers returns one page and the exact number of matches. A listed user
+	// carries what its SCIM representation is made of: id, userName, externalId,
+	// active, times, version, owner and the stored document; the attribute fields
+	// the document holds (Title…, Emails) and the owner's name are left empty.
 	SCIMListUsers(ctx context.Context, orgID, directoryID string, q SCIMQuery) ([]SCIMUser, int, error)
 
 	SCIMCreateGroup(ctx context.Context, actor core.Actor, g SCIMGroup, members []string) (SCIMGroup, error)

@@ -163,6 +163,23 @@ var scimTests = []test{
 				t.Errorf("userName eq, startIndex %d, count %d: %d users, total %d; want %d, total 1", c.start, c.count, len(users), total, c.rows)
 			}
 		}
+		// A listed user, on a page or by userName eq, carries what its SCIM
+		// representation is made of, as a read of the user has it.
+		whole := must[store.SCIMUser](t)(s.SCIMGetUser(ctx, o.ID, d.ID, alice.ID))
+		for _, f := range []store.Filter{nil, cmp(store.AttrUserName, store.OpEq, "alice@example.com")} {
+			users, _ := must2[store.SCIMUser](t, "listed")(s.SCIMListUsers(ctx, o.ID, d.ID, store.SCIMQuery{Filter: f, StartIndex: 1, Count: 100}))
+			i := slices.IndexFunc(users, func(u store.SCIMUser) bool { return u.ID == alice.ID })
+			if i < 0 {
+				t.Fatalf("filter %v: alice not listed", f)
+			}
+			u := users[i]
+			if u.OrgID != whole.OrgID || u.UserName != whole.UserName || u.ExternalID != whole.ExternalID || u.Active != whole.Active ||
+				u.Source != whole.Source || u.DirectoryID != whole.DirectoryID || !u.CreatedAt.Equal(whole.CreatedAt) ||
+				!u.UpdatedAt.Equal(whole.UpdatedAt) || u.Version != whole.Version || string(u.Doc) != string(whole.Doc) || len(u.Doc) == 0 ||
+				u.Owner.Kind != whole.Owner.Kind || u.Owner.ID != whole.Owner.ID {
+				t.Errorf("filter %v: listed %+v, read %+v", f, u, whole)
+			}
+		}
 		if users, total := must2[store.SCIMUser](t, "userName eq of another directory's user")(s.SCIMListUsers(ctx, o.ID, newDirectory(t, s, o.ID, "entra").ID,
 			store.SCIMQuery{Filter: cmp(store.AttrUserName, store.OpEq, "alice@example.com"), StartIndex: 1, Count: 100})); len(users) != 0 || total != 0 {
 			t.Errorf("userName eq from another directory: %d users, total %d; want none", len(users), total)
