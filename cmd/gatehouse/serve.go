@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -29,7 +30,24 @@ import (
 )
 
 func runServe(ctx context.Context, stdout, stderr io.Writer, args []string) error {
+	tuneGC()
 	return serveWith(ctx, stderr, args, nil)
+}
+
+// serveGCPercent is the garbage collector's target (GOGC) of serve when the
+// environment does not set one. A request allocates a few hundred short-lived
+// objects (HTTP, JSON, rows), and at Go's default of 100 collecting them was about a
+// tenth of the server's CPU; at 200 the heap may grow to three times what is live
+// instead of twice. On SCIM load at 10,000 users (three alternating runs) a lookup
+// cost 20% less server CPU and a PATCH 13% less, for 6 MB more RSS.
+const serveGCPercent = 200
+
+// tuneGC sets serveGCPercent unless GOGC is set, which then rules as it does for
+// any Go program.
+func tuneGC() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(serveGCPercent)
+	}
 }
 
 // serveWith is serve with more mounts built from the opened store: tests add handlers

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 )
@@ -90,6 +91,27 @@ func TestServeDefaultLimits(t *testing.T) {
 		}
 		if !strings.Contains(line, "(default "+def+")") {
 			t.Errorf("--%s: want default %s:\n%s", flag, def, line)
+		}
+	}
+}
+
+// TestTuneGC: serve collects at serveGCPercent unless GOGC is set, which rules.
+func TestTuneGC(t *testing.T) {
+	prev := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(prev) })
+	for _, c := range []struct {
+		env  string
+		set  bool
+		want int
+	}{{"", false, serveGCPercent}, {"150", true, 100}, {"off", true, 100}} {
+		t.Setenv("GOGC", c.env) // restored after the test
+		if !c.set {
+			os.Unsetenv("GOGC")
+		}
+		debug.SetGCPercent(100)
+		tuneGC()
+		if got := debug.SetGCPercent(100); got != c.want {
+			t.Errorf("GOGC %q (set %v): collector at %d, want %d", c.env, c.set, got, c.want)
 		}
 	}
 }
