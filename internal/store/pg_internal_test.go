@@ -111,53 +111,72 @@ func analyzerStore(t *testing.T) *SQL {
 	return openMigrated(t, pgSchema(t, dsn))
 }
 
+// createUsers creates the users u{from}…u{to-1}@acme.example.com of directory d,
+// each with that address as primary email, one SCIM create at a time, and returns
+// their ids.
+func createUsers(t *testing.T, s *SQL, d core.Directory, from, to int) []string {
+	t.Helper()
+	dir := core.Actor{Kind: core.ActorSCIM, ID: d.ID, Name: d.Name}
+	var ids []string
+	for i := from; i < to; i++ {
+		name := fmt.Sprintf("u%d@acme.example.com", i)
+		u, err := s.SCIMCreateUser(context.Background(), dir, SCIMUser{User: core.User{OrgID: d.OrgID, UserName: name, Active: true, DirectoryID: d.ID},
+			Emails: []SCIMEmail{{Value: name, Primary: true}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, u.ID)
+	}
+	return ids
+}
+
+// analyzedRows is the row count of table's last ANALYZE (pg_class.reltuples: 0 or
+// -1 before the first).
+func analyzedRows(t *testing.T, s *SQL, table string) (n int64) {
+	t.Helper()
+	if err := s.db.GetContext(context.Background(), &n, `SELECT reltuples::bigint FROM pg_class WHERE oid = $1::regclass`, table); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// waitAnalyzed waits up to 20 s for an ANALYZE of table to have counted want rows
+// or more (the analyzer runs it in the background).
+func waitAnalyzed(t *testing.T, s *SQL, table string, want int64) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if analyzedRows(t, s, table) >= want {
+			return
+		}
+	}
+	t.Fatalf("%s analyzed at %d rows, want at least %d", table, analyzedRows(t, s, table), want)
+}
+
+// notAnalyzedYet fails when table was analyzed, after leaving a background
+// ANALYZE that should not have started 200 ms to show.
+func notAnalyzedYet(t *testing.T, s *SQL, table string) {
+	t.Helper()
+	time.Sleep(200 * time.Millisecond)
+	if n := analyzedRows(t, s, table); n > 0 {
+		t.Fatalf("%s analyzed (%d rows) before %d were inserted", table, n, analyzeFirst)
+	}
+}
+
 // TestPostgresAnalyzesAsUsersGrow: the users the store inserts start an ANALYZE of
 // the users tables at analyzeFirst and at every doubling (analyzer), so plans made
 // generically (the key pool's, the foreign-key checks') read the key rather than
 // every user of the org while an IdP's first sync fills the tables.
 func TestPostgresAnalyzesAsUsersGrow(t *testing.T) {
 	s := analyzerStore(t)
-	ctx := context.Background()
-	o, d := acmeOkta(t, s)
-	dir := core.Actor{Kind: core.ActorSCIM, ID: d.ID, Name: "okta"}
-	analyzed := func() (n int64) {
-		t.Helper()
-		// reltuples is the row count of the table's last ANALYZE (0 or -1 before).
-		if err := s.db.GetContext(ctx, &n, `SELECT reltuples::bigint FROM pg_class WHERE oid = 'users'::regclass`); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	create := func(from, to int) {
-		t.Helper()
-		for i := from; i < to; i++ {
-			u := SCIMUser{User: core.User{OrgID: o.ID, UserName: fmt.Sprintf("u%d@acme.example.com", i), Active: true, DirectoryID: d.ID},
-				Emails: []SCIMEmail{{Value: fmt.Sprintf("u%d@acme.example.com", i), Primary: true}}}
-			if _, err := s.SCIMCreateUser(ctx, dir, u); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	wait := func(want int64) {
-		t.Helper()
-		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-			if analyzed() >= want {
-				return
-			}
-		}
-		t.Fatalf("users analyzed at %d rows, want at least %d", analyzed(), want)
-	}
+	_, d := acmeOkta(t, s)
 	// The org's admin is the first user inserted; an ANALYZE started by an insert
 	// sees the users committed before it.
-	create(0, 18)
-	time.Sleep(200 * time.Millisecond)
-	if n := analyzed(); n > 0 {
-		t.Fatalf("analyzed (%d rows) before %d users were inserted", n, analyzeFirst)
-	}
-	create(18, 19)
-	wait(19)
-	create(19, 39)
-	wait(39)
+	createUsers(t, s, d, 0, 18)
+	notAnalyzedYet(t, s, "users")
+	createUsers(t, s, d, 18, 19)
+	waitAnalyzed(t, s, "users", 19)
+	createUsers(t, s, d, 19, 39)
+	waitAnalyzed(t, s, "users", 39)
 }
 
 // TestPostgresLookupPoolFollowsStatistics: a directory's userName eq lookup runs on
@@ -166,33 +185,20 @@ func TestPostgresAnalyzesAsUsersGrow(t *testing.T) {
 // table before its first ANALYZE, as after a restore. On either pool a token's lookup answers alike, a hit or a miss,
 // and proves the token (live, then revoked).
 func TestPostgresLookupPoolFollowsStatistics(t *testing.T) {
-	dsn := os.Getenv("GATEHOUSE_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("GATEHOUSE_TEST_POSTGRES not set")
-	}
-	defer func(n int64, k float64, b, sl int64) {
-		analyzeFirst, keyPlanRows, smallUsersBytes, smallSlack = n, k, b, sl
-	}(analyzeFirst, keyPlanRows, smallUsersBytes, smallSlack)
-	analyzeFirst, keyPlanRows, smallUsersBytes = 1<<40, 20, 0 // no ANALYZE but the test's own; no table is small
+	s := analyzerStore(t)
+	defer func(k float64, b, sl int64) {
+		keyPlanRows, smallUsersBytes, smallSlack = k, b, sl
+	}(keyPlanRows, smallUsersBytes, smallSlack)
+	keyPlanRows, smallUsersBytes = 20, 0 // no table is small
+	s.analyze.users.next.Store(1 << 40)  // no ANALYZE but the test's own
 	ctx := context.Background()
-	s := openMigrated(t, pgSchema(t, dsn))
 	sys := core.Actor{Kind: core.ActorSystem}
 	o, d := acmeOkta(t, s)
 	tok, _, err := s.CreateToken(ctx, sys, o.ID, TokenSCIM, "okta", d.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := core.Actor{Kind: core.ActorSCIM, ID: d.ID, Name: "okta"}
-	create := func(from, to int) {
-		t.Helper()
-		for i := from; i < to; i++ {
-			u := SCIMUser{User: core.User{OrgID: o.ID, UserName: fmt.Sprintf("u%d@acme.example.com", i), Active: true, DirectoryID: d.ID}}
-			if _, err := s.SCIMCreateUser(ctx, dir, u); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	create(0, 30)
+	createUsers(t, s, d, 0, 30)
 	lookups := func(keyPool, revoked bool) {
 		t.Helper()
 		s.analyze.lookup.stale()
@@ -220,11 +226,11 @@ func TestPostgresLookupPoolFollowsStatistics(t *testing.T) {
 	lookups(true, false)
 	// A small table's reading holds until this store inserted smallSlack users.
 	smallUsersBytes = 0
-	create(30, 34)
+	createUsers(t, s, d, 30, 34)
 	if !s.analyze.planOnce(ctx) {
 		t.Fatal("the reading of a small table was dropped before smallSlack users were inserted")
 	}
-	create(34, 35)
+	createUsers(t, s, d, 34, 35)
 	if s.analyze.planOnce(ctx) {
 		t.Fatal("the reading of a small table was kept after smallSlack users were inserted")
 	}
@@ -254,38 +260,17 @@ func TestPostgresAnalyzesAsMembersGrow(t *testing.T) {
 	s.analyze.users.next.Store(1 << 40) // memberships only
 	o, d := acmeOkta(t, s)
 	dir := core.Actor{Kind: core.ActorSCIM, ID: d.ID, Name: "okta"}
-	var ids []string
-	for i := range 40 {
-		u, err := s.SCIMCreateUser(ctx, dir, SCIMUser{User: core.User{OrgID: o.ID, UserName: fmt.Sprintf("u%d@acme.example.com", i), Active: true, DirectoryID: d.ID}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, u.ID)
-	}
-	analyzed := func() (n int64) {
-		t.Helper()
-		if err := s.db.GetContext(ctx, &n, `SELECT reltuples::bigint FROM pg_class WHERE oid = 'idp_group_members'::regclass`); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	ids := createUsers(t, s, d, 0, 40)
 	g, err := s.SCIMCreateGroup(ctx, dir, SCIMGroup{OrgID: o.ID, DirectoryID: d.ID, DisplayName: "eng"}, ids[:18])
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond)
-	if n := analyzed(); n > 0 {
-		t.Fatalf("memberships analyzed (%d rows) before %d were inserted", n, analyzeFirst)
-	}
+	notAnalyzedYet(t, s, "idp_group_members")
 	// One member at a time, as an IdP's one-member PATCH adds them.
 	for _, id := range ids[18:21] {
 		if _, err := s.SCIMUpdateGroup(ctx, dir, o.ID, d.ID, g.ID, nil, MemberChange{Add: []string{id}}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for deadline := time.Now().Add(20 * time.Second); analyzed() < 19; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("memberships analyzed at %d rows, want at least 19", analyzed())
-		}
-	}
+	waitAnalyzed(t, s, "idp_group_members", 19)
 }
