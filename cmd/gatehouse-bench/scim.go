@@ -36,6 +36,43 @@ type scimBench struct {
 	// seed, when set, is the server's handler in this process: the users and the
 	// big group are created through it, not timed against the server (-seed).
 	seed http.Handler
+	// phases, when set, are the only phases run besides the ones they need (-phases).
+	phases map[string]bool
+}
+
+// phaseKeys name the workload's phases for -phases, in order.
+var phaseKeys = []string{"lookup0", "create", "lookup", "page", "deactivate", "build", "single", "get", "stream", "delgroup", "delete"}
+
+// parsePhases reads -phases: nil (every phase) when empty.
+func parsePhases(list string) (map[string]bool, error) {
+	if list == "" {
+		return nil, nil
+	}
+	known := map[string]bool{}
+	for _, k := range phaseKeys {
+		known[k] = true
+	}
+	m := map[string]bool{}
+	for _, k := range strings.Split(list, ",") {
+		k = strings.TrimSpace(k)
+		if !known[k] {
+			return nil, fmt.Errorf("-phases: unknown phase %q (known: %s)", k, strings.Join(phaseKeys, ","))
+		}
+		m[k] = true
+	}
+	return m, nil
+}
+
+// want reports whether phase key runs. Creating the users always does, and
+// building the group does whenever a later group phase runs.
+func (b *scimBench) want(key string) bool {
+	switch {
+	case b.phases == nil || b.phases[key] || key == "create":
+		return true
+	case key == "build":
+		return b.phases["single"] || b.phases["get"] || b.phases["stream"] || b.phases["delgroup"]
+	}
+	return false
 }
 
 func runSCIM(ctx context.Context, args []string) error {
@@ -49,6 +86,8 @@ func runSCIM(ctx context.Context, args []string) error {
 	pid := fs.Int("pid", 0, "server process id, to report its peak RSS")
 	reference := fs.String("reference", "", "also start the bare reference handler (bare.go) on this database, sqlite:PATH or postgres://…, and drive it with the same workload before Gatehouse in every run")
 	runs := fs.Int("runs", 1, "runs (reference, then Gatehouse, each time); with more than one, medians are compared")
+	phaseList := fs.String("phases", "", "comma-separated phases to run, for A/B work on one of them: "+strings.Join(phaseKeys, ",")+
+		" (default all). The users are always created, and the group is built when a group phase runs")
 	seedDB := fs.String("seed-db", "", "seed: Gatehouse's database (the server's --db). The n users and the big group are then created "+
 		"before the timed phases by SCIM requests served in this process (Gatehouse's SCIM handler on this database, the "+
 		"reference's own handler), so they store exactly what the timed creates would; the create and build phases are "+
@@ -58,6 +97,10 @@ func runSCIM(ctx context.Context, args []string) error {
 	}
 	if *token == "" {
 		return errors.New("-token is required")
+	}
+	phases, err := parsePhases(*phaseList)
+	if err != nil {
+		return err
 	}
 	var seedGH http.Handler
 	if *seedDB != "" {
@@ -78,6 +121,7 @@ func runSCIM(ctx context.Context, args []string) error {
 			fmt.Printf("\n== run %d: bare reference on %s\n", run, strings.SplitN(*reference, "?", 2)[0])
 			serverPID = 0
 			ref := newSCIMBench(refBase, "", *n, *c, *batch, *single)
+			ref.phases = phases
 			if seedGH != nil {
 				ref.seed = refHandler
 			}
@@ -91,6 +135,7 @@ func runSCIM(ctx context.Context, args []string) error {
 		fmt.Printf("\n== run %d: Gatehouse at %s\n", run, *base)
 		b := newSCIMBench(*base, *token, *n, *c, *batch, *single)
 		b.seed = seedGH
+		b.phases = phases
 		var rss *rssWatcher
 		serverPID = *pid
 		if *pid > 0 {
@@ -225,7 +270,7 @@ func (b *scimBench) workload(ctx context.Context) error {
 	b.ids = make([]string, b.n)
 
 	var p *phase
-	if b.seed == nil {
+	if b.seed == nil && b.want("lookup0") {
 		p = newPhase("lookup before create (userName eq)")
 		b.parallel(ctx, p, b.n, b.c, func(i int) error {
 			var lr listResp
@@ -275,18 +320,51 @@ func (b *scimBench) createUsers(ctx context.Context) error {
 
 // afterCreate is the rest of the workload, once the users exist.
 func (b *scimBench) afterCreate(ctx context.Context) error {
-	p := newPhase("lookup existing (userName eq)")
-	b.parallel(ctx, p, b.n, b.c, func(i int) error {
-		var lr listResp
-		if err := b.do(ctx, "GET", "/Users?filter="+url.QueryEscape(`userName eq "`+strings.ToUpper(b.userName(i))+`"`), nil, 200, &lr); err != nil {
+	if b.want("lookup") {
+		p := newPhase("lookup existing (userName eq)")
+		b.parallel(ctx, p, b.n, b.c, func(i int) error {
+			var lr listResp
+			if err := b.do(ctx, "GET", "/Users?filter="+url.QueryEscape(`userName eq "`+strings.ToUpper(b.userName(i))+`"`), nil, 200, &lr); err != nil {
+				return err
+			}
+			if lr.TotalResults != 1 {
+				return fmt.Errorf("user %d: %d matches", i, lr.TotalResults)
+			}
+			return nil
+		})
+		b.report(p)
+	}
+	if b.want("page") {
+		if err := b.pageUsers(ctx); err != nil {
 			return err
 		}
-		if lr.TotalResults != 1 {
-			return fmt.Errorf("user %d: %d matches", i, lr.TotalResults)
+	}
+	if b.want("deactivate") {
+		tenth := b.n / 10
+		p := newPhase(fmt.Sprintf("deactivate a tenth (%d PATCH)", tenth))
+		b.parallel(ctx, p, tenth, b.c, func(i int) error {
+			return b.do(ctx, "PATCH", "/Users/"+b.ids[i*10], map[string]any{
+				"schemas":    []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+				"Operations": []any{map[string]any{"op": "replace", "value": map[string]any{"active": false}}},
+			}, 200, nil)
+		})
+		b.report(p)
+	}
+	if b.want("build") {
+		if err := b.groupPhases(ctx); err != nil {
+			return err
 		}
-		return nil
-	})
-	b.report(p)
+	}
+	if b.want("delete") {
+		p := newPhase(fmt.Sprintf("delete users (%d DELETE)", b.n))
+		b.parallel(ctx, p, b.n, b.c, func(i int) error { return b.do(ctx, "DELETE", "/Users/"+b.ids[i], nil, 204, nil) })
+		b.report(p)
+	}
+	return ctx.Err()
+}
+
+// pageUsers reads every user in pages of 100, as Okta and Entra do.
+func (b *scimBench) pageUsers(ctx context.Context) error {
 
 	var total listResp
 	if err := b.do(ctx, "GET", "/Users?count=0", nil, 200, &total); err != nil {
@@ -295,7 +373,7 @@ func (b *scimBench) afterCreate(ctx context.Context) error {
 	pages := (total.TotalResults + 99) / 100
 	// One client pages, as Okta and Entra do (startIndex += 100, in order).
 	fmt.Printf("    %d users, %d pages of 100\n", total.TotalResults, pages)
-	p = newPhase("page all users (pages of 100)")
+	p := newPhase("page all users (pages of 100)")
 	var seen atomic.Int64
 	b.parallel(ctx, p, pages, 1, func(i int) error {
 		var lr listResp
@@ -318,16 +396,11 @@ func (b *scimBench) afterCreate(ctx context.Context) error {
 		fmt.Printf("    page startIndex=%d alone: %s ms\n", start, ms(time.Since(t)))
 	}
 
-	tenth := b.n / 10
-	p = newPhase(fmt.Sprintf("deactivate a tenth (%d PATCH)", tenth))
-	b.parallel(ctx, p, tenth, b.c, func(i int) error {
-		return b.do(ctx, "PATCH", "/Users/"+b.ids[i*10], map[string]any{
-			"schemas":    []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
-			"Operations": []any{map[string]any{"op": "replace", "value": map[string]any{"active": false}}},
-		}, 200, nil)
-	})
-	b.report(p)
+	return nil
+}
 
+// groupPhases builds the big group and runs the selected phases on it.
+func (b *scimBench) groupPhases(ctx context.Context) error {
 	var g struct {
 		ID string `json:"id"`
 	}
@@ -356,36 +429,37 @@ func (b *scimBench) afterCreate(ctx context.Context) error {
 		return err
 	}
 
-	p = newPhase(fmt.Sprintf("one-member add/remove (%d PATCH)", b.single))
-	b.parallel(ctx, p, b.single, b.c, func(i int) error {
-		id := b.ids[rand.IntN(b.n)]
-		op := map[string]any{"op": "remove", "path": `members[value eq "` + id + `"]`}
-		if i%2 == 1 {
-			op = map[string]any{"op": "add", "path": "members", "value": []any{map[string]any{"value": id}}}
-		}
-		return b.do(ctx, "PATCH", "/Groups/"+g.ID, map[string]any{
-			"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"}, "Operations": []any{op}}, 204, nil)
-	})
-	b.report(p)
-
-	p = newPhase("GET group excludedAttributes=members")
-	b.parallel(ctx, p, 2000, b.c, func(i int) error {
-		return b.do(ctx, "GET", "/Groups/"+g.ID+"?excludedAttributes=members", nil, 200, nil)
-	})
-	b.report(p)
-
-	p = newPhase("GET group with all members (streamed)")
-	b.parallel(ctx, p, 3, 1, func(i int) error {
-		return b.do(ctx, "GET", "/Groups/"+g.ID, nil, 200, nil)
-	})
-	b.report(p)
-
-	p = newPhase("delete group")
-	b.parallel(ctx, p, 1, 1, func(i int) error { return b.do(ctx, "DELETE", "/Groups/"+g.ID, nil, 204, nil) })
-	b.report(p)
-
-	p = newPhase(fmt.Sprintf("delete users (%d DELETE)", b.n))
-	b.parallel(ctx, p, b.n, b.c, func(i int) error { return b.do(ctx, "DELETE", "/Users/"+b.ids[i], nil, 204, nil) })
-	b.report(p)
-	return ctx.Err()
+	if b.want("single") {
+		p := newPhase(fmt.Sprintf("one-member add/remove (%d PATCH)", b.single))
+		b.parallel(ctx, p, b.single, b.c, func(i int) error {
+			id := b.ids[rand.IntN(b.n)]
+			op := map[string]any{"op": "remove", "path": `members[value eq "` + id + `"]`}
+			if i%2 == 1 {
+				op = map[string]any{"op": "add", "path": "members", "value": []any{map[string]any{"value": id}}}
+			}
+			return b.do(ctx, "PATCH", "/Groups/"+g.ID, map[string]any{
+				"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"}, "Operations": []any{op}}, 204, nil)
+		})
+		b.report(p)
+	}
+	if b.want("get") {
+		p := newPhase("GET group excludedAttributes=members")
+		b.parallel(ctx, p, 2000, b.c, func(i int) error {
+			return b.do(ctx, "GET", "/Groups/"+g.ID+"?excludedAttributes=members", nil, 200, nil)
+		})
+		b.report(p)
+	}
+	if b.want("stream") {
+		p := newPhase("GET group with all members (streamed)")
+		b.parallel(ctx, p, 3, 1, func(i int) error {
+			return b.do(ctx, "GET", "/Groups/"+g.ID, nil, 200, nil)
+		})
+		b.report(p)
+	}
+	if b.want("delgroup") {
+		p := newPhase("delete group")
+		b.parallel(ctx, p, 1, 1, func(i int) error { return b.do(ctx, "DELETE", "/Groups/"+g.ID, nil, 204, nil) })
+		b.report(p)
+	}
+	return nil
 }
