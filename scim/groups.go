@@ -67,8 +67,9 @@ func wantMembers(attrs, excluded []string) bool {
 const membersPage = 1000
 
 // writeGroup writes a group as JSON, streaming its members page by page so a group
-// of any size is never held in memory.
-func (h *Handler) writeGroup(bw *bufio.Writer, r *http.Request, g store.SCIMGroup, res map[string]any, members bool) error {
+// of any size is never held in memory. page, when not nil, is the first page of
+// members, already read.
+func (h *Handler) writeGroup(bw *bufio.Writer, r *http.Request, g store.SCIMGroup, res map[string]any, members bool, page []store.SCIMMember) error {
 	b, err := json.Marshal(res)
 	if err != nil {
 		return err
@@ -87,9 +88,10 @@ func (h *Handler) writeGroup(bw *bufio.Writer, r *http.Request, g store.SCIMGrou
 	var buf []byte
 	users := h.resourcesURL(r) + "/Users/"
 	for {
-		page, err := h.Store.SCIMGroupMembers(r.Context(), g.OrgID, g.DirectoryID, g.ID, after, membersPage)
-		if err != nil {
-			return err
+		if page == nil {
+			if page, err = h.Store.SCIMGroupMembers(r.Context(), g.OrgID, g.DirectoryID, g.ID, after, membersPage); err != nil {
+				return err
+			}
 		}
 		for _, m := range page {
 			if !first {
@@ -102,10 +104,41 @@ func (h *Handler) writeGroup(bw *bufio.Writer, r *http.Request, g store.SCIMGrou
 		if len(page) < membersPage {
 			break
 		}
-		after = page[len(page)-1].ID
+		after, page = page[len(page)-1].ID, nil
 	}
 	_, err = bw.WriteString("]}")
 	return err
+}
+
+// writeGroupMembers answers with a group and its members. The first page of members
+// is read before the status is sent, so a failure there is still a clean error; a
+// later one can only cut the answer short, and does so by dropping the connection,
+// so that no client takes a truncated group for a whole one.
+func (h *Handler) writeGroupMembers(w http.ResponseWriter, r *http.Request, status int, g store.SCIMGroup, res map[string]any) error {
+	first, err := h.Store.SCIMGroupMembers(r.Context(), g.OrgID, g.DirectoryID, g.ID, "", membersPage)
+	if err != nil {
+		return err
+	}
+	if first == nil {
+		first = []store.SCIMMember{}
+	}
+	w.Header().Set("Content-Type", "application/scim+json")
+	w.WriteHeader(status)
+	bw := bufio.NewWriterSize(w, 32<<10)
+	if err := h.writeGroup(bw, r, g, res, true, first); err != nil {
+		h.abortStream(r, "group", g.ID, err)
+	}
+	return bw.Flush()
+}
+
+// abortStream ends a streamed answer that failed after its status was sent: it
+// logs why and drops the connection (http.ErrAbortHandler), which a client sees as
+// a failed request rather than a short body.
+func (h *Handler) abortStream(r *http.Request, kind, id string, err error) {
+	if r.Context().Err() == nil {
+		h.logger().Error("scim: streaming "+kind, "id", id, "err", err)
+	}
+	panic(http.ErrAbortHandler)
 }
 
 func (h *Handler) getGroup(w http.ResponseWriter, r *http.Request, tn tenant, id string) error {
@@ -125,14 +158,7 @@ func (h *Handler) getGroup(w http.ResponseWriter, r *http.Request, tn tenant, id
 	if !members {
 		return h.writeJSON(w, http.StatusOK, res)
 	}
-	// Read the first page before answering so a failure is still a clean error.
-	w.Header().Set("Content-Type", "application/scim+json")
-	w.WriteHeader(http.StatusOK)
-	bw := bufio.NewWriterSize(w, 32<<10)
-	if err := h.writeGroup(bw, r, g, res, true); err != nil {
-		h.logger().Error("scim: streaming group members", "group", g.ID, "err", err)
-	}
-	return bw.Flush()
+	return h.writeGroupMembers(w, r, http.StatusOK, g, res)
 }
 
 func (h *Handler) listGroups(w http.ResponseWriter, r *http.Request, tn tenant, lp listParams) error {
@@ -162,9 +188,8 @@ func (h *Handler) listGroups(w http.ResponseWriter, r *http.Request, tn tenant, 
 		if i > 0 {
 			bw.WriteString(",")
 		}
-		if err := h.writeGroup(bw, r, g, project(groupSchema, h.renderGroup(r, g), lp.attrs, lp.excluded), members); err != nil {
-			h.logger().Error("scim: streaming group list", "err", err)
-			break
+		if err := h.writeGroup(bw, r, g, project(groupSchema, h.renderGroup(r, g), lp.attrs, lp.excluded), members, nil); err != nil {
+			h.abortStream(r, "group list", g.ID, err)
 		}
 	}
 	bw.WriteString("]}")
@@ -246,13 +271,7 @@ func (h *Handler) createGroup(w http.ResponseWriter, r *http.Request, tn tenant)
 		res["members"] = []any{}
 		return h.writeJSON(w, http.StatusCreated, res)
 	}
-	w.Header().Set("Content-Type", "application/scim+json")
-	w.WriteHeader(http.StatusCreated)
-	bw := bufio.NewWriter(w)
-	if err := h.writeGroup(bw, r, g, res, true); err != nil {
-		h.logger().Error("scim: streaming group members", "group", g.ID, "err", err)
-	}
-	return bw.Flush()
+	return h.writeGroupMembers(w, r, http.StatusCreated, g, res)
 }
 
 func (h *Handler) putGroup(w http.ResponseWriter, r *http.Request, tn tenant, id string) error {
