@@ -926,12 +926,16 @@ func (t *tx) pgChangeMembers(ctx context.Context, actor core.Actor, orgID, direc
 	query := `WITH ` + bump + ` SELECT bumped.*, NULL AS member_id FROM bumped`
 	switch {
 	case lastAdd:
-		query = `WITH m AS (INSERT INTO idp_group_members (org_id, idp_group_id, user_id, created_at)
-			SELECT g.org_id, g.id, u.id, ? FROM idp_groups g JOIN users u ON u.org_id = g.org_id
-			WHERE g.org_id = ? AND g.id = ? AND u.directory_id = ? AND u.id IN (?)
+		// known counts the ids that are the directory's users, so that an id added
+		// that was already a member needs no second statement to tell it from one
+		// that is no user (usersExist).
+		query = `WITH known AS (SELECT id FROM users WHERE org_id = ? AND directory_id = ? AND id IN (?)),
+			m AS (INSERT INTO idp_group_members (org_id, idp_group_id, user_id, created_at)
+			SELECT g.org_id, g.id, known.id, ? FROM idp_groups g, known WHERE g.org_id = ? AND g.id = ?
 			ON CONFLICT (idp_group_id, user_id) DO NOTHING RETURNING user_id),
-			` + bump + ` SELECT bumped.*, m.user_id AS member_id FROM bumped LEFT JOIN m ON TRUE`
-		args = append([]any{args[0], orgID, id, directoryID, last}, args...)
+			` + bump + ` SELECT bumped.*, m.user_id AS member_id, (SELECT count(*) FROM known) AS known
+			FROM bumped LEFT JOIN m ON TRUE`
+		args = append([]any{orgID, directoryID, last, args[0], orgID, id}, args...)
 	case last != nil:
 		query = `WITH m AS (DELETE FROM idp_group_members WHERE org_id = ? AND idp_group_id = ? AND user_id IN (?) RETURNING user_id),
 			` + bump + ` SELECT bumped.*, m.user_id AS member_id FROM bumped LEFT JOIN m ON TRUE`
@@ -940,6 +944,7 @@ func (t *tx) pgChangeMembers(ctx context.Context, actor core.Actor, orgID, direc
 	var rows []struct {
 		idpGroupRow
 		MemberID *string `db:"member_id"`
+		Known    int     `db:"known"` // of the ids added (lastAdd)
 	}
 	if err := t.selIn(ctx, &rows, query, args...); err != nil {
 		if lastAdd {
@@ -957,7 +962,8 @@ func (t *tx) pgChangeMembers(ctx context.Context, actor core.Actor, orgID, direc
 		}
 	}
 	if lastAdd {
-		if len(got) < len(last) {
+		if rows[0].Known < len(last) {
+			// Some id is no user of the directory: usersExist names it.
 			if err := t.usersExist(ctx, orgID, directoryID, last); err != nil {
 				return SCIMGroup{}, scimMemberError(err)
 			}
