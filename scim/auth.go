@@ -20,12 +20,12 @@ import (
 // row, an error, a discovery endpoint) authenticates the usual way first.
 //
 // A write by such a token does the same where the store proves the token in the
-// change's own transaction (checkedWrites: SQLite): the change is kept only if the
-// token is live in it, and fails, undone, if not, so nothing a revoked token asks
-// is written; the gate then refuses it like an unknown token. A write that changed
-// nothing (refused before the store, or failed before its audit event) proved
-// nothing and authenticates before it answers. Elsewhere writes authenticate
-// first, before they change anything.
+// change's own transaction (checkedWrites: store.SQL, on both engines): the change
+// is kept only if the token is live in it, and fails, undone, if not, so nothing a
+// revoked token asks is written; the gate then refuses it like an unknown token. A
+// write that changed nothing (refused before the store, or failed before its audit
+// event) proved nothing and authenticates before it answers. With a store that
+// cannot, writes authenticate first, before they change anything.
 //
 // The map is used only while the token's last_used_at needs no update (it is
 // written at most once a minute, by Authenticate), so the column moves as before.

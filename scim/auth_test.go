@@ -120,8 +120,8 @@ func (c *countingAuth) Authenticate(ctx context.Context, secret string) (store.T
 // would (the status; the bodies differ by ids and times); once another instance
 // revoked the token, every write of an instance that still knew it gets exactly an
 // unknown token's 401 and changes nothing: the org's change counter stands still
-// and the resources read as before. Elsewhere (PostgreSQL) writes authenticate
-// first, every time.
+// and the resources read as before. (With a store that cannot prove a token in
+// its changes, writes would authenticate first, every time.)
 func TestKnownWriterExact(t *testing.T) {
 	eachBackend(t, func(t *testing.T, newStore func(testing.TB) *store.SQL) {
 		e := newEnv(t, newStore)

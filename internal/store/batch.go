@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/maphash"
+	"slices"
 	"sync"
 
 	"github.com/jmoiron/sqlx"
@@ -195,27 +196,44 @@ func (b *batcher) commit(batch []*writeReq, handoff func()) {
 			continue
 		}
 		b.guarded = failed
-		b.finish(t, x, ok, events, pg, handoff)
+		if todo = b.finish(t, x, ok, events, pg, handoff); len(todo) > 0 {
+			continue // a token was found revoked: the others run again without its changes
+		}
 		return
 	}
 	b.guarded = failed
 }
 
 // finish writes the audit events of a batch's changes ok, hands the lead on
-// (PostgreSQL) and commits.
-func (b *batcher) finish(t *sqlx.Tx, x *tx, ok []*writeReq, events []auditEvent, pg bool, handoff func()) {
+// (PostgreSQL) and commits. When the events name a token that is no longer live
+// (writeAudit), the transaction is rolled back instead: the changes of that token
+// fail as a dead token's do, and the others are returned, to run again.
+func (b *batcher) finish(t *sqlx.Tx, x *tx, ok []*writeReq, events []auditEvent, pg bool, handoff func()) (again []*writeReq) {
 	defer x.done(context.Background()) // after the commit
 	if len(ok) == 0 {
 		_ = t.Rollback()
-		return
+		return nil
 	}
 	if len(events) > 0 {
-		if err := x.writeAudit(context.Background(), events); err != nil {
+		dead, err := x.writeAudit(context.Background(), events)
+		if err == nil && len(dead) > 0 {
+			_ = t.Rollback()
+			for _, r := range ok {
+				if c := tokenCheckOf(r.ctx); c != nil && slices.Contains(dead, c.id) {
+					c.saw(0)
+					r.err = errTokenNotLive
+				} else {
+					again = append(again, r)
+				}
+			}
+			return again
+		}
+		if err != nil {
 			_ = t.Rollback()
 			for _, r := range ok {
 				r.err = b.s.translate(err)
 			}
-			return
+			return nil
 		}
 	}
 	if pg {
@@ -225,9 +243,23 @@ func (b *batcher) finish(t *sqlx.Tx, x *tx, ok []*writeReq, events []auditEvent,
 		for _, r := range ok {
 			r.err = b.s.translate(err)
 		}
-		return
+		return nil
+	}
+	// The events' tokens were live when they were written: a change by one of
+	// them is proven, as a read is by its statement.
+	var live []string
+	for _, e := range events {
+		if e.check != nil && !slices.Contains(live, e.check.id) {
+			live = append(live, e.check.id)
+		}
+	}
+	for _, r := range ok {
+		if c := tokenCheckOf(r.ctx); c != nil && slices.Contains(live, c.id) {
+			c.saw(1)
+		}
 	}
 	b.s.ckpt.committed()
+	return nil
 }
 
 // step runs one change inside a savepoint, undoing it alone when it fails. A

@@ -162,8 +162,9 @@ func (t *tx) bumpIdPGroup(ctx context.Context, actor core.Actor, orgID, director
 		where, args = where+` AND directory_id = ?`, append(args, directoryID)
 	}
 	var r idpGroupRow
-	if t.s.dialect == Postgres && t.deferred == nil {
-		// One statement; in a batch the audit event waits for the batch's end anyway.
+	if t.s.dialect == Postgres && t.deferred == nil && tokenCheckOf(ctx) == nil {
+		// One statement; in a batch the audit event waits for the batch's end anyway,
+		// and a token to prove live takes tx.audit's checked insert.
 		d, err := jsonMarshal(details)
 		if err != nil {
 			return core.IdPGroup{}, err

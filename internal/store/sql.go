@@ -478,30 +478,38 @@ func (t *tx) audit(ctx context.Context, orgID string, actor core.Actor, action, 
 	// takes the next number of the org's counter, which caches compare to learn
 	// that the org changed.
 	id, at := t.s.NewID(), t.s.now()
+	check := tokenCheckOf(ctx)
 	if t.deferred != nil {
-		*t.deferred = append(*t.deferred, auditEvent{orgID: orgID, id: id, at: at, actor: actor, action: action, targetKind: targetKind, targetID: targetID, details: d})
+		// The batch proves the token live when it writes the events (writeAudit).
+		*t.deferred = append(*t.deferred, auditEvent{orgID: orgID, id: id, at: at, actor: actor, action: action, targetKind: targetKind, targetID: targetID, details: d, check: check})
 		return nil
 	}
+	var query string
+	var args []any
 	if t.s.dialect == Postgres {
 		// One statement: the counter's row lock, which holds back the org's next
 		// change until this one commits, is then held for this round trip and the
 		// COMMIT only.
-		_, err := t.exec(ctx, `WITH s AS (`+nextSeqSQL+`) `+auditInsert+` VALUES (?, ?, (SELECT generation FROM s), ?, ?, ?, ?, ?, ?, ?, ?)`,
-			orgID, id, orgID, at, string(actor.Kind), actor.ID, actor.Name, action, targetKind, targetID, d)
-		return err
+		query, args = pgAuditInsert, []any{orgID, id, orgID, at, string(actor.Kind), actor.ID, actor.Name, action, targetKind, targetID, d}
+		if check != nil {
+			query = pgAuditInsertChecked
+		}
+	} else {
+		// SQLite: the event takes the counter's next number, and the trigger
+		// audit_events_seq (0020) moves the counter to it, in this one statement.
+		query, args = sqliteAuditInsert, []any{id, orgID, orgID, at, string(actor.Kind), actor.ID, actor.Name, action, targetKind, targetID, d}
+		if check != nil {
+			query = sqliteAuditInsertChecked
+		}
 	}
-	// SQLite: the event takes the counter's next number, and the trigger
-	// audit_events_seq (0020) moves the counter to it, in this one statement.
-	args := []any{id, orgID, orgID, at, string(actor.Kind), actor.ID, actor.Name, action, targetKind, targetID, d}
-	check := tokenCheckOf(ctx)
 	if check == nil {
-		_, err := t.exec(ctx, sqliteAuditInsert, args...)
+		_, err := t.exec(ctx, query, args...)
 		return err
 	}
 	// A change by a token the edge did not authenticate first (TokenCheckedWrites)
 	// is kept only if the token is live in this transaction: the event is written
 	// only then, and without it the change fails and is undone.
-	res, err := t.exec(ctx, sqliteAuditInsertChecked, append(args, check.id)...)
+	res, err := t.exec(ctx, query, append(args, check.id)...)
 	if err != nil {
 		return err
 	}
@@ -521,11 +529,20 @@ var errTokenNotLive = fmt.Errorf("token: %w", core.ErrNotFound)
 
 // TokenCheckedWrites reports whether a change whose context carries a TokenCheck
 // proves the token live in its own transaction, and fails, changing nothing, when
-// it is not: true on SQLite, where every change's audit event is written only
-// while the token is live (tx.audit). The check's Result then tells, as for a
-// read; a change that wrote nothing (failed before its event, or changed nothing)
-// proves nothing. On PostgreSQL a write must authenticate first.
-func (s *SQL) TokenCheckedWrites() bool { return s.dialect == SQLite }
+// it is not: true, as every change's audit event is written only while the token
+// is live (tx.audit; on PostgreSQL, in a batch, writeAudit). The check's Result
+// then tells, as for a read; a change that wrote nothing (failed before its event,
+// or changed nothing) proves nothing.
+func (s *SQL) TokenCheckedWrites() bool { return true }
+
+// pgAuditInsert writes an audit event with the org's next number (nextSeqSQL).
+const pgAuditInsert = `WITH s AS (` + nextSeqSQL + `) ` + auditInsert + ` VALUES (?, ?, (SELECT generation FROM s), ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// pgAuditInsertChecked is pgAuditInsert that writes the event only if the token
+// (the last argument) is live. A dead token's change fails, so the counter it moved
+// goes back with it.
+const pgAuditInsertChecked = `WITH s AS (` + nextSeqSQL + `) ` + auditInsert + ` SELECT ?, ?, (SELECT generation FROM s), ?::bigint, ?, ?, ?, ?, ?, ?, ?
+	WHERE EXISTS (SELECT 1 FROM api_tokens WHERE id = ? AND revoked_at IS NULL)`
 
 // sqliteAuditInsert writes an audit event numbered by the org's counter; the
 // trigger audit_events_seq advances the counter to the event's seq.
@@ -543,6 +560,7 @@ type auditEvent struct {
 	at                                    int64
 	actor                                 core.Actor
 	action, targetKind, targetID, details string
+	check                                 *TokenCheck // the change's, if any
 }
 
 // writeAudit numbers and writes the events of a batch's changes, in their order,
@@ -550,7 +568,11 @@ type auditEvent struct {
 // its events at once, and holds its row lock until the batch commits. Taking the
 // counters last, after every row lock of the batch, and in one order, means two
 // batches never wait for each other's counters in a cycle.
-func (t *tx) writeAudit(ctx context.Context, events []auditEvent) error {
+//
+// The same statement proves live the tokens of the events' TokenChecks: when one is
+// revoked or gone, it writes nothing and returns it among dead, and the batch must
+// be undone (finish).
+func (t *tx) writeAudit(ctx context.Context, events []auditEvent) (dead []string, err error) {
 	byOrg := map[string][]auditEvent{}
 	var orgs []string
 	for _, e := range events {
@@ -564,27 +586,38 @@ func (t *tx) writeAudit(ctx context.Context, events []auditEvent) error {
 		es := byOrg[org]
 		cols := make([][]string, 8) // the eight text columns, in writeAuditSQL's array order
 		ats := make([]int64, len(es))
+		tokens := []string{}
 		for i, e := range es {
 			ats[i] = e.at
 			for j, v := range []string{e.id, string(e.actor.Kind), e.actor.ID, e.actor.Name, e.action, e.targetKind, e.targetID, e.details} {
 				cols[j] = append(cols[j], v)
 			}
+			if e.check != nil && !slices.Contains(tokens, e.check.id) {
+				tokens = append(tokens, e.check.id)
+			}
 		}
-		if _, err := t.exec(ctx, writeAuditSQL, org, int64(len(es)), cols[0], ats, cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7]); err != nil {
-			return err
+		if err := t.sel(ctx, &dead, writeAuditSQL, org, int64(len(es)), cols[0], ats, cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], tokens); err != nil {
+			return nil, err
+		}
+		if len(dead) > 0 {
+			return dead, nil
 		}
 	}
-	return nil
+	return nil, nil
 }
 
 // writeAuditSQL advances an org's counter ($1) by $2 and inserts the events given
-// as arrays, numbered in array order.
-const writeAuditSQL = `WITH s AS (INSERT INTO org_generations (org_id, generation) VALUES ($1, $2)
+// as arrays, numbered in array order, if every token of $12 is live; it returns
+// those that are not, and then writes nothing.
+const writeAuditSQL = `WITH dead AS (SELECT tok FROM unnest($12::text[]) AS tok
+		WHERE NOT EXISTS (SELECT 1 FROM api_tokens a WHERE a.id = tok AND a.revoked_at IS NULL)),
+	s AS (INSERT INTO org_generations (org_id, generation) SELECT $1, $2::bigint WHERE NOT EXISTS (SELECT 1 FROM dead)
 		ON CONFLICT (org_id) DO UPDATE SET generation = org_generations.generation + EXCLUDED.generation
-		RETURNING generation)
-	` + auditInsert + ` SELECT e.id, $1, s.generation - $2 + e.n, e.at, e.actor_kind, e.actor_id, e.actor_name, e.action, e.target_kind, e.target_id, e.details
+		RETURNING generation),
+	e AS (` + auditInsert + ` SELECT e.id, $1, s.generation - $2::bigint + e.n, e.at, e.actor_kind, e.actor_id, e.actor_name, e.action, e.target_kind, e.target_id, e.details
 	FROM s, unnest($3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])
-		WITH ORDINALITY AS e(id, at, actor_kind, actor_id, actor_name, action, target_kind, target_id, details, n)`
+		WITH ORDINALITY AS e(id, at, actor_kind, actor_id, actor_name, action, target_kind, target_id, details, n))
+	SELECT tok FROM dead`
 
 const auditInsert = `INSERT INTO audit_events (id, org_id, seq, at, actor_kind, actor_id, actor_name, action, target_kind, target_id, details)`
 

@@ -13,9 +13,10 @@ import (
 // authenticates the usual way before it answers.
 //
 // Only SCIMGetUser, SCIMListUsers (the page, not a count alone) and SCIMGetGroup
-// check; each sets the result when its statement returns a row. On SQLite
-// (TokenCheckedWrites) every change checks too: its audit event is written only
-// while the token is live, and a change whose token is not fails, undone.
+// check; each sets the result when its statement returns a row. Every change
+// checks too (TokenCheckedWrites): its audit event is written only while the token
+// is live, and a change whose token is not fails, undone. (On PostgreSQL a batch
+// writes its events last, and proves their tokens in that statement: writeAudit.)
 // On PostgreSQL a userName eq lookup (scimUserByName) sets it always: its
 // statement returns the token's row with or without a user.
 type TokenCheck struct {

@@ -2,7 +2,10 @@ package store_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"reflect"
+	"sync"
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
@@ -119,6 +122,118 @@ func TestTokenCheck(t *testing.T) {
 			}
 			if checked, live := check.Result(); !checked || live {
 				t.Fatalf("unknown token: checked %v live %v", checked, live)
+			}
+		})
+	}
+}
+
+// TestTokenCheckedWrites: changes that carry a TokenCheck, from two tokens at once,
+// one of them revoked: every change of the live token is kept and proves it live;
+// every change of the revoked one fails as not found, proves it dead and writes
+// nothing, not even to the org's change log. On PostgreSQL the changes share batches,
+// which prove their tokens when they write their events: a batch that finds a dead
+// token runs its other changes again without that token's.
+func TestTokenCheckedWrites(t *testing.T) {
+	t.Parallel()
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			s := b.New(t)
+			ctx := context.Background()
+			sys := core.Actor{Kind: core.ActorSystem, Name: "test"}
+			o, _, err := s.CreateOrg(ctx, sys, "acme", "Acme", "admin@acme.test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := s.EnsureDirectory(ctx, sys, o.ID, "okta")
+			if err != nil {
+				t.Fatal(err)
+			}
+			live, _, err := s.CreateToken(ctx, sys, o.ID, store.TokenSCIM, "live", d.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dead, _, err := s.CreateToken(ctx, sys, o.ID, store.TokenSCIM, "dead", d.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.RevokeToken(ctx, sys, o.ID, dead.ID); err != nil {
+				t.Fatal(err)
+			}
+			if !s.TokenCheckedWrites() {
+				t.Fatal("the store does not prove tokens in its changes")
+			}
+			before, err := s.OrgGeneration(ctx, o.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			actor := core.Actor{Kind: core.ActorSCIM, ID: d.ID, Name: "okta"}
+			const n = 48
+			errs := make([]error, n)
+			checks := make([]*store.TokenCheck, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					tok := live.ID
+					if i%2 == 1 {
+						tok = dead.ID
+					}
+					cctx, check := store.WithTokenCheck(ctx, tok)
+					checks[i] = check
+					name := fmt.Sprintf("u%d@acme.test", i)
+					nu := store.SCIMUser{Doc: []byte(`{"userName":"` + name + `"}`)}
+					nu.OrgID, nu.DirectoryID, nu.UserName, nu.Active = o.ID, d.ID, name, true
+					_, errs[i] = s.SCIMCreateUser(cctx, actor, nu)
+				}()
+			}
+			wg.Wait()
+			for i := range n {
+				checked, isLive := checks[i].Result()
+				if i%2 == 0 && (errs[i] != nil || !checked || !isLive) {
+					t.Errorf("change %d of the live token: %v, checked %v live %v", i, errs[i], checked, isLive)
+				}
+				if i%2 == 1 && (!errors.Is(errs[i], core.ErrNotFound) || !checked || isLive) {
+					t.Errorf("change %d of the revoked token: %v, checked %v live %v; want not found, checked and dead", i, errs[i], checked, isLive)
+				}
+			}
+			users, total, err := s.SCIMListUsers(ctx, o.ID, d.ID, store.SCIMQuery{Count: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, u := range users {
+				var i int
+				if _, err := fmt.Sscanf(u.UserName, "u%d@", &i); err != nil || i%2 == 1 {
+					t.Errorf("user %s was created", u.UserName)
+				}
+			}
+			after, err := s.OrgGeneration(ctx, o.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if total != n/2 || after-before != n/2 {
+				t.Errorf("%d users, change log moved by %d; want %d and %d", total, after-before, n/2, n/2)
+			}
+
+			// A change in an operation of its own transaction (WithTx, no batch)
+			// proves its token in its own event.
+			for _, tok := range []string{live.ID, dead.ID} {
+				cctx, check := store.WithTokenCheck(ctx, tok)
+				name := "tx-" + tok + "@acme.test"
+				err := s.WithTx(cctx, func(st store.Store) error {
+					nu := store.SCIMUser{Doc: []byte(`{"userName":"` + name + `"}`)}
+					nu.OrgID, nu.DirectoryID, nu.UserName, nu.Active = o.ID, d.ID, name, true
+					_, err := st.(*store.SQL).SCIMCreateUser(cctx, actor, nu)
+					return err
+				})
+				checked, isLive := check.Result()
+				if want := tok == live.ID; (err == nil) != want || !checked || isLive != want {
+					t.Errorf("WithTx change of the %s token: %v, checked %v live %v", map[bool]string{true: "live", false: "revoked"}[want], err, checked, isLive)
+				}
+			}
+			if _, total, err = s.SCIMListUsers(ctx, o.ID, d.ID, store.SCIMQuery{Count: 100}); err != nil || total != n/2+1 {
+				t.Errorf("%d users after the WithTx changes (%v), want %d", total, err, n/2+1)
 			}
 		})
 	}
