@@ -6,6 +6,7 @@ import (
 	"hash/maphash"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/jmoiron/sqlx"
 )
@@ -43,24 +44,30 @@ type batcher struct {
 	guarded bool
 	mu      sync.Mutex
 	pending []*writeReq
-	leading bool // a goroutine is draining pending
+	merged  atomic.Int64 // runs of member changes done together (memberRun), for tests
+	leading bool         // a goroutine is draining pending
 }
 
 type writeReq struct {
-	ctx   context.Context
-	fn    func(*tx) error
-	err   error
-	panic any           // a panic of fn, re-raised in the caller's goroutine
-	done  chan struct{} // closed when the outcome is known
-	lead  chan struct{} // signalled when this caller is to run the next batch
+	ctx context.Context
+	fn  func(*tx) error
+	// members, when set, says fn is a SCIM member change of a group that may run
+	// together with the ones beside it in the batch (memberRun); noMerge, that such
+	// a run failed, so fn runs alone.
+	members *memberReq
+	noMerge bool
+	err     error
+	panic   any           // a panic of fn, re-raised in the caller's goroutine
+	done    chan struct{} // closed when the outcome is known
+	lead    chan struct{} // signalled when this caller is to run the next batch
 }
 
 // run queues fn and waits for its transaction to commit or fail. One caller at a
 // time leads: it runs one batch, which starts with its own change, then hands the
 // lead to the oldest waiting caller, so no caller drains the queue for others for
 // long. Invariant: pending is not empty only while some caller leads.
-func (b *batcher) run(ctx context.Context, fn func(*tx) error) error {
-	req := &writeReq{ctx: ctx, fn: fn, done: make(chan struct{}), lead: make(chan struct{}, 1)}
+func (b *batcher) run(ctx context.Context, fn func(*tx) error, m *memberReq) error {
+	req := &writeReq{ctx: ctx, fn: fn, members: m, done: make(chan struct{}), lead: make(chan struct{}, 1)}
 	b.mu.Lock()
 	b.pending = append(b.pending, req)
 	lead := !b.leading
@@ -113,6 +120,11 @@ func (b *batcher) run(ctx context.Context, fn func(*tx) error) error {
 // a savepoint from then on, which the next batch keeps if this one had a failure
 // (a directory posting users that exist, say).
 //
+// SCIM member changes of one group that sit next to each other in a batch (an IdP
+// adding and removing people of a large group one PATCH at a time) run together,
+// in a few statements whatever their number (memberRun, changeMembersRun), as they
+// would one after the other; when that fails, each runs alone.
+//
 // The changes' audit events are written when they are all done (tx.deferred,
 // writeAudit), so the batch takes its orgs' change-log counters last and holds them
 // for that statement and the COMMIT only. The lead then passes on (handoff) before
@@ -149,7 +161,8 @@ func (b *batcher) commit(batch []*writeReq, handoff func()) {
 		}
 		var ok, rest []*writeReq // changes done in t, to be committed; to run again
 		restart := false
-		for i, r := range todo {
+		for i := 0; i < len(todo); i++ {
+			r := todo[i]
 			if err := r.ctx.Err(); err != nil {
 				r.err = err // given up before it started: it changes nothing
 				continue
@@ -159,6 +172,28 @@ func (b *batcher) commit(batch []*writeReq, handoff func()) {
 			// after it run in a new one.
 			bare := len(ok) == 0 || !guarded
 			kept := len(events)
+			if run := memberRun(todo[i:]); len(run) > 1 {
+				// Member changes of one group, one after the other: run together,
+				// or, when that fails, each alone as below.
+				broken, err := b.step(x, &writeReq{ctx: context.Background(), fn: func(x *tx) error { return x.changeMembersRun(run) }}, bare)
+				if err == nil {
+					b.merged.Add(1)
+					ok = append(ok, run...)
+					i += len(run) - 1
+					continue
+				}
+				events = events[:kept]
+				for _, o := range run {
+					o.noMerge = true
+				}
+				if broken || bare {
+					_ = t.Rollback()
+					rest = append(ok, todo[i:]...)
+					guarded = guarded || len(ok) > 0
+					restart = true
+					break
+				}
+			}
 			broken, err := b.step(x, r, bare)
 			r.err = err
 			if err != nil {

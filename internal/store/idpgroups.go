@@ -812,7 +812,11 @@ func (t *tx) getSCIMGroup(ctx context.Context, orgID, directoryID, id string) (S
 // group first; otherwise the removals run before the additions.
 func (s *SQL) SCIMUpdateGroup(ctx context.Context, actor core.Actor, orgID, directoryID, id string, fn func(*SCIMGroup) error, mc MemberChange) (SCIMGroup, error) {
 	var out SCIMGroup
-	err := s.inOrgTx(ctx, orgID, func(t *tx) error {
+	var m *memberReq // members alone: may run with the group's other such changes
+	if fn == nil && !mc.Replace {
+		m = &memberReq{actor: actor, orgID: orgID, directoryID: directoryID, groupID: id, mc: mc, out: &out}
+	}
+	err := s.inOrgTxMembers(ctx, orgID, m, func(t *tx) error {
 		if fn == nil && !mc.Replace {
 			var err error
 			out, err = t.scimChangeMembers(ctx, actor, orgID, directoryID, id, mc)

@@ -693,15 +693,23 @@ func (s *SQL) inTx(ctx context.Context, fn func(*tx) error) error {
 // goroutine and, when it fails, in a transaction that goes on with other changes
 // (rolled back to its savepoint): it must leave nothing behind but its statements.
 func (s *SQL) inOrgTx(ctx context.Context, orgID string, fn func(*tx) error) error {
+	return s.inOrgTxMembers(ctx, orgID, nil, fn)
+}
+
+// inOrgTxMembers is inOrgTx for a change that m, when not nil, describes as a
+// SCIM member change of a group: in a batch it may then run together with the
+// member changes of the same group beside it (memberRun).
+func (s *SQL) inOrgTxMembers(ctx context.Context, orgID string, m *memberReq, fn func(*tx) error) error {
 	if s.bound != nil {
 		return s.bound.savepoint(ctx, fn)
 	}
 	if s.batch != nil {
-		return s.batch.run(ctx, fn)
+		return s.batch.run(ctx, fn, m)
 	}
 	once := s.inTxOnce
 	if orgID != "" && s.lanes != nil {
-		once = s.lane(orgID).run
+		lane := s.lane(orgID)
+		once = func(ctx context.Context, fn func(*tx) error) error { return lane.run(ctx, fn, m) }
 	}
 	var err error
 	for attempt := 1; ; attempt++ {
