@@ -26,22 +26,12 @@ func TestMemberRuns(t *testing.T) {
 			t.Parallel()
 			s := b.New(t)
 			ctx := context.Background()
-			sys := core.Actor{Kind: core.ActorSystem, Name: "test"}
-			o, _, err := s.CreateOrg(ctx, sys, "acme", "Acme", "admin@acme.test")
-			if err != nil {
-				t.Fatal(err)
-			}
-			d, err := s.EnsureDirectory(ctx, sys, o.ID, "okta")
-			if err != nil {
-				t.Fatal(err)
-			}
+			o, d := acmeOkta(t, s)
 			actor := core.Actor{Kind: core.ActorSCIM, ID: d.ID, Name: "okta"}
 			var users []string
 			for i := range 40 {
 				name := fmt.Sprintf("u%d@acme.test", i)
-				nu := store.SCIMUser{Doc: []byte(`{"userName":"` + name + `"}`)}
-				nu.OrgID, nu.DirectoryID, nu.UserName, nu.Active = o.ID, d.ID, name, true
-				u, err := s.SCIMCreateUser(ctx, actor, nu)
+				u, err := s.SCIMCreateUser(ctx, actor, newSCIMUser(d, name))
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -27,14 +27,7 @@ func TestTokenCheck(t *testing.T) {
 			s := b.New(t)
 			ctx := context.Background()
 			sys := core.Actor{Kind: core.ActorSystem, Name: "test"}
-			o, _, err := s.CreateOrg(ctx, sys, "acme", "Acme", "admin@acme.test")
-			if err != nil {
-				t.Fatal(err)
-			}
-			d, err := s.EnsureDirectory(ctx, sys, o.ID, "okta")
-			if err != nil {
-				t.Fatal(err)
-			}
+			o, d := acmeOkta(t, s)
 			tok, _, err := s.CreateToken(ctx, sys, o.ID, store.TokenSCIM, "okta", d.ID)
 			if err != nil {
 				t.Fatal(err)
@@ -44,9 +37,7 @@ func TestTokenCheck(t *testing.T) {
 				t.Fatal(err)
 			}
 			actor := core.Actor{Kind: core.ActorSCIM, ID: d.ID, Name: "okta"}
-			nu := store.SCIMUser{Doc: []byte(`{"userName":"ann@acme.test"}`)}
-			nu.OrgID, nu.DirectoryID, nu.UserName, nu.Active = o.ID, d.ID, "ann@acme.test", true
-			u, err := s.SCIMCreateUser(ctx, actor, nu)
+			u, err := s.SCIMCreateUser(ctx, actor, newSCIMUser(d, "ann@acme.test"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -141,14 +132,7 @@ func TestTokenCheckedWrites(t *testing.T) {
 			s := b.New(t)
 			ctx := context.Background()
 			sys := core.Actor{Kind: core.ActorSystem, Name: "test"}
-			o, _, err := s.CreateOrg(ctx, sys, "acme", "Acme", "admin@acme.test")
-			if err != nil {
-				t.Fatal(err)
-			}
-			d, err := s.EnsureDirectory(ctx, sys, o.ID, "okta")
-			if err != nil {
-				t.Fatal(err)
-			}
+			o, d := acmeOkta(t, s)
 			live, _, err := s.CreateToken(ctx, sys, o.ID, store.TokenSCIM, "live", d.ID)
 			if err != nil {
 				t.Fatal(err)
@@ -183,9 +167,7 @@ func TestTokenCheckedWrites(t *testing.T) {
 					cctx, check := store.WithTokenCheck(ctx, tok)
 					checks[i] = check
 					name := fmt.Sprintf("u%d@acme.test", i)
-					nu := store.SCIMUser{Doc: []byte(`{"userName":"` + name + `"}`)}
-					nu.OrgID, nu.DirectoryID, nu.UserName, nu.Active = o.ID, d.ID, name, true
-					_, errs[i] = s.SCIMCreateUser(cctx, actor, nu)
+					_, errs[i] = s.SCIMCreateUser(cctx, actor, newSCIMUser(d, name))
 				}()
 			}
 			wg.Wait()
@@ -222,9 +204,7 @@ func TestTokenCheckedWrites(t *testing.T) {
 				cctx, check := store.WithTokenCheck(ctx, tok)
 				name := "tx-" + tok + "@acme.test"
 				err := s.WithTx(cctx, func(st store.Store) error {
-					nu := store.SCIMUser{Doc: []byte(`{"userName":"` + name + `"}`)}
-					nu.OrgID, nu.DirectoryID, nu.UserName, nu.Active = o.ID, d.ID, name, true
-					_, err := st.(*store.SQL).SCIMCreateUser(cctx, actor, nu)
+					_, err := st.(*store.SQL).SCIMCreateUser(cctx, actor, newSCIMUser(d, name))
 					return err
 				})
 				checked, isLive := check.Result()
