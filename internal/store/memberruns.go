@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
+	"github.com/jmoiron/sqlx"
 )
 
 // memberReq describes a SCIM change of a group's members alone (SCIMUpdateGroup
@@ -79,7 +80,13 @@ func (t *tx) changeMembersRun(run []*writeReq) error {
 		query, args = query+` UNION ALL SELECT id, 0 FROM users WHERE org_id = ? AND directory_id = ? AND id IN (?)`, append(args, orgID, dirID, added)
 	}
 	if len(named) > 0 {
-		if err := t.selIn(ctx, &rows, query, args...); err != nil {
+		// Not prepared: the text varies with two lists' lengths, and would crowd
+		// the statement cache (execIn's reason too).
+		q, a, err := sqlx.In(query, args...)
+		if err != nil {
+			return err
+		}
+		if err := t.selRaw(ctx, &rows, q, a...); err != nil {
 			return err
 		}
 	}
