@@ -282,12 +282,7 @@ func (b *batcher) finish(t *sqlx.Tx, x *tx, ok []*writeReq, events []auditEvent,
 	}
 	// The events' tokens were live when they were written: a change by one of
 	// them is proven, as a read is by its statement.
-	var live []string
-	for _, e := range events {
-		if e.check != nil && !slices.Contains(live, e.check.id) {
-			live = append(live, e.check.id)
-		}
-	}
+	live := checkedTokens(events)
 	for _, r := range ok {
 		if c := tokenCheckOf(r.ctx); c != nil && slices.Contains(live, c.id) {
 			c.saw(1)

@@ -817,7 +817,7 @@ func (s *SQL) SCIMUpdateGroup(ctx context.Context, actor core.Actor, orgID, dire
 		m = &memberReq{actor: actor, orgID: orgID, directoryID: directoryID, groupID: id, mc: mc, out: &out}
 	}
 	err := s.inOrgTxMembers(ctx, orgID, m, func(t *tx) error {
-		if fn == nil && !mc.Replace {
+		if m != nil {
 			var err error
 			out, err = t.scimChangeMembers(ctx, actor, orgID, directoryID, id, mc)
 			return err
@@ -978,10 +978,17 @@ func (t *tx) pgChangeMembers(ctx context.Context, actor core.Actor, orgID, direc
 	} else {
 		removed = append(removed, got...)
 	}
-	d := scimMembersChanged(map[string]any{"directory_id": directoryID}, mc, added, removed)
 	g := rows[0].idpGroup()
+	return g, t.auditMembersChange(ctx, actor, g, mc, added, removed)
+}
+
+// auditMembersChange writes the audit event of a SCIM member change mc that added
+// and removed those ids and left the group as g: the event scimChangeMembers writes
+// (through bumpIdPGroup).
+func (t *tx) auditMembersChange(ctx context.Context, actor core.Actor, g SCIMGroup, mc MemberChange, added, removed []string) error {
+	d := scimMembersChanged(map[string]any{"directory_id": g.DirectoryID}, mc, added, removed)
 	d["display_name"], d["version"] = g.DisplayName, g.Version
-	return g, t.audit(ctx, orgID, actor, "idp_group.update", "idp_group", id, d)
+	return t.audit(ctx, g.OrgID, actor, "idp_group.update", "idp_group", g.ID, d)
 }
 
 // SCIMDeleteGroup removes a group of the directory and its memberships.

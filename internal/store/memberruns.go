@@ -31,17 +31,17 @@ const memberRunIDs = 16
 // changes of one group, each small, none given up or of a run that failed. A run of
 // fewer than two is nothing to gain.
 func memberRun(todo []*writeReq) []*writeReq {
-	runs := func(r *writeReq, first *memberReq) bool {
-		m := r.members
-		return m != nil && !r.noMerge && r.ctx.Err() == nil && len(m.mc.Add)+len(m.mc.Remove) <= memberRunIDs &&
-			m.orgID == first.orgID && m.directoryID == first.directoryID && m.groupID == first.groupID
-	}
-	if todo[0].members == nil || !runs(todo[0], todo[0].members) {
+	first := todo[0].members
+	if first == nil {
 		return nil
 	}
-	n := 1
-	for n < len(todo) && runs(todo[n], todo[0].members) {
-		n++
+	n := 0
+	for ; n < len(todo); n++ {
+		r, m := todo[n], todo[n].members
+		if m == nil || r.noMerge || r.ctx.Err() != nil || len(m.mc.Add)+len(m.mc.Remove) > memberRunIDs ||
+			m.orgID != first.orgID || m.directoryID != first.directoryID || m.groupID != first.groupID {
+			break
+		}
 	}
 	return todo[:n]
 }
@@ -149,12 +149,9 @@ func (t *tx) changeMembersRun(run []*writeReq) error {
 	last := g.idpGroup()
 	outs := make([]SCIMGroup, len(run))
 	for i, r := range run {
-		m := r.members
 		outs[i] = last
 		outs[i].Version = last.Version - int64(len(run)-i-1)
-		d := scimMembersChanged(map[string]any{"directory_id": dirID}, m.mc, played[i].added, played[i].removed)
-		d["display_name"], d["version"] = last.DisplayName, outs[i].Version
-		if err := t.audit(r.ctx, orgID, m.actor, "idp_group.update", "idp_group", groupID, d); err != nil {
+		if err := t.auditMembersChange(r.ctx, r.members.actor, outs[i], r.members.mc, played[i].added, played[i].removed); err != nil {
 			return err
 		}
 	}

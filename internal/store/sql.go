@@ -586,17 +586,13 @@ func (t *tx) writeAudit(ctx context.Context, events []auditEvent) (dead []string
 		es := byOrg[org]
 		cols := make([][]string, 8) // the eight text columns, in writeAuditSQL's array order
 		ats := make([]int64, len(es))
-		tokens := []string{}
 		for i, e := range es {
 			ats[i] = e.at
 			for j, v := range []string{e.id, string(e.actor.Kind), e.actor.ID, e.actor.Name, e.action, e.targetKind, e.targetID, e.details} {
 				cols[j] = append(cols[j], v)
 			}
-			if e.check != nil && !slices.Contains(tokens, e.check.id) {
-				tokens = append(tokens, e.check.id)
-			}
 		}
-		if err := t.sel(ctx, &dead, writeAuditSQL, org, int64(len(es)), cols[0], ats, cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], tokens); err != nil {
+		if err := t.sel(ctx, &dead, writeAuditSQL, org, int64(len(es)), cols[0], ats, cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], checkedTokens(es)); err != nil {
 			return nil, err
 		}
 		if len(dead) > 0 {
@@ -604,6 +600,18 @@ func (t *tx) writeAudit(ctx context.Context, events []auditEvent) (dead []string
 		}
 	}
 	return nil, nil
+}
+
+// checkedTokens lists, once each, the tokens the events' TokenChecks name (never
+// nil: writeAuditSQL takes it as an array).
+func checkedTokens(events []auditEvent) []string {
+	tokens := []string{}
+	for _, e := range events {
+		if e.check != nil && !slices.Contains(tokens, e.check.id) {
+			tokens = append(tokens, e.check.id)
+		}
+	}
+	return tokens
 }
 
 // writeAuditSQL advances an org's counter ($1) by $2 and inserts the events given
