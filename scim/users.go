@@ -3,6 +3,7 @@ package scim
 import (
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -377,6 +378,9 @@ func (h *Handler) putUser(w http.ResponseWriter, r *http.Request, tn tenant, id 
 		if err := ifMatch(r, u.Version); err != nil {
 			return err
 		}
+		// fn may run more than once (the store may read the user twice): each run
+		// starts from the request's document.
+		doc := maps.Clone(doc)
 		// A PUT without active keeps the current state (Okta's AIW PUTs the whole
 		// user and must not reactivate or deactivate by omission).
 		if _, ok := doc["active"]; !ok {

@@ -45,16 +45,18 @@ type batcher struct {
 	mu      sync.Mutex
 	pending []*writeReq
 	merged  atomic.Int64 // runs of member changes done together (memberRun), for tests
+	piped   atomic.Int64 // changes done by their statement in a pipeline, for tests
 	leading bool         // a goroutine is draining pending
 }
 
 type writeReq struct {
 	ctx context.Context
 	fn  func(*tx) error
-	// members, when set, says fn is a SCIM member change of a group that may run
-	// together with the ones beside it in the batch (memberRun); noMerge, that such
-	// a run failed, so fn runs alone.
-	members *memberReq
+	// shape, when set, says fn is a SCIM member change of a group that may run
+	// together with the ones beside it in the batch (memberRun), or a change that
+	// may be one statement of a pipeline (pipeline); noMerge, that such a run
+	// failed or the statement was not enough, so fn runs alone.
+	shape
 	noMerge bool
 	err     error
 	panic   any           // a panic of fn, re-raised in the caller's goroutine
@@ -66,8 +68,8 @@ type writeReq struct {
 // time leads: it runs one batch, which starts with its own change, then hands the
 // lead to the oldest waiting caller, so no caller drains the queue for others for
 // long. Invariant: pending is not empty only while some caller leads.
-func (b *batcher) run(ctx context.Context, fn func(*tx) error, m *memberReq) error {
-	req := &writeReq{ctx: ctx, fn: fn, members: m, done: make(chan struct{}), lead: make(chan struct{}, 1)}
+func (b *batcher) run(ctx context.Context, fn func(*tx) error, sh shape) error {
+	req := &writeReq{ctx: ctx, fn: fn, shape: sh, done: make(chan struct{}), lead: make(chan struct{}, 1)}
 	b.mu.Lock()
 	b.pending = append(b.pending, req)
 	lead := !b.leading
@@ -143,10 +145,20 @@ func (b *batcher) commit(batch []*writeReq, handoff func()) {
 	failed := false
 	todo := batch
 	var events []auditEvent // the audit events of the changes done, on PostgreSQL
+	var conn *sqlx.Conn     // the transaction's connection on PostgreSQL, for pipelines
+	defer func() {
+		if conn != nil {
+			_ = conn.Close()
+		}
+	}()
 	for len(todo) > 0 {
 		// The transaction outlives any one caller's context; each change's
 		// statements still run under its own caller's context.
-		t, err := b.s.laneDB().BeginTxx(context.Background(), nil)
+		t, c, err := b.begin()
+		if conn != nil {
+			_ = conn.Close() // the connection of the transaction rolled back before
+		}
+		conn = c
 		if err != nil {
 			for _, r := range todo {
 				r.err = b.s.translate(err)
@@ -158,6 +170,7 @@ func (b *batcher) commit(batch []*writeReq, handoff func()) {
 		if pg {
 			events = events[:0]
 			x.deferred = &events
+			x.conn = conn
 		}
 		var ok, rest []*writeReq // changes done in t, to be committed; to run again
 		restart := false
@@ -193,6 +206,29 @@ func (b *batcher) commit(batch []*writeReq, handoff func()) {
 					restart = true
 					break
 				}
+			}
+			if run := pipeRun(todo[i:], pg); len(run) > 0 {
+				// Changes that are each one statement: sent together, in one round
+				// trip. A change whose statement found its way blocked (no row) runs
+				// as a whole after them; an error fails the transaction, and each
+				// change runs alone.
+				done, later, err := x.pipeline(run)
+				if err != nil {
+					events = events[:kept]
+					for _, o := range run {
+						o.noMerge = true
+					}
+					_ = t.Rollback()
+					rest = append(ok, todo[i:]...)
+					guarded = guarded || len(ok) > 0
+					restart = true
+					break
+				}
+				b.piped.Add(int64(len(done)))
+				ok = append(ok, done...)
+				todo = append(later, todo[i+len(run):]...)
+				i = -1
+				continue
 			}
 			broken, err := b.step(x, r, bare)
 			r.err = err
@@ -290,6 +326,26 @@ func (b *batcher) finish(t *sqlx.Tx, x *tx, ok []*writeReq, events []auditEvent,
 	}
 	b.s.ckpt.committed()
 	return nil
+}
+
+// begin starts a batch's transaction. On PostgreSQL it runs on a connection of its
+// own, which pipeline reaches the driver of.
+func (b *batcher) begin() (*sqlx.Tx, *sqlx.Conn, error) {
+	bg := context.Background()
+	if b.s.dialect != Postgres {
+		t, err := b.s.laneDB().BeginTxx(bg, nil)
+		return t, nil, err
+	}
+	c, err := b.s.laneDB().Connx(bg)
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := c.BeginTxx(bg, nil)
+	if err != nil {
+		_ = c.Close()
+		return nil, nil, err
+	}
+	return t, c, nil
 }
 
 // step runs one change inside a savepoint, undoing it alone when it fails. A

@@ -816,7 +816,7 @@ func (s *SQL) SCIMUpdateGroup(ctx context.Context, actor core.Actor, orgID, dire
 	if fn == nil && !mc.Replace {
 		m = &memberReq{actor: actor, orgID: orgID, directoryID: directoryID, groupID: id, mc: mc, out: &out}
 	}
-	err := s.inOrgTxMembers(ctx, orgID, m, func(t *tx) error {
+	err := s.inOrgTxAs(ctx, orgID, shape{members: m}, func(t *tx) error {
 		if m != nil {
 			var err error
 			out, err = t.scimChangeMembers(ctx, actor, orgID, directoryID, id, mc)

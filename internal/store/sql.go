@@ -377,6 +377,9 @@ type tx struct {
 	// them all when its changes are done (writeAudit), so the org's counter is
 	// locked only from then to the commit.
 	deferred *[]auditEvent
+	// conn is the connection of a batch's transaction on PostgreSQL, through which
+	// pipeline sends statements without waiting for each answer.
+	conn *sqlx.Conn
 }
 
 // ctx is the context a statement runs under.
@@ -701,23 +704,30 @@ func (s *SQL) inTx(ctx context.Context, fn func(*tx) error) error {
 // goroutine and, when it fails, in a transaction that goes on with other changes
 // (rolled back to its savepoint): it must leave nothing behind but its statements.
 func (s *SQL) inOrgTx(ctx context.Context, orgID string, fn func(*tx) error) error {
-	return s.inOrgTxMembers(ctx, orgID, nil, fn)
+	return s.inOrgTxAs(ctx, orgID, shape{}, fn)
 }
 
-// inOrgTxMembers is inOrgTx for a change that m, when not nil, describes as a
-// SCIM member change of a group: in a batch it may then run together with the
-// member changes of the same group beside it (memberRun).
-func (s *SQL) inOrgTxMembers(ctx context.Context, orgID string, m *memberReq, fn func(*tx) error) error {
+// shape says more of a change than its function, for a batch to run it with the
+// changes beside it: a SCIM member change of a group (members: memberRun), or a
+// change that is one statement when nothing is in its way (stmt: pipeline).
+// Elsewhere (SQLite for stmt, a transaction of its own, WithTx) fn runs.
+type shape struct {
+	members *memberReq
+	stmt    *oneStmt
+}
+
+// inOrgTxAs is inOrgTx for a change of the shape sh.
+func (s *SQL) inOrgTxAs(ctx context.Context, orgID string, sh shape, fn func(*tx) error) error {
 	if s.bound != nil {
 		return s.bound.savepoint(ctx, fn)
 	}
 	if s.batch != nil {
-		return s.batch.run(ctx, fn, m)
+		return s.batch.run(ctx, fn, sh)
 	}
 	once := s.inTxOnce
 	if orgID != "" && s.lanes != nil {
 		lane := s.lane(orgID)
-		once = func(ctx context.Context, fn func(*tx) error) error { return lane.run(ctx, fn, m) }
+		once = func(ctx context.Context, fn func(*tx) error) error { return lane.run(ctx, fn, sh) }
 	}
 	var err error
 	for attempt := 1; ; attempt++ {

@@ -244,16 +244,8 @@ func (t *tx) insertSCIMUser(ctx context.Context, u SCIMUser) (core.Owner, error)
 		}
 		return t.namedOwner(ctx, u.User)
 	}
-	// One statement with the user's emails too (pgUserEmailsSQL): a create is one
-	// round trip in its org's lane.
-	values, types, primary := make([]string, len(u.Emails)), make([]string, len(u.Emails)), make([]bool, len(u.Emails))
-	for i, e := range u.Emails {
-		values[i], types[i], primary[i] = e.Value, e.Type, e.Primary
-	}
-	err := t.get(ctx, &o.Name, `WITH u AS (`+userInsertSQL+` RETURNING org_id, id, directory_id),
-		e AS (`+pgUserEmailsSQL+`)
-		SELECT (SELECT d.name FROM scim_directories d WHERE d.org_id = u.org_id AND d.id = u.directory_id) FROM u`,
-		append(userInsertArgs(u), values, types, primary)...)
+	query, args := pgSCIMUserInsert(u)
+	err := t.get(ctx, &o.Name, query, args...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return core.Owner{}, fmt.Errorf("user %q: %w", u.UserName, errUserNameTaken)
 	}
@@ -262,6 +254,20 @@ func (t *tx) insertSCIMUser(ctx context.Context, u SCIMUser) (core.Owner, error)
 	}
 	t.s.analyze.grew(1)
 	return o, nil
+}
+
+// pgSCIMUserInsert is a directory's user's insert on PostgreSQL, with the user's
+// emails (pgUserEmailsSQL), returning the directory's name: a create is one round
+// trip in its org's lane. No row: the org has the userName.
+func pgSCIMUserInsert(u SCIMUser) (string, []any) {
+	values, types, primary := make([]string, len(u.Emails)), make([]string, len(u.Emails)), make([]bool, len(u.Emails))
+	for i, e := range u.Emails {
+		values[i], types[i], primary[i] = e.Value, e.Type, e.Primary
+	}
+	return `WITH u AS (` + userInsertSQL + ` RETURNING org_id, id, directory_id),
+		e AS (` + pgUserEmailsSQL + `)
+		SELECT (SELECT d.name FROM scim_directories d WHERE d.org_id = u.org_id AND d.id = u.directory_id) FROM u`,
+		append(userInsertArgs(u), values, types, primary)
 }
 
 // pgUserEmailsSQL inserts the emails of the user just inserted (u) from three
@@ -385,8 +391,31 @@ func (t *tx) lastAdminLeaves(ctx context.Context, orgID, id string) (bool, error
 // the columns it names, so a deactivation that set all of them rewrote the eleven
 // index entries of the row for nothing.
 func (t *tx) writeUser(ctx context.Context, old SCIMUser, u *SCIMUser) error {
+	set, args := userSet(old, u, t.s.now())
+	res, err := t.exec(ctx, `UPDATE users SET `+set+` WHERE org_id = ? AND id = ? AND version = ?`,
+		append(args, old.OrgID, old.ID, old.Version)...)
+	if err != nil {
+		return t.s.wrapf(err, "user %q", u.UserName)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n != 1 {
+		return core.ErrVersion // unreachable with the row lock; kept as a guard
+	}
+	if !slices.Equal(old.Emails, u.Emails) {
+		if _, err := t.exec(ctx, `DELETE FROM user_emails WHERE org_id = ? AND user_id = ?`, old.OrgID, old.ID); err != nil {
+			return err
+		}
+		return t.insertEmails(ctx, old.OrgID, old.ID, u.Emails)
+	}
+	return nil
+}
+
+// userSet is the SET clause, and its arguments, of an UPDATE of users that writes
+// u over old at the time now (micros) with the next version, which it gives u.
+func userSet(old SCIMUser, u *SCIMUser, now int64) (string, []any) {
 	u.CreatedAt = old.CreatedAt
-	u.UpdatedAt = fromMicros(t.s.now())
+	u.UpdatedAt = fromMicros(now)
 	u.Version = old.Version + 1
 	set, args := []string{"updated_at = ?", "version = ?"}, []any{micros(u.UpdatedAt), u.Version}
 	for _, c := range []struct {
@@ -414,23 +443,7 @@ func (t *tx) writeUser(ctx context.Context, old SCIMUser, u *SCIMUser) error {
 			set, args = append(set, c.col+" = ?"), append(args, c.v)
 		}
 	}
-	res, err := t.exec(ctx, `UPDATE users SET `+strings.Join(set, ", ")+` WHERE org_id = ? AND id = ? AND version = ?`,
-		append(args, old.OrgID, old.ID, old.Version)...)
-	if err != nil {
-		return t.s.wrapf(err, "user %q", u.UserName)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return err
-	} else if n != 1 {
-		return core.ErrVersion // unreachable with the row lock; kept as a guard
-	}
-	if !slices.Equal(old.Emails, u.Emails) {
-		if _, err := t.exec(ctx, `DELETE FROM user_emails WHERE org_id = ? AND user_id = ?`, old.OrgID, old.ID); err != nil {
-			return err
-		}
-		return t.insertEmails(ctx, old.OrgID, old.ID, u.Emails)
-	}
-	return nil
+	return strings.Join(set, ", "), args
 }
 
 // deleteUser removes a user, and through foreign keys their emails, memberships,
@@ -609,7 +622,20 @@ func (s *SQL) SCIMCreateUser(ctx context.Context, actor core.Actor, u SCIMUser) 
 	u.Version = 1
 	var out SCIMUser
 	var left bool
-	err := s.inOrgTx(ctx, u.OrgID, func(t *tx) error {
+	created := func(t *tx, o core.Owner) error {
+		out = u
+		out.Owner = o
+		return t.audit(ctx, u.OrgID, actor, "user.create", "user", u.ID, map[string]any{"directory_id": actor.ID, "user_name": u.UserName, "active": u.Active, "owner": ownerDetails(o)})
+	}
+	var sh shape
+	if o := core.OwnerOf(u.User); s.dialect == Postgres && o.Kind == core.OwnerDirectory {
+		query, args := pgSCIMUserInsert(u)
+		sh.stmt = &oneStmt{query: query, args: args, dest: []any{&o.Name}, done: func(t *tx) error {
+			t.s.analyze.grew(1)
+			return created(t, o)
+		}}
+	}
+	err := s.inOrgTxAs(ctx, u.OrgID, sh, func(t *tx) error {
 		o, err := t.insertSCIMUser(ctx, u)
 		if errors.Is(err, errUserNameTaken) {
 			out, left, err = t.adoptOnCreate(ctx, actor, u)
@@ -618,9 +644,7 @@ func (s *SQL) SCIMCreateUser(ctx context.Context, actor core.Actor, u SCIMUser) 
 		if err != nil {
 			return err
 		}
-		out = u
-		out.Owner = o
-		return t.audit(ctx, u.OrgID, actor, "user.create", "user", u.ID, map[string]any{"directory_id": actor.ID, "user_name": u.UserName, "active": u.Active, "owner": ownerDetails(o)})
+		return created(t, o)
 	})
 	if err != nil {
 		return SCIMUser{}, fmt.Errorf("create user %q: %w", u.UserName, err)
@@ -700,22 +724,41 @@ func (s *SQL) SCIMGetUser(ctx context.Context, orgID, directoryID, id string) (S
 func (s *SQL) SCIMUpdateUser(ctx context.Context, actor core.Actor, orgID, directoryID, id string, fn func(*SCIMUser) error) (SCIMUser, error) {
 	var out SCIMUser
 	var left bool
-	err := s.inOrgTx(ctx, orgID, func(t *tx) error {
-		old, admin, err := t.lockOwnedUser(ctx, orgID, directoryID, id, true)
-		if err != nil {
-			return err
-		}
+	edit := func(old SCIMUser) (SCIMUser, error) {
 		u := old
 		u.Emails = slices.Clone(old.Emails)
 		if err := fn(&u); err != nil {
-			return err
+			return u, err
 		}
 		if err := validSCIMUser(&u); err != nil {
-			return err
+			return u, err
 		}
 		// The owner changes only by TransferUser or an adoption.
 		u.ID, u.OrgID = old.ID, old.OrgID
 		u.Source, u.DirectoryID, u.ConnectionID, u.Owner = old.Source, old.DirectoryID, old.ConnectionID, old.Owner
+		return u, nil
+	}
+	updated := func(t *tx, old, u SCIMUser, lastAdmin bool) error {
+		out, left = u, lastAdmin
+		d := map[string]any{"directory_id": actor.ID, "user_name": u.UserName, "version": u.Version}
+		if lastAdmin {
+			d["last_admin"] = true
+		}
+		return t.audit(ctx, orgID, actor, userUpdateAction(old.User, u.User, "user.activate"), "user", id, d)
+	}
+	var sh shape
+	if s.lanes != nil && s.bound == nil && directoryID != "" {
+		sh.stmt = s.userUpdateStmt(ctx, orgID, directoryID, id, edit, updated)
+	}
+	err := s.inOrgTxAs(ctx, orgID, sh, func(t *tx) error {
+		old, admin, err := t.lockOwnedUser(ctx, orgID, directoryID, id, true)
+		if err != nil {
+			return err
+		}
+		u, err := edit(old)
+		if err != nil {
+			return err
+		}
 		// The directory owns the user: it may deactivate even the org's last
 		// active admin (the IdP is authoritative for people who leave); the event says so.
 		lastAdmin := false
@@ -727,18 +770,47 @@ func (s *SQL) SCIMUpdateUser(ctx context.Context, actor core.Actor, orgID, direc
 		if err := t.writeUser(ctx, old, &u); err != nil {
 			return err
 		}
-		out, left = u, lastAdmin
-		d := map[string]any{"directory_id": actor.ID, "user_name": u.UserName, "version": u.Version}
-		if lastAdmin {
-			d["last_admin"] = true
-		}
-		return t.audit(ctx, orgID, actor, userUpdateAction(old.User, u.User, "user.activate"), "user", id, d)
+		return updated(t, old, u, lastAdmin)
 	})
 	if err != nil {
 		return SCIMUser{}, fmt.Errorf("update user %s: %w", id, err)
 	}
 	tellLastAdmin(ctx, left)
 	return out, nil
+}
+
+// userUpdateStmt is a directory's update of a user as one statement (oneStmt) on
+// PostgreSQL: the user is read now, outside the org's lane and unlocked, changed by
+// edit, and written by the statement if still at the version read; updated then
+// finishes it. This keeps the lane's share of an update to one statement, and
+// pipelines it with the changes beside it. nil when the change is more than that
+// statement: a user not found or an edit failing (the change then fails as a
+// whole, under the row lock), emails that change (their rows are rewritten), an
+// admin's deactivation (lastAdminLeaves).
+func (s *SQL) userUpdateStmt(ctx context.Context, orgID, directoryID, id string, edit func(SCIMUser) (SCIMUser, error), updated func(t *tx, old, u SCIMUser, lastAdmin bool) error) *oneStmt {
+	var r struct {
+		scimUserRow
+		Admin bool `db:"is_admin"`
+	}
+	if err := s.getKey(ctx, &r, `SELECT `+scimUserCols+`, EXISTS (SELECT 1 FROM org_admins a WHERE a.org_id = u.org_id AND a.user_id = u.id) AS is_admin
+		FROM users u WHERE u.org_id = ? AND u.id = ? AND u.directory_id = ?`, orgID, id, directoryID); err != nil {
+		return nil
+	}
+	old := r.scimUser()
+	old.Emails = emailsOfDoc(old.Doc)
+	u, err := edit(old)
+	deactivates := old.Active && !u.Active
+	if err != nil || !slices.Equal(old.Emails, u.Emails) || r.Admin && deactivates {
+		return nil
+	}
+	set, args := userSet(old, &u, s.now())
+	query := `UPDATE users u SET ` + set + ` WHERE u.org_id = ? AND u.id = ? AND u.directory_id = ? AND u.version = ?`
+	if deactivates { // made an admin since: lastAdminLeaves
+		query += ` AND NOT EXISTS (SELECT 1 FROM org_admins a WHERE a.org_id = u.org_id AND a.user_id = u.id)`
+	}
+	var version int64
+	return &oneStmt{query: query + ` RETURNING u.version`, args: append(args, orgID, id, directoryID, old.Version), dest: []any{&version},
+		done: func(t *tx) error { return updated(t, old, u, false) }}
 }
 
 // emailsOfDoc reads the emails of a stored SCIM document.
@@ -764,18 +836,25 @@ func emailsOfDoc(doc []byte) []SCIMEmail {
 // every membership.
 func (s *SQL) SCIMDeleteUser(ctx context.Context, actor core.Actor, orgID, directoryID, id string) error {
 	var left bool
-	err := s.inOrgTx(ctx, orgID, func(t *tx) error {
-		if t.s.dialect == Postgres && directoryID != "" {
-			// One statement for a user who is no org admin, as nearly every one is:
-			// what the statement below reads (the user, locked, and whether they are
-			// an admin) is the DELETE's condition. No row: a user the directory does
-			// not own, or an admin, which the statements below tell apart.
-			var name string
-			err := t.get(ctx, &name, `DELETE FROM users u WHERE u.org_id = ? AND u.id = ? AND u.directory_id = ?
-				AND NOT EXISTS (SELECT 1 FROM org_admins a WHERE a.org_id = u.org_id AND a.user_id = u.id) RETURNING u.user_name`,
-				orgID, id, directoryID)
+	// On PostgreSQL, one statement for a user who is no org admin, as nearly every
+	// one is: what the statements below read (the user, locked, and whether they
+	// are an admin) is the DELETE's condition. No row: a user the directory does
+	// not own, or an admin, which the statements below tell apart.
+	var name string
+	deleted := func(t *tx) error {
+		return t.audit(ctx, orgID, actor, "user.delete", "user", id, map[string]any{"directory_id": actor.ID, "user_name": name})
+	}
+	var sh shape
+	if s.dialect == Postgres && directoryID != "" {
+		sh.stmt = &oneStmt{query: `DELETE FROM users u WHERE u.org_id = ? AND u.id = ? AND u.directory_id = ?
+			AND NOT EXISTS (SELECT 1 FROM org_admins a WHERE a.org_id = u.org_id AND a.user_id = u.id) RETURNING u.user_name`,
+			args: []any{orgID, id, directoryID}, dest: []any{&name}, done: deleted}
+	}
+	err := s.inOrgTxAs(ctx, orgID, sh, func(t *tx) error {
+		if sh.stmt != nil {
+			err := t.get(ctx, &name, sh.stmt.query, sh.stmt.args...)
 			if err == nil {
-				return t.audit(ctx, orgID, actor, "user.delete", "user", id, map[string]any{"directory_id": actor.ID, "user_name": name})
+				return deleted(t)
 			}
 			if !errors.Is(err, sql.ErrNoRows) {
 				return err
