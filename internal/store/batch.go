@@ -125,7 +125,10 @@ func (b *batcher) run(ctx context.Context, fn func(*tx) error, sh shape) error {
 // SCIM member changes of one group that sit next to each other in a batch (an IdP
 // adding and removing people of a large group one PATCH at a time) run together,
 // in a few statements whatever their number (memberRun, changeMembersRun), as they
-// would one after the other; when that fails, each runs alone.
+// would one after the other; when that fails, each runs alone. On PostgreSQL, the
+// changes beside each other that are one statement each (oneStmt: a directory's
+// create, update or delete of a user) are sent together and answered in one round
+// trip (pipeline).
 //
 // The changes' audit events are written when they are all done (tx.deferred,
 // writeAudit), so the batch takes its orgs' change-log counters last and holds them
