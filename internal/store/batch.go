@@ -157,10 +157,10 @@ func (b *batcher) commit(batch []*writeReq, handoff func()) {
 	for len(todo) > 0 {
 		// The transaction outlives any one caller's context; each change's
 		// statements still run under its own caller's context.
-		t, c, err := b.begin()
 		if conn != nil {
 			_ = conn.Close() // the connection of the transaction rolled back before
 		}
+		t, c, err := b.begin()
 		conn = c
 		if err != nil {
 			for _, r := range todo {
