@@ -388,7 +388,11 @@ func (b *batcher) step(x *tx, r *writeReq, bare bool) (broken bool, err error) {
 			}
 		}
 	}()
-	if ferr := r.fn(x); ferr != nil {
+	fn := r.fn
+	if r.stmt != nil && !r.noMerge {
+		fn = r.stmt.then(r.fn) // SQLite: no pipeline sends it
+	}
+	if ferr := fn(x); ferr != nil {
 		if uerr := undo(); uerr != nil {
 			return true, fmt.Errorf("store: undo a failed change: %w", uerr)
 		}

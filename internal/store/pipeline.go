@@ -9,22 +9,36 @@ import (
 )
 
 // oneStmt is a change that, when nothing is in its way, is one statement returning
-// one row: a directory's create of a new user, its update of a user read before
-// (at the version read), its delete of a user who is no admin. In a PostgreSQL lane,
-// such changes beside each other in a batch are sent together and answered in one
-// round trip (pipeline) instead of one each, which is most of what a lane's change
-// costs. When the statement returns no row it has changed nothing (a conflict on
-// the userName, a newer version, an admin), and the change's function runs instead,
-// after the statements sent with it: one more order of the batch's changes, which
-// were concurrent.
+// one row of one column: a directory's create of a new user, its update of a user
+// read before (at the version read), its delete of a user who is no admin. In a
+// PostgreSQL lane, such changes beside each other in a batch are sent together and
+// answered in one round trip (pipeline) instead of one each, which is most of what
+// a lane's change costs; SQLite's writer runs the statement alone (then). When the
+// statement returns no row it has changed nothing (a conflict on the userName, a
+// newer version, an admin), and the change's function runs instead, after the
+// statements sent with it: one more order of the batch's changes, which were
+// concurrent.
 type oneStmt struct {
 	query string // with ? placeholders
 	args  []any
-	dest  []any // where the row's columns go
+	dest  any // where the row's column goes
 	// done finishes the change once its row came back: its audit event and its
 	// outcome. It must not fail but for a bug; when it does, the batch runs each of
 	// these changes alone.
 	done func(*tx) error
+}
+
+// then is the change as one statement where no pipeline sends it (SQLite's single
+// writer, where a statement costs no round trip but the writer's time is what all
+// changes queue for): the statement, and when it returns no row or fails (SQLite
+// undoes a failed statement alone), the change's function fn.
+func (o *oneStmt) then(fn func(*tx) error) func(*tx) error {
+	return func(x *tx) error {
+		if err := x.get(context.Background(), o.dest, o.query, o.args...); err != nil {
+			return fn(x)
+		}
+		return o.done(x)
+	}
 }
 
 // pipeRun returns the changes at the head of todo that pipeline sends together:
@@ -55,7 +69,7 @@ func (t *tx) pipeline(run []*writeReq) (done, later []*writeReq, err error) {
 		}
 		res := conn.SendBatch(context.Background(), b)
 		for _, r := range run {
-			err := res.QueryRow().Scan(r.stmt.dest...)
+			err := res.QueryRow().Scan(r.stmt.dest)
 			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 				_ = res.Close()
 				return err

@@ -16,7 +16,8 @@ import (
 
 // TestPipeline: a directory's creates, updates and deletes sent at once, as an IdP
 // sends them, end as they would one after the other, whether a batch did them by
-// their one statement sent with others (pipeline, on PostgreSQL) or as a whole:
+// their one statement (oneStmt: sent with others in a pipeline on PostgreSQL, alone
+// on SQLite) or as a whole:
 // of two creates of one userName one wins; two updates of one user read at the
 // same version both keep their change, each with its own version and event; an
 // admin's deactivation and delete take their full path; a rename onto a taken

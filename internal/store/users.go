@@ -630,7 +630,7 @@ func (s *SQL) SCIMCreateUser(ctx context.Context, actor core.Actor, u SCIMUser) 
 	var sh shape
 	if o := core.OwnerOf(u.User); s.dialect == Postgres && o.Kind == core.OwnerDirectory {
 		query, args := pgSCIMUserInsert(u)
-		sh.stmt = &oneStmt{query: query, args: args, dest: []any{&o.Name}, done: func(t *tx) error {
+		sh.stmt = &oneStmt{query: query, args: args, dest: &o.Name, done: func(t *tx) error {
 			t.s.analyze.grew(1)
 			return created(t, o)
 		}}
@@ -747,7 +747,7 @@ func (s *SQL) SCIMUpdateUser(ctx context.Context, actor core.Actor, orgID, direc
 		return t.audit(ctx, orgID, actor, userUpdateAction(old.User, u.User, "user.activate"), "user", id, d)
 	}
 	var sh shape
-	if s.lanes != nil && s.bound == nil && directoryID != "" {
+	if s.bound == nil && directoryID != "" {
 		sh.stmt = s.userUpdateStmt(ctx, orgID, directoryID, id, edit, updated)
 	}
 	err := s.inOrgTxAs(ctx, orgID, sh, func(t *tx) error {
@@ -779,11 +779,13 @@ func (s *SQL) SCIMUpdateUser(ctx context.Context, actor core.Actor, orgID, direc
 	return out, nil
 }
 
-// userUpdateStmt is a directory's update of a user as one statement (oneStmt) on
-// PostgreSQL: the user is read now, outside the org's lane and unlocked, changed by
-// edit, and written by the statement if still at the version read; updated then
-// finishes it. This keeps the lane's share of an update to one statement, and
-// pipelines it with the changes beside it. nil when the change is more than that
+// userUpdateStmt is a directory's update of a user as one statement (oneStmt): the
+// user is read now, unlocked, outside the writer (SQLite) or the org's lane
+// (PostgreSQL), changed by edit, and written by the statement if still at the
+// version read; updated then finishes it. What the single writer or the lane does
+// for an update is then that statement and the event, not the read and the
+// document's edit too; on PostgreSQL it is pipelined with the changes beside it.
+// nil when the change is more than that
 // statement: a user not found or an edit failing (the change then fails as a
 // whole, under the row lock), emails that change (their rows are rewritten), an
 // admin's deactivation (lastAdminLeaves).
@@ -804,12 +806,12 @@ func (s *SQL) userUpdateStmt(ctx context.Context, orgID, directoryID, id string,
 		return nil
 	}
 	set, args := userSet(old, &u, s.now())
-	query := `UPDATE users u SET ` + set + ` WHERE u.org_id = ? AND u.id = ? AND u.directory_id = ? AND u.version = ?`
+	query := `UPDATE users AS u SET ` + set + ` WHERE u.org_id = ? AND u.id = ? AND u.directory_id = ? AND u.version = ?`
 	if deactivates { // made an admin since: lastAdminLeaves
 		query += ` AND NOT EXISTS (SELECT 1 FROM org_admins a WHERE a.org_id = u.org_id AND a.user_id = u.id)`
 	}
 	var version int64
-	return &oneStmt{query: query + ` RETURNING u.version`, args: append(args, orgID, id, directoryID, old.Version), dest: []any{&version},
+	return &oneStmt{query: query + ` RETURNING version`, args: append(args, orgID, id, directoryID, old.Version), dest: &version,
 		done: func(t *tx) error { return updated(t, old, u, false) }}
 }
 
@@ -836,19 +838,19 @@ func emailsOfDoc(doc []byte) []SCIMEmail {
 // every membership.
 func (s *SQL) SCIMDeleteUser(ctx context.Context, actor core.Actor, orgID, directoryID, id string) error {
 	var left bool
-	// On PostgreSQL, one statement for a user who is no org admin, as nearly every
-	// one is: what the statements below read (the user, locked, and whether they
-	// are an admin) is the DELETE's condition. No row: a user the directory does
-	// not own, or an admin, which the statements below tell apart.
+	// One statement for a user who is no org admin, as nearly every one is: what
+	// the statements below read (the user, locked, and whether they are an admin)
+	// is the DELETE's condition. No row: a user the directory does not own, or an
+	// admin, which the statements below tell apart.
 	var name string
 	deleted := func(t *tx) error {
 		return t.audit(ctx, orgID, actor, "user.delete", "user", id, map[string]any{"directory_id": actor.ID, "user_name": name})
 	}
 	var sh shape
-	if s.dialect == Postgres && directoryID != "" {
-		sh.stmt = &oneStmt{query: `DELETE FROM users u WHERE u.org_id = ? AND u.id = ? AND u.directory_id = ?
-			AND NOT EXISTS (SELECT 1 FROM org_admins a WHERE a.org_id = u.org_id AND a.user_id = u.id) RETURNING u.user_name`,
-			args: []any{orgID, id, directoryID}, dest: []any{&name}, done: deleted}
+	if directoryID != "" {
+		sh.stmt = &oneStmt{query: `DELETE FROM users AS u WHERE u.org_id = ? AND u.id = ? AND u.directory_id = ?
+			AND NOT EXISTS (SELECT 1 FROM org_admins a WHERE a.org_id = u.org_id AND a.user_id = u.id) RETURNING user_name`,
+			args: []any{orgID, id, directoryID}, dest: &name, done: deleted}
 	}
 	err := s.inOrgTxAs(ctx, orgID, sh, func(t *tx) error {
 		if sh.stmt != nil {
