@@ -128,7 +128,8 @@ func (b *batcher) run(ctx context.Context, fn func(*tx) error, sh shape) error {
 // would one after the other; when that fails, each runs alone. On PostgreSQL, the
 // changes beside each other that are one statement each (oneStmt: a directory's
 // create, update or delete of a user) are sent together and answered in one round
-// trip (pipeline).
+// trip (pipeline); SQLite's writer runs such a statement alone (oneStmt.then). The
+// change's function runs only when its statement returns no row.
 //
 // The changes' audit events are written when they are all done (tx.deferred,
 // writeAudit), so the batch takes its orgs' change-log counters last and holds them

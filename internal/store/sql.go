@@ -709,8 +709,9 @@ func (s *SQL) inOrgTx(ctx context.Context, orgID string, fn func(*tx) error) err
 
 // shape says more of a change than its function, for a batch to run it with the
 // changes beside it: a SCIM member change of a group (members: memberRun), or a
-// change that is one statement when nothing is in its way (stmt: pipeline).
-// Elsewhere (SQLite for stmt, a transaction of its own, WithTx) fn runs.
+// change that is one statement when nothing is in its way (stmt: pipeline on
+// PostgreSQL, oneStmt.then on SQLite). In a transaction of its own or WithTx, fn
+// runs.
 type shape struct {
 	members *memberReq
 	stmt    *oneStmt

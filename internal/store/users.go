@@ -793,10 +793,9 @@ func (s *SQL) SCIMUpdateUser(ctx context.Context, actor core.Actor, orgID, direc
 // version read; updated then finishes it. What the single writer or the lane does
 // for an update is then that statement and the event, not the read and the
 // document's edit too; on PostgreSQL it is pipelined with the changes beside it.
-// nil when the change is more than that
-// statement: a user not found or an edit failing (the change then fails as a
-// whole, under the row lock), emails that change (their rows are rewritten), an
-// admin's deactivation (lastAdminLeaves).
+// nil when the change is more than that statement: a user not found or an edit
+// failing (the change then fails as a whole, under the row lock), emails that
+// change (their rows are rewritten), an admin's deactivation (lastAdminLeaves).
 func (s *SQL) userUpdateStmt(ctx context.Context, orgID, directoryID, id string, edit func(SCIMUser) (SCIMUser, error), updated func(t *tx, old, u SCIMUser, lastAdmin bool) error) *oneStmt {
 	var r struct {
 		scimUserRow
