@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 
 	"github.com/jackc/pgx/v5"
@@ -30,12 +31,18 @@ type oneStmt struct {
 
 // then is the change as one statement where no pipeline sends it (SQLite's single
 // writer, where a statement costs no round trip but the writer's time is what all
-// changes queue for): the statement, and when it returns no row or fails (SQLite
-// undoes a failed statement alone), the change's function fn.
+// changes queue for): the statement, and when it returns no row, the change's
+// function fn. A statement that fails fails the change, as fn's own statement would
+// (a userName taken by a rename): after some errors (a full disk, say) SQLite has
+// rolled back the whole transaction, and nothing more may run in it.
 func (o *oneStmt) then(fn func(*tx) error) func(*tx) error {
 	return func(x *tx) error {
-		if err := x.get(context.Background(), o.dest, o.query, o.args...); err != nil {
+		err := x.get(context.Background(), o.dest, o.query, o.args...)
+		if errors.Is(err, sql.ErrNoRows) {
 			return fn(x)
+		}
+		if err != nil {
+			return err
 		}
 		return o.done(x)
 	}
