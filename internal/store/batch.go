@@ -178,6 +178,14 @@ func (b *batcher) commit(batch []*writeReq, handoff func()) {
 		}
 		var ok, rest []*writeReq // changes done in t, to be committed; to run again
 		restart := false
+		// redo rolls t back: the changes done in it run again, with those of todo
+		// from j on, in a new transaction, each in a savepoint from then on.
+		redo := func(j int) {
+			_ = t.Rollback()
+			rest = append(ok, todo[j:]...)
+			guarded = guarded || len(ok) > 0
+			restart = true
+		}
 		for i := 0; i < len(todo); i++ {
 			r := todo[i]
 			if err := r.ctx.Err(); err != nil {
@@ -200,14 +208,9 @@ func (b *batcher) commit(batch []*writeReq, handoff func()) {
 					continue
 				}
 				events = events[:kept]
-				for _, o := range run {
-					o.noMerge = true
-				}
+				runAlone(run)
 				if broken || bare {
-					_ = t.Rollback()
-					rest = append(ok, todo[i:]...)
-					guarded = guarded || len(ok) > 0
-					restart = true
+					redo(i)
 					break
 				}
 			}
@@ -219,13 +222,8 @@ func (b *batcher) commit(batch []*writeReq, handoff func()) {
 				done, later, err := x.pipeline(run)
 				if err != nil {
 					events = events[:kept]
-					for _, o := range run {
-						o.noMerge = true
-					}
-					_ = t.Rollback()
-					rest = append(ok, todo[i:]...)
-					guarded = guarded || len(ok) > 0
-					restart = true
+					runAlone(run)
+					redo(i)
 					break
 				}
 				b.piped.Add(int64(len(done)))
@@ -256,10 +254,7 @@ func (b *batcher) commit(batch []*writeReq, handoff func()) {
 			case bare:
 				// The transaction is rolled back with the failed change: the changes
 				// done in it run again, in savepoints, with those not yet run.
-				_ = t.Rollback()
-				rest = append(ok, todo[i+1:]...)
-				guarded = guarded || len(ok) > 0
-				restart = true
+				redo(i + 1)
 			}
 			if restart {
 				break
@@ -330,6 +325,14 @@ func (b *batcher) finish(t *sqlx.Tx, x *tx, ok []*writeReq, events []auditEvent,
 	}
 	b.s.ckpt.committed()
 	return nil
+}
+
+// runAlone marks the changes of a run that failed (a member run, a pipeline) to
+// run each alone, by its function.
+func runAlone(run []*writeReq) {
+	for _, r := range run {
+		r.noMerge = true
+	}
 }
 
 // begin starts a batch's transaction. On PostgreSQL it runs on a connection of its
