@@ -393,8 +393,8 @@ func (b *batcher) step(x *tx, r *writeReq, bare bool) (broken bool, err error) {
 		}
 	}()
 	fn := r.fn
-	if r.stmt != nil && !r.noMerge {
-		fn = r.stmt.then(r.fn) // SQLite: no pipeline sends it
+	if !r.noMerge {
+		fn = r.stmtFirst(fn) // SQLite: no pipeline sends it
 	}
 	if ferr := fn(x); ferr != nil {
 		if uerr := undo(); uerr != nil {

@@ -14,7 +14,7 @@ import (
 // read before (at the version read), its delete of a user who is no admin. In a
 // PostgreSQL lane, such changes beside each other in a batch are sent together and
 // answered in one round trip (pipeline) instead of one each, which is most of what
-// a lane's change costs; SQLite's writer runs the statement alone (then). When the
+// a lane's change costs; elsewhere the statement runs alone (then). When the
 // statement returns no row it has changed nothing (a conflict on the userName, a
 // newer version, an admin), and the change's function runs instead, after the
 // statements sent with it: one more order of the batch's changes, which were
@@ -31,8 +31,8 @@ type oneStmt struct {
 
 // then is the change as one statement where no pipeline sends it (SQLite's single
 // writer, where a statement costs no round trip but the writer's time is what all
-// changes queue for): the statement, and when it returns no row, the change's
-// function fn. A statement that fails fails the change, as fn's own statement would
+// changes queue for; a transaction of its own; WithTx): the statement, and when it
+// returns no row, the change's function fn, which does the whole change itself. A statement that fails fails the change, as fn's own statement would
 // (a userName taken by a rename): after some errors (a full disk, say) SQLite has
 // rolled back the whole transaction, and nothing more may run in it.
 func (o *oneStmt) then(fn func(*tx) error) func(*tx) error {

@@ -710,22 +710,30 @@ func (s *SQL) inOrgTx(ctx context.Context, orgID string, fn func(*tx) error) err
 // shape says more of a change than its function, for a batch to run it with the
 // changes beside it: a SCIM member change of a group (members: memberRun), or a
 // change that is one statement when nothing is in its way (stmt: pipeline on
-// PostgreSQL, oneStmt.then on SQLite). In a transaction of its own or WithTx, fn
-// runs.
+// PostgreSQL, oneStmt.then on SQLite, in a transaction of its own and WithTx).
 type shape struct {
 	members *memberReq
 	stmt    *oneStmt
 }
 
+// stmtFirst is the change as it runs outside a pipeline: its statement first, when
+// it has one, and fn only when that returns no row (oneStmt.then).
+func (sh shape) stmtFirst(fn func(*tx) error) func(*tx) error {
+	if sh.stmt == nil {
+		return fn
+	}
+	return sh.stmt.then(fn)
+}
+
 // inOrgTxAs is inOrgTx for a change of the shape sh.
 func (s *SQL) inOrgTxAs(ctx context.Context, orgID string, sh shape, fn func(*tx) error) error {
 	if s.bound != nil {
-		return s.bound.savepoint(ctx, fn)
+		return s.bound.savepoint(ctx, sh.stmtFirst(fn))
 	}
 	if s.batch != nil {
 		return s.batch.run(ctx, fn, sh)
 	}
-	once := s.inTxOnce
+	once := func(ctx context.Context, fn func(*tx) error) error { return s.inTxOnce(ctx, sh.stmtFirst(fn)) }
 	if orgID != "" && s.lanes != nil {
 		lane := s.lane(orgID)
 		once = func(ctx context.Context, fn func(*tx) error) error { return lane.run(ctx, fn, sh) }

@@ -860,15 +860,6 @@ func (s *SQL) SCIMDeleteUser(ctx context.Context, actor core.Actor, orgID, direc
 			args: []any{orgID, id, directoryID}, dest: &name, done: deleted}
 	}
 	err := s.inOrgTxAs(ctx, orgID, sh, func(t *tx) error {
-		if sh.stmt != nil {
-			err := t.get(ctx, &name, sh.stmt.query, sh.stmt.args...)
-			if err == nil {
-				return deleted(t)
-			}
-			if !errors.Is(err, sql.ErrNoRows) {
-				return err
-			}
-		}
 		// Only the userName, whether active and whether an org admin: the row
 		// goes, and reading and scanning every column (the stored document
 		// among them) cost more than the DELETE's own lookup.
