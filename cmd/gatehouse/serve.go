@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/logsink"
 	"github.com/gatehouse-dev/gatehouse/internal/mail"
 	"github.com/gatehouse-dev/gatehouse/internal/ops"
 	"github.com/gatehouse-dev/gatehouse/internal/ratelimit"
@@ -130,7 +131,8 @@ func serveWith(ctx context.Context, stderr io.Writer, args []string, extra func(
 	if err != nil {
 		return err
 	}
-	logger := newLogger(stderr)
+	logger, closeLog := newLogger(stderr)
+	defer closeLog() // last: what shutdown logs is written too
 
 	s, err := store.Open(ctx, *dsn)
 	if err != nil {
@@ -239,14 +241,16 @@ func parseExternalURL(raw string) (*url.URL, error) {
 }
 
 // newLogger logs JSON for machines (stderr not a terminal: a container, a service
-// manager) and text for a person at a terminal.
-func newLogger(w io.Writer) *slog.Logger {
-	if f, ok := w.(*os.File); ok {
+// manager) and text for a person at a terminal. Lines go through a logsink.Writer,
+// one write for many lines under load; closeLog writes what is left.
+func newLogger(stderr io.Writer) (logger *slog.Logger, closeLog func() error) {
+	w := logsink.New(stderr)
+	if f, ok := stderr.(*os.File); ok {
 		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			return slog.New(slog.NewTextHandler(w, nil))
+			return slog.New(slog.NewTextHandler(w, nil)), w.Close
 		}
 	}
-	return slog.New(slog.NewJSONHandler(w, nil))
+	return slog.New(slog.NewJSONHandler(w, nil)), w.Close
 }
 
 // firstOrgCommand is the command that creates the first organization in the database
