@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -1033,25 +1034,20 @@ func (s *SQL) SCIMGroupMembers(ctx context.Context, orgID, directoryID, groupID,
 	if limit <= 0 || limit > MaxLimit {
 		limit = MaxLimit
 	}
-	var rows []struct {
-		ID          string `db:"id"`
-		UserName    string `db:"user_name"`
-		DisplayName string `db:"display_name"`
-	}
-	err := s.sel1(ctx, &rows, `SELECT u.id, u.user_name, u.display_name FROM idp_group_members m
+	out := make([]SCIMMember, 0, min(limit, 64))
+	err := s.rows1(ctx, func(rows *sql.Rows) error {
+		var m SCIMMember
+		if err := rows.Scan(&m.ID, &m.Display); err != nil {
+			return err
+		}
+		out = append(out, m)
+		return nil
+	}, `SELECT u.id, CASE WHEN u.display_name = '' THEN u.user_name ELSE u.display_name END FROM idp_group_members m
 		JOIN users u ON u.org_id = m.org_id AND u.id = m.user_id
 		WHERE m.org_id = ? AND m.idp_group_id = ? AND m.user_id > ? AND u.directory_id = ? AND u.id > ? ORDER BY m.user_id LIMIT ?`,
 		orgID, groupID, after, directoryID, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("group %s members: %w", groupID, err)
-	}
-	out := make([]SCIMMember, len(rows))
-	for i, r := range rows {
-		d := r.DisplayName
-		if d == "" {
-			d = r.UserName
-		}
-		out[i] = SCIMMember{ID: r.ID, Display: d}
 	}
 	return out, nil
 }
