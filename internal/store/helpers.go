@@ -235,6 +235,11 @@ func (s *SQL) rows1(ctx context.Context, scan func(*sql.Rows) error, query strin
 	default:
 		rows, err = s.rdb.QueryContext(ctx, s.rdb.Rebind(query), args...)
 	}
+	return s.scanRows(rows, err, scan)
+}
+
+// scanRows calls scan for each row of a query's outcome, and closes the rows.
+func (s *SQL) scanRows(rows *sql.Rows, err error, scan func(*sql.Rows) error) error {
 	if err != nil {
 		return s.translate(err)
 	}

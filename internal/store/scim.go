@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
@@ -138,7 +139,13 @@ func (s *SQL) listPage(ctx context.Context, orgID, from, where string, args []an
 			query = `SELECT ` + cols + ` FROM (SELECT ` + alias + `.* FROM ` + from + ` WHERE ` + where + ` ORDER BY ` + order +
 				` LIMIT ? OFFSET ?) ` + alias + ` ORDER BY ` + order
 		}
-		if err := s.sel1(ctx, dest, query, pageArgs...); err != nil {
+		var err error
+		if scan, ok := dest.(func(*sql.Rows) error); ok {
+			err = s.rows1(ctx, scan, query, pageArgs...)
+		} else {
+			err = s.sel1(ctx, dest, query, pageArgs...)
+		}
+		if err != nil {
 			return 0, err
 		}
 		// A short, non-empty page (or an empty first page) ends the list: the
