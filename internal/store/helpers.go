@@ -211,6 +211,34 @@ func (s *SQL) sel1(ctx context.Context, dest any, query string, args ...any) err
 	return s.translate(s.rdb.SelectContext(ctx, dest, s.rdb.Rebind(query), args...))
 }
 
+// scanKey is getKey for a caller that names the places of the row's columns, in
+// order: a statement by a unique key (a group, a user to update) without sqlx's
+// reflection over a struct.
+func (s *SQL) scanKey(ctx context.Context, dest []any, query string, args ...any) error {
+	var row *sql.Row
+	switch {
+	case s.bound != nil:
+		ctx = s.bound.ctx(ctx)
+		if st, err := s.bound.stmt(ctx, query); err == nil && st != nil {
+			row = st.QueryRowContext(ctx, args...)
+		} else {
+			row = s.bound.QueryRowContext(ctx, s.bound.Rebind(query), args...)
+		}
+	case s.gdb != nil:
+		row = s.gdb.QueryRowContext(ctx, s.gdb.Rebind(query), args...)
+	case s.rstmts != nil:
+		ctx = context.WithoutCancel(ctx) // see sqliteRead
+		if st, err := s.rstmts.get(ctx, query); err == nil && st != nil {
+			row = st.QueryRowContext(ctx, args...)
+		} else {
+			row = s.rdb.QueryRowContext(ctx, s.rdb.Rebind(query), args...)
+		}
+	default:
+		row = s.rdb.QueryRowContext(ctx, s.rdb.Rebind(query), args...)
+	}
+	return s.translate(row.Scan(dest...))
+}
+
 // rows1 is sel1 for a caller that scans the rows itself: scan is called once per
 // row. A long page (a group's members, a thousand rows) then skips sqlx's
 // reflection, an eighth of a streamed group's cost.

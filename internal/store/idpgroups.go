@@ -26,6 +26,16 @@ type idpGroupRow struct {
 
 const idpGroupCols = `id, org_id, directory_id, connection_id, external_id, display_name, created_at, updated_at, version`
 
+// dest is where a row of idpGroupCols, and of tokenLiveCol when token, is scanned
+// (scanKey), in column order (TestScanDest).
+func (r *idpGroupRow) dest(token bool) []any {
+	d := []any{&r.ID, &r.OrgID, &r.DirectoryID, &r.ConnectionID, &r.ExternalID, &r.DisplayName, &r.CreatedAt, &r.UpdatedAt, &r.Version}
+	if token {
+		d = append(d, &r.TokenLive)
+	}
+	return d
+}
+
 func (r idpGroupRow) idpGroup() core.IdPGroup {
 	return core.IdPGroup{ID: r.ID, OrgID: r.OrgID, DirectoryID: str(r.DirectoryID), ConnectionID: str(r.ConnectionID),
 		ExternalID: str(r.ExternalID), DisplayName: r.DisplayName, CreatedAt: fromMicros(r.CreatedAt),
@@ -784,12 +794,12 @@ func (s *SQL) SCIMGetGroup(ctx context.Context, orgID, directoryID, id string) (
 	var err error
 	if check := tokenCheckOf(ctx); check != nil {
 		col, args := check.liveCol()
-		err = s.getKey(ctx, &r, `SELECT `+idpGroupCols+col+` FROM idp_groups WHERE org_id = ? AND directory_id = ? AND id = ?`, append(args, orgID, directoryID, id)...)
+		err = s.scanKey(ctx, r.dest(col != ""), `SELECT `+idpGroupCols+col+` FROM idp_groups WHERE org_id = ? AND directory_id = ? AND id = ?`, append(args, orgID, directoryID, id)...)
 		if err == nil {
 			check.saw(r.TokenLive)
 		}
 	} else {
-		err = s.getKey(ctx, &r, scimGroupQuery, orgID, directoryID, id)
+		err = s.scanKey(ctx, r.dest(false), scimGroupQuery, orgID, directoryID, id)
 	}
 	if err != nil {
 		return SCIMGroup{}, fmt.Errorf("group %s: %w", id, err)

@@ -2,52 +2,71 @@ package store
 
 import (
 	"reflect"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
 
-// TestListDest: listDest's pointers are scimUserRow's fields for the columns of
-// listUserCols and outerUserCols, in their order, then token_live.
-func TestListDest(t *testing.T) {
-	var r scimUserRow
-	base := reflect.ValueOf(&r).Elem()
+// columnNames lists the names of a SELECT list's columns: "a.col" is col, "… AS
+// name" is name; the pieces of an expression's own commas name none.
+func columnNames(cols string) []string {
+	bare := regexp.MustCompile(`^(?:[a-z]+\.)?([a-z_]+)$`)
+	var out []string
+	for _, c := range regexp.MustCompile(`,\s*`).Split(cols, -1) {
+		c = strings.TrimSpace(c)
+		if _, as, ok := strings.Cut(c, " AS "); ok {
+			out = append(out, as)
+		} else if m := bare.FindStringSubmatch(c); m != nil {
+			out = append(out, m[1])
+		}
+	}
+	return out
+}
+
+// destNames lists the db tags of the fields of *row (embedded structs walked) that
+// dest points at, in dest's order.
+func destNames(row any, dest []any) []string {
 	tagOf := map[uintptr]string{}
 	var walk func(v reflect.Value)
 	walk = func(v reflect.Value) {
 		for i := range v.NumField() {
-			f := v.Type().Field(i)
-			if f.Anonymous {
+			if f := v.Type().Field(i); f.Anonymous {
 				walk(v.Field(i))
-				continue
+			} else {
+				tagOf[v.Field(i).Addr().Pointer()] = f.Tag.Get("db")
 			}
-			tagOf[v.Field(i).Addr().Pointer()] = f.Tag.Get("db")
 		}
 	}
-	walk(base)
-	var got []string
-	for _, p := range r.listDest(true) {
-		got = append(got, tagOf[reflect.ValueOf(p).Pointer()])
+	walk(reflect.ValueOf(row).Elem())
+	var out []string
+	for _, p := range dest {
+		out = append(out, tagOf[reflect.ValueOf(p).Pointer()])
 	}
-	var list []string
-	for _, c := range strings.Split(listUserCols, ", ") {
-		list = append(list, strings.TrimPrefix(c, "u."))
-	}
-	var outer []string
-	for _, c := range strings.Split(outerUserCols, ", ") { // "x.col" or "COALESCE(x.col, …) AS col"
-		if _, as, ok := strings.Cut(c, " AS "); ok {
-			outer = append(outer, as)
-		} else if col, ok := strings.CutPrefix(c, "x."); ok {
-			outer = append(outer, col)
+	return out
+}
+
+// TestScanDest: each list of places a row is scanned into (no sqlx reflection)
+// names the fields of its columns, in the columns' order.
+func TestScanDest(t *testing.T) {
+	var u scimUserRow
+	var g idpGroupRow
+	for _, c := range []struct {
+		name string
+		row  any
+		dest []any
+		cols string
+	}{
+		{"listUserCols", &u, u.listDest(false), listUserCols},
+		{"listUserCols+token", &u, u.listDest(true), listUserCols + ", token_live"},
+		{"outerUserCols+token", &u, u.listDest(true), outerUserCols + ", t.token_live"},
+		{"scimUserCols", &u, u.dest(), scimUserCols},
+		{"idpGroupCols", &g, g.dest(false), idpGroupCols},
+		{"idpGroupCols+token", &g, g.dest(true), idpGroupCols + ", token_live"},
+	} {
+		got, want := destNames(c.row, c.dest), columnNames(c.cols)
+		if len(want) < 9 || !slices.Equal(got, want) {
+			t.Errorf("%s: scans into %v, columns are %v", c.name, got, want)
 		}
-	}
-	want := append(list, "token_live")
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("listDest scans %v, listUserCols are %v", got, want)
-	}
-	if !reflect.DeepEqual(outer, list) {
-		t.Errorf("outerUserCols are %v, listUserCols %v", outer, list)
-	}
-	if n := len(r.listDest(false)); n != len(list) {
-		t.Errorf("listDest(false) has %d places for %d columns", n, len(list))
 	}
 }

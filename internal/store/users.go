@@ -107,6 +107,15 @@ func (r *scimUserRow) listDest(token bool) []any {
 	return d
 }
 
+// dest is where a row of scimUserCols is scanned (scanKey), in column order
+// (TestScanDest).
+func (r *scimUserRow) dest() []any {
+	return []any{&r.ID, &r.OrgID, &r.UserName, &r.Email, &r.DisplayName, &r.GivenName, &r.FamilyName, &r.ExternalID,
+		&r.Active, &r.Source, &r.DirectoryID, &r.ConnID, &r.CreatedAt, &r.UpdatedAt, &r.Version, &r.OwnerName,
+		&r.Title, &r.Locale, &r.Timezone, &r.NickName, &r.UserType, &r.PreferredLanguage,
+		&r.EmployeeNumber, &r.Department, &r.CostCenter, &r.Organization, &r.Division, &r.ManagerID, &r.Doc}
+}
+
 // scanListRows returns a scan function for rows of listUserCols (listDest) that
 // appends each to *rows.
 func scanListRows(rows *[]scimUserRow, token bool) func(*sql.Rows) error {
@@ -826,7 +835,7 @@ func (s *SQL) userUpdateStmt(ctx context.Context, orgID, directoryID, id string,
 		scimUserRow
 		Admin bool `db:"is_admin"`
 	}
-	if err := s.getKey(ctx, &r, `SELECT `+scimUserCols+`, EXISTS (SELECT 1 FROM org_admins a WHERE a.org_id = u.org_id AND a.user_id = u.id) AS is_admin
+	if err := s.scanKey(ctx, append(r.dest(), &r.Admin), `SELECT `+scimUserCols+`, EXISTS (SELECT 1 FROM org_admins a WHERE a.org_id = u.org_id AND a.user_id = u.id) AS is_admin
 		FROM users u WHERE u.org_id = ? AND u.id = ? AND u.directory_id = ?`, orgID, id, directoryID); err != nil {
 		return nil
 	}
