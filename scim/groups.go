@@ -63,8 +63,9 @@ func wantMembers(attrs, excluded []string) bool {
 	return false
 }
 
-// membersPage is how many members one query reads while streaming.
-const membersPage = 1000
+// membersPage is how many members one query reads while streaming (a variable for
+// the test that streams a group over several pages).
+var membersPage = store.MaxMemberPage
 
 // writeGroup writes a group as JSON, streaming its members page by page so a group
 // of any size is never held in memory. page, when not nil, is the first page of

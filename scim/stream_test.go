@@ -3,9 +3,11 @@ package scim
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -59,5 +61,38 @@ func TestGroupMembersReadFails(t *testing.T) {
 	resp, body, err = get("/Groups")
 	if err == nil {
 		t.Fatalf("list of groups: %d %s, want the connection dropped", resp.StatusCode, body)
+	}
+}
+
+// TestGroupMembersStreamedInPages: a group whose members take several pages is
+// answered with every member once, in id order, alone and in a list of groups.
+func TestGroupMembersStreamedInPages(t *testing.T) {
+	defer func(n int) { membersPage = n }(membersPage)
+	membersPage = 2
+	e := newEnv(t, newSQLite)
+	gid := e.createGroup("eng")
+	var ids []string
+	for i := range 5 {
+		uid := e.createUser(fmt.Sprintf("u%d@example.com", i), "")
+		ids = append(ids, uid)
+		e.do("PATCH", "/Groups/"+gid, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"add","path":"members","value":[{"value":"`+uid+`"}]}]}`).must(t, 204)
+	}
+	slices.Sort(ids)
+	members := func(g map[string]any) []string {
+		var out []string
+		for _, m := range g["members"].([]any) {
+			out = append(out, m.(map[string]any)["value"].(string))
+		}
+		return out
+	}
+	if got := members(e.do("GET", "/Groups/"+gid, "").must(t, 200).json); !slices.Equal(got, ids) {
+		t.Errorf("GET group: members %v, want %v", got, ids)
+	}
+	list := e.do("GET", "/Groups", "").must(t, 200).json["Resources"].([]any)
+	if len(list) != 1 {
+		t.Fatalf("%d groups listed", len(list))
+	}
+	if got := members(list[0].(map[string]any)); !slices.Equal(got, ids) {
+		t.Errorf("list of groups: members %v, want %v", got, ids)
 	}
 }

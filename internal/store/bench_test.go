@@ -148,9 +148,9 @@ func BenchmarkFacts(b *testing.B) {
 }
 
 // BenchmarkSCIMGroupMembers reads every member of a 10,000-member group, a page
-// of 1,000 at a time, as a SCIM GET of the group streams them.
+// (MaxMemberPage) at a time, as a SCIM GET of the group streams them.
 func BenchmarkSCIMGroupMembers(b *testing.B) {
-	const users, page = 10000, 1000
+	const users, page = 10000, store.MaxMemberPage
 	for _, be := range storetest.Backends() {
 		b.Run(be.Name, func(b *testing.B) {
 			s := be.New(b)
