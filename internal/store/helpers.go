@@ -215,55 +215,48 @@ func (s *SQL) sel1(ctx context.Context, dest any, query string, args ...any) err
 // order: a statement by a unique key (a group, a user to update) without sqlx's
 // reflection over a struct.
 func (s *SQL) scanKey(ctx context.Context, dest []any, query string, args ...any) error {
-	var row *sql.Row
+	rows, err := s.readRows(ctx, true, query, args...)
+	if err != nil {
+		return s.translate(err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return s.translate(err)
+		}
+		return s.translate(sql.ErrNoRows)
+	}
+	return s.translate(rows.Scan(dest...))
+}
+
+// rows1 is sel1 for a caller that scans the rows itself: scan is called once per
+// row. A long page (a group's members, thousands of rows) then skips sqlx's
+// reflection, an eighth of a streamed group's cost.
+func (s *SQL) rows1(ctx context.Context, scan func(*sql.Rows) error, query string, args ...any) error {
+	rows, err := s.readRows(ctx, false, query, args...)
+	return s.scanRows(rows, err, scan)
+}
+
+// readRows runs a read statement where sel1 does, or where getKey does when key:
+// inside the bound transaction; else on PostgreSQL's key pool (key) or the reader
+// pool, through SQLite's statement cache.
+func (s *SQL) readRows(ctx context.Context, key bool, query string, args ...any) (*sql.Rows, error) {
 	switch {
 	case s.bound != nil:
 		ctx = s.bound.ctx(ctx)
 		if st, err := s.bound.stmt(ctx, query); err == nil && st != nil {
-			row = st.QueryRowContext(ctx, args...)
-		} else {
-			row = s.bound.QueryRowContext(ctx, s.bound.Rebind(query), args...)
+			return st.QueryContext(ctx, args...)
 		}
-	case s.gdb != nil:
-		row = s.gdb.QueryRowContext(ctx, s.gdb.Rebind(query), args...)
+		return s.bound.QueryContext(ctx, s.bound.Rebind(query), args...)
+	case key && s.gdb != nil:
+		return s.gdb.QueryContext(ctx, s.gdb.Rebind(query), args...)
 	case s.rstmts != nil:
 		ctx = context.WithoutCancel(ctx) // see sqliteRead
 		if st, err := s.rstmts.get(ctx, query); err == nil && st != nil {
-			row = st.QueryRowContext(ctx, args...)
-		} else {
-			row = s.rdb.QueryRowContext(ctx, s.rdb.Rebind(query), args...)
+			return st.QueryContext(ctx, args...)
 		}
-	default:
-		row = s.rdb.QueryRowContext(ctx, s.rdb.Rebind(query), args...)
 	}
-	return s.translate(row.Scan(dest...))
-}
-
-// rows1 is sel1 for a caller that scans the rows itself: scan is called once per
-// row. A long page (a group's members, a thousand rows) then skips sqlx's
-// reflection, an eighth of a streamed group's cost.
-func (s *SQL) rows1(ctx context.Context, scan func(*sql.Rows) error, query string, args ...any) error {
-	var rows *sql.Rows
-	var err error
-	switch {
-	case s.bound != nil:
-		ctx = s.bound.ctx(ctx)
-		if st, serr := s.bound.stmt(ctx, query); serr == nil && st != nil {
-			rows, err = st.QueryContext(ctx, args...)
-		} else {
-			rows, err = s.bound.QueryContext(ctx, s.bound.Rebind(query), args...)
-		}
-	case s.rstmts != nil:
-		ctx = context.WithoutCancel(ctx) // see sqliteRead
-		if st, serr := s.rstmts.get(ctx, query); serr == nil && st != nil {
-			rows, err = st.QueryContext(ctx, args...)
-		} else {
-			rows, err = s.rdb.QueryContext(ctx, s.rdb.Rebind(query), args...)
-		}
-	default:
-		rows, err = s.rdb.QueryContext(ctx, s.rdb.Rebind(query), args...)
-	}
-	return s.scanRows(rows, err, scan)
+	return s.rdb.QueryContext(ctx, s.rdb.Rebind(query), args...)
 }
 
 // scanRows calls scan for each row of a query's outcome, and closes the rows.

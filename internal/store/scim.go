@@ -122,7 +122,8 @@ var _ SCIM = (*SQL)(nil)
 // colArgs are the arguments of cols (a token check's), before the page's own.
 // tail, when set (SQLite), is a SELECT of one more row, with its arguments
 // tailArgs, that the statement returns after the page's rows (UNION ALL): rows
-// must take it out before it counts them.
+// must take it out before it counts them. dest is a slice that sqlx fills, or a
+// func(*sql.Rows) error that scans each row itself (rows1).
 func (s *SQL) listPage(ctx context.Context, orgID, from, where string, args []any, cols string, colArgs []any, tail string, tailArgs []any, order string, q SCIMQuery, dest any, rows func() int) (int, error) {
 	if q.Count > 0 {
 		pageArgs := append(append(slices.Clone(colArgs), args...), q.Count, q.StartIndex-1)

@@ -97,7 +97,7 @@ type scimUserRow struct {
 
 // listDest is where a row of listUserCols (or outerUserCols), and of tokenLiveCol
 // when token, is scanned, in column order: a lookup's row without sqlx's
-// reflection, which was a twentieth of the lookup (TestListDest checks the order).
+// reflection, which was a twentieth of the lookup (TestScanDest checks the order).
 func (r *scimUserRow) listDest(token bool) []any {
 	d := []any{&r.ID, &r.OrgID, &r.UserName, &r.ExternalID, &r.Active, &r.Source, &r.DirectoryID,
 		&r.CreatedAt, &r.UpdatedAt, &r.Version, &r.Doc}
@@ -1037,7 +1037,7 @@ func (s *SQL) scimUserByName(ctx context.Context, directoryID, where string, arg
 		if s.analyze.planOnce(ctx) {
 			// Planned once on the key pool: planning was most of the lookup's cost
 			// in PostgreSQL (planOnce says when a generic plan is safe).
-			rs, qerr := s.gdb.QueryContext(ctx, s.gdb.Rebind(query), qargs...)
+			rs, qerr := s.readRows(ctx, true, query, qargs...)
 			err = s.scanRows(rs, qerr, scanListRows(&rows, true))
 		} else {
 			err = s.rows1(ctx, scanListRows(&rows, true), query, qargs...)
