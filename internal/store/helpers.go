@@ -199,16 +199,12 @@ func (s *SQL) getKey(ctx context.Context, dest any, query string, args ...any) e
 }
 
 func (s *SQL) sel1(ctx context.Context, dest any, query string, args ...any) error {
-	if s.bound != nil {
-		return s.translate(s.bound.sel(ctx, dest, query, args...))
+	rows, err := s.readRows(ctx, false, query, args...)
+	if err != nil {
+		return s.translate(err)
 	}
-	if s.rstmts != nil {
-		ctx = context.WithoutCancel(ctx) // see sqliteRead
-		if st, err := s.rstmts.get(ctx, query); err == nil && st != nil {
-			return s.translate(st.SelectContext(ctx, dest, args...))
-		}
-	}
-	return s.translate(s.rdb.SelectContext(ctx, dest, s.rdb.Rebind(query), args...))
+	defer rows.Close()
+	return s.translate(sqlx.StructScan(rows, dest))
 }
 
 // scanKey is getKey for a caller that names the places of the row's columns, in
@@ -237,9 +233,9 @@ func (s *SQL) rows1(ctx context.Context, scan func(*sql.Rows) error, query strin
 	return s.scanRows(rows, err, scan)
 }
 
-// readRows runs a read statement where sel1 does, or where getKey does when key:
-// inside the bound transaction; else on PostgreSQL's key pool (key) or the reader
-// pool, through SQLite's statement cache.
+// readRows runs the read statement of sel1, rows1 and scanKey (readOne's rule):
+// inside the bound transaction; else on PostgreSQL's key pool when key (getKey's
+// pool), or on the reader pool, through SQLite's statement cache.
 func (s *SQL) readRows(ctx context.Context, key bool, query string, args ...any) (*sql.Rows, error) {
 	switch {
 	case s.bound != nil:

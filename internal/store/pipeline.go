@@ -32,9 +32,10 @@ type oneStmt struct {
 // then is the change as one statement where no pipeline sends it (SQLite's single
 // writer, where a statement costs no round trip but the writer's time is what all
 // changes queue for; a transaction of its own; WithTx): the statement, and when it
-// returns no row, the change's function fn, which does the whole change itself. A statement that fails fails the change, as fn's own statement would
-// (a userName taken by a rename): after some errors (a full disk, say) SQLite has
-// rolled back the whole transaction, and nothing more may run in it.
+// returns no row, the change's function fn, which does the whole change itself. A
+// statement that fails fails the change, as fn's own statement would (a userName
+// taken by a rename): after some errors (a full disk, say) SQLite has rolled back
+// the whole transaction, and nothing more may run in it.
 func (o *oneStmt) then(fn func(*tx) error) func(*tx) error {
 	return func(x *tx) error {
 		err := x.get(context.Background(), o.dest, o.query, o.args...)

@@ -1034,14 +1034,10 @@ func (s *SQL) scimUserByName(ctx context.Context, directoryID, where string, arg
 			FROM (SELECT COUNT(*) AS token_live FROM api_tokens WHERE id = ? AND revoked_at IS NULL) t
 			LEFT JOIN LATERAL (SELECT ` + listUserCols + ` FROM users u WHERE ` + where + `) x ON TRUE`
 		qargs := append(tokenArgs, args...)
-		if s.analyze.planOnce(ctx) {
-			// Planned once on the key pool: planning was most of the lookup's cost
-			// in PostgreSQL (planOnce says when a generic plan is safe).
-			rs, qerr := s.readRows(ctx, true, query, qargs...)
-			err = s.scanRows(rs, qerr, scanListRows(&rows, true))
-		} else {
-			err = s.rows1(ctx, scanListRows(&rows, true), query, qargs...)
-		}
+		// Planned once on the key pool when planOnce says a generic plan is safe:
+		// planning was most of the lookup's cost in PostgreSQL.
+		rs, qerr := s.readRows(ctx, s.analyze.planOnce(ctx), query, qargs...)
+		err = s.scanRows(rs, qerr, scanListRows(&rows, true))
 		if err == nil && len(rows) > 0 {
 			check.saw(rows[0].TokenLive)
 			if rows[0].ID == "" {
