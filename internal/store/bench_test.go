@@ -219,3 +219,53 @@ func BenchmarkSCIMLookup(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSCIMMemberPatch is an IdP's one-member PATCHes of a 2,000-member group
+// from 16 goroutines, each removing a member and adding it back in turn: the
+// writer's share of issue 15's one-member add/remove phase, runs of member changes
+// of one group merged in a batch (changeMembersRun) among them.
+func BenchmarkSCIMMemberPatch(b *testing.B) {
+	const users = 2000
+	for _, be := range storetest.Backends() {
+		b.Run(be.Name, func(b *testing.B) {
+			s := be.New(b)
+			o, d := benchOrg(b, s)
+			ctx := context.Background()
+			actor := core.Actor{Kind: core.ActorSCIM, ID: d.ID}
+			ids := make([]string, users)
+			for i := range users {
+				u, err := s.CreateUser(ctx, actor, core.User{OrgID: o.ID, UserName: fmt.Sprintf("user%d@bench.example.com", i),
+					Active: true, Source: core.SourceSCIM, DirectoryID: d.ID})
+				if err != nil {
+					b.Fatal(err)
+				}
+				ids[i] = u.ID
+			}
+			g, err := s.SCIMCreateGroup(ctx, actor, store.SCIMGroup{OrgID: o.ID, DirectoryID: d.ID, DisplayName: "everyone"}, ids)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var worker atomic.Int64
+			concurrency16(b)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				// Each goroutine toggles users of its own, so that every change
+				// succeeds whatever the order of the others.
+				w, k := int(worker.Add(1)-1), 0
+				for pb.Next() {
+					id := ids[(w+16*(k/2))%users]
+					mc := store.MemberChange{Remove: []string{id}}
+					if k%2 == 1 {
+						mc = store.MemberChange{Add: []string{id}}
+					}
+					k++
+					if _, err := s.SCIMUpdateGroup(ctx, actor, o.ID, d.ID, g.ID, nil, mc); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "patches/s")
+		})
+	}
+}

@@ -95,6 +95,20 @@ func (t *tx) execIn(ctx context.Context, query string, args ...any) (int64, erro
 	return res.RowsAffected()
 }
 
+// inIDs is the condition that col is one of ids, as one parameter (and the
+// parameter): `col IN (SELECT value FROM json_each(?))` on SQLite, the list a JSON
+// array; `col = ANY(?)` on PostgreSQL, a text[]. The statement's text then does not
+// vary with the list's length, unlike an IN (?) list expanded by sqlx.In, so it is
+// prepared once (tx.stmt) instead of parsed and planned on every run, and does not
+// crowd the statement caches with one entry per length.
+func (s *SQL) inIDs(col string, ids []string) (string, any, error) {
+	if s.dialect == Postgres {
+		return col + ` = ANY(?)`, ids, nil
+	}
+	b, err := jsonMarshal(ids)
+	return col + ` IN (SELECT value FROM json_each(?))`, string(b), err
+}
+
 // selIn runs a query with one IN (?) list, expanded by sqlx.In. An empty list selects nothing.
 func (t *tx) selIn(ctx context.Context, dest any, query string, args ...any) error {
 	q, a, err := sqlx.In(query, args...)

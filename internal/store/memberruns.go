@@ -8,7 +8,6 @@ import (
 	"slices"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
-	"github.com/jmoiron/sqlx"
 )
 
 // memberReq describes a SCIM change of a group's members alone (SCIMUpdateGroup
@@ -75,18 +74,20 @@ func (t *tx) changeMembersRun(run []*writeReq) error {
 		ID     string `db:"id"`
 		Member int    `db:"member"`
 	}
-	query, args := `SELECT user_id AS id, 1 AS member FROM idp_group_members WHERE org_id = ? AND idp_group_id = ? AND user_id IN (?)`, []any{orgID, groupID, named}
-	if len(added) > 0 {
-		query, args = query+` UNION ALL SELECT id, 0 FROM users WHERE org_id = ? AND directory_id = ? AND id IN (?)`, append(args, orgID, dirID, added)
-	}
 	if len(named) > 0 {
-		// Not prepared: the text varies with two lists' lengths, and would crowd
-		// the statement cache (execIn's reason too).
-		q, a, err := sqlx.In(query, args...)
+		inNamed, namedArg, err := t.s.inIDs("user_id", named)
 		if err != nil {
 			return err
 		}
-		if err := t.selRaw(ctx, &rows, q, a...); err != nil {
+		query, args := `SELECT user_id AS id, 1 AS member FROM idp_group_members WHERE org_id = ? AND idp_group_id = ? AND `+inNamed, []any{orgID, groupID, namedArg}
+		if len(added) > 0 {
+			inAdded, addedArg, err := t.s.inIDs("id", added)
+			if err != nil {
+				return err
+			}
+			query, args = query+` UNION ALL SELECT id, 0 FROM users WHERE org_id = ? AND directory_id = ? AND `+inAdded, append(args, orgID, dirID, addedArg)
+		}
+		if err := t.sel(ctx, &rows, query, args...); err != nil {
 			return err
 		}
 	}
@@ -129,14 +130,22 @@ func (t *tx) changeMembersRun(run []*writeReq) error {
 	slices.Sort(come)
 	now := t.s.now()
 	if len(gone) > 0 {
-		if err := t.execAll(ctx, len(gone), `DELETE FROM idp_group_members WHERE org_id = ? AND idp_group_id = ? AND user_id IN (?)`, orgID, groupID, gone); err != nil {
+		in, arg, err := t.s.inIDs("user_id", gone)
+		if err != nil {
+			return err
+		}
+		if err := t.execAll(ctx, len(gone), `DELETE FROM idp_group_members WHERE org_id = ? AND idp_group_id = ? AND `+in, orgID, groupID, arg); err != nil {
 			return err
 		}
 	}
 	if len(come) > 0 {
+		in, arg, err := t.s.inIDs("u.id", come)
+		if err != nil {
+			return err
+		}
 		if err := t.execAll(ctx, len(come), `INSERT INTO idp_group_members (org_id, idp_group_id, user_id, created_at)
-			SELECT u.org_id, ?, u.id, ? FROM users u WHERE u.org_id = ? AND u.directory_id = ? AND u.id IN (?)
-			ON CONFLICT (idp_group_id, user_id) DO NOTHING`, groupID, now, orgID, dirID, come); err != nil {
+			SELECT u.org_id, ?, u.id, ? FROM users u WHERE u.org_id = ? AND u.directory_id = ? AND `+in+`
+			ON CONFLICT (idp_group_id, user_id) DO NOTHING`, groupID, now, orgID, dirID, arg); err != nil {
 			return err
 		}
 		t.s.analyze.grewMembers(len(come))
@@ -161,10 +170,14 @@ func (t *tx) changeMembersRun(run []*writeReq) error {
 	return nil
 }
 
-// execAll runs a statement with an IN list (execIn) that must change exactly n
-// rows; any other count fails the run.
+// execAll runs a statement that must change exactly n rows; any other count fails
+// the run.
 func (t *tx) execAll(ctx context.Context, n int, query string, args ...any) error {
-	got, err := t.execIn(ctx, query, args...)
+	res, err := t.exec(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	got, err := res.RowsAffected()
 	if err != nil {
 		return err
 	}
