@@ -113,7 +113,7 @@ func Open(ctx context.Context, dsn string) (*SQL, error) {
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := db.PingContext(pctx); err != nil {
+	if err := pingWriter(pctx, db, dialect); err != nil {
 		db.Close()
 		if gdb != nil {
 			gdb.Close()
@@ -204,6 +204,26 @@ func openPostgres(dsn, mode string) (*sqlx.DB, error) {
 		cfg.RuntimeParams["plan_cache_mode"] = mode
 	}
 	return sqlx.NewDb(stdlib.OpenDB(*cfg), "pgx"), nil
+}
+
+// pingWriter connects the writer pool. On SQLite it tries again while the file is
+// busy: a connection's journal_mode(WAL) on a new file takes an exclusive lock, and
+// SQLite refuses it at once, without waiting out busy_timeout, while another
+// connection to the file holds a lock, as when several instances start on one file
+// together (one of three did about one time in ten).
+func pingWriter(ctx context.Context, db *sqlx.DB, dialect Dialect) error {
+	for {
+		err := db.PingContext(ctx)
+		var se *sqlite.Error
+		if dialect != SQLite || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // sqliteReaders is the size of the SQLite reader pool: enough for the SCIM load of
