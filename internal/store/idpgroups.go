@@ -48,6 +48,16 @@ const idpGroupColsG = `g.id, g.org_id, g.directory_id, g.connection_id, g.extern
 // memberChunk bounds the ids of one IN list (well below SQLite's bind limit).
 const memberChunk = 500
 
+// memberOfUserCols are the columns of a membership that copy its user (migration
+// 0022), and memberOfUser their values from the user u, for an insert of members:
+// the user's directory, and the name a SCIM group shows for the member (the
+// displayName, or the userName when it is blank). The trigger
+// idp_group_members_follow_user keeps them with the user after.
+const (
+	memberOfUserCols = `member_directory_id, member_display`
+	memberOfUser     = `u.directory_id AS member_directory_id, CASE WHEN u.display_name = '' THEN u.user_name ELSE u.display_name END AS member_display`
+)
+
 func validIdPGroup(g core.IdPGroup) error {
 	if (g.DirectoryID == "") == (g.ConnectionID == "") {
 		return core.Invalidf("an IdP group belongs to exactly one SCIM directory or SSO connection")
@@ -226,8 +236,8 @@ func (t *tx) addIdPMembers(ctx context.Context, orgID, ownerDir, groupID string,
 	for _, part := range chunks(dedupe(userIDs), memberChunk) {
 		var got []string
 		args := append([]any{now, orgID, groupID}, ownedArgs...)
-		if err := t.selIn(ctx, &got, `INSERT INTO idp_group_members (org_id, idp_group_id, user_id, created_at)
-			SELECT g.org_id, g.id, u.id, ? FROM idp_groups g JOIN users u ON u.org_id = g.org_id
+		if err := t.selIn(ctx, &got, `INSERT INTO idp_group_members (org_id, idp_group_id, user_id, created_at, `+memberOfUserCols+`)
+			SELECT g.org_id, g.id, u.id, ?, `+memberOfUser+` FROM idp_groups g JOIN users u ON u.org_id = g.org_id
 			WHERE g.org_id = ? AND g.id = ?`+owned+` AND u.id IN (?)
 			ON CONFLICT (idp_group_id, user_id) DO NOTHING RETURNING user_id`, append(args, part)...); err != nil {
 			// A user deleted meanwhile: a foreign key.
@@ -945,9 +955,9 @@ func (t *tx) pgChangeMembers(ctx context.Context, actor core.Actor, orgID, direc
 		// known counts the ids that are the directory's users, so that an id added
 		// that was already a member needs no second statement to tell it from one
 		// that is no user (usersExist).
-		query = `WITH known AS (SELECT id FROM users WHERE org_id = ? AND directory_id = ? AND id IN (?)),
-			m AS (INSERT INTO idp_group_members (org_id, idp_group_id, user_id, created_at)
-			SELECT g.org_id, g.id, known.id, ? FROM idp_groups g, known WHERE g.org_id = ? AND g.id = ?
+		query = `WITH known AS (SELECT u.id, ` + memberOfUser + ` FROM users u WHERE u.org_id = ? AND u.directory_id = ? AND u.id IN (?)),
+			m AS (INSERT INTO idp_group_members (org_id, idp_group_id, user_id, created_at, ` + memberOfUserCols + `)
+			SELECT g.org_id, g.id, known.id, ?, known.member_directory_id, known.member_display FROM idp_groups g, known WHERE g.org_id = ? AND g.id = ?
 			ON CONFLICT (idp_group_id, user_id) DO NOTHING RETURNING user_id),
 			` + bump + ` SELECT bumped.*, m.user_id AS member_id, (SELECT count(*) FROM known) AS known
 			FROM bumped LEFT JOIN m ON TRUE`
@@ -1041,11 +1051,10 @@ func (s *SQL) SCIMListGroups(ctx context.Context, orgID, directoryID string, q S
 // of 1,000), while a page of members is small (an id and a name each).
 const MaxMemberPage = 5000
 
-// SCIMGroupMembers pages through a group's members by user id (keyset paging). The
-// cursor bounds the users too (u.id = m.user_id): PostgreSQL without statistics
-// walks the directory's users first, and would start every page at the first one.
-// Only the users the directory owns are listed: a user transferred away is no
-// member as the directory sees it.
+// SCIMGroupMembers pages through a group's members by user id (keyset paging), a
+// range of the members' primary key: each membership carries its user's display
+// and directory (memberOfUser), so no user is read. Only the users the directory
+// owns are listed: a user transferred away is no member as the directory sees it.
 func (s *SQL) SCIMGroupMembers(ctx context.Context, orgID, directoryID, groupID, after string, limit int) ([]SCIMMember, error) {
 	if limit <= 0 || limit > MaxMemberPage {
 		limit = MaxMemberPage
@@ -1058,10 +1067,9 @@ func (s *SQL) SCIMGroupMembers(ctx context.Context, orgID, directoryID, groupID,
 		}
 		out = append(out, m)
 		return nil
-	}, `SELECT u.id, CASE WHEN u.display_name = '' THEN u.user_name ELSE u.display_name END FROM idp_group_members m
-		JOIN users u ON u.org_id = m.org_id AND u.id = m.user_id
-		WHERE m.org_id = ? AND m.idp_group_id = ? AND m.user_id > ? AND u.directory_id = ? AND u.id > ? ORDER BY m.user_id LIMIT ?`,
-		orgID, groupID, after, directoryID, after, limit)
+	}, `SELECT user_id, member_display FROM idp_group_members
+		WHERE org_id = ? AND idp_group_id = ? AND user_id > ? AND member_directory_id = ? ORDER BY user_id LIMIT ?`,
+		orgID, groupID, after, directoryID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("group %s members: %w", groupID, err)
 	}

@@ -143,8 +143,8 @@ func (t *tx) changeMembersRun(run []*writeReq) error {
 		if err != nil {
 			return err
 		}
-		if err := t.execAll(ctx, len(come), `INSERT INTO idp_group_members (org_id, idp_group_id, user_id, created_at)
-			SELECT u.org_id, ?, u.id, ? FROM users u WHERE u.org_id = ? AND u.directory_id = ? AND `+in+`
+		if err := t.execAll(ctx, len(come), `INSERT INTO idp_group_members (org_id, idp_group_id, user_id, created_at, `+memberOfUserCols+`)
+			SELECT u.org_id, ?, u.id, ?, `+memberOfUser+` FROM users u WHERE u.org_id = ? AND u.directory_id = ? AND `+in+`
 			ON CONFLICT (idp_group_id, user_id) DO NOTHING`, groupID, now, orgID, dirID, arg); err != nil {
 			return err
 		}

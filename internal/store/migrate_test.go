@@ -103,6 +103,11 @@ func TestUpgradeFromFirstMigration(t *testing.T) {
 					t.Errorf("%s has %d rows after the upgrade; want %d", table, n, want)
 				}
 			}
+			// A membership carries its user's display and directory (0022).
+			var display, dir string
+			if err := s.db.QueryRowContext(ctx, `SELECT member_display, member_directory_id FROM idp_group_members WHERE user_id = 'u1'`).Scan(&display, &dir); err != nil || display != "Ada@Acme.test" || dir != "d1" {
+				t.Errorf("membership after the upgrade: display %q, directory %q, %v; want the userName and d1", display, dir, err)
+			}
 			// The upgraded schema still enforces the old rules on the old rows.
 			if _, err := s.db.ExecContext(ctx, `INSERT INTO users (id, org_id, user_name, source, created_at, updated_at) VALUES ('u2', 'o1', 'ADA@acme.TEST', 'scim', 1, 1)`); err == nil {
 				t.Error("a case-variant duplicate userName was accepted after the upgrade")

@@ -98,7 +98,8 @@ func Seed(ctx context.Context, st *store.SQL, slug string, sz Size) (*Org, error
 					out.UserWS[ui] = (g * 7) % sz.Workspaces // the group's first grant, below
 				}
 				seen[g] = true
-				b.add("idp_group_members (org_id, idp_group_id, user_id, created_at)", org.ID, idps[g], u, now)
+				b.add("idp_group_members (org_id, idp_group_id, user_id, created_at, member_directory_id, member_display)",
+					org.ID, idps[g], u, now, dir.ID, fmt.Sprintf("User %d", ui))
 			}
 		}
 	}

@@ -112,7 +112,8 @@ func SeedWorld(ctx context.Context, st *store.SQL, slug string, sz WorldSize) (*
 			if g := rng.IntN(sz.IdPGroups); !seen[g] {
 				seen[g] = true
 				userGroups[ui] = append(userGroups[ui], int32(g%sz.Groups))
-				b.add("idp_group_members (org_id, idp_group_id, user_id, created_at)", org.ID, w.IdPGroups[g], u, now)
+				b.add("idp_group_members (org_id, idp_group_id, user_id, created_at, member_directory_id, member_display)",
+					org.ID, w.IdPGroups[g], u, now, dir.ID, fmt.Sprintf("User %d", ui))
 			}
 		}
 		clear(seen)

@@ -314,7 +314,8 @@ func TestMemberReloads(t *testing.T) {
 			if w.rng.IntN(2) == 0 {
 				exec(`INSERT INTO user_group_members (org_id, group_id, user_id, created_at) VALUES (?, ?, ?, 0) ON CONFLICT DO NOTHING`, w.org, g, u)
 			} else {
-				exec(`INSERT INTO idp_group_members (org_id, idp_group_id, user_id, created_at) VALUES (?, ?, ?, 0) ON CONFLICT DO NOTHING`, w.org, idp, u)
+				exec(`INSERT INTO idp_group_members (org_id, idp_group_id, user_id, created_at, member_directory_id, member_display)
+					SELECT org_id, ?, id, 0, directory_id, user_name FROM users WHERE org_id = ? AND id = ? ON CONFLICT DO NOTHING`, idp, w.org, u)
 			}
 		}
 		if err := st.RecordSSOEvent(ctx, w.org, sys, "group.member.add", "group", g, map[string]any{"added": 3}); err != nil {

@@ -68,12 +68,13 @@ func seedOrg(ctx context.Context, st *store.SQL, slug string, sz size) (string, 
 		b.add("group_mappings (id, org_id, directory_id, idp_group, user_group_id, created_at)",
 			store.NewID(), org.ID, dir.ID, fmt.Sprintf("idp group %d", i), groups[i%sz.Groups], now)
 	}
-	for _, u := range users {
+	for ui, u := range users {
 		seen := map[int]bool{}
 		for len(seen) < min(sz.IdPPerUser, sz.IdPGroups) {
 			if g := rng.IntN(sz.IdPGroups); !seen[g] {
 				seen[g] = true
-				b.add("idp_group_members (org_id, idp_group_id, user_id, created_at)", org.ID, idps[g], u, now)
+				b.add("idp_group_members (org_id, idp_group_id, user_id, created_at, member_directory_id, member_display)",
+					org.ID, idps[g], u, now, dir.ID, fmt.Sprintf("User %d", ui))
 			}
 		}
 		clear(seen)

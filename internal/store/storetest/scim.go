@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"maps"
 	"slices"
 	"strconv"
 	"testing"
@@ -315,6 +316,48 @@ var scimTests = []test{
 		if _, total := must2[store.SCIMGroup](t, "groups")(s.SCIMListGroups(ctx, o.ID, d.ID, store.SCIMQuery{StartIndex: 1, Count: 0})); total != 1 {
 			t.Fatalf("groups after a delete: total %d, want 1", total)
 		}
+	}},
+	{"SCIM/GroupMemberDisplay", func(t *testing.T, s subject) {
+		// A group's members show their users' names as the users are now: the
+		// displayName, or the userName when it is blank, whatever path renamed
+		// them; and only while the directory owns them.
+		o, _ := newOrg(t, s, "acme")
+		d := newDirectory(t, s, o.ID, "okta")
+		dir := scimActor(d)
+		ada := scimUser(o.ID, d.ID, "ada@acme.test")
+		ada.DisplayName = "Ada"
+		ada = must[store.SCIMUser](t)(s.SCIMCreateUser(ctx, dir, ada))
+		bob := must[store.SCIMUser](t)(s.SCIMCreateUser(ctx, dir, scimUser(o.ID, d.ID, "bob@acme.test")))
+		g := must[store.SCIMGroup](t)(s.SCIMCreateGroup(ctx, dir, store.SCIMGroup{OrgID: o.ID, DirectoryID: d.ID, DisplayName: "Eng"}, []string{ada.ID}))
+		must[store.SCIMGroup](t)(s.SCIMUpdateGroup(ctx, dir, o.ID, d.ID, g.ID, nil, store.MemberChange{Add: []string{bob.ID}}))
+		shows := func(want map[string]string) {
+			t.Helper()
+			got := map[string]string{}
+			for _, m := range must[[]store.SCIMMember](t)(s.SCIMGroupMembers(ctx, o.ID, d.ID, g.ID, "", 10)) {
+				got[m.ID] = m.Display
+			}
+			if !maps.Equal(got, want) {
+				t.Fatalf("members show %v, want %v", got, want)
+			}
+		}
+		shows(map[string]string{ada.ID: "Ada", bob.ID: "bob@acme.test"})
+		must[store.SCIMUser](t)(s.SCIMUpdateUser(ctx, dir, o.ID, d.ID, ada.ID, func(u *store.SCIMUser) error {
+			u.DisplayName = ""
+			return nil
+		}))
+		must[store.SCIMUser](t)(s.SCIMUpdateUser(ctx, dir, o.ID, d.ID, bob.ID, func(u *store.SCIMUser) error {
+			u.UserName, u.DisplayName = "robert@acme.test", "Robert"
+			return nil
+		}))
+		shows(map[string]string{ada.ID: "ada@acme.test", bob.ID: "Robert"})
+		must[core.User](t)(s.UpdateUser(ctx, adm, o.ID, ada.ID, func(u *core.User) error {
+			u.DisplayName = "Ada L."
+			return nil
+		}))
+		must[core.User](t)(s.TransferUser(ctx, adm, o.ID, bob.ID, core.Owner{Kind: core.OwnerLocal}))
+		shows(map[string]string{ada.ID: "Ada L."})
+		must[core.User](t)(s.TransferUser(ctx, adm, o.ID, bob.ID, core.Owner{Kind: core.OwnerDirectory, ID: d.ID}))
+		shows(map[string]string{ada.ID: "Ada L.", bob.ID: "Robert"})
 	}},
 	{"SCIM/GroupMembers", func(t *testing.T, s subject) {
 		o, _ := newOrg(t, s, "acme")
