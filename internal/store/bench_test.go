@@ -267,6 +267,7 @@ func BenchmarkSCIMMemberPatch(b *testing.B) {
 				}
 			})
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "patches/s")
+			b.ReportMetric(float64(store.MergedRuns(s))/float64(b.N), "runs/op")
 		})
 	}
 }
