@@ -35,6 +35,27 @@ func benchOrg(b *testing.B, s *store.SQL) (core.Org, core.Directory) {
 	return o, d
 }
 
+// benchGroup makes a directory of n users and a SCIM group of them all.
+func benchGroup(b *testing.B, s *store.SQL, n int) (core.Org, core.Directory, []string, store.SCIMGroup) {
+	o, d := benchOrg(b, s)
+	ctx := context.Background()
+	actor := core.Actor{Kind: core.ActorSCIM, ID: d.ID}
+	ids := make([]string, n)
+	for i := range n {
+		u, err := s.CreateUser(ctx, actor, core.User{OrgID: o.ID, UserName: fmt.Sprintf("user%d@bench.example.com", i),
+			DisplayName: fmt.Sprintf("User %d", i), Active: true, Source: core.SourceSCIM, DirectoryID: d.ID})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ids[i] = u.ID
+	}
+	g, err := s.SCIMCreateGroup(ctx, actor, store.SCIMGroup{OrgID: o.ID, DirectoryID: d.ID, DisplayName: "everyone"}, ids)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return o, d, ids, g
+}
+
 // BenchmarkCreateUser creates users from 16 goroutines (one SCIM POST /Users each).
 func BenchmarkCreateUser(b *testing.B) {
 	for _, be := range storetest.Backends() {
@@ -155,22 +176,8 @@ func BenchmarkSCIMGroupMembers(b *testing.B) {
 	for _, be := range storetest.Backends() {
 		b.Run(be.Name, func(b *testing.B) {
 			s := be.New(b)
-			o, d := benchOrg(b, s)
+			o, d, _, g := benchGroup(b, s, users)
 			ctx := context.Background()
-			actor := core.Actor{Kind: core.ActorSCIM, ID: d.ID}
-			ids := make([]string, users)
-			for i := range users {
-				u, err := s.CreateUser(ctx, actor, core.User{OrgID: o.ID, UserName: fmt.Sprintf("user%d@bench.example.com", i),
-					DisplayName: fmt.Sprintf("User %d", i), Active: true, Source: core.SourceSCIM, DirectoryID: d.ID})
-				if err != nil {
-					b.Fatal(err)
-				}
-				ids[i] = u.ID
-			}
-			g, err := s.SCIMCreateGroup(ctx, actor, store.SCIMGroup{OrgID: o.ID, DirectoryID: d.ID, DisplayName: "everyone"}, ids)
-			if err != nil {
-				b.Fatal(err)
-			}
 			for b.Loop() {
 				n, after := 0, ""
 				for {
@@ -230,22 +237,9 @@ func BenchmarkSCIMMemberPatch(b *testing.B) {
 	for _, be := range storetest.Backends() {
 		b.Run(be.Name, func(b *testing.B) {
 			s := be.New(b)
-			o, d := benchOrg(b, s)
+			o, d, ids, g := benchGroup(b, s, users)
 			ctx := context.Background()
 			actor := core.Actor{Kind: core.ActorSCIM, ID: d.ID}
-			ids := make([]string, users)
-			for i := range users {
-				u, err := s.CreateUser(ctx, actor, core.User{OrgID: o.ID, UserName: fmt.Sprintf("user%d@bench.example.com", i),
-					Active: true, Source: core.SourceSCIM, DirectoryID: d.ID})
-				if err != nil {
-					b.Fatal(err)
-				}
-				ids[i] = u.ID
-			}
-			g, err := s.SCIMCreateGroup(ctx, actor, store.SCIMGroup{OrgID: o.ID, DirectoryID: d.ID, DisplayName: "everyone"}, ids)
-			if err != nil {
-				b.Fatal(err)
-			}
 			var worker atomic.Int64
 			concurrency16(b)
 			b.ResetTimer()
