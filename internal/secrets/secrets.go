@@ -99,20 +99,29 @@ func LoadSecretKey(value, dsn string) ([]byte, error) {
 	if err := os.MkdirAll(filepath.Dir(keyFile), 0o700); err != nil {
 		return nil, err
 	}
-	// O_EXCL: two processes starting at once must not each write their own key.
-	f, err := os.OpenFile(keyFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return LoadSecretKey("", dsn)
-	}
+	// The key is written whole to a file of its own, then linked into place: a
+	// process starting at the same moment finds no key file or a whole one, never
+	// one being written, and the link fails rather than replace a key linked first
+	// (two processes must not each keep their own key).
+	tmp, err := os.CreateTemp(filepath.Dir(keyFile), filepath.Base(keyFile)+".new-*") // mode 0600
 	if err != nil {
 		return nil, fmt.Errorf("create secret key file: %w", err)
 	}
-	if _, err := f.WriteString(hex.EncodeToString(k) + "\n"); err != nil {
-		f.Close()
-		return nil, err
+	defer os.Remove(tmp.Name())
+	_, err = tmp.WriteString(hex.EncodeToString(k) + "\n")
+	if err == nil {
+		err = tmp.Sync()
 	}
-	if err := f.Close(); err != nil {
-		return nil, err
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("write secret key file: %w", err)
+	}
+	if err := os.Link(tmp.Name(), keyFile); errors.Is(err, fs.ErrExist) {
+		return LoadSecretKey("", dsn)
+	} else if err != nil {
+		return nil, fmt.Errorf("create secret key file: %w", err)
 	}
 	return k, nil
 }

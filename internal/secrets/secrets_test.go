@@ -62,7 +62,7 @@ func TestLoadSecretKey(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	dsn := "sqlite:" + filepath.Join(dir, "gh.db")
-	// Instances starting at once agree on one key (O_EXCL on the key file).
+	// Instances starting at once agree on one key (written whole, then linked into place).
 	keys := make([][]byte, 8)
 	var wg sync.WaitGroup
 	for i := range keys {
