@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/core"
+	"github.com/jmoiron/sqlx"
 )
 
 type idpGroupRow struct {
@@ -837,7 +838,11 @@ func (s *SQL) SCIMUpdateGroup(ctx context.Context, actor core.Actor, orgID, dire
 	if fn == nil && !mc.Replace {
 		m = &memberReq{actor: actor, orgID: orgID, directoryID: directoryID, groupID: id, mc: mc, out: &out}
 	}
-	err := s.inOrgTxAs(ctx, orgID, shape{members: m}, func(t *tx) error {
+	sh := shape{members: m}
+	if m != nil && s.dialect == Postgres && s.bound == nil && s.lanes != nil {
+		sh.stmt = s.memberStmt(ctx, m)
+	}
+	err := s.inOrgTxAs(ctx, orgID, sh, func(t *tx) error {
 		if m != nil {
 			var err error
 			out, err = t.scimChangeMembers(ctx, actor, orgID, directoryID, id, mc)
@@ -946,61 +951,136 @@ func (t *tx) pgChangeMembers(ctx context.Context, actor core.Actor, orgID, direc
 		}
 		added = append(added, got...)
 	}
+	query, args, err := t.s.memberBump(orgID, directoryID, id, last, lastAdd)
+	if err != nil {
+		return SCIMGroup{}, err
+	}
+	var b memberBumped
+	if err := t.rows(ctx, b.scan, query, args...); err != nil {
+		if lastAdd {
+			return SCIMGroup{}, scimMemberError(t.s.wrapf(err, "members of IdP group %q", id)) // a user deleted meanwhile: a foreign key
+		}
+		return SCIMGroup{}, err
+	}
+	if !b.found {
+		return SCIMGroup{}, notFound("IdP group", id)
+	}
+	if lastAdd {
+		if int(b.known) < len(last) {
+			// Some id is no user of the directory: usersExist names it.
+			if err := t.usersExist(ctx, orgID, directoryID, last); err != nil {
+				return SCIMGroup{}, scimMemberError(err)
+			}
+		}
+		t.s.analyze.grewMembers(len(b.got))
+		added = append(added, b.got...)
+	} else {
+		removed = append(removed, b.got...)
+	}
+	g := b.g.idpGroup()
+	return g, t.auditMembersChange(ctx, actor, g, mc, added, removed)
+}
+
+// memberBump is the statement of a member change that changes the members ids of a
+// group (adds them when add, else removes them) and moves the group's version, in
+// one: for each member changed a row of the group as bumped and the member's id
+// (one row with no id when none changed), and with it, for an add, how many of ids
+// are the directory's users (known), so that an id added that was already a member
+// needs no second statement to tell it from one that is no user (usersExist). No
+// row: the group is not the directory's. PostgreSQL only (a data-modifying WITH).
+// The list is expanded here (sqlx.In): a one-member change, the common one, is
+// then always the same text, with the plan of an equality.
+func (s *SQL) memberBump(orgID, directoryID, id string, ids []string, add bool) (string, []any, error) {
 	const bump = `bumped AS (UPDATE idp_groups SET updated_at = ?, version = version + 1
 		WHERE org_id = ? AND id = ? AND directory_id = ? RETURNING ` + idpGroupCols + `)`
-	args := []any{t.s.now(), orgID, id, directoryID}
-	query := `WITH ` + bump + ` SELECT bumped.*, NULL AS member_id FROM bumped`
+	now := s.now()
+	args := []any{now, orgID, id, directoryID}
+	var query string
 	switch {
-	case lastAdd:
-		// known counts the ids that are the directory's users, so that an id added
-		// that was already a member needs no second statement to tell it from one
-		// that is no user (usersExist).
+	case len(ids) == 0:
+		return `WITH ` + bump + ` SELECT bumped.*, NULL AS member_id, 0 AS known FROM bumped`, args, nil
+	case add:
 		query = `WITH known AS (SELECT u.id, ` + memberOfUser + ` FROM users u WHERE u.org_id = ? AND u.directory_id = ? AND u.id IN (?)),
 			m AS (INSERT INTO idp_group_members (org_id, idp_group_id, user_id, created_at, ` + memberOfUserCols + `)
 			SELECT g.org_id, g.id, known.id, ?, known.member_directory_id, known.member_display FROM idp_groups g, known WHERE g.org_id = ? AND g.id = ?
 			ON CONFLICT (idp_group_id, user_id) DO NOTHING RETURNING user_id),
 			` + bump + ` SELECT bumped.*, m.user_id AS member_id, (SELECT count(*) FROM known) AS known
 			FROM bumped LEFT JOIN m ON TRUE`
-		args = append([]any{orgID, directoryID, last, args[0], orgID, id}, args...)
-	case last != nil:
+		args = append([]any{orgID, directoryID, ids, now, orgID, id}, args...)
+	default:
 		query = `WITH m AS (DELETE FROM idp_group_members WHERE org_id = ? AND idp_group_id = ? AND user_id IN (?) RETURNING user_id),
-			` + bump + ` SELECT bumped.*, m.user_id AS member_id FROM bumped LEFT JOIN m ON TRUE`
-		args = append([]any{orgID, id, last}, args...)
+			` + bump + ` SELECT bumped.*, m.user_id AS member_id, 0 AS known FROM bumped LEFT JOIN m ON TRUE`
+		args = append([]any{orgID, id, ids}, args...)
 	}
-	var rows []struct {
-		idpGroupRow
-		MemberID *string `db:"member_id"`
-		Known    int     `db:"known"` // of the ids added (lastAdd)
-	}
-	if err := t.selIn(ctx, &rows, query, args...); err != nil {
-		if lastAdd {
-			return SCIMGroup{}, scimMemberError(t.s.wrapf(err, "members of IdP group %q", id)) // a user deleted meanwhile: a foreign key
+	return sqlx.In(query, args...)
+}
+
+// memberBumped is what memberBump's rows say.
+type memberBumped struct {
+	g     idpGroupRow
+	got   []string // the members changed
+	known int64
+	found bool // the group was bumped
+}
+
+// scan reads memberBump's rows, from the start.
+func (b *memberBumped) scan(rows rowScanner) error {
+	*b = memberBumped{}
+	for rows.Next() {
+		var member *string
+		if err := rows.Scan(append(b.g.dest(false), &member, &b.known)...); err != nil {
+			return err
 		}
-		return SCIMGroup{}, err
-	}
-	if len(rows) == 0 {
-		return SCIMGroup{}, notFound("IdP group", id)
-	}
-	var got []string
-	for _, r := range rows {
-		if r.MemberID != nil {
-			got = append(got, *r.MemberID)
+		b.found = true
+		if member != nil {
+			b.got = append(b.got, *member)
 		}
 	}
-	if lastAdd {
-		if rows[0].Known < len(last) {
-			// Some id is no user of the directory: usersExist names it.
-			if err := t.usersExist(ctx, orgID, directoryID, last); err != nil {
-				return SCIMGroup{}, scimMemberError(err)
+	return rows.Err()
+}
+
+// memberStmt is a member change m on PostgreSQL as its one statement (memberBump),
+// which a lane's pipeline sends with the changes beside it: one-member PATCHes of a
+// group, as an IdP sends them when people join and leave, are then answered
+// together in one round trip, each moving the group's version by one, in order.
+// nil when the change is more than one statement (additions and removals
+// together, or more ids than a chunk). A change whose statement finds the group
+// missing or an id that is no user fails the pipeline, which the batch runs again
+// with that change done alone by its function (pgChangeMembers), to its error.
+func (s *SQL) memberStmt(ctx context.Context, m *memberReq) *oneStmt {
+	add, rm := dedupe(m.mc.Add), dedupe(m.mc.Remove)
+	if len(add) > 0 && len(rm) > 0 || len(add) > memberChunk || len(rm) > memberChunk {
+		return nil
+	}
+	ids := rm
+	if len(add) > 0 {
+		ids = add
+	}
+	query, args, err := s.memberBump(m.orgID, m.directoryID, m.groupID, ids, len(add) > 0)
+	if err != nil {
+		return nil
+	}
+	var b memberBumped
+	return &oneStmt{query: query, args: args,
+		rows: func(rows rowScanner) error {
+			if err := b.scan(rows); err != nil {
+				return err
 			}
-		}
-		t.s.analyze.grewMembers(len(got))
-		added = append(added, got...)
-	} else {
-		removed = append(removed, got...)
-	}
-	g := rows[0].idpGroup()
-	return g, t.auditMembersChange(ctx, actor, g, mc, added, removed)
+			if !b.found || int(b.known) < len(add) {
+				return errRunFailed
+			}
+			return nil
+		},
+		done: func(t *tx) error {
+			added, removed := []string(nil), b.got
+			if len(add) > 0 {
+				added, removed = b.got, nil
+				t.s.analyze.grewMembers(len(b.got))
+			}
+			g := b.g.idpGroup()
+			*m.out = g
+			return t.auditMembersChange(ctx, m.actor, g, m.mc, added, removed)
+		}}
 }
 
 // auditMembersChange writes the audit event of a SCIM member change mc that added

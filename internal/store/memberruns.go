@@ -37,7 +37,7 @@ func memberRun(todo []*writeReq) []*writeReq {
 	n := 0
 	for ; n < len(todo); n++ {
 		r, m := todo[n], todo[n].members
-		if m == nil || r.noMerge || r.ctx.Err() != nil || len(m.mc.Add)+len(m.mc.Remove) > memberRunIDs ||
+		if m == nil || r.stmt != nil || r.noMerge || r.ctx.Err() != nil || len(m.mc.Add)+len(m.mc.Remove) > memberRunIDs ||
 			m.orgID != first.orgID || m.directoryID != first.directoryID || m.groupID != first.groupID {
 			break
 		}

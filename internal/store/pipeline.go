@@ -18,11 +18,16 @@ import (
 // statement returns no row it has changed nothing (a conflict on the userName, a
 // newer version, an admin), and the change's function runs instead, after the
 // statements sent with it: one more order of the batch's changes, which were
-// concurrent.
+// concurrent. A SCIM member change of a group on PostgreSQL (memberStmt) is such a
+// statement too, whose rows are read by rows.
 type oneStmt struct {
 	query string // with ? placeholders
 	args  []any
 	dest  any // where the row's column goes
+	// rows, when set instead of dest, reads the statement's rows; an error fails the
+	// pipeline, which then runs again with the change's function instead. Such a
+	// statement is sent only in a pipeline: elsewhere the function runs (then).
+	rows func(rowScanner) error
 	// done finishes the change once its row came back: its audit event and its
 	// outcome. It must not fail but for a bug; when it does, the batch runs each of
 	// these changes alone.
@@ -37,6 +42,9 @@ type oneStmt struct {
 // taken by a rename): after some errors (a full disk, say) SQLite has rolled back
 // the whole transaction, and nothing more may run in it.
 func (o *oneStmt) then(fn func(*tx) error) func(*tx) error {
+	if o.rows != nil {
+		return fn
+	}
 	return func(x *tx) error {
 		err := x.get(context.Background(), o.dest, o.query, o.args...)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -47,6 +55,13 @@ func (o *oneStmt) then(fn func(*tx) error) func(*tx) error {
 		}
 		return o.done(x)
 	}
+}
+
+// rowScanner is the rows of a statement, from database/sql or from pgx.
+type rowScanner interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
 }
 
 // pipeRun returns the changes at the head of todo that pipeline sends together:
@@ -77,6 +92,22 @@ func (t *tx) pipeline(run []*writeReq) (done, later []*writeReq, err error) {
 		}
 		res := conn.SendBatch(context.Background(), b)
 		for _, r := range run {
+			if r.stmt.rows != nil {
+				rows, err := res.Query()
+				if err == nil {
+					err = r.stmt.rows(rows)
+					rows.Close()
+					if err == nil {
+						err = rows.Err()
+					}
+				}
+				if err != nil {
+					_ = res.Close()
+					return err
+				}
+				found = append(found, true)
+				continue
+			}
 			err := res.QueryRow().Scan(r.stmt.dest)
 			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 				_ = res.Close()

@@ -455,6 +455,26 @@ func (t *tx) sel(ctx context.Context, dest any, query string, args ...any) error
 	return st.SelectContext(ctx, dest, args...)
 }
 
+// rows runs a query and hands its rows to scan.
+func (t *tx) rows(ctx context.Context, scan func(rowScanner) error, query string, args ...any) error {
+	ctx = t.ctx(ctx)
+	var rows *sql.Rows
+	st, err := t.stmt(ctx, query)
+	if err != nil || st == nil {
+		rows, err = t.QueryContext(ctx, t.Rebind(query), args...)
+	} else {
+		rows, err = st.QueryContext(ctx, args...)
+	}
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if err := scan(rows); err != nil {
+		return err
+	}
+	return rows.Close()
+}
+
 func (t *tx) execRaw(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	return t.ExecContext(t.ctx(ctx), t.Rebind(query), args...)
 }
