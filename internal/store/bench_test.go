@@ -56,6 +56,25 @@ func benchGroup(b *testing.B, s *store.SQL, n int) (core.Org, core.Directory, []
 	return o, d, ids, g
 }
 
+// benchSCIMUsers makes a directory of n users provisioned over SCIM, each with the
+// stored document doc gives for its userName, and returns their ids.
+func benchSCIMUsers(b *testing.B, s *store.SQL, n int, doc func(userName string) string) (core.Org, core.Directory, []string) {
+	o, d := benchOrg(b, s)
+	ctx := context.Background()
+	actor := core.Actor{Kind: core.ActorSCIM, ID: d.ID}
+	ids := make([]string, n)
+	for i := range n {
+		name := fmt.Sprintf("user%d@bench.example.com", i)
+		u, err := s.SCIMCreateUser(ctx, actor, store.SCIMUser{User: core.User{OrgID: o.ID, UserName: name, Active: true,
+			Source: core.SourceSCIM, DirectoryID: d.ID}, Doc: []byte(doc(name))})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ids[i] = u.ID
+	}
+	return o, d, ids
+}
+
 // BenchmarkCreateUser creates users from 16 goroutines (one SCIM POST /Users each).
 func BenchmarkCreateUser(b *testing.B) {
 	for _, be := range storetest.Backends() {
@@ -206,15 +225,8 @@ func BenchmarkSCIMLookup(b *testing.B) {
 	for _, be := range storetest.Backends() {
 		b.Run(be.Name, func(b *testing.B) {
 			s := be.New(b)
-			o, d := benchOrg(b, s)
+			o, d, _ := benchSCIMUsers(b, s, users, func(string) string { return `{"userName":"x"}` })
 			ctx := context.Background()
-			for i := range users {
-				if _, err := s.SCIMCreateUser(ctx, core.Actor{Kind: core.ActorSCIM, ID: d.ID}, store.SCIMUser{User: core.User{OrgID: o.ID,
-					UserName: fmt.Sprintf("user%d@bench.example.com", i), Active: true, Source: core.SourceSCIM, DirectoryID: d.ID},
-					Doc: []byte(`{"userName":"x"}`)}); err != nil {
-					b.Fatal(err)
-				}
-			}
 			i := 0
 			for b.Loop() {
 				i = (i + 7919) % users
@@ -274,20 +286,12 @@ func BenchmarkSCIMDeactivate(b *testing.B) {
 	for _, be := range storetest.Backends() {
 		b.Run(be.Name, func(b *testing.B) {
 			s := be.New(b)
-			o, d := benchOrg(b, s)
+			pad := strings.Repeat("x", 800)
+			o, d, ids := benchSCIMUsers(b, s, users, func(name string) string {
+				return `{"userName":"` + name + `","active":true,"title":"` + pad + `"}`
+			})
 			ctx := context.Background()
 			actor := core.Actor{Kind: core.ActorSCIM, ID: d.ID}
-			pad := strings.Repeat("x", 800)
-			ids := make([]string, users)
-			for i := range users {
-				name := fmt.Sprintf("user%d@bench.example.com", i)
-				u, err := s.SCIMCreateUser(ctx, actor, store.SCIMUser{User: core.User{OrgID: o.ID, UserName: name, Active: true,
-					Source: core.SourceSCIM, DirectoryID: d.ID}, Doc: []byte(`{"userName":"` + name + `","active":true,"title":"` + pad + `"}`)})
-				if err != nil {
-					b.Fatal(err)
-				}
-				ids[i] = u.ID
-			}
 			var n atomic.Int64
 			concurrency16(b)
 			b.ResetTimer()

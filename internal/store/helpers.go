@@ -253,11 +253,7 @@ func (s *SQL) rows1(ctx context.Context, scan func(*sql.Rows) error, query strin
 func (s *SQL) readRows(ctx context.Context, key bool, query string, args ...any) (*sql.Rows, error) {
 	switch {
 	case s.bound != nil:
-		ctx = s.bound.ctx(ctx)
-		if st, err := s.bound.stmt(ctx, query); err == nil && st != nil {
-			return st.QueryContext(ctx, args...)
-		}
-		return s.bound.QueryContext(ctx, s.bound.Rebind(query), args...)
+		return s.bound.query(ctx, query, args...)
 	case key && s.gdb != nil:
 		return s.gdb.QueryContext(ctx, s.gdb.Rebind(query), args...)
 	case s.rstmts != nil:

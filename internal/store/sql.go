@@ -455,16 +455,18 @@ func (t *tx) sel(ctx context.Context, dest any, query string, args ...any) error
 	return st.SelectContext(ctx, dest, args...)
 }
 
+// query runs a query in the transaction, prepared when the transaction prepares.
+func (t *tx) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	ctx = t.ctx(ctx)
+	if st, err := t.stmt(ctx, query); err == nil && st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return t.QueryContext(ctx, t.Rebind(query), args...)
+}
+
 // rows runs a query and hands its rows to scan.
 func (t *tx) rows(ctx context.Context, scan func(rowScanner) error, query string, args ...any) error {
-	ctx = t.ctx(ctx)
-	var rows *sql.Rows
-	st, err := t.stmt(ctx, query)
-	if err != nil || st == nil {
-		rows, err = t.QueryContext(ctx, t.Rebind(query), args...)
-	} else {
-		rows, err = st.QueryContext(ctx, args...)
-	}
+	rows, err := t.query(ctx, query, args...)
 	if err != nil {
 		return err
 	}
