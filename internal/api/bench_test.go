@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/api"
 	"github.com/gatehouse-dev/gatehouse/internal/api/benchdata"
+	"github.com/gatehouse-dev/gatehouse/internal/benchcpu"
 	"github.com/gatehouse-dev/gatehouse/internal/core"
 	"github.com/gatehouse-dev/gatehouse/internal/decisions"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
@@ -126,7 +127,7 @@ func BenchmarkDecide(b *testing.B) {
 	allowed := 0
 	b.ReportAllocs()
 	b.ResetTimer()
-	defer cpuPerOp(b)()
+	defer benchcpu.PerOp(b)()
 	i := 0
 	for b.Loop() {
 		p := pairs[i%len(pairs)]
@@ -143,7 +144,7 @@ func BenchmarkFacts(b *testing.B) {
 	w := benchSetup(b)
 	ctx := context.Background()
 	ws, _ := w.st.GetWorkspace(ctx, w.org.OrgID, w.org.WSSlugs[w.org.UserWS[0]])
-	defer cpuPerOp(b)()
+	defer benchcpu.PerOp(b)()
 	for b.Loop() {
 		if _, err := w.st.Facts(ctx, w.org.OrgID, w.org.Users[0], ws.ID); err != nil {
 			b.Fatal(err)
@@ -174,7 +175,7 @@ func BenchmarkCheckHandler(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	defer cpuPerOp(b)()
+	defer benchcpu.PerOp(b)()
 	var mu sync.Mutex
 	next := 0
 	b.RunParallel(func(pb *testing.PB) {
@@ -203,7 +204,7 @@ func BenchmarkCheckBatch1000(b *testing.B) {
 	b.Run("warm", func(b *testing.B) {
 		b.ReportAllocs()
 		w.post(b, "/api/v1/check/batch", body)
-		defer cpuPerOp(b)()
+		defer benchcpu.PerOp(b)()
 		for b.Loop() {
 			w.post(b, "/api/v1/check/batch", body)
 		}

@@ -51,7 +51,12 @@ type batcher struct {
 
 type writeReq struct {
 	ctx context.Context
-	fn  func(*tx) error
+	// orgID is the org the change is of, "" when not known (inTx). The events of
+	// such a change are written as it makes them, not deferred to the batch's end
+	// (tx.deferred): on PostgreSQL it would be a transaction of its own, and it may
+	// read the counter its event moved (a webhook's cursor starts there).
+	orgID string
+	fn    func(*tx) error
 	// shape, when set, says fn is a SCIM member change of a group that may run
 	// together with the ones beside it in the batch (memberRun), or a change that
 	// may be one statement of a pipeline (pipeline); noMerge, that such a run
@@ -68,8 +73,8 @@ type writeReq struct {
 // time leads: it runs one batch, which starts with its own change, then hands the
 // lead to the oldest waiting caller, so no caller drains the queue for others for
 // long. Invariant: pending is not empty only while some caller leads.
-func (b *batcher) run(ctx context.Context, fn func(*tx) error, sh shape) error {
-	req := &writeReq{ctx: ctx, fn: fn, shape: sh, done: make(chan struct{}), lead: make(chan struct{}, 1)}
+func (b *batcher) run(ctx context.Context, orgID string, fn func(*tx) error, sh shape) error {
+	req := &writeReq{ctx: ctx, orgID: orgID, fn: fn, shape: sh, done: make(chan struct{}), lead: make(chan struct{}, 1)}
 	b.mu.Lock()
 	b.pending = append(b.pending, req)
 	lead := !b.leading
@@ -148,7 +153,7 @@ func (b *batcher) commit(batch []*writeReq, handoff func()) {
 	guarded := b.guarded // every change in a savepoint
 	failed := false
 	todo := batch
-	var events []auditEvent // the audit events of the changes done, on PostgreSQL
+	var events []auditEvent // the audit events of the changes done
 	var conn *sqlx.Conn     // the transaction's connection on PostgreSQL, for pipelines
 	defer func() {
 		if conn != nil {
@@ -171,9 +176,8 @@ func (b *batcher) commit(batch []*writeReq, handoff func()) {
 		}
 		x := b.s.newTx(t, b.s.wstmts)
 		x.uncancelable = true
+		events = events[:0]
 		if pg {
-			events = events[:0]
-			x.deferred = &events
 			x.conn = conn
 		}
 		var ok, rest []*writeReq // changes done in t, to be committed; to run again
@@ -191,6 +195,10 @@ func (b *batcher) commit(batch []*writeReq, handoff func()) {
 			if err := r.ctx.Err(); err != nil {
 				r.err = err // given up before it started: it changes nothing
 				continue
+			}
+			x.deferred = &events // a run below is of one org's changes
+			if r.orgID == "" {
+				x.deferred = nil
 			}
 			// The first change of a transaction needs no savepoint: when it fails,
 			// the transaction, which holds nothing else, goes, and the changes

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/gatehouse-dev/gatehouse/internal/benchcpu"
 	"github.com/gatehouse-dev/gatehouse/internal/core"
 	"github.com/gatehouse-dev/gatehouse/internal/store"
 	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
@@ -85,6 +86,7 @@ func BenchmarkCreateUser(b *testing.B) {
 			var n atomic.Int64
 			concurrency16(b)
 			b.ResetTimer()
+			defer benchcpu.PerOp(b)()
 			b.RunParallel(func(pb *testing.PB) {
 				ctx := context.Background()
 				for pb.Next() {
@@ -121,6 +123,7 @@ func BenchmarkGetUserByUserName(b *testing.B) {
 			var n atomic.Int64
 			concurrency16(b)
 			b.ResetTimer()
+			defer benchcpu.PerOp(b)()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					i := n.Add(7919) % users
@@ -174,6 +177,7 @@ func BenchmarkFacts(b *testing.B) {
 			}
 			concurrency16(b)
 			b.ResetTimer()
+			defer benchcpu.PerOp(b)()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					f, err := s.Facts(ctx, o.ID, u.ID, w.ID)
@@ -255,6 +259,7 @@ func BenchmarkSCIMMemberPatch(b *testing.B) {
 			var worker atomic.Int64
 			concurrency16(b)
 			b.ResetTimer()
+			defer benchcpu.PerOp(b)()
 			b.RunParallel(func(pb *testing.PB) {
 				// Each goroutine toggles users of its own, so that every change
 				// succeeds whatever the order of the others.
@@ -295,6 +300,7 @@ func BenchmarkSCIMDeactivate(b *testing.B) {
 			var n atomic.Int64
 			concurrency16(b)
 			b.ResetTimer()
+			defer benchcpu.PerOp(b)()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					id := ids[(n.Add(1)*7919)%users]

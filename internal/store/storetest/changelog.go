@@ -57,7 +57,15 @@ var changeLogTests = []test{
 		}
 	}},
 	{"ChangeLog/ConcurrentWritersGapless", func(t *testing.T, s subject) {
-		o, _ := newOrg(t, s, "acme")
+		// Two orgs' changes at once: batches that carry both number each org's
+		// events on its own counter.
+		acme, _ := newOrg(t, s, "acme")
+		beta, _ := newOrg(t, s, "beta")
+		orgs := []core.Org{acme, beta}
+		start := make([]int64, len(orgs))
+		for i, o := range orgs {
+			start[i] = must[int64](t)(s.OrgGeneration(ctx, o.ID))
+		}
 		const workers, each = 8, 10
 		var wg sync.WaitGroup
 		errs := make(chan error, workers)
@@ -66,6 +74,7 @@ var changeLogTests = []test{
 			go func() {
 				defer wg.Done()
 				for i := range each {
+					o := orgs[(w+i)%len(orgs)]
 					if _, err := s.CreateGroup(ctx, sys, core.UserGroup{OrgID: o.ID, Name: fmt.Sprintf("g-%d-%d", w, i)}); err != nil {
 						errs <- err
 						return
@@ -78,21 +87,26 @@ var changeLogTests = []test{
 		for err := range errs {
 			t.Fatal(err)
 		}
-		var seen int64
-		for {
-			page := must[[]core.AuditEvent](t)(s.Changes(ctx, o.ID, seen, 7))
-			if len(page) == 0 {
-				break
-			}
-			for _, e := range page {
-				if e.Seq != seen+1 {
-					t.Fatalf("seq %d after %d", e.Seq, seen)
+		for i, o := range orgs {
+			seen := start[i]
+			for {
+				page := must[[]core.AuditEvent](t)(s.Changes(ctx, o.ID, seen, 7))
+				if len(page) == 0 {
+					break
 				}
-				seen = e.Seq
+				for _, e := range page {
+					if e.Seq != seen+1 {
+						t.Fatalf("%s: seq %d after %d", o.Slug, e.Seq, seen)
+					}
+					seen = e.Seq
+				}
 			}
-		}
-		if seen != 3+workers*each {
-			t.Fatalf("last seq %d, want %d", seen, 3+workers*each)
+			if want := start[i] + workers*each/int64(len(orgs)); seen != want {
+				t.Fatalf("%s: last seq %d, want %d", o.Slug, seen, want)
+			}
+			if g := must[int64](t)(s.OrgGeneration(ctx, o.ID)); g != seen {
+				t.Fatalf("%s: generation %d, last seq %d", o.Slug, g, seen)
+			}
 		}
 	}},
 	{"WithTx/AllOrNothing", func(t *testing.T, s subject) {
