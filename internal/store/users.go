@@ -789,7 +789,13 @@ func (s *SQL) SCIMUpdateUser(ctx context.Context, actor core.Actor, orgID, direc
 		return t.audit(ctx, orgID, actor, userUpdateAction(old.User, u.User, "user.activate"), "user", id, d)
 	}
 	var sh shape
-	if s.bound == nil && directoryID != "" {
+	// On PostgreSQL, the user is read first, outside the lane (userUpdateStmt). Not
+	// on SQLite: a reader's page cache is dropped whenever another connection
+	// commits, so while the directory writes, each read outside the writer goes to
+	// the file for every page, where the single writer, whose cache stays warm,
+	// reads the user for less than it cost a reader (at 100,000 users, 3,965
+	// deactivations/s read outside, 5,216/s inside).
+	if s.bound == nil && directoryID != "" && s.dialect == Postgres {
 		sh.stmt = s.userUpdateStmt(ctx, orgID, directoryID, id, edit, updated)
 	}
 	err := s.inOrgTxAs(ctx, orgID, sh, func(t *tx) error {
@@ -821,12 +827,12 @@ func (s *SQL) SCIMUpdateUser(ctx context.Context, actor core.Actor, orgID, direc
 	return out, nil
 }
 
-// userUpdateStmt is a directory's update of a user as one statement (oneStmt): the
-// user is read now, unlocked, outside the writer (SQLite) or the org's lane
-// (PostgreSQL), changed by edit, and written by the statement if still at the
-// version read; updated then finishes it. What the single writer or the lane does
-// for an update is then that statement and the event, not the read and the
-// document's edit too; on PostgreSQL it is pipelined with the changes beside it.
+// userUpdateStmt is a directory's update of a user as one statement (oneStmt) on
+// PostgreSQL: the user is read now, unlocked, outside the org's lane, changed by
+// edit, and written by the statement if still at the version read; updated then
+// finishes it. What the lane does for an update is then that statement and the
+// event, pipelined with the changes beside it, not the read and the document's
+// edit too.
 // nil when the change is more than that statement: a user not found or an edit
 // failing (the change then fails as a whole, under the row lock), emails that
 // change (their rows are rewritten), an admin's deactivation (lastAdminLeaves).
