@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/maphash"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -88,6 +89,13 @@ func (b *batcher) run(ctx context.Context, orgID string, fn func(*tx) error, sh 
 		}
 	}
 	if lead {
+		// Most of a batch's cost is its commit, whatever the number of changes
+		// in it, so before taking its batch the lead lets the goroutines that are
+		// ready to run go first: requests about to queue their changes join this
+		// batch instead of waiting for the next. Alone, it goes on at once. Under
+		// a directory's parallel pushes this doubled the changes per commit (3.2-3.8
+		// to 6.7-6.9 at concurrency 16 on SQLite).
+		runtime.Gosched()
 		b.mu.Lock()
 		n := min(len(b.pending), b.max)
 		batch := b.pending[:n:n]
