@@ -465,6 +465,21 @@ func (t *tx) query(ctx context.Context, query string, args ...any) (*sql.Rows, e
 	return t.QueryContext(ctx, t.Rebind(query), args...)
 }
 
+// scanOne runs a query of one row and scans its columns into dest, in order:
+// without sqlx's reflection over a struct (scanKey, in a transaction). No row is
+// sql.ErrNoRows.
+func (t *tx) scanOne(ctx context.Context, dest []any, query string, args ...any) error {
+	return t.rows(ctx, func(rows rowScanner) error {
+		if !rows.Next() {
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			return sql.ErrNoRows
+		}
+		return rows.Scan(dest...)
+	}, query, args...)
+}
+
 // rows runs a query and hands its rows to scan.
 func (t *tx) rows(ctx context.Context, scan func(rowScanner) error, query string, args ...any) error {
 	rows, err := t.query(ctx, query, args...)

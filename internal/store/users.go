@@ -381,26 +381,29 @@ func (t *tx) lockUser(ctx context.Context, orgID, id string) (SCIMUser, error) {
 // is an org admin: a directory's deactivation asks it of every user, and only for
 // an admin has more to check (lastAdminLeaves).
 func (t *tx) lockOwnedUser(ctx context.Context, orgID, ownerDir, id string, admin bool) (SCIMUser, bool, error) {
-	var r struct {
-		scimUserRow
-		Admin bool `db:"is_admin"`
-	}
+	var r scimUserRow
+	var isAdmin bool
+	dest := r.dest()
 	q, args := `SELECT `+scimUserCols, []any{orgID, id}
+	if ownerDir != "" { // the owner's name is the directory's
+		q, args = `SELECT `+directoryUserCols, []any{ownerDir, orgID, id}
+	}
 	if admin {
 		q += `, EXISTS (SELECT 1 FROM org_admins a WHERE a.org_id = u.org_id AND a.user_id = u.id) AS is_admin`
+		dest = append(dest, &isAdmin)
 	}
 	q += ` FROM users u WHERE u.org_id = ? AND u.id = ?`
 	if ownerDir != "" {
 		q, args = q+` AND u.directory_id = ?`, append(args, ownerDir)
 	}
-	if err := t.get(ctx, &r, q+t.forUpdate("u"), args...); err != nil {
+	if err := t.scanOne(ctx, dest, q+t.forUpdate("u"), args...); err != nil {
 		return SCIMUser{}, false, orNotFound(err, "user", id)
 	}
 	u := r.scimUser()
 	// The rows of user_emails are written from the document in the same
 	// transaction, so it tells them without a query.
 	u.Emails = emailsOfDoc(u.Doc)
-	return u, r.Admin, nil
+	return u, isAdmin, nil
 }
 
 // updateUser writes u over old, the user as lockUser read it, with the next version:
