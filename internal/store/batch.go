@@ -145,8 +145,9 @@ func (b *batcher) run(ctx context.Context, orgID string, fn func(*tx) error, sh 
 // change's function runs only when its statement returns no row.
 //
 // The changes' audit events are written when they are all done (tx.deferred,
-// writeAudit), so the batch takes its orgs' change-log counters last and holds them
-// for that statement and the COMMIT only. The lead then passes on (handoff) before
+// writeAudit), a few statements for the batch rather than one per change, and so
+// the batch takes its orgs' change-log counters last and holds them for those
+// statements and the COMMIT only. On PostgreSQL the lead then passes on (handoff) before
 // the COMMIT: the next batch runs its changes while this one waits for its WAL
 // flush, and waits for this one's counters, and so commits after it, only when its
 // own changes are done. A row this batch changed, the next one waits for until this

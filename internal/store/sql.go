@@ -591,7 +591,7 @@ var errTokenNotLive = fmt.Errorf("token: %w", core.ErrNotFound)
 // TokenCheckedWrites reports whether a change whose context carries a TokenCheck
 // proves the token live in its own transaction, and fails, changing nothing, when
 // it is not: true, as every change's audit event is written only while the token
-// is live (tx.audit; on PostgreSQL, in a batch, writeAudit). The check's Result
+// is live (tx.audit; in a batch, writeAudit). The check's Result
 // then tells, as for a read; a change that wrote nothing (failed before its event,
 // or changed nothing) proves nothing.
 func (s *SQL) TokenCheckedWrites() bool { return true }

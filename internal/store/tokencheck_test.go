@@ -121,9 +121,9 @@ func TestTokenCheck(t *testing.T) {
 // TestTokenCheckedWrites: changes that carry a TokenCheck, from two tokens at once,
 // one of them revoked: every change of the live token is kept and proves it live;
 // every change of the revoked one fails as not found, proves it dead and writes
-// nothing, not even to the org's change log. On PostgreSQL the changes share batches,
-// which prove their tokens when they write their events: a batch that finds a dead
-// token runs its other changes again without that token's.
+// nothing, not even to the org's change log. The changes share batches, which prove
+// their tokens when they write their events: a batch that finds a dead token runs
+// its other changes again without that token's.
 func TestTokenCheckedWrites(t *testing.T) {
 	t.Parallel()
 	for _, b := range storetest.Backends() {
