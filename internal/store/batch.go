@@ -190,6 +190,7 @@ func (b *batcher) commit(batch []*writeReq, handoff func()) {
 			x.conn = conn
 		}
 		var ok, rest []*writeReq // changes done in t, to be committed; to run again
+		var next []*writeReq     // changes left for the next transaction of the batch
 		restart := false
 		// redo rolls t back: the changes done in it run again, with those of todo
 		// from j on, in a new transaction, each in a savepoint from then on.
@@ -207,6 +208,13 @@ func (b *batcher) commit(batch []*writeReq, handoff func()) {
 			}
 			x.deferred = &events // a run below is of one org's changes
 			if r.orgID == "" {
+				if len(events) > 0 {
+					// Its event is written at once (orgID): the events deferred
+					// so far are numbered first, in a commit of their own, so that
+					// the change log's order is the order of the changes.
+					next = todo[i:]
+					break
+				}
 				x.deferred = nil
 			}
 			// The first change of a transaction needs no savepoint: when it fails,
@@ -283,8 +291,9 @@ func (b *batcher) commit(batch []*writeReq, handoff func()) {
 			continue
 		}
 		b.guarded = failed
-		if todo = b.finish(t, x, ok, events, pg, handoff); len(todo) > 0 {
-			continue // a token was found revoked: the others run again without its changes
+		// Changes of a token found revoked fail; the others run again without them.
+		if todo = append(b.finish(t, x, ok, events, pg, handoff), next...); len(todo) > 0 {
+			continue
 		}
 		return
 	}

@@ -328,3 +328,42 @@ func TestRetryOnDeadlock(t *testing.T) {
 		t.Fatalf("attempts = %d, want a deadlock and a retry", attempts.Load())
 	}
 }
+
+// TestBatchLogOrder: in one SQLite batch, a change of no known org (inTx) writes
+// its event at once, while the events of the changes of an org wait for the
+// batch's end (tx.deferred). The change log still numbers the events in the order
+// of the changes: those deferred before the direct one are written, and committed,
+// first.
+func TestBatchLogOrder(t *testing.T) {
+	s := openMigrated(t, "sqlite:"+filepath.Join(t.TempDir(), "g.db"))
+	ctx := context.Background()
+	o, _ := acmeOkta(t, s)
+	sys := core.Actor{Kind: core.ActorSystem, Name: "test"}
+	before, err := s.OrgGeneration(ctx, o.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var batch []*writeReq
+	for i, org := range []string{o.ID, o.ID, "", o.ID} {
+		action := fmt.Sprintf("test.step%d", i)
+		batch = append(batch, &writeReq{ctx: ctx, orgID: org, done: make(chan struct{}), lead: make(chan struct{}, 1),
+			fn: func(t *tx) error { return t.audit(ctx, o.ID, sys, action, "org", o.ID, nil) }})
+	}
+	s.batch.commit(batch, func() {})
+	for i, r := range batch {
+		if r.err != nil {
+			t.Fatalf("change %d: %v", i, r.err)
+		}
+	}
+	evs, err := s.Changes(ctx, o.ID, before, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range evs {
+		got = append(got, fmt.Sprintf("%d %s", e.Seq-before, e.Action))
+	}
+	if want := "[1 test.step0 2 test.step1 3 test.step2 4 test.step3]"; fmt.Sprint(got) != want {
+		t.Fatalf("change log %v, want %s", got, want)
+	}
+}
