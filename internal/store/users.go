@@ -844,8 +844,8 @@ func (s *SQL) userUpdateStmt(ctx context.Context, orgID, directoryID, id string,
 		scimUserRow
 		Admin bool `db:"is_admin"`
 	}
-	if err := s.scanKey(ctx, append(r.dest(), &r.Admin), `SELECT `+scimUserCols+`, EXISTS (SELECT 1 FROM org_admins a WHERE a.org_id = u.org_id AND a.user_id = u.id) AS is_admin
-		FROM users u WHERE u.org_id = ? AND u.id = ? AND u.directory_id = ?`, orgID, id, directoryID); err != nil {
+	if err := s.scanKey(ctx, append(r.dest(), &r.Admin), `SELECT `+directoryUserCols+`, EXISTS (SELECT 1 FROM org_admins a WHERE a.org_id = u.org_id AND a.user_id = u.id) AS is_admin
+		FROM users u WHERE u.org_id = ? AND u.id = ? AND u.directory_id = ?`, directoryID, orgID, id, directoryID); err != nil {
 		return nil
 	}
 	old := r.scimUser()
