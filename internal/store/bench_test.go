@@ -14,13 +14,14 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/store/storetest"
 )
 
-// concurrency16 makes RunParallel use 16 goroutines, the SCIM target's concurrency.
-func concurrency16(b *testing.B) {
-	p := 16 / runtime.GOMAXPROCS(0)
-	if p < 1 {
-		p = 1
-	}
-	b.SetParallelism(p)
+// parallel16 times body from 16 goroutines, the SCIM target's concurrency, and
+// reports its rate in unit (per second) and its CPU time per op.
+func parallel16(b *testing.B, unit string, body func(*testing.PB)) {
+	b.SetParallelism(max(16/runtime.GOMAXPROCS(0), 1))
+	b.ResetTimer()
+	defer benchcpu.PerOp(b)()
+	b.RunParallel(body)
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), unit)
 }
 
 func benchOrg(b *testing.B, s *store.SQL) (core.Org, core.Directory) {
@@ -84,10 +85,7 @@ func BenchmarkCreateUser(b *testing.B) {
 			o, d := benchOrg(b, s)
 			actor := core.Actor{Kind: core.ActorSCIM, ID: d.ID}
 			var n atomic.Int64
-			concurrency16(b)
-			b.ResetTimer()
-			defer benchcpu.PerOp(b)()
-			b.RunParallel(func(pb *testing.PB) {
+			parallel16(b, "creates/s", func(pb *testing.PB) {
 				ctx := context.Background()
 				for pb.Next() {
 					i := n.Add(1)
@@ -100,7 +98,6 @@ func BenchmarkCreateUser(b *testing.B) {
 					}
 				}
 			})
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "creates/s")
 		})
 	}
 }
@@ -121,10 +118,7 @@ func BenchmarkGetUserByUserName(b *testing.B) {
 				}
 			}
 			var n atomic.Int64
-			concurrency16(b)
-			b.ResetTimer()
-			defer benchcpu.PerOp(b)()
-			b.RunParallel(func(pb *testing.PB) {
+			parallel16(b, "lookups/s", func(pb *testing.PB) {
 				for pb.Next() {
 					i := n.Add(7919) % users
 					if _, err := s.GetUserByUserName(ctx, o.ID, fmt.Sprintf("USER%d@bench.example.com", i)); err != nil {
@@ -133,7 +127,6 @@ func BenchmarkGetUserByUserName(b *testing.B) {
 					}
 				}
 			})
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lookups/s")
 		})
 	}
 }
@@ -175,10 +168,7 @@ func BenchmarkFacts(b *testing.B) {
 				check(err)
 				check(s.AssignSpace(ctx, a, o.ID, w.ID, sp.ID, g.ID))
 			}
-			concurrency16(b)
-			b.ResetTimer()
-			defer benchcpu.PerOp(b)()
-			b.RunParallel(func(pb *testing.PB) {
+			parallel16(b, "facts/s", func(pb *testing.PB) {
 				for pb.Next() {
 					f, err := s.Facts(ctx, o.ID, u.ID, w.ID)
 					if err != nil || len(f.Grants) != 3 {
@@ -187,7 +177,6 @@ func BenchmarkFacts(b *testing.B) {
 					}
 				}
 			})
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "facts/s")
 		})
 	}
 }
@@ -257,10 +246,7 @@ func BenchmarkSCIMMemberPatch(b *testing.B) {
 			ctx := context.Background()
 			actor := core.Actor{Kind: core.ActorSCIM, ID: d.ID}
 			var worker atomic.Int64
-			concurrency16(b)
-			b.ResetTimer()
-			defer benchcpu.PerOp(b)()
-			b.RunParallel(func(pb *testing.PB) {
+			parallel16(b, "patches/s", func(pb *testing.PB) {
 				// Each goroutine toggles users of its own, so that every change
 				// succeeds whatever the order of the others.
 				w, k := int(worker.Add(1)-1), 0
@@ -277,7 +263,6 @@ func BenchmarkSCIMMemberPatch(b *testing.B) {
 					}
 				}
 			})
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "patches/s")
 			b.ReportMetric(float64(store.MergedRuns(s))/float64(b.N), "runs/op")
 		})
 	}
@@ -298,10 +283,7 @@ func BenchmarkSCIMDeactivate(b *testing.B) {
 			ctx := context.Background()
 			actor := core.Actor{Kind: core.ActorSCIM, ID: d.ID}
 			var n atomic.Int64
-			concurrency16(b)
-			b.ResetTimer()
-			defer benchcpu.PerOp(b)()
-			b.RunParallel(func(pb *testing.PB) {
+			parallel16(b, "updates/s", func(pb *testing.PB) {
 				for pb.Next() {
 					id := ids[(n.Add(1)*7919)%users]
 					if _, err := s.SCIMUpdateUser(ctx, actor, o.ID, d.ID, id, func(u *store.SCIMUser) error {
@@ -313,7 +295,6 @@ func BenchmarkSCIMDeactivate(b *testing.B) {
 					}
 				}
 			})
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "updates/s")
 		})
 	}
 }
