@@ -230,13 +230,19 @@ func (s *SQL) scanKey(ctx context.Context, dest []any, query string, args ...any
 		return s.translate(err)
 	}
 	defer rows.Close()
+	return s.translate(scanRow(rows, dest))
+}
+
+// scanRow scans the first row of rows into dest, in column order; no row is
+// sql.ErrNoRows.
+func scanRow(rows rowScanner, dest []any) error {
 	if !rows.Next() {
 		if err := rows.Err(); err != nil {
-			return s.translate(err)
+			return err
 		}
-		return s.translate(sql.ErrNoRows)
+		return sql.ErrNoRows
 	}
-	return s.translate(rows.Scan(dest...))
+	return rows.Scan(dest...)
 }
 
 // rows1 is sel1 for a caller that scans the rows itself: scan is called once per

@@ -469,15 +469,7 @@ func (t *tx) query(ctx context.Context, query string, args ...any) (*sql.Rows, e
 // without sqlx's reflection over a struct (scanKey, in a transaction). No row is
 // sql.ErrNoRows.
 func (t *tx) scanOne(ctx context.Context, dest []any, query string, args ...any) error {
-	return t.rows(ctx, func(rows rowScanner) error {
-		if !rows.Next() {
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			return sql.ErrNoRows
-		}
-		return rows.Scan(dest...)
-	}, query, args...)
+	return t.rows(ctx, func(rows rowScanner) error { return scanRow(rows, dest) }, query, args...)
 }
 
 // rows runs a query and hands its rows to scan.
